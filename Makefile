@@ -1,0 +1,56 @@
+# NotifyHub: `make run` starts everything, `make test` runs the whole suite.
+VENV    := .venv
+BIN     := $(VENV)/bin
+PYTHON  := $(BIN)/python
+STAMP   := $(VENV)/.requirements-installed
+
+# The test suite runs against real PostgreSQL and Redis; override on the command line or in the environment.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/notifyhub
+TEST_REDIS_URL    ?= redis://127.0.0.1:6379/15
+
+.PHONY: help venv run test lint format clean
+
+help:
+	@echo "make run    create .venv, migrate, seed demo data, start web + worker + beat"
+	@echo "make test   create/update .venv and run the whole test suite (PostgreSQL + Redis)"
+	@echo "make lint   ruff check"
+
+$(STAMP): requirements.txt
+	test -x $(PYTHON) || python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --upgrade pip
+	$(PYTHON) -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# First start only: a private .env with a fresh secret key.
+.env:
+	@sed "s|^SECRET_KEY=.*|SECRET_KEY=$$(python3 -c 'import secrets; print(secrets.token_urlsafe(50))')|" .env.example > .env
+	@echo "Created .env from .env.example (edit it to use PostgreSQL or another Redis)."
+
+run: venv .env
+	@$(PYTHON) manage.py preflight
+	$(PYTHON) manage.py migrate --noinput
+	$(PYTHON) manage.py collectstatic --noinput --verbosity 0
+	$(PYTHON) manage.py seed_demo
+	@echo ""
+	@echo "NotifyHub is starting:"
+	@echo "  admin      http://127.0.0.1:$${PORT:-8000}/admin/      (admin / notifyhub-demo)"
+	@echo "  API        http://127.0.0.1:$${PORT:-8000}/api/"
+	@echo "  WebSocket  ws://127.0.0.1:$${PORT:-8000}/ws/notifications/"
+	@echo "  Stop with Ctrl-C."
+	@echo ""
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start --port $${PORT:-8000}
+
+test: venv
+	DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" $(BIN)/pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check .
+
+format: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

@@ -1,0 +1,24 @@
+"""The one error type of the notifications domain, mapped once to HTTP and WebSocket errors."""
+
+
+class NotificationError(Exception):
+    """A request the notifications domain refuses; nothing was changed."""
+
+    def __init__(self, message: str, *, code: str = "invalid") -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class UnknownRecipients(NotificationError):
+    """Some targeted users or departments do not exist."""
+
+    def __init__(self, *, user_ids: list = (), department_ids: list = ()) -> None:
+        self.user_ids = list(user_ids)
+        self.department_ids = list(department_ids)
+        parts = []
+        if self.user_ids:
+            parts.append(f"users {', '.join(map(str, self.user_ids))}")
+        if self.department_ids:
+            parts.append(f"departments {', '.join(map(str, self.department_ids))}")
+        super().__init__(f"Unknown recipients: {'; '.join(parts)}.", code="unknown_recipients")

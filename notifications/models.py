@@ -1,0 +1,165 @@
+"""What was published, to whom, and what happened to each delivery.
+
+PostgreSQL is the source of truth: the channel layer and FCM are best-effort
+transports, and every gap they leave is closed from these rows (replay on
+connect, the retry sweep, the FCM fallback).
+"""
+
+import uuid
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils import timezone
+
+# Event names become SignalR invocation targets and client handler names.
+EVENT_NAME_VALIDATOR = RegexValidator(
+    r"^[A-Za-z][A-Za-z0-9_.]{0,63}\Z",
+    "Start with a letter; use letters, digits, '_' and '.' only (at most 64 characters).",
+)
+
+
+class Notification(models.Model):
+    class Priority(models.TextChoices):
+        LOW = "low", "Low"
+        NORMAL = "normal", "Normal"
+        HIGH = "high", "High"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    event = models.CharField(max_length=64, validators=[EVENT_NAME_VALIDATOR], db_index=True)
+    title = models.CharField(max_length=200)
+    body = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    document = models.ForeignKey(
+        "workflow.Document", on_delete=models.SET_NULL, null=True, blank=True, related_name="notifications"
+    )
+    priority = models.CharField(max_length=8, choices=Priority.choices, default=Priority.NORMAL)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="published_notifications",
+        help_text="The service user or person who published it; empty for workflow events.",
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [("publish_notification", "Can publish notifications through the API")]
+
+    def __str__(self) -> str:
+        return f"{self.event}: {self.title}"
+
+    def is_expired(self, now=None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or timezone.now())
+
+
+class Delivery(models.Model):
+    """One notification for one recipient, and how far it got."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENT = "sent", "Sent over WebSocket"
+        ACKNOWLEDGED = "acknowledged", "Acknowledged"
+        READ = "read", "Read"
+        PUSHED = "pushed", "Pushed through FCM"
+        FAILED = "failed", "Failed"
+
+    OPEN_STATUSES = (Status.PENDING, Status.SENT)
+
+    notification = models.ForeignKey(Notification, on_delete=models.CASCADE, related_name="deliveries")
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_deliveries"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0, help_text="WebSocket sends so far.")
+    push_attempts = models.PositiveIntegerField(default=0, help_text="FCM pushes tried so far.")
+    next_attempt_at = models.DateTimeField(null=True, blank=True, help_text="When the retry sweep looks again.")
+    sent_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    pushed_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    failure_reason = models.CharField(max_length=32, blank=True, help_text="e.g. no_devices, push_rejected, expired")
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["notification", "recipient"], name="unique_delivery_per_recipient")
+        ]
+        indexes = [
+            models.Index(fields=["recipient", "status"], name="delivery_recipient_status"),
+            models.Index(fields=["status", "next_attempt_at"], name="delivery_status_next_attempt"),
+            models.Index(
+                fields=["recipient", "created_at"],
+                condition=models.Q(read_at__isnull=True),
+                name="delivery_unread",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.notification_id} → {self.recipient_id}: {self.status}"
+
+
+class DeliveryAttempt(models.Model):
+    """One try at handing a delivery to a client, kept so anyone can see why it did or did not arrive."""
+
+    class Channel(models.TextChoices):
+        WEBSOCKET = "ws", "WebSocket"
+        FCM = "fcm", "Firebase Cloud Messaging"
+
+    class Outcome(models.TextChoices):
+        SENT = "sent", "Sent"
+        NO_CONNECTION = "no_connection", "No live connection"
+        ACCEPTED = "accepted", "Accepted by FCM"
+        SIMULATED = "simulated", "Simulated (log push backend)"
+        RETRY = "retry", "Temporary error, will retry"
+        REJECTED = "rejected", "Rejected"
+        DEVICE_GONE = "device_gone", "Device unregistered"
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_log")
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    device = models.ForeignKey("Device", on_delete=models.SET_NULL, null=True, blank=True, related_name="attempts")
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.channel} {self.outcome} at {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+
+class Device(models.Model):
+    """A user's app install that can receive FCM pushes."""
+
+    class Platform(models.TextChoices):
+        ANDROID = "android", "Android"
+        IOS = "ios", "iOS"
+        WEB = "web", "Web"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="devices")
+    token = models.CharField(max_length=512, unique=True, help_text="FCM registration token.")
+    platform = models.CharField(max_length=8, choices=Platform.choices)
+    app_install_id = models.CharField(max_length=128, help_text="Stable id of the app install on the device.")
+    active = models.BooleanField(default=True)
+    deactivated_reason = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-last_seen_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "app_install_id"], name="unique_device_install_per_user")
+        ]
+        indexes = [models.Index(fields=["user", "active"], name="device_user_active")]
+
+    def __str__(self) -> str:
+        return f"{self.platform} device of {self.user_id}"

@@ -1,0 +1,182 @@
+"""Writes of the notifications domain.
+
+`notification_publish` is where every notification is born: it persists the
+Notification and one Delivery per recipient in the caller's transaction and
+hands them to `notifications.events` only after that transaction commits.
+"""
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+
+from notifications import events
+from notifications.errors import NotificationError, UnknownRecipients
+from notifications.models import EVENT_NAME_VALIDATOR, Delivery, Notification
+from workflow.models import Department, DepartmentMembership, Document
+
+User = get_user_model()
+
+
+@transaction.atomic
+def notification_publish(
+    *,
+    event: str,
+    title: str,
+    body: str = "",
+    data: dict | None = None,
+    user_ids: Iterable[int] = (),
+    department_ids: Iterable[int] = (),
+    document_id: int | None = None,
+    priority: str = Notification.Priority.NORMAL,
+    expires_at: datetime | None = None,
+    published_by_id: int | None = None,
+) -> Notification:
+    """Persist a notification and one Delivery per distinct active recipient, then dispatch after commit.
+
+    A user targeted directly and through one or more departments gets one
+    Delivery. Unknown user or department ids raise `UnknownRecipients` and
+    nothing is written.
+    """
+    user_ids = set(user_ids)
+    department_ids = set(department_ids)
+    _validate(event=event, title=title, data=data, priority=priority, expires_at=expires_at)
+    if not user_ids and not department_ids:
+        raise NotificationError("A notification needs at least one user or department.", code="no_recipients")
+    recipient_ids = _resolve_recipient_ids(user_ids=user_ids, department_ids=department_ids)
+
+    notification = Notification.objects.create(
+        event=event,
+        title=title,
+        body=body or "",
+        data=data or {},
+        document_id=document_id,
+        priority=priority,
+        expires_at=expires_at,
+        published_by_id=published_by_id,
+    )
+    # One multi-row INSERT however large the department (fan-out stays one round trip).
+    Delivery.objects.bulk_create(
+        [Delivery(notification=notification, recipient_id=user_id) for user_id in sorted(recipient_ids)],
+        batch_size=1_000,
+    )
+    notification.recipient_count = len(recipient_ids)
+    events.notification_created_on_commit(notification=notification, recipient_ids=sorted(recipient_ids))
+    return notification
+
+
+def _validate(*, event: str, title: str, data: dict | None, priority: str, expires_at: datetime | None) -> None:
+    try:
+        EVENT_NAME_VALIDATOR(event or "")
+    except Exception as error:  # ValidationError: restate it in the domain's terms
+        raise NotificationError(f"Invalid event name {event!r}: {error.messages[0]}", code="invalid") from None
+    if not (title or "").strip():
+        raise NotificationError("A notification needs a title.", code="invalid")
+    if data is not None and not isinstance(data, dict):
+        raise NotificationError("data must be a JSON object.", code="invalid")
+    if priority not in Notification.Priority.values:
+        raise NotificationError(f"Unknown priority {priority!r}.", code="invalid")
+    if expires_at is not None and expires_at <= timezone.now():
+        raise NotificationError("expires_at is in the past.", code="invalid")
+
+
+def _resolve_recipient_ids(*, user_ids: set[int], department_ids: set[int]) -> set[int]:
+    known_users = set(User.objects.filter(pk__in=user_ids).values_list("pk", flat=True))
+    known_departments = set(Department.objects.filter(pk__in=department_ids).values_list("pk", flat=True))
+    if known_users != user_ids or known_departments != department_ids:
+        raise UnknownRecipients(
+            user_ids=sorted(user_ids - known_users), department_ids=sorted(department_ids - known_departments)
+        )
+    recipient_ids = set(User.objects.filter(pk__in=user_ids, is_active=True).values_list("pk", flat=True))
+    recipient_ids.update(
+        DepartmentMembership.objects.filter(department_id__in=department_ids, user__is_active=True).values_list(
+            "user_id", flat=True
+        )
+    )
+    return recipient_ids
+
+
+# --- Workflow events ----------------------------------------------------------
+# Each builds the payload existing clients expect (see docs/events.md) and
+# publishes it in the workflow transaction that sent the signal.
+
+
+def new_task_publish(*, task_id: int, document_id: int, assignee_id: int, step: int, requester_id: int) -> Notification:
+    document = Document.objects.get(pk=document_id)
+    requester_name = _display_name(requester_id)
+    return notification_publish(
+        event="NewTask",
+        title="New task assigned",
+        body=f"{requester_name} asks you to approve “{document.title}” (step {step}).",
+        data={
+            "documentId": document_id,
+            "documentTitle": document.title,
+            "taskId": task_id,
+            "step": step,
+            "requestedBy": requester_name,
+            "description": f"Approve “{document.title}” requested by {requester_name}",
+            "timestamp": timezone.now().isoformat(),
+        },
+        user_ids=[assignee_id],
+        document_id=document_id,
+        priority=Notification.Priority.HIGH,
+    )
+
+
+def document_approved_publish(
+    *, document_id: int, requester_id: int, approver_id: int, step: int, is_final_step: bool, comment: str
+) -> Notification:
+    document = Document.objects.get(pk=document_id)
+    approver_name = _display_name(approver_id)
+    body = (
+        f"{approver_name} approved your document “{document.title}”."
+        if is_final_step
+        else f"{approver_name} approved step {step} of your document “{document.title}”."
+    )
+    return notification_publish(
+        event="DocumentApproved",
+        title="Document approved" if is_final_step else f"Step {step} approved",
+        body=body,
+        data={
+            "documentId": document_id,
+            "documentTitle": document.title,
+            "approvedBy": approver_name,
+            "step": step,
+            "finalStep": is_final_step,
+            "documentStatus": document.status,
+            "comment": comment,
+            "timestamp": timezone.now().isoformat(),
+        },
+        user_ids=[requester_id],
+        document_id=document_id,
+    )
+
+
+def document_rejected_publish(
+    *, document_id: int, requester_id: int, rejected_by_id: int, step: int, comment: str
+) -> Notification:
+    document = Document.objects.get(pk=document_id)
+    rejecter_name = _display_name(rejected_by_id)
+    return notification_publish(
+        event="DocumentRejected",
+        title="Document rejected",
+        body=f"{rejecter_name} rejected your document “{document.title}”: {comment}",
+        data={
+            "documentId": document_id,
+            "documentTitle": document.title,
+            "rejectedBy": rejecter_name,
+            "step": step,
+            "comment": comment,
+            "timestamp": timezone.now().isoformat(),
+        },
+        user_ids=[requester_id],
+        document_id=document_id,
+        priority=Notification.Priority.HIGH,
+    )
+
+
+def _display_name(user_id: int) -> str:
+    user = User.objects.get(pk=user_id)
+    return user.get_full_name() or user.get_username()

@@ -1,0 +1,14 @@
+"""ASGI entry point: HTTP goes to Django, WebSockets to the hub's consumers."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "notifyhub.settings")
+
+# Django must be set up before anything imports models.
+django_asgi_application = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter  # noqa: E402
+
+application = ProtocolTypeRouter({"http": django_asgi_application})

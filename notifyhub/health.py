@@ -1,0 +1,27 @@
+"""Reachability checks of the services NotifyHub needs, shared by `make run` and /healthz."""
+
+import redis
+from django.conf import settings
+from django.db import connection
+
+
+def check_database() -> str | None:
+    """Return None when the database answers, else a one-line reason."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception as error:
+        return f"{type(error).__name__}: {error}".splitlines()[0]
+    return None
+
+
+def check_redis(url: str | None = None, timeout: float = 2.0) -> str | None:
+    """Return None when Redis answers PING, else a one-line reason."""
+    client = redis.Redis.from_url(url or settings.REDIS_URL, socket_connect_timeout=timeout, socket_timeout=timeout)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        return f"{type(error).__name__}: {error}".splitlines()[0]
+    finally:
+        client.close()
+    return None

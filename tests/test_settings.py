@@ -1,0 +1,78 @@
+"""Settings come from the environment; bad values stop the process with one clear line."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+VALID = {
+    "SECRET_KEY": "s" * 50,
+    "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/notifyhub",
+    "REDIS_URL": "redis://127.0.0.1:6379/0",
+    "DEBUG": "false",
+}
+
+
+PRINT_DEBUG_AND_REDIS = "print(settings.DEBUG, settings.REDIS_URL)"
+
+
+def load_settings(print_code: str = PRINT_DEBUG_AND_REDIS, **overrides: str | None) -> subprocess.CompletedProcess:
+    environment = {key: value for key, value in os.environ.items() if key not in VALID}
+    environment.update(VALID)
+    environment["ENV_FILE"] = str(REPO / "no-such-env-file")
+    for key, value in overrides.items():
+        if value is None:
+            environment.pop(key, None)
+        else:
+            environment[key] = value
+    code = f"import django; django.setup(); from django.conf import settings; {print_code}"
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env={**environment, "DJANGO_SETTINGS_MODULE": "notifyhub.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_valid_environment_loads():
+    result = load_settings()
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False redis://127.0.0.1:6379/0"
+
+
+def test_database_defaults_to_sqlite_file_for_make_run():
+    result = load_settings("print(settings.DATABASES['default']['ENGINE'])", DATABASE_URL=None)
+    assert result.stdout.strip() == "django.db.backends.sqlite3", result.stderr
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"SECRET_KEY": None}, "SECRET_KEY is required but not set"),
+        ({"SECRET_KEY": ""}, "SECRET_KEY is required but empty"),
+        ({"DEBUG": "maybe"}, "DEBUG='maybe' is not a boolean"),
+        ({"DATABASE_URL": "not a url"}, "DATABASE_URL='not a url' is not a database URL"),
+        ({"REDIS_URL": "http://127.0.0.1:6379"}, "REDIS_URL='http://127.0.0.1:6379' is not a Redis URL"),
+        ({"JWT_ACCESS_TOKEN_LIFETIME": "soon"}, "JWT_ACCESS_TOKEN_LIFETIME='soon' is not an integer"),
+    ],
+)
+def test_bad_value_fails_with_one_clear_line(overrides, expected):
+    result = load_settings(**overrides)
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("NotifyHub configuration error: ")
+    assert expected in lines[0]
+
+
+def test_password_in_malformed_url_is_not_printed():
+    result = load_settings(REDIS_URL="http://user:hunter2@host:1")
+    assert result.returncode == 1
+    assert "hunter2" not in result.stderr

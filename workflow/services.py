@@ -1,0 +1,213 @@
+"""Every change to a document's workflow goes through these functions.
+
+Each one locks the document row, checks the transition, writes, and sends its
+signal from `workflow.signals` inside the same transaction, so whatever the
+receivers write (notifications) commits or rolls back with the change.
+A transition that is not allowed raises `WorkflowError` and changes nothing.
+"""
+
+from collections.abc import Sequence
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from workflow import signals
+from workflow.errors import WorkflowError
+from workflow.models import ApprovalStep, Department, Document, Task
+
+MAX_TITLE_LENGTH = Document._meta.get_field("title").max_length
+
+
+@transaction.atomic
+def document_create(
+    *,
+    requester: AbstractBaseUser,
+    department: Department,
+    title: str,
+    approvers: Sequence[AbstractBaseUser],
+    description: str = "",
+) -> Document:
+    """Create a draft document with one approval step per approver, in order."""
+    title = (title or "").strip()
+    if not title:
+        raise WorkflowError("A document needs a title.", code="invalid")
+    if len(title) > MAX_TITLE_LENGTH:
+        raise WorkflowError(f"The title is longer than {MAX_TITLE_LENGTH} characters.", code="invalid")
+    if not approvers:
+        raise WorkflowError("A document needs at least one approver.", code="invalid")
+    approver_ids = [approver.pk for approver in approvers]
+    if len(set(approver_ids)) != len(approver_ids):
+        raise WorkflowError("An approver may appear only once in a document's chain.", code="invalid")
+    if requester.pk in approver_ids:
+        raise WorkflowError("The requester cannot approve their own document.", code="self_approval")
+    inactive = [approver.get_username() for approver in approvers if not approver.is_active]
+    if inactive:
+        raise WorkflowError(f"Inactive users cannot approve: {', '.join(inactive)}.", code="invalid")
+    if not department.memberships.filter(user_id=requester.pk).exists():
+        raise WorkflowError(
+            f"{requester.get_username()} is not a member of department {department.code}.", code="not_a_member"
+        )
+
+    document = Document.objects.create(
+        requester=requester, department=department, title=title, description=description or ""
+    )
+    ApprovalStep.objects.bulk_create(
+        ApprovalStep(document=document, order=order, approver=approver)
+        for order, approver in enumerate(approvers, start=1)
+    )
+    return document
+
+
+@transaction.atomic
+def document_submit(*, document: Document, submitted_by: AbstractBaseUser) -> Document:
+    """Send a draft for approval: its first step opens a task for the first approver."""
+    document = _lock(document)
+    if submitted_by.pk != document.requester_id:
+        raise WorkflowError("Only the requester can submit a document.", code="forbidden")
+    if document.status != Document.Status.DRAFT:
+        raise WorkflowError(
+            f"Document #{document.pk} is {document.get_status_display().lower()}; only drafts can be submitted.",
+        )
+    first_step = document.steps.order_by("order").first()
+    if first_step is None:
+        raise WorkflowError("A document needs at least one approval step.", code="invalid")
+
+    document.status = Document.Status.IN_REVIEW
+    document.submitted_at = timezone.now()
+    document.save(update_fields=["status", "submitted_at", "updated_at"])
+    signals.document_submitted.send(sender=Document, document_id=document.pk, requester_id=document.requester_id)
+    _open_step(first_step)
+    return document
+
+
+@transaction.atomic
+def step_approve(*, document: Document, approver: AbstractBaseUser, comment: str = "") -> Document:
+    """Approve the document's current step; the next step opens, or the document is approved."""
+    document = _lock(document)
+    step = _current_step(document, action="approved")
+    _check_is_step_approver(step, approver)
+
+    _decide(step, status=ApprovalStep.Status.APPROVED, by=approver, comment=comment)
+    next_step = document.steps.filter(order__gt=step.order).order_by("order").first()
+    is_final_step = next_step is None
+    if is_final_step:
+        document.status = Document.Status.APPROVED
+        document.decided_at = step.decided_at
+        document.save(update_fields=["status", "decided_at", "updated_at"])
+    signals.step_approved.send(
+        sender=ApprovalStep,
+        document_id=document.pk,
+        requester_id=document.requester_id,
+        approver_id=approver.pk,
+        step=step.order,
+        is_final_step=is_final_step,
+        comment=step.comment,
+    )
+    if is_final_step:
+        signals.document_approved.send(
+            sender=Document, document_id=document.pk, requester_id=document.requester_id, approver_id=approver.pk
+        )
+    else:
+        _open_step(next_step)
+    return document
+
+
+@transaction.atomic
+def document_reject(*, document: Document, approver: AbstractBaseUser, comment: str) -> Document:
+    """Reject the document at its current step; the requester learns why from the comment."""
+    document = _lock(document)
+    step = _current_step(document, action="rejected")
+    _check_is_step_approver(step, approver)
+    if not (comment or "").strip():
+        raise WorkflowError("A rejection needs a comment saying why.", code="invalid")
+
+    _decide(step, status=ApprovalStep.Status.REJECTED, by=approver, comment=comment.strip())
+    document.status = Document.Status.REJECTED
+    document.decided_at = step.decided_at
+    document.save(update_fields=["status", "decided_at", "updated_at"])
+    signals.document_rejected.send(
+        sender=Document,
+        document_id=document.pk,
+        requester_id=document.requester_id,
+        rejected_by_id=approver.pk,
+        step=step.order,
+        comment=step.comment,
+    )
+    return document
+
+
+@transaction.atomic
+def step_reassign(
+    *, document: Document, reassigned_by: AbstractBaseUser, new_approver: AbstractBaseUser
+) -> ApprovalStep:
+    """Hand the current step to another approver: the old task is cancelled, a new one opens."""
+    document = _lock(document)
+    step = _current_step(document, action="reassigned")
+    if reassigned_by.pk != step.approver_id and not reassigned_by.is_staff:
+        raise WorkflowError("Only the step's approver or staff can reassign it.", code="forbidden")
+    if new_approver.pk == step.approver_id:
+        raise WorkflowError(f"{new_approver.get_username()} already holds this step.", code="invalid")
+    if new_approver.pk == document.requester_id:
+        raise WorkflowError("The requester cannot approve their own document.", code="self_approval")
+    if not new_approver.is_active:
+        raise WorkflowError(f"Inactive users cannot approve: {new_approver.get_username()}.", code="invalid")
+
+    Task.objects.filter(step=step, status=Task.Status.OPEN).update(
+        status=Task.Status.CANCELLED, closed_at=timezone.now()
+    )
+    step.approver = new_approver
+    step.save(update_fields=["approver"])
+    _open_step(step)
+    return step
+
+
+def _lock(document: Document) -> Document:
+    """Re-read the document under a row lock: transitions on one document run one at a time."""
+    return Document.objects.select_for_update().select_related("requester").get(pk=document.pk)
+
+
+def _current_step(document: Document, *, action: str) -> ApprovalStep:
+    if document.status != Document.Status.IN_REVIEW:
+        raise WorkflowError(
+            f"Document #{document.pk} is {document.get_status_display().lower()}; "
+            f"only documents in review can be {action}."
+        )
+    step = document.steps.filter(status=ApprovalStep.Status.PENDING).order_by("order").first()
+    if step is None:  # only reachable through data edited by hand
+        raise WorkflowError(f"Document #{document.pk} has no step awaiting a decision.")
+    return step
+
+
+def _check_is_step_approver(step: ApprovalStep, user: AbstractBaseUser) -> None:
+    if user.pk != step.approver_id:
+        raise WorkflowError(
+            f"Step {step.order} of document #{step.document_id} is not yours to decide.", code="forbidden"
+        )
+
+
+def _decide(step: ApprovalStep, *, status: str, by: AbstractBaseUser, comment: str) -> None:
+    now = timezone.now()
+    step.status = status
+    step.decided_by = by
+    step.decided_at = now
+    step.comment = (comment or "").strip()
+    step.save(update_fields=["status", "decided_by", "decided_at", "comment"])
+    Task.objects.filter(step=step, status=Task.Status.OPEN).update(status=Task.Status.DONE, closed_at=now)
+
+
+def _open_step(step: ApprovalStep) -> Task:
+    """Make `step` the one awaiting a decision and give its approver a task."""
+    if step.status != ApprovalStep.Status.PENDING:
+        step.status = ApprovalStep.Status.PENDING
+        step.save(update_fields=["status"])
+    task = Task.objects.create(document_id=step.document_id, step=step, assignee_id=step.approver_id)
+    signals.task_assigned.send(
+        sender=Task,
+        task_id=task.pk,
+        document_id=step.document_id,
+        assignee_id=step.approver_id,
+        step=step.order,
+        requester_id=step.document.requester_id,
+    )
+    return task

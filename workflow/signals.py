@@ -1,0 +1,26 @@
+"""Signals the workflow services send, inside their transaction.
+
+Receivers get ids and primitives only, never model instances, so a receiver
+can run anywhere (including after the sender's objects went stale). They are
+sent inside the workflow transaction on purpose: whatever a receiver writes
+commits or rolls back together with the workflow change (transactional outbox).
+Receivers must never leave the process directly; they schedule that with
+`transaction.on_commit`.
+"""
+
+from django.dispatch import Signal
+
+# document_id, requester_id
+document_submitted = Signal()
+
+# task_id, document_id, assignee_id, step, requester_id
+task_assigned = Signal()
+
+# document_id, requester_id, approver_id, step, is_final_step, comment
+step_approved = Signal()
+
+# document_id, requester_id, approver_id
+document_approved = Signal()
+
+# document_id, requester_id, rejected_by_id, step, comment
+document_rejected = Signal()
