@@ -1,11 +1,13 @@
 """The only module that talks to the channel layer.
 
 It names the groups (from integer ids only, never from client input) and
-publishes to them. Everything here runs after the publishing transaction has
-committed: a rolled-back notification never reaches a socket.
+publishes to them. Layer messages' `type` names the consumer handler
+(`notification.created` → `notification_created`). Everything here runs after
+the publishing transaction has committed: a rolled-back change never reaches a
+socket.
 """
 
-from functools import partial
+from collections.abc import Iterable
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -14,6 +16,7 @@ from django.db import transaction
 from notifications.models import Notification
 
 NOTIFICATION_CREATED = "notification.created"
+NOTIFICATIONS_READ = "notifications.read"
 
 
 def user_group(user_id: int) -> str:
@@ -43,22 +46,36 @@ def notification_payload(notification: Notification) -> dict:
     }
 
 
-def notification_created_on_commit(*, notification: Notification, recipient_ids: list[int]) -> None:
-    """Send the notification to its recipients' groups once the current transaction commits."""
-    payload = notification_payload(notification)
-    # robust: the rows are committed whatever happens here; a failed send is logged
-    # and left to replay on connect and the retry sweep, never raised into the caller.
-    transaction.on_commit(
-        partial(_send_notification_created, payload=payload, recipient_ids=recipient_ids), robust=True
-    )
-
-
-def _send_notification_created(*, payload: dict, recipient_ids: list[int]) -> None:
-    layer = get_channel_layer()
+def send_notification(*, payload: dict, user_ids: Iterable[int]) -> None:
+    """Hand a notification to the live connections of `user_ids` (raises if the layer is down)."""
     message = {"type": NOTIFICATION_CREATED, "notification": payload}
+    _group_send_many([(user_group(user_id), message) for user_id in user_ids])
+
+
+def notifications_read_on_commit(
+    *, user_id: int, notification_ids: list[str], unread_count: int, origin: str | None = None
+) -> None:
+    """After commit, tell the user's connections (but `origin`) which notifications were read."""
+    message = {
+        "type": NOTIFICATIONS_READ,
+        "ids": notification_ids,
+        "unread_count": unread_count,
+        "origin": origin,
+    }
+
+    def send_after_commit() -> None:
+        _group_send_many([(user_group(user_id), message)])
+
+    transaction.on_commit(send_after_commit, robust=True)
+
+
+def _group_send_many(sends: list[tuple[str, dict]]) -> None:
+    if not sends:
+        return
+    layer = get_channel_layer()
 
     async def send_all() -> None:
-        for user_id in recipient_ids:
-            await layer.group_send(user_group(user_id), message)
+        for group, message in sends:
+            await layer.group_send(group, message)
 
     async_to_sync(send_all)()

@@ -115,6 +115,19 @@ CHANNEL_LAYERS = {
     }
 }
 
+# --- Delivery ------------------------------------------------------------------
+try:
+    # Seconds a client has to acknowledge a WebSocket send before the sweep retries it.
+    NOTIFY_ACK_TIMEOUT = env.float("NOTIFY_ACK_TIMEOUT", default=10, minimum=0.1)
+    # A connection counts as live for this long after its last heartbeat ...
+    NOTIFY_PRESENCE_TTL = env.float("NOTIFY_PRESENCE_TTL", default=60, minimum=1)
+    # ... and the hub refreshes it (and its group memberships) this often.
+    NOTIFY_PRESENCE_HEARTBEAT = env.float("NOTIFY_PRESENCE_HEARTBEAT", default=20, minimum=0.5)
+except ConfigError as error:
+    config_error_exit(error)
+if NOTIFY_PRESENCE_HEARTBEAT >= NOTIFY_PRESENCE_TTL:
+    config_error_exit(ConfigError("NOTIFY_PRESENCE_HEARTBEAT must be shorter than NOTIFY_PRESENCE_TTL"))
+
 # --- REST framework and JWT ------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -6,7 +6,7 @@ import pytest
 from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 from django.db import transaction
 
-from notifications import events, receivers
+from notifications import events, presence, receivers
 from notifications.models import Delivery, Notification
 from workflow import services, signals
 from workflow.models import Document, Task
@@ -26,6 +26,8 @@ class GroupListener:
         self.layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
         self.channel = self.loop.run_until_complete(self.layer.new_channel())
         self.loop.run_until_complete(self.layer.group_add(events.user_group(user_id), self.channel))
+        # Dispatch sends only to users the presence registry shows online.
+        self.loop.run_until_complete(presence.connection_alive(user_id, self.channel))
 
     def receive(self, timeout: float) -> dict | None:
         try:

@@ -1,0 +1,140 @@
+"""The client-driven transitions of a Delivery: sent, acknowledged, read.
+
+Each is one conditional UPDATE, so it is atomic and race-safe against the
+retry sweep (which locks rows with SKIP LOCKED): whichever commits first wins,
+and a late acknowledgement after a push is recorded without reopening the
+delivery. The hub and the API both call these; the two can never disagree.
+"""
+
+import uuid
+from collections.abc import Collection
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, QuerySet
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from notifications import events, selectors
+from notifications.errors import NotificationError
+from notifications.models import Delivery, DeliveryAttempt
+
+ACKNOWLEDGED_OR_READ = (Delivery.Status.ACKNOWLEDGED, Delivery.Status.READ)
+
+
+def _not_found(notification_id) -> NotificationError:
+    return NotificationError(f"No notification {notification_id} for you.", code="not_found")
+
+
+def _own_delivery(*, user_id: int, notification_id) -> QuerySet[Delivery]:
+    parsed = selectors.parse_notification_id(notification_id)
+    if parsed is None:
+        raise _not_found(notification_id)
+    return Delivery.objects.filter(recipient_id=user_id, notification_id=parsed)
+
+
+@transaction.atomic
+def delivery_acknowledge(*, user_id: int, notification_id: uuid.UUID | str) -> bool:
+    """Record that a client of `user_id` has the notification. Idempotent.
+
+    Returns True if this call acknowledged it, False if it already was.
+    Unknown ids, and ids of other users' notifications, raise `not_found`.
+    """
+    deliveries = _own_delivery(user_id=user_id, notification_id=notification_id)
+    now = timezone.now()
+    changed = deliveries.filter(acknowledged_at__isnull=True).update(
+        acknowledged_at=now,
+        # A late ack after a push or a failure is recorded; it never reopens the delivery.
+        status=Delivery.Status.ACKNOWLEDGED,
+        next_attempt_at=None,
+        updated_at=now,
+    )
+    if not changed and not deliveries.exists():
+        raise _not_found(notification_id)
+    return bool(changed)
+
+
+@transaction.atomic
+def delivery_mark_read(*, user_id: int, notification_id: uuid.UUID | str, origin: str | None = None) -> bool:
+    """Mark one notification read (which acknowledges it too) and sync the user's other connections.
+
+    Returns True if it was unread. `origin` names the connection that asked,
+    so it is not told what it already knows.
+    """
+    deliveries = _own_delivery(user_id=user_id, notification_id=notification_id)
+    now = timezone.now()
+    changed = deliveries.filter(read_at__isnull=True).update(
+        read_at=now,
+        acknowledged_at=Coalesce(F("acknowledged_at"), now),
+        status=Delivery.Status.READ,
+        next_attempt_at=None,
+        updated_at=now,
+    )
+    if not changed:
+        if not deliveries.exists():
+            raise _not_found(notification_id)
+        return False
+    parsed = selectors.parse_notification_id(notification_id)
+    events.notifications_read_on_commit(
+        user_id=user_id,
+        notification_ids=[str(parsed)],
+        unread_count=selectors.unread_count(user_id),
+        origin=origin,
+    )
+    return True
+
+
+@transaction.atomic
+def deliveries_mark_all_read(*, user_id: int, origin: str | None = None) -> int:
+    """Mark every unread notification of the user read; returns how many were unread."""
+    now = timezone.now()
+    unread = Delivery.objects.filter(recipient_id=user_id, read_at__isnull=True)
+    notification_ids = [str(value) for value in unread.values_list("notification_id", flat=True)]
+    changed = Delivery.objects.filter(recipient_id=user_id, notification_id__in=notification_ids).update(
+        read_at=Coalesce(F("read_at"), now),
+        acknowledged_at=Coalesce(F("acknowledged_at"), now),
+        status=Delivery.Status.READ,
+        next_attempt_at=None,
+        updated_at=now,
+    )
+    if changed:
+        events.notifications_read_on_commit(
+            user_id=user_id,
+            notification_ids=notification_ids,
+            unread_count=selectors.unread_count(user_id),
+            origin=origin,
+        )
+    return changed
+
+
+@transaction.atomic
+def deliveries_mark_sent(*, notification_id: uuid.UUID, recipient_ids: Collection[int]) -> int:
+    """Record a WebSocket send to live connections of `recipient_ids`; the ack clock starts now."""
+    if not recipient_ids:
+        return 0
+    now = timezone.now()
+    delivery_ids = list(
+        Delivery.objects.filter(
+            notification_id=notification_id, recipient_id__in=recipient_ids, status__in=Delivery.OPEN_STATUSES
+        ).values_list("id", flat=True)
+    )
+    if not delivery_ids:
+        return 0
+    changed = Delivery.objects.filter(id__in=delivery_ids, status__in=Delivery.OPEN_STATUSES).update(
+        status=Delivery.Status.SENT,
+        attempts=F("attempts") + 1,
+        sent_at=Coalesce(F("sent_at"), now),
+        next_attempt_at=now + timedelta(seconds=settings.NOTIFY_ACK_TIMEOUT),
+        updated_at=now,
+    )
+    DeliveryAttempt.objects.bulk_create(
+        [
+            DeliveryAttempt(
+                delivery_id=delivery_id, channel=DeliveryAttempt.Channel.WEBSOCKET, outcome=DeliveryAttempt.Outcome.SENT
+            )
+            for delivery_id in delivery_ids
+        ],
+        batch_size=1_000,
+    )
+    return changed

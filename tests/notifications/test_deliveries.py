@@ -1,0 +1,190 @@
+"""Acknowledge, read and sent transitions, and the dispatch that follows a commit."""
+
+import uuid
+
+import pytest
+from django.utils import timezone
+
+from notifications import presence
+from notifications.errors import NotificationError
+from notifications.models import Delivery, DeliveryAttempt
+from notifications.selectors import deliveries_to_replay, unread_count
+from notifications.services import (
+    deliveries_mark_all_read,
+    deliveries_mark_sent,
+    delivery_acknowledge,
+    delivery_mark_read,
+    notification_publish,
+)
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def publish_to(*users, **kwargs):
+    return notification_publish(event="Ping", title="t", user_ids=[user.pk for user in users], **kwargs)
+
+
+def delivery(notification, user):
+    return Delivery.objects.get(notification=notification, recipient=user)
+
+
+class TestAcknowledge:
+    def test_acknowledge_is_recorded_once(self):
+        user = UserFactory()
+        notification = publish_to(user)
+
+        assert delivery_acknowledge(user_id=user.pk, notification_id=str(notification.pk)) is True
+        first = delivery(notification, user)
+        assert delivery_acknowledge(user_id=user.pk, notification_id=notification.pk) is False
+
+        again = delivery(notification, user)
+        assert again.status == Delivery.Status.ACKNOWLEDGED
+        assert again.acknowledged_at == first.acknowledged_at
+        assert again.next_attempt_at is None
+
+    @pytest.mark.parametrize("bad_id", ["not-a-uuid", str(uuid.uuid4()), None, 42])
+    def test_unknown_ids_are_not_found(self, bad_id):
+        user = UserFactory()
+        with pytest.raises(NotificationError) as caught:
+            delivery_acknowledge(user_id=user.pk, notification_id=bad_id)
+        assert caught.value.code == "not_found"
+
+    def test_someone_elses_notification_is_not_found_and_unchanged(self):
+        owner, intruder = UserFactory(), UserFactory()
+        notification = publish_to(owner)
+
+        with pytest.raises(NotificationError) as caught:
+            delivery_acknowledge(user_id=intruder.pk, notification_id=notification.pk)
+        assert caught.value.code == "not_found"
+        assert delivery(notification, owner).status == Delivery.Status.PENDING
+
+    def test_late_ack_after_push_is_recorded_without_reopening(self):
+        user = UserFactory()
+        notification = publish_to(user)
+        Delivery.objects.filter(notification=notification).update(
+            status=Delivery.Status.PUSHED, pushed_at=timezone.now()
+        )
+
+        delivery_acknowledge(user_id=user.pk, notification_id=notification.pk)
+
+        acknowledged = delivery(notification, user)
+        assert acknowledged.status == Delivery.Status.ACKNOWLEDGED
+        assert acknowledged.pushed_at is not None
+        assert acknowledged.acknowledged_at is not None
+
+    def test_ack_after_read_keeps_read(self):
+        user = UserFactory()
+        notification = publish_to(user)
+        delivery_mark_read(user_id=user.pk, notification_id=notification.pk)
+
+        assert delivery_acknowledge(user_id=user.pk, notification_id=notification.pk) is False
+        assert delivery(notification, user).status == Delivery.Status.READ
+
+
+class TestRead:
+    def test_read_acknowledges_and_lowers_unread_count(self):
+        user = UserFactory()
+        first, second = publish_to(user), publish_to(user)
+        assert unread_count(user.pk) == 2
+
+        assert delivery_mark_read(user_id=user.pk, notification_id=first.pk) is True
+        assert delivery_mark_read(user_id=user.pk, notification_id=first.pk) is False
+
+        read = delivery(first, user)
+        assert (read.status, read.read_at is not None, read.acknowledged_at is not None) == (
+            Delivery.Status.READ,
+            True,
+            True,
+        )
+        assert unread_count(user.pk) == 1
+        assert delivery(second, user).status == Delivery.Status.PENDING
+
+    def test_read_of_someone_elses_notification_is_not_found(self):
+        owner, intruder = UserFactory(), UserFactory()
+        notification = publish_to(owner)
+        with pytest.raises(NotificationError):
+            delivery_mark_read(user_id=intruder.pk, notification_id=notification.pk)
+        assert unread_count(owner.pk) == 1
+
+    def test_mark_all_read_touches_only_own_unread(self):
+        user, other = UserFactory(), UserFactory()
+        publish_to(user)
+        publish_to(user, other)
+        already = publish_to(user)
+        delivery_mark_read(user_id=user.pk, notification_id=already.pk)
+        read_at_before = delivery(already, user).read_at
+
+        assert deliveries_mark_all_read(user_id=user.pk) == 2
+
+        assert unread_count(user.pk) == 0
+        assert unread_count(other.pk) == 1
+        assert delivery(already, user).read_at == read_at_before
+        assert deliveries_mark_all_read(user_id=user.pk) == 0
+
+
+class TestReplayAndSent:
+    def test_replay_is_oldest_first_without_acknowledged_or_expired(self):
+        user = UserFactory()
+        old = publish_to(user)
+        acknowledged = publish_to(user)
+        expiring = publish_to(user, expires_at=timezone.now() + timezone.timedelta(seconds=60))
+        new = publish_to(user)
+        delivery_acknowledge(user_id=user.pk, notification_id=acknowledged.pk)
+        Delivery.objects.filter(notification=expiring).update(created_at=timezone.now())
+        expiring.expires_at = timezone.now() - timezone.timedelta(seconds=1)
+        expiring.save(update_fields=["expires_at"])
+
+        replayed = [d.notification_id for d in deliveries_to_replay(user.pk)]
+
+        assert replayed == [old.pk, new.pk]
+
+    def test_mark_sent_counts_attempts_and_logs_them(self, settings):
+        settings.NOTIFY_ACK_TIMEOUT = 7
+        user, other = UserFactory(), UserFactory()
+        notification = publish_to(user, other)
+
+        assert deliveries_mark_sent(notification_id=notification.pk, recipient_ids=[user.pk]) == 1
+        assert deliveries_mark_sent(notification_id=notification.pk, recipient_ids=[user.pk]) == 1
+
+        sent = delivery(notification, user)
+        assert (sent.status, sent.attempts) == (Delivery.Status.SENT, 2)
+        assert 6 <= (sent.next_attempt_at - sent.sent_at).total_seconds() <= 8 + 1
+        assert delivery(notification, other).status == Delivery.Status.PENDING
+        assert list(DeliveryAttempt.objects.filter(delivery=sent).values_list("channel", "outcome")) == [
+            ("ws", "sent"),
+            ("ws", "sent"),
+        ]
+
+    def test_mark_sent_never_reopens_acknowledged(self):
+        user = UserFactory()
+        notification = publish_to(user)
+        delivery_acknowledge(user_id=user.pk, notification_id=notification.pk)
+
+        assert deliveries_mark_sent(notification_id=notification.pk, recipient_ids=[user.pk]) == 0
+        assert delivery(notification, user).status == Delivery.Status.ACKNOWLEDGED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_dispatch_marks_online_recipients_sent_and_leaves_offline_pending(redis_client):
+    online_user, offline_user = UserFactory(), UserFactory()
+    redis_client.zadd(presence.presence_key(online_user.pk), {"conn-1": timezone.now().timestamp() + 60})
+    redis_client.zadd(presence.presence_key(offline_user.pk), {"crashed": timezone.now().timestamp() - 1})
+
+    notification = publish_to(online_user, offline_user)  # autocommit: dispatch runs at once
+
+    assert delivery(notification, online_user).status == Delivery.Status.SENT
+    assert delivery(notification, offline_user).status == Delivery.Status.PENDING
+    assert presence.online_user_ids([online_user.pk, offline_user.pk]) == {online_user.pk}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_dispatch_with_redis_down_leaves_rows_pending_and_does_not_raise(settings):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    presence._sync_client = None
+    try:
+        user = UserFactory()
+        notification = publish_to(user)
+    finally:
+        presence._sync_client = None
+    assert delivery(notification, user).status == Delivery.Status.PENDING
