@@ -1,0 +1,1 @@
+"""The REST API of the notifications domain: one module per resource, routes in urls.py."""
