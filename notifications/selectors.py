@@ -5,7 +5,7 @@ import uuid
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from notifications.models import Delivery
+from notifications.models import Delivery, Device
 
 # A failed push (no device, rejected) still reaches the user when they next connect.
 UNACKNOWLEDGED_STATUSES = (
@@ -50,3 +50,8 @@ def unread_count(user_id: int) -> int:
         .filter(Q(notification__expires_at__isnull=True) | Q(notification__expires_at__gt=now))
         .count()
     )
+
+
+def devices_of(user_id: int) -> QuerySet[Device]:
+    """A user's registered devices, active or not, most recently seen first."""
+    return Device.objects.filter(user_id=user_id).order_by("-last_seen_at", "-id")

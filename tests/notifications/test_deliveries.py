@@ -1,6 +1,7 @@
 """Acknowledge, read and sent transitions, and the dispatch that follows a commit."""
 
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.utils import timezone
@@ -139,22 +140,22 @@ class TestReplayAndSent:
 
         assert replayed == [old.pk, new.pk]
 
-    def test_mark_sent_counts_attempts_and_logs_them(self, settings):
+    def test_mark_sent_counts_attempts_logs_them_and_doubles_the_ack_wait(self, settings):
         settings.NOTIFY_ACK_TIMEOUT = 7
         user, other = UserFactory(), UserFactory()
         notification = publish_to(user, other)
 
         assert deliveries_mark_sent(notification_id=notification.pk, recipient_ids=[user.pk]) == 1
+        first = delivery(notification, user)
         assert deliveries_mark_sent(notification_id=notification.pk, recipient_ids=[user.pk]) == 1
 
         sent = delivery(notification, user)
-        assert (sent.status, sent.attempts) == (Delivery.Status.SENT, 2)
-        assert 6 <= (sent.next_attempt_at - sent.sent_at).total_seconds() <= 8 + 1
+        assert (sent.status, sent.attempts, sent.sent_at) == (Delivery.Status.SENT, 2, first.sent_at)
+        attempts = list(DeliveryAttempt.objects.filter(delivery=sent))
+        assert [(attempt.channel, attempt.outcome) for attempt in attempts] == [("ws", "sent"), ("ws", "sent")]
+        assert first.next_attempt_at - attempts[0].created_at == timedelta(seconds=7)
+        assert sent.next_attempt_at - attempts[1].created_at == timedelta(seconds=14)
         assert delivery(notification, other).status == Delivery.Status.PENDING
-        assert list(DeliveryAttempt.objects.filter(delivery=sent).values_list("channel", "outcome")) == [
-            ("ws", "sent"),
-            ("ws", "sent"),
-        ]
 
     def test_mark_sent_never_reopens_acknowledged(self):
         user = UserFactory()
