@@ -1,14 +1,9 @@
-"""Fixtures of the delivery tests: a fake FCM server for the real firebase-admin SDK, and the broker queue."""
-
-import base64
-import json
+"""Fixtures of the delivery tests: a fake FCM server for the real firebase-admin SDK."""
 
 import pytest
 from firebase_admin import messaging
 
 from tests.fake_fcm import FakeFcm
-
-PUSH_TASK = "notifications.push_delivery"
 
 
 @pytest.fixture(scope="session")
@@ -32,14 +27,3 @@ def fcm(settings, fake_fcm_server) -> FakeFcm:
     settings.FCM_TIMEOUT = 2
     yield fake_fcm_server
     fake_fcm_server.release()
-
-
-def queued_push_delivery_ids(redis_client) -> list[int]:
-    """Delivery ids of the push tasks waiting in the Celery queue (no worker runs in these tests)."""
-    delivery_ids = []
-    for raw in redis_client.lrange("celery", 0, -1):
-        message = json.loads(raw)
-        if message["headers"]["task"] == PUSH_TASK:
-            args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
-            delivery_ids.append(args[0])
-    return sorted(delivery_ids)

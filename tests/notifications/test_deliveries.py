@@ -4,6 +4,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
 from notifications import presence
@@ -17,6 +18,7 @@ from notifications.services import (
     delivery_mark_read,
     notification_publish,
 )
+from tests.broker import queued_push_delivery_ids
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -167,7 +169,8 @@ class TestReplayAndSent:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_dispatch_marks_online_recipients_sent_and_leaves_offline_pending(redis_client):
+def test_dispatch_sends_to_online_recipients_and_queues_a_push_for_offline_ones_at_once(redis_client, settings):
+    settings.NOTIFY_DISPATCH_GRACE = 30
     online_user, offline_user = UserFactory(), UserFactory()
     redis_client.zadd(presence.presence_key(online_user.pk), {"conn-1": timezone.now().timestamp() + 60})
     redis_client.zadd(presence.presence_key(offline_user.pk), {"crashed": timezone.now().timestamp() - 1})
@@ -175,8 +178,21 @@ def test_dispatch_marks_online_recipients_sent_and_leaves_offline_pending(redis_
     notification = publish_to(online_user, offline_user)  # autocommit: dispatch runs at once
 
     assert delivery(notification, online_user).status == Delivery.Status.SENT
-    assert delivery(notification, offline_user).status == Delivery.Status.PENDING
+    offline = delivery(notification, offline_user)
+    assert offline.status == Delivery.Status.PENDING
+    # Queued now, not when the sweep would get to it (after the grace period).
+    assert queued_push_delivery_ids(redis_client) == [offline.pk]
+    assert offline.next_attempt_at == notification.created_at + timedelta(seconds=30)
     assert presence.online_user_ids([online_user.pk, offline_user.pk]) == {online_user.pk}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_nothing_leaves_before_the_publishing_transaction_commits(redis_client):
+    user = UserFactory()
+    with transaction.atomic():
+        notification = publish_to(user)
+        assert queued_push_delivery_ids(redis_client) == []
+    assert queued_push_delivery_ids(redis_client) == [delivery(notification, user).pk]
 
 
 @pytest.mark.django_db(transaction=True)
