@@ -86,10 +86,6 @@ def send_push(*, payload: dict, devices: Sequence[Device]) -> list[PushResult]:
     return get_backend().send(payload=payload, devices=devices)
 
 
-def push_is_simulated() -> bool:
-    return get_backend().name == "log"
-
-
 def push_data(payload: dict, *, content_minimal: bool) -> dict[str, str]:
     """The FCM data map: string values only, the notification's own data as one JSON string."""
     minimal = {"notification_id": payload["id"], "event": payload["event"]}

@@ -28,7 +28,9 @@ except ConfigError as error:
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # web, worker and beat share the file in `make run`: wait for locks instead of failing.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # IMMEDIATE: a transaction that reads, then writes, would otherwise fail at once with
+    # "database is locked" when another process writes (SQLite cannot wait to upgrade a read lock).
+    DATABASES["default"].setdefault("OPTIONS", {}).update(timeout=20, transaction_mode="IMMEDIATE")
 # Under ASGI every request may run in a different thread; persistent connections leak.
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 

@@ -25,6 +25,7 @@ same id and resumes its own claim; any other task waits for the lease to end,
 and the task's time limit is shorter than the lease (see tasks.py).
 """
 
+import logging
 import random
 import uuid
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ from notifications import events, push
 from notifications.models import Delivery, DeliveryAttempt, Device
 from notifications.services.deliveries import deliveries_fail
 
+logger = logging.getLogger(__name__)
 Outcome = DeliveryAttempt.Outcome
 FailureReason = Delivery.FailureReason
 PUSH_RETRY_MAX_DELAY = timedelta(minutes=15)
@@ -61,7 +63,16 @@ def delivery_push(*, delivery_id: int, claim_id: str | None = None) -> str:
     if not isinstance(claim, _Claim):
         return claim
     payload = events.notification_payload(claim.delivery.notification)
-    results = push.send_push(payload=payload, devices=claim.devices)
+    try:
+        results = push.send_push(payload=payload, devices=claim.devices)
+    except Exception as error:
+        # A bug or a broken credentials file: record it on every device (the admin shows it) and let
+        # the retry rounds run out, rather than leave the delivery claimed and silent.
+        logger.exception("push of delivery %s failed", delivery_id)
+        results = [
+            push.PushResult(device.pk, Outcome.RETRY, f"{type(error).__name__}: {error}", "PUSH_BACKEND_ERROR")
+            for device in claim.devices
+        ]
     return _record(delivery=claim.delivery, claim_id=claim_id, results=results)
 
 
@@ -97,6 +108,9 @@ def _claim(*, delivery_id: int, claim_id: str) -> _Claim | str:
     )
     if not devices:
         return _settle(delivery=delivery, claim_id=None, now=now, still_failing=[])
+    if delivery.push_attempts >= settings.NOTIFY_MAX_PUSH_ATTEMPTS:  # rounds ran out (e.g. their workers died)
+        still_failing = [push.PushResult(device.pk, Outcome.RETRY, delivery.last_error) for device in devices]
+        return _settle(delivery=delivery, claim_id=None, now=now, still_failing=still_failing)
 
     lease_end = now + timedelta(seconds=settings.NOTIFY_PUSH_LEASE)
     Delivery.objects.filter(pk=delivery.pk).update(
@@ -140,8 +154,11 @@ def _schedule_retry(*, delivery: Delivery, claim_id: str, now: datetime, still_f
     delay = push_retry_delay(delivery.push_attempts)
     retry_after = max((result.retry_after or 0 for result in still_failing), default=0)
     delay = max(delay, timedelta(seconds=retry_after))
+    next_attempt_at = now + delay
+    if delivery.notification.expires_at:  # so the sweep fails it as expired on time
+        next_attempt_at = min(next_attempt_at, delivery.notification.expires_at)
     changed = _still_ours(delivery.pk, claim_id).update(
-        next_attempt_at=now + delay,
+        next_attempt_at=next_attempt_at,
         last_error=still_failing[0].error,
         push_claimed_by="",
         push_claimed_until=None,
@@ -204,4 +221,6 @@ def _closed_meanwhile(*, delivery_id: int, claim_id: str | None, now: datetime, 
     Delivery.objects.filter(pk=delivery_id, push_claimed_by=claim_id or "").update(
         push_claimed_by="", push_claimed_until=None, **fields
     )
+    if Delivery.objects.filter(pk=delivery_id, status__in=Delivery.OPEN_STATUSES).exists():
+        return "skipped: another push task took over after the lease"
     return "skipped: closed while pushing"

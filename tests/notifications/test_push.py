@@ -247,6 +247,46 @@ class TestErrors:
         assert failed.last_error.startswith("QUOTA_EXCEEDED: ")
 
 
+class TestBrokenSetup:
+    def test_a_broken_credentials_file_is_logged_on_each_device_and_retried(self, fcm, settings, tmp_path):
+        broken = tmp_path / "not-a-service-account.json"
+        broken.write_text("{}")
+        settings.FCM_CREDENTIALS_FILE = str(broken)
+        user = UserFactory()
+        device = DeviceFactory(user=user)
+        delivery = publish_to(user)
+
+        assert delivery_push(delivery_id=delivery.pk).startswith("retry in ")
+
+        [attempt] = DeliveryAttempt.objects.filter(delivery=delivery)
+        assert (attempt.outcome, attempt.device_id) == ("retry", device.pk)
+        assert attempt.error.startswith("ValueError: ")
+        waiting = refreshed(delivery)
+        assert (waiting.status, waiting.push_claimed_by) == (Delivery.Status.PENDING, "")
+
+    def test_rounds_used_up_by_dead_workers_fail_push_unavailable_without_pushing(self, fcm, settings):
+        settings.NOTIFY_MAX_PUSH_ATTEMPTS = 3
+        user = UserFactory()
+        device = DeviceFactory(user=user)
+        delivery = publish_to(user)
+        Delivery.objects.filter(pk=delivery.pk).update(push_attempts=3, last_error="UNAVAILABLE: down")
+
+        assert delivery_push(delivery_id=delivery.pk) == "failed: push_unavailable"
+
+        assert refreshed(delivery).last_error == "UNAVAILABLE: down"
+        assert fcm.messages_to(device.token) == []
+
+    def test_a_retry_is_never_scheduled_past_the_notifications_expiry(self, fcm):
+        user = UserFactory()
+        device = DeviceFactory(user=user)
+        fcm.script(device.token, error("QUOTA_EXCEEDED", headers={"Retry-After": "3600"}))
+        delivery = publish_to(user, expires_at=timezone.now() + timedelta(minutes=2))
+
+        assert delivery_push(delivery_id=delivery.pk).startswith("retry in ")
+
+        assert refreshed(delivery).next_attempt_at == delivery.notification.expires_at
+
+
 def test_mixed_results_in_one_batch_then_a_retry_round_pushes_only_the_unsettled_device(fcm):
     user = UserFactory()
     ok, gone, busy, invalid = DeviceFactory.create_batch(4, user=user)
