@@ -60,9 +60,7 @@ def unread_count(user_id: int) -> int:
 def inbox_of(user_id: int) -> QuerySet[Delivery]:
     """A user's inbox: their deliveries, newest first, expired ones left out (as in `unread_count`)."""
     now = timezone.now()
-    return deliveries_of(user_id).filter(
-        Q(notification__expires_at__isnull=True) | Q(notification__expires_at__gt=now)
-    )
+    return deliveries_of(user_id).filter(Q(notification__expires_at__isnull=True) | Q(notification__expires_at__gt=now))
 
 
 def notifications_published_visible_to(user: AbstractBaseUser) -> QuerySet[Notification]:
@@ -87,7 +85,10 @@ def delivery_status_counts(notification_id: uuid.UUID) -> dict[str, int]:
     """How many deliveries of one notification are in each status (every status present, zeros included)."""
     counts = dict.fromkeys(Delivery.Status.values, 0)
     rows = (
-        Delivery.objects.filter(notification_id=notification_id).order_by().values_list("status").annotate(n=Count("id"))
+        Delivery.objects.filter(notification_id=notification_id)
+        .order_by()
+        .values_list("status")
+        .annotate(n=Count("id"))
     )
     counts.update(dict(rows))
     return counts

@@ -102,9 +102,7 @@ class NotificationViewSet(viewsets.GenericViewSet):
         services.delivery_acknowledge(user_id=request.user.pk, notification_id=self._notification_id())
         return Response(InboxItemSerializer(self.get_object()).data)
 
-    @extend_schema(
-        summary="Mark read (syncs my other connections)", request=None, responses=InboxItemSerializer
-    )
+    @extend_schema(summary="Mark read (syncs my other connections)", request=None, responses=InboxItemSerializer)
     @action(detail=True, methods=["post"])
     def read(self, request, id=None):
         services.delivery_mark_read(user_id=request.user.pk, notification_id=self._notification_id())

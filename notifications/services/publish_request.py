@@ -66,7 +66,9 @@ def notification_publish_requested(
     return PublishResult(notification=notification, recipient_count=notification.recipient_count, replayed=False)
 
 
-def notification_publish_replay(*, published_by_id: int, idempotency_key: str, request_hash: str) -> PublishResult | None:
+def notification_publish_replay(
+    *, published_by_id: int, idempotency_key: str, request_hash: str
+) -> PublishResult | None:
     """What an earlier request with this key published, or None if the key is unused.
 
     Raises `idempotency_conflict` if the key was used with a different body.

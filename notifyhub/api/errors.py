@@ -57,9 +57,7 @@ def _domain_error_response(exc: WorkflowError | NotificationError) -> Response:
         if exc.user_ids:
             fields["recipients.users"] = [f"No such user: {reference}." for reference in exc.user_ids]
         if exc.department_ids:
-            fields["recipients.departments"] = [
-                f"No such department: {reference}." for reference in exc.department_ids
-            ]
+            fields["recipients.departments"] = [f"No such department: {reference}." for reference in exc.department_ids]
     status_code = DOMAIN_STATUS.get(exc.code, status.HTTP_400_BAD_REQUEST)
     return Response(error_body(exc.code, exc.message, fields), status=status_code)
 
@@ -93,7 +91,9 @@ def flatten_field_errors(detail, prefix: str = "") -> dict[str, list[str]]:
         flat = {}
         for index, item in enumerate(detail):
             if item:  # ListSerializer pads valid items with {}
-                for sub_path, messages in flatten_field_errors(item, f"{prefix}.{index}" if prefix else str(index)).items():
+                for sub_path, messages in flatten_field_errors(
+                    item, f"{prefix}.{index}" if prefix else str(index)
+                ).items():
                     flat.setdefault(sub_path, []).extend(messages)
         return flat
     return {prefix: [str(detail)]}

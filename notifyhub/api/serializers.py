@@ -19,7 +19,9 @@ class StrictInputSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
-@extend_schema_field({"oneOf": [{"type": "integer", "minimum": 1}, {"type": "string", "minLength": 1, "maxLength": 150}]})
+@extend_schema_field(
+    {"oneOf": [{"type": "integer", "minimum": 1}, {"type": "string", "minLength": 1, "maxLength": 150}]}
+)
 class IdOrNameField(serializers.Field):
     """An object named by its integer id or by its name (username, department code): JSON numbers are ids."""
 

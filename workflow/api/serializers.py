@@ -13,9 +13,7 @@ MAX_APPROVERS = 20
 
 class DocumentCreateSerializer(StrictInputSerializer):
     title = serializers.CharField(max_length=Document._meta.get_field("title").max_length)
-    description = serializers.CharField(
-        max_length=MAX_DESCRIPTION_LENGTH, required=False, allow_blank=True, default=""
-    )
+    description = serializers.CharField(max_length=MAX_DESCRIPTION_LENGTH, required=False, allow_blank=True, default="")
     department = IdOrNameField(help_text="Department id or code; you must be a member.")
     approvers = serializers.ListField(
         child=IdOrNameField(),

@@ -168,7 +168,9 @@ class TestIdempotency:
         # Same JSON, other key order and spacing.
         replay = client.post(
             URL,
-            '{"recipients": {"users": [%d]},  "title": "Invoice 42 is overdue", "event": "InvoiceOverdue"}' % user.pk,
+            '{"recipients": {"users": ['
+            + str(user.pk)
+            + ']},  "title": "Invoice 42 is overdue", "event": "InvoiceOverdue"}',
             content_type="application/json",
             headers={"Idempotency-Key": "order-42"},
         )
