@@ -25,7 +25,7 @@ class BoundedJSONParser(JSONParser):
         declared = request.META.get("CONTENT_LENGTH") if request is not None else None
         if declared and declared.isdigit() and int(declared) > limit:
             raise RequestBodyTooLarge(limit)
-        raw = stream.read(limit + 1)  # also bounds chunked bodies that declare no length
+        raw = stream.read(limit + 1)  # never hold more than the limit, whatever was declared
         if len(raw) > limit:
             raise RequestBodyTooLarge(limit)
         try:
