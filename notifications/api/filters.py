@@ -3,13 +3,13 @@
 from django_filters import rest_framework as filters
 
 from notifications.models import Delivery
-from notifyhub.api.filters import IdFilter, StrictBooleanFilter
+from notifyhub.api.filters import IdFilter, StrictBooleanFilter, UtcDateTimeFilter
 
 
 class InboxFilter(filters.FilterSet):
     unread = StrictBooleanFilter(method="filter_unread", label="true: only unread; false: only read.")
     event = filters.CharFilter(field_name="notification__event", max_length=64, label="Only this event name.")
-    since = filters.IsoDateTimeFilter(
+    since = UtcDateTimeFilter(
         field_name="created_at", lookup_expr="gte", label="Only those created at or after this ISO 8601 time."
     )
 

@@ -40,7 +40,7 @@ IDEMPOTENCY_KEY_FORMAT = re.compile(r"^[\x21-\x7e][\x20-\x7e]{0,254}\Z")  # prin
 
 IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
     IDEMPOTENCY_HEADER,
-    str,
+    {"type": "string", "minLength": 1, "maxLength": 255, "pattern": IDEMPOTENCY_KEY_FORMAT.pattern.replace(r"\Z", "$")},
     OpenApiParameter.HEADER,
     required=False,
     description=(

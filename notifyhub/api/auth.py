@@ -42,16 +42,16 @@ class AccessTokenSerializer(serializers.Serializer):
     access = serializers.CharField()
 
 
-class CredentialsSerializer(serializers.Serializer):
+class CredentialsSerializer(StrictInputSerializer):
     username = serializers.CharField()
     password = serializers.CharField()
 
 
-class RefreshRequestSerializer(serializers.Serializer):
+class RefreshRequestSerializer(StrictInputSerializer):
     refresh = serializers.CharField()
 
 
-class VerifyRequestSerializer(serializers.Serializer):
+class VerifyRequestSerializer(StrictInputSerializer):
     token = serializers.CharField()
 
 

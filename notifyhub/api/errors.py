@@ -66,7 +66,7 @@ def _api_exception_body(exc: exceptions.APIException) -> dict:
     detail = exc.detail
     if isinstance(exc, exceptions.ValidationError):
         fields = flatten_field_errors(detail)
-        general = fields.pop("", None) or []
+        general = fields.pop(None, None) or []
         message = " ".join(general) if general else "Some fields are invalid."
         return error_body("invalid", message, fields)
     if isinstance(detail, dict) and "detail" in detail:
@@ -76,27 +76,28 @@ def _api_exception_body(exc: exceptions.APIException) -> dict:
     return error_body(str(code), str(detail))
 
 
-def flatten_field_errors(detail, prefix: str = "") -> dict[str, list[str]]:
-    """{"recipients": {"users": {"0": ["bad"]}}} → {"recipients.users.0": ["bad"]}; general errors under ""."""
+def flatten_field_errors(detail, prefix: str | None = None) -> dict[str | None, list[str]]:
+    """{"recipients": {"users": {"0": ["bad"]}}} → {"recipients.users.0": ["bad"]}; whole-body errors under None."""
+    flat: dict[str | None, list[str]] = {}
+
+    def merge(messages: dict) -> None:
+        for path, path_messages in messages.items():
+            flat.setdefault(path, []).extend(path_messages)
+
     if isinstance(detail, dict):
-        flat: dict[str, list[str]] = {}
         for key, value in detail.items():
-            path = prefix if key in NON_FIELD_KEYS else f"{prefix}.{key}" if prefix else str(key)
-            for sub_path, messages in flatten_field_errors(value, path).items():
-                flat.setdefault(sub_path, []).extend(messages)
-        return flat
-    if isinstance(detail, list):
-        if all(not isinstance(item, dict | list) for item in detail):
-            return {prefix: [str(item) for item in detail]} if detail else {}
-        flat = {}
+            path = prefix if key in NON_FIELD_KEYS else str(key) if prefix is None else f"{prefix}.{key}"
+            merge(flatten_field_errors(value, path))
+    elif isinstance(detail, list) and any(isinstance(item, dict | list) for item in detail):
         for index, item in enumerate(detail):
-            if item:  # ListSerializer pads valid items with {}
-                for sub_path, messages in flatten_field_errors(
-                    item, f"{prefix}.{index}" if prefix else str(index)
-                ).items():
-                    flat.setdefault(sub_path, []).extend(messages)
-        return flat
-    return {prefix: [str(detail)]}
+            if item:  # a ListSerializer pads valid items with {}
+                merge(flatten_field_errors(item, str(index) if prefix is None else f"{prefix}.{index}"))
+    elif isinstance(detail, list):
+        if detail:
+            flat[prefix] = [str(item) for item in detail]
+    else:
+        flat[prefix] = [str(detail)]
+    return flat
 
 
 def not_found(request, exception=None) -> JsonResponse:

@@ -6,6 +6,7 @@ added here; views document their domain-specific ones (403, 409) with
 `error_response`.
 """
 
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework.permissions import AllowAny
@@ -46,3 +47,18 @@ class AutoSchema(SpectacularAutoSchema):
         if self.view.get_throttles():
             errors[429] = "Too many requests; retry after the number of seconds in the Retry-After header."
         return errors
+
+
+class StrictInputSerializerExtension(OpenApiSerializerExtension):
+    """Request bodies of StrictInputSerializers say what the server enforces: no other fields."""
+
+    target_class = "notifyhub.api.serializers.StrictInputSerializer"
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_basic_serializer(self.target, direction)
+        if "__doc__" not in type(self.target).__dict__ or not type(self.target).__doc__:
+            schema.pop("description", None)  # not the base class's docstring on every component
+        if direction == "request":
+            schema["additionalProperties"] = False
+        return schema

@@ -70,7 +70,7 @@ def test_flatten_field_errors_gives_dotted_paths():
         "recipients.users.0": ["Bad."],
         "recipients": ["Name one."],
         "items.1.name": ["Blank."],
-        "": ["General."],
+        None: ["General."],
     }
 
 
