@@ -1,4 +1,6 @@
-"""Helpers for API tests: clients authenticated with real JWTs, and publishers."""
+"""Helpers for API tests: clients authenticated with real JWTs, publishers, the error shape."""
+
+import socket
 
 from django.contrib.auth.models import Permission
 from rest_framework.test import APIClient
@@ -31,3 +33,10 @@ def assert_error(response, status_code: int, code: str) -> dict:
     assert isinstance(body["message"], str) and body["message"]
     assert set(body) <= {"code", "message", "fields"}
     return body
+
+
+def closed_port() -> int:
+    """A local port nothing listens on: for "the service is down" tests."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

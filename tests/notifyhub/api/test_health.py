@@ -1,19 +1,11 @@
 """GET /healthz: 200 when the database, Redis and the channel layer answer; 503 naming what did not."""
 
-import socket
-
 import pytest
 
 from notifyhub.health import check_channel_layer
-from tests.api_support import client_for
+from tests.api_support import client_for, closed_port
 
 pytestmark = pytest.mark.django_db
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]  # nothing listens once the probe is closed
 
 
 def test_all_up_is_200():

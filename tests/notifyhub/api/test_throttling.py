@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.api_support import assert_error, client_for, make_publisher
+from tests.api_support import assert_error, client_for, closed_port, make_publisher
 from tests.factories import TEST_PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -66,3 +66,14 @@ def test_token_requests_are_limited_per_address(rates):
 def test_health_is_never_throttled(rates):
     rates(user="1/minute")
     assert all(client_for().get("/healthz").status_code == 200 for _ in range(3))
+
+
+def test_unreachable_cache_lets_requests_through(settings):
+    """Rate limiting must not take the inbox down with Redis: PostgreSQL still answers."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{closed_port()}/0",
+        }
+    }
+    assert client_for(UserFactory()).get("/api/notifications/").status_code == 200
