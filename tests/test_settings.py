@@ -82,7 +82,9 @@ def test_api_limits_come_from_the_environment():
         API_RATE_PUBLISH="5/second",
         API_MAX_BODY_BYTES="2048",
     )
-    assert result.stdout.strip() == "{'user': '600/minute', 'publish': '5/second', 'auth': '20/minute'} 2048", result.stderr
+    assert result.stdout.strip() == "{'user': '600/minute', 'publish': '5/second', 'auth': '20/minute'} 2048", (
+        result.stderr
+    )
 
 
 def test_password_in_malformed_url_is_not_printed():

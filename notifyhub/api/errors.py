@@ -10,6 +10,7 @@ Every error response body is::
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse
+from django.urls import is_valid_path
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -102,7 +103,10 @@ def flatten_field_errors(detail, prefix: str | None = None) -> dict[str | None, 
 
 def not_found(request, exception=None) -> JsonResponse:
     """handler404: JSON for unknown URLs, so clients see one error shape everywhere."""
-    return JsonResponse(error_body("not_found", "Not found."), status=status.HTTP_404_NOT_FOUND)
+    message = "Not found."
+    if not request.path_info.endswith("/") and is_valid_path(f"{request.path_info}/"):
+        message = f"Not found. Did you mean {request.path_info}/ ? API URLs end with a slash."
+    return JsonResponse(error_body("not_found", message), status=status.HTTP_404_NOT_FOUND)
 
 
 def server_error(request) -> JsonResponse:

@@ -79,3 +79,27 @@ def test_general_validation_errors_become_the_message(client):
     error = assert_error(client.post(URL, body, content_type="application/json"), 400, "invalid")
     assert error["fields"] == {"recipients": ["Name at least one user or department."]}
     assert error["message"] == "Some fields are invalid."
+
+
+def test_missing_trailing_slash_is_a_404_naming_the_url_not_a_redirect(client, settings):
+    response = client.post("/api/notifications", "{}", content_type="application/json")
+    error = assert_error(response, 404, "not_found")
+    assert "/api/notifications/ ?" in error["message"]
+    settings.DEBUG = True  # where Django's slash redirect of a POST is a RuntimeError (500)
+    assert client.post("/api/notifications", "{}", content_type="application/json").status_code == 404
+
+
+def test_admin_still_gets_its_slash_redirect(client):
+    assert client.get("/admin").status_code == 301
+
+
+def test_chunked_body_without_length_is_411(client):
+    response = client.generic(
+        "POST",
+        URL,
+        b'{"event": "Ping"}',
+        content_type="application/json",
+        CONTENT_LENGTH="",
+        HTTP_TRANSFER_ENCODING="chunked",
+    )
+    assert_error(response, 411, "length_required")
