@@ -115,7 +115,7 @@ class NotificationViewSet(viewsets.GenericViewSet):
         return Response({"marked_read": marked, "unread_count": selectors.unread_count(request.user.pk)})
 
     @extend_schema(summary="How many are unread", responses=UnreadCountSerializer)
-    @action(detail=False, methods=["get"], url_path="unread-count", filterset_class=None, pagination_class=None)
+    @action(detail=False, methods=["get"], url_path="unread-count")
     def unread_count(self, request):
         return Response({"unread_count": selectors.unread_count(request.user.pk)})
 
