@@ -46,18 +46,3 @@ def approvers(department):
     first, second = UserFactory(), UserFactory()
     add_members(department, first, second)
     return [first, second]
-
-
-@pytest.fixture
-def fresh_throttles(db):
-    """API rate-limit counters live in the cache (the test Redis database): start each API test at zero."""
-    from django.core.cache import cache
-
-    cache.clear()
-
-
-@pytest.fixture
-def publisher(fresh_throttles):
-    from tests.api_support import make_publisher
-
-    return make_publisher()

@@ -77,18 +77,18 @@ class TestPublish:
         assert notification.expires_at == expires_at
         assert response.json()["recipient_count"] == 3
 
-    def test_staff_may_publish(self, fresh_throttles):
+    def test_staff_may_publish(self):
         staff = UserFactory(is_staff=True)
         response = publish(client_for(staff), minimal(users=[UserFactory().pk]))
         assert response.status_code == 201
 
-    def test_a_user_without_the_permission_may_not_and_nothing_is_created(self, fresh_throttles):
+    def test_a_user_without_the_permission_may_not_and_nothing_is_created(self):
         plain = UserFactory()
         response = publish(client_for(plain), minimal(users=[plain.pk]))
         assert_error(response, 403, "permission_denied")
         assert not Notification.objects.exists()
 
-    def test_anonymous_is_401(self, fresh_throttles):
+    def test_anonymous_is_401(self):
         response = publish(client_for(), minimal(users=[UserFactory().pk]))
         assert_error(response, 401, "not_authenticated")
         assert "Bearer" in response["WWW-Authenticate"]

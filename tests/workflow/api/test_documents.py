@@ -217,5 +217,5 @@ class TestNotPartOfIt:
         assert not Delivery.objects.filter(recipient=outsider).exists()
 
 
-def test_tasks_need_a_user(fresh_throttles):
+def test_tasks_need_a_user():
     assert_error(client_for().get("/api/tasks/"), 401, "not_authenticated")
