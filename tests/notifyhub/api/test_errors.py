@@ -103,3 +103,14 @@ def test_chunked_body_without_length_is_411(client):
         HTTP_TRANSFER_ENCODING="chunked",
     )
     assert_error(response, 411, "length_required")
+
+
+def test_a_bug_is_a_json_500_without_details(client, monkeypatch):
+    def broken(user_id):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr("notifications.selectors.unread_count", broken)
+    client.raise_request_exception = False
+    response = client.get("/api/notifications/unread-count/")
+    assert_error(response, 500, "server_error")
+    assert b"secret internals" not in response.content
