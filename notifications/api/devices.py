@@ -11,6 +11,7 @@ from rest_framework.response import Response
 
 from notifications import selectors, services
 from notifications.models import Device
+from notifyhub.api.serializers import StrictInputSerializer
 
 
 class DeviceSerializer(serializers.ModelSerializer):
@@ -31,7 +32,7 @@ class DeviceSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class DeviceRegistrationSerializer(serializers.Serializer):
+class DeviceRegistrationSerializer(StrictInputSerializer):
     token = serializers.CharField(max_length=512, help_text="The FCM registration token the app got from Firebase.")
     platform = serializers.ChoiceField(choices=Device.Platform.choices)
     app_install_id = serializers.CharField(

@@ -10,6 +10,11 @@ from notifications.services.deliveries import (
 )
 from notifications.services.devices import device_delete, device_register
 from notifications.services.publish import notification_publish
+from notifications.services.publish_request import (
+    PublishResult,
+    notification_publish_replay,
+    notification_publish_requested,
+)
 from notifications.services.pushes import delivery_push
 from notifications.services.sweep import deliveries_sweep
 from notifications.services.workflow_events import (
@@ -19,6 +24,7 @@ from notifications.services.workflow_events import (
 )
 
 __all__ = [
+    "PublishResult",
     "deliveries_fail",
     "deliveries_mark_all_read",
     "deliveries_mark_sent",
@@ -33,4 +39,6 @@ __all__ = [
     "document_rejected_publish",
     "new_task_publish",
     "notification_publish",
+    "notification_publish_replay",
+    "notification_publish_requested",
 ]
