@@ -11,24 +11,21 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import redis
 from django.conf import settings as django_settings
 from django.db import connection
-from django.utils import timezone
 
 from notifications import presence
 from notifications.models import Delivery, DeliveryAttempt, Notification
-from notifications.services import deliveries_sweep, delivery_acknowledge, notification_publish
+from notifications.services import delivery_acknowledge, notification_publish
 from tests.factories import DeviceFactory, UserFactory
 from tests.fake_fcm import OK, Reply
 from tests.layer_listener import LayerListener
-from tests.threads import Worker
+from tests.notifications.sweeping import due_for_push, sweeps_at_once
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -216,35 +213,15 @@ def test_a_worker_killed_mid_push_leaves_no_double_push(worker, fcm, settings):
 def test_concurrent_sweeps_and_the_worker_push_each_due_delivery_once(worker, fcm):
     users = UserFactory.create_batch(12)
     phones = [DeviceFactory(user=user) for user in users]
-    notification = Notification.objects.create(event="NewTask", title="Approve")
-    due = timezone.now() - timedelta(seconds=1)
     # Sent as often as allowed and never acknowledged: due for a push in every sweep, the worker's beat included.
-    Delivery.objects.bulk_create(
-        Delivery(
-            notification=notification,
-            recipient=user,
-            status=Delivery.Status.SENT,
-            attempts=MAX_WS_ATTEMPTS,
-            next_attempt_at=due,
-        )
-        for user in users
-    )
-    start = threading.Barrier(2)
+    due = due_for_push(users, websocket_sends=MAX_WS_ATTEMPTS)
 
-    def sweep() -> dict:
-        start.wait(10)
-        return deliveries_sweep(batch_size=2)
-
-    sweeps = [Worker(sweep), Worker(sweep)]
-    for thread in sweeps:
-        thread.start()
-    for thread in sweeps:
-        thread.outcome()
+    sweeps_at_once(2, batch_size=2)
 
     wait_until(
-        lambda: not Delivery.objects.filter(notification=notification).exclude(status=Delivery.Status.PUSHED).exists(),
+        lambda: not Delivery.objects.filter(pk__in=due).exclude(status=Delivery.Status.PUSHED).exists(),
         worker,
         "all pushed",
     )
     assert [len(fcm.messages_to(phone.token)) for phone in phones] == [1] * len(phones)
-    assert DeliveryAttempt.objects.filter(delivery__notification=notification, outcome="accepted").count() == 12
+    assert DeliveryAttempt.objects.filter(delivery__in=due, outcome="accepted").count() == 12

@@ -18,6 +18,7 @@ from notifications.services import deliveries_sweep, notification_publish
 from tests.broker import queued_push_delivery_ids
 from tests.factories import UserFactory
 from tests.layer_listener import LayerListener
+from tests.notifications.sweeping import due_for_push, sweeps_at_once
 from tests.threads import Worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -50,14 +51,20 @@ def delivery(notification, user) -> Delivery:
     return Delivery.objects.get(notification=notification, recipient=user)
 
 
+def sent_once_and_due(listener: LayerListener, user) -> Notification:
+    """Publish to an online `user`, see the first WebSocket send arrive, then let its ack time run out."""
+    notification = publish_to(user)
+    listener.wait_for(user.pk, 1)
+    make_due(notification)
+    return notification
+
+
 def test_an_unacknowledged_send_is_resent_to_an_online_user_with_a_doubled_wait(redis_client, settings):
     settings.NOTIFY_ACK_TIMEOUT = 5
     user = UserFactory()
     go_online(redis_client, user)
     with LayerListener([user.pk]) as listener:
-        notification = publish_to(user)
-        listener.wait_for(user.pk, 1)
-        make_due(notification)
+        notification = sent_once_and_due(listener, user)
 
         assert deliveries_sweep() == {"expired": 0, "resent": 1, "push_queued": 0}
 
@@ -74,9 +81,7 @@ def test_after_the_last_websocket_attempt_the_sweep_queues_a_push(redis_client, 
     user = UserFactory()
     go_online(redis_client, user)
     with LayerListener([user.pk]) as listener:
-        notification = publish_to(user)
-        listener.wait_for(user.pk, 1)
-        make_due(notification)
+        notification = sent_once_and_due(listener, user)
 
         assert deliveries_sweep() == {"expired": 0, "resent": 0, "push_queued": 1}
 
@@ -170,22 +175,8 @@ def test_a_claimed_delivery_is_not_taken_again_by_the_next_sweep(redis_client):
     assert queued_push_delivery_ids(redis_client) == [delivery(notification, user).pk]
 
 
-def due_push_deliveries(count: int) -> list[int]:
-    """`count` deliveries due for a push: sent, never acknowledged, their recipients offline."""
-    users = UserFactory.create_batch(count)
-    notification = Notification.objects.create(event="NewTask", title="Approve")
-    past = timezone.now() - timedelta(seconds=1)
-    Delivery.objects.bulk_create(
-        Delivery(
-            notification=notification, recipient=user, status=Delivery.Status.SENT, attempts=1, next_attempt_at=past
-        )
-        for user in users
-    )
-    return sorted(Delivery.objects.filter(notification=notification).values_list("id", flat=True))
-
-
 def test_rows_another_sweep_has_locked_are_skipped_not_waited_for(redis_client):
-    due = due_push_deliveries(6)
+    due = due_for_push(UserFactory.create_batch(6))
     locked, free = due[:3], due[3:]
     holding, release = threading.Event(), threading.Event()
 
@@ -210,17 +201,9 @@ def test_rows_another_sweep_has_locked_are_skipped_not_waited_for(redis_client):
 
 
 def test_two_sweeps_racing_take_each_due_delivery_exactly_once(redis_client):
-    due = due_push_deliveries(60)
-    start = threading.Barrier(2)
+    due = due_for_push(UserFactory.create_batch(60))
 
-    def sweep() -> dict:
-        start.wait(10)
-        return deliveries_sweep(batch_size=5)
-
-    sweeps = [Worker(sweep), Worker(sweep)]
-    for worker in sweeps:
-        worker.start()
-    reports = [worker.outcome() for worker in sweeps]
+    reports = sweeps_at_once(2, batch_size=5)
 
     assert sum(report.get("push_queued", 0) for report in reports) == 60
     assert queued_push_delivery_ids(redis_client) == due  # each once: no duplicates, none missing
