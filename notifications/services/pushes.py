@@ -99,7 +99,10 @@ def _claim(*, delivery_id: int, claim_id: str) -> _Claim | str:
         return "failed: expired"
 
     settled_device_ids = DeliveryAttempt.objects.filter(
-        delivery=delivery, channel=DeliveryAttempt.Channel.FCM, outcome__in=DeliveryAttempt.SETTLED_PUSH_OUTCOMES
+        delivery=delivery,
+        channel=DeliveryAttempt.Channel.FCM,
+        outcome__in=DeliveryAttempt.SETTLED_PUSH_OUTCOMES,
+        device__isnull=False,  # a deleted device leaves NULL, and NOT IN (..., NULL) excludes everything
     ).values("device_id")
     devices = list(
         Device.objects.filter(user_id=delivery.recipient_id, active=True)

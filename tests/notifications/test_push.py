@@ -311,6 +311,20 @@ def test_mixed_results_in_one_batch_then_a_retry_round_pushes_only_the_unsettled
     assert (pushed.status, pushed.push_attempts) == (Delivery.Status.PUSHED, 2)
 
 
+def test_a_deleted_device_in_the_attempt_log_does_not_stop_the_retry_round(fcm):
+    user = UserFactory()
+    forgotten, busy = DeviceFactory(user=user), DeviceFactory(user=user)
+    fcm.script(busy.token, error("QUOTA_EXCEEDED"), OK)
+    delivery = publish_to(user)
+    assert delivery_push(delivery_id=delivery.pk).startswith("retry in ")
+    forgotten.delete()  # signed out: its accepted attempt keeps no device
+
+    assert delivery_push(delivery_id=delivery.pk) == "pushed"
+
+    assert len(fcm.accepted(busy.token)) == 1
+    assert len(fcm.messages_to(busy.token)) == 2
+
+
 def test_large_device_lists_are_sent_in_batches(fcm, monkeypatch):
     monkeypatch.setattr(push, "FCM_BATCH_LIMIT", 2)
     user = UserFactory()
