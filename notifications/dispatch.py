@@ -20,7 +20,7 @@ from django.db import transaction
 # `tasks` imports the services that import this module: use it as tasks.<name> at call time.
 from notifications import events, presence, tasks
 from notifications.models import Delivery, Notification
-from notifications.services.deliveries import deliveries_mark_sent
+from notifications.services.deliveries import deliveries_mark_sent, deliveries_record_offline
 
 logger = logging.getLogger(__name__)
 
@@ -46,11 +46,13 @@ def notification_dispatch(*, payload: dict, recipient_ids: list[int]) -> None:
         deliveries_mark_sent(notification_id=payload["id"], recipient_ids=online)
     offline = [user_id for user_id in recipient_ids if user_id not in online]
     if offline:
-        pushes_enqueue(
-            delivery_ids=Delivery.objects.filter(
+        delivery_ids = list(
+            Delivery.objects.filter(
                 notification_id=payload["id"], recipient_id__in=offline, status=Delivery.Status.PENDING
             ).values_list("id", flat=True)
         )
+        deliveries_record_offline(delivery_ids=delivery_ids)
+        pushes_enqueue(delivery_ids=delivery_ids)
     logger.debug("dispatched %s: %d online, %d pushed", payload["id"], len(online), len(offline))
 
 

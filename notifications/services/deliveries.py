@@ -155,6 +155,23 @@ def deliveries_mark_sent(*, notification_id: uuid.UUID, recipient_ids: Collectio
     return len(sends_by_delivery)
 
 
+def deliveries_record_offline(*, delivery_ids: Collection[int]) -> None:
+    """Log that these recipients had no live connection when a WebSocket send was due (so they get a push)."""
+    now = timezone.now()
+    DeliveryAttempt.objects.bulk_create(
+        [
+            DeliveryAttempt(
+                delivery_id=delivery_id,
+                channel=DeliveryAttempt.Channel.WEBSOCKET,
+                outcome=DeliveryAttempt.Outcome.NO_CONNECTION,
+                created_at=now,
+            )
+            for delivery_id in delivery_ids
+        ],
+        batch_size=1_000,
+    )
+
+
 def deliveries_fail(*, delivery_ids: Collection[int], reason: str, error: str = "") -> int:
     """Close open deliveries as failed with `reason` (a Delivery.FailureReason); final ones are left alone."""
     now = timezone.now()

@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from notifications import dispatch, presence
 from notifications.models import Delivery
-from notifications.services.deliveries import deliveries_fail
+from notifications.services.deliveries import deliveries_fail, deliveries_record_offline
 
 SWEEP_BATCH_SIZE = 500
 SWEEP_MAX_BATCHES = 20
@@ -73,6 +73,9 @@ def _sweep_batch(*, batch_size: int, report: Counter) -> int:
     resend = [delivery for delivery in websocket_phase if delivery.recipient_id in online]
     resend_ids = {delivery.pk for delivery in resend}
     to_push = [delivery.pk for delivery in live if delivery.pk not in resend_ids]
+    deliveries_record_offline(
+        delivery_ids=[delivery.pk for delivery in websocket_phase if delivery.recipient_id not in online]
+    )
 
     if expired:
         deliveries_fail(delivery_ids=[delivery.pk for delivery in expired], reason=Delivery.FailureReason.EXPIRED)

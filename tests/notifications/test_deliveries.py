@@ -182,6 +182,7 @@ def test_dispatch_sends_to_online_recipients_and_queues_a_push_for_offline_ones_
     assert offline.status == Delivery.Status.PENDING
     # Queued now, not when the sweep would get to it (after the grace period).
     assert queued_push_delivery_ids(redis_client) == [offline.pk]
+    assert list(offline.attempt_log.values_list("channel", "outcome")) == [("ws", "no_connection")]
     assert offline.next_attempt_at == notification.created_at + timedelta(seconds=30)
     assert presence.online_user_ids([online_user.pk, offline_user.pk]) == {online_user.pk}
 

@@ -186,7 +186,7 @@ def test_an_offline_user_is_pushed_at_publish_without_waiting_for_the_sweep(work
     notification = notification_publish(event="NewTask", title="Approve", user_ids=[user.pk])
 
     wait_until(lambda: delivery(notification, user).status == Delivery.Status.PUSHED, worker, "pushed")
-    assert attempt_log(delivery(notification, user)) == [("fcm", "accepted")]
+    assert attempt_log(delivery(notification, user)) == [("ws", "no_connection"), ("fcm", "accepted")]
     assert len(fcm.accepted(phone.token)) == 1
 
 
@@ -205,7 +205,7 @@ def test_a_worker_killed_mid_push_leaves_no_double_push(worker, fcm, settings):
     assert [request.outcome for request in fcm.requests] == ["abandoned", "accepted"]
     assert len(fcm.accepted(phone.token)) == 1
     pushed = delivery(notification, user)
-    assert attempt_log(pushed) == [("fcm", "accepted")]
+    assert attempt_log(pushed) == [("ws", "no_connection"), ("fcm", "accepted")]
     assert pushed.push_attempts == 2  # the redelivered task resumed its own claim (the lease had not ended)
     assert worker.worker.poll() is None
 

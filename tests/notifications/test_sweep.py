@@ -99,8 +99,13 @@ def test_a_user_who_went_offline_is_pushed_instead_of_resent(redis_client):
 
     assert deliveries_sweep() == {"expired": 0, "resent": 0, "push_queued": 1}
 
-    assert queued_push_delivery_ids(redis_client) == [delivery(notification, user).pk]
-    assert delivery(notification, user).attempts == 1
+    pushed_instead = delivery(notification, user)
+    assert queued_push_delivery_ids(redis_client) == [pushed_instead.pk]
+    assert pushed_instead.attempts == 1
+    assert list(pushed_instead.attempt_log.values_list("channel", "outcome")) == [
+        ("ws", "sent"),
+        ("ws", "no_connection"),
+    ]
 
 
 def test_deliveries_a_dead_process_left_pending_are_dispatched_after_the_grace_period(redis_client, settings):
