@@ -1,7 +1,9 @@
 """Read-side queries of the notifications domain. The hub and the API read through these."""
 
 import uuid
+from collections.abc import Iterable
 
+from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -50,3 +52,9 @@ def unread_count(user_id: int) -> int:
         .filter(Q(notification__expires_at__isnull=True) | Q(notification__expires_at__gt=now))
         .count()
     )
+
+
+def usernames_of(user_ids: Iterable[int]) -> dict[int, str]:
+    """Username by user id, for lists of who is present (unknown ids are left out)."""
+    User = get_user_model()
+    return dict(User.objects.filter(pk__in=list(user_ids)).values_list("pk", User.USERNAME_FIELD))

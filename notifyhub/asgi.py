@@ -9,6 +9,14 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "notifyhub.settings")
 # Django must be set up before anything imports models.
 django_asgi_application = get_asgi_application()
 
-from channels.routing import ProtocolTypeRouter  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-application = ProtocolTypeRouter({"http": django_asgi_application})
+from notifications.hub.origin import OriginGuard  # noqa: E402
+from notifications.hub.routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_application,
+        "websocket": OriginGuard(URLRouter(websocket_urlpatterns)),
+    }
+)

@@ -3,6 +3,7 @@
 from notifications.services.deliveries import (
     deliveries_mark_all_read,
     deliveries_mark_sent,
+    deliveries_replay_page,
     delivery_acknowledge,
     delivery_mark_read,
 )
@@ -16,6 +17,7 @@ from notifications.services.workflow_events import (
 __all__ = [
     "deliveries_mark_all_read",
     "deliveries_mark_sent",
+    "deliveries_replay_page",
     "delivery_acknowledge",
     "delivery_mark_read",
     "document_approved_publish",
