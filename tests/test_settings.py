@@ -59,6 +59,8 @@ def test_database_defaults_to_sqlite_file_for_make_run():
         ({"DATABASE_URL": "not a url"}, "DATABASE_URL='not a url' is not a database URL"),
         ({"REDIS_URL": "http://127.0.0.1:6379"}, "REDIS_URL='http://127.0.0.1:6379' is not a Redis URL"),
         ({"JWT_ACCESS_TOKEN_LIFETIME": "soon"}, "JWT_ACCESS_TOKEN_LIFETIME='soon' is not an integer"),
+        ({"WS_RATE_LIMIT": "fast"}, "WS_RATE_LIMIT='fast' is not a number"),
+        ({"WS_RATE_BURST": "0"}, "WS_RATE_BURST=0 must be at least 1"),
     ],
 )
 def test_bad_value_fails_with_one_clear_line(overrides, expected):
@@ -76,3 +78,15 @@ def test_password_in_malformed_url_is_not_printed():
     result = load_settings(REDIS_URL="http://user:hunter2@host:1")
     assert result.returncode == 1
     assert "hunter2" not in result.stderr
+
+
+def test_websocket_origins_default_to_the_allowed_hosts():
+    result = load_settings("print(settings.WS_ALLOWED_ORIGINS)", ALLOWED_HOSTS="notify.example.com,.corp.example")
+    assert result.stdout.strip() == "['notify.example.com', '.corp.example']", result.stderr
+
+
+def test_websocket_origins_can_be_listed():
+    result = load_settings(
+        "print(settings.WS_ALLOWED_ORIGINS)", WS_ALLOWED_ORIGINS="https://app.example.com, http://localhost:3000"
+    )
+    assert result.stdout.strip() == "['https://app.example.com', 'http://localhost:3000']", result.stderr

@@ -14,8 +14,9 @@ A protocol subclasses it and implements four methods:
 - `send_error(error, request)`: render a `session.HubError`; `request` is
   whatever `perform` was given to say which inbound message failed (the
   native protocol's `type`, a SignalR invocation id). The connection stays up;
-- `send_close_notice(reason)`: what the client gets just before a close
-  (daphne drops WebSocket close reasons, so the reason must travel in a frame).
+- `send_close_notice(reason)`: what the client gets just before the close
+  frame (which carries the code and reason too; the frame is for client
+  libraries that hide close reasons).
 
 and calls `start_session()` once the client may receive frames: at once for
 the native protocol, after the handshake message for SignalR.

@@ -82,7 +82,7 @@ class CloseReason:
 
     code: int
     reason: str
-    error_code: str  # the `error` code sent just before closing (daphne drops close reasons)
+    error_code: str  # the code of the error frame sent just before closing (some clients never see reasons)
 
     @classmethod
     def unauthorized(cls, reason: str) -> "CloseReason":

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import timedelta
+from typing import NamedTuple
 
 from rest_framework_simplejwt.tokens import AccessToken
 from websockets.exceptions import ConnectionClosed
@@ -111,14 +112,22 @@ class NativeClient:
         assert reply["type"] in (reply_type, "error"), reply
         return reply
 
-    def closed(self, timeout: float = TIMEOUT) -> tuple[int, list[dict]]:
-        """Read until the server closes; return the close code and the frames received before it."""
+    def closed(self, timeout: float = TIMEOUT) -> Closed:
+        """Read until the server closes; return its close code and reason and the frames received before."""
         frames = []
         try:
             while True:
                 frames.append(json.loads(self.socket.recv(timeout=timeout)))
         except ConnectionClosed as closed:
-            return (closed.rcvd.code if closed.rcvd else 1006), frames  # 1006: no close frame
+            if closed.rcvd is None:
+                return Closed(1006, "", frames)  # no close frame
+            return Closed(closed.rcvd.code, closed.rcvd.reason, frames)
+
+
+class Closed(NamedTuple):
+    code: int
+    reason: str
+    frames: list[dict]
 
 
 def until_notification(notification_id: str) -> Callable[[dict], bool]:

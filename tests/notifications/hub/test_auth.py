@@ -73,18 +73,19 @@ def test_bad_tokens_are_accepted_then_closed_with_4401(hub_server, redis_client,
     user = UserFactory()
 
     with NativeClient.connect(hub_server, token=make_token(user), via=via) as client:
-        code, frames = client.closed()
+        closed = client.closed()
 
-    assert code == 4401
-    assert frames == [{"type": "error", "code": "unauthorized", "message": reason}]
+    assert (closed.code, closed.reason) == (4401, reason)
+    assert closed.frames == [{"type": "error", "code": "unauthorized", "message": reason}]
     assert presence.online_user_ids([user.pk]) == set()
 
 
 def test_missing_token_is_closed_with_4401(hub_server):
     with NativeClient.connect(hub_server) as client:
-        code, frames = client.closed()
+        closed = client.closed()
 
-    assert (code, frames) == (4401, [{"type": "error", "code": "unauthorized", "message": "missing token"}])
+    assert (closed.code, closed.reason) == (4401, "missing token")
+    assert closed.frames == [{"type": "error", "code": "unauthorized", "message": "missing token"}]
 
 
 @pytest.mark.parametrize("remove", ["deactivate", "delete"])
@@ -98,10 +99,10 @@ def test_users_who_are_inactive_or_gone_are_refused(hub_server, remove):
         user.delete()
 
     with NativeClient.connect(hub_server, token=token) as client:
-        code, frames = client.closed()
+        closed = client.closed()
 
-    assert code == 4401
-    assert frames == [{"type": "error", "code": "unauthorized", "message": "user unknown or inactive"}]
+    assert (closed.code, closed.reason) == (4401, "user unknown or inactive")
+    assert closed.frames == [{"type": "error", "code": "unauthorized", "message": "user unknown or inactive"}]
 
 
 @pytest.mark.parametrize("via", ["header", "query"])
@@ -122,9 +123,9 @@ def test_connection_is_closed_with_4401_when_its_token_expires(hub_server, redis
     with NativeClient.connect(hub_server, token=access_token(user, lifetime=timedelta(seconds=2))) as client:
         client.start()
         client.send(type="ping")
-        code, frames = client.closed(timeout=15)
+        closed = client.closed(timeout=15)
 
-    assert [frame["type"] for frame in frames] == ["pong", "error"]
-    assert frames[-1] == {"type": "error", "code": "unauthorized", "message": "token expired"}
-    assert code == 4401
+    assert [frame["type"] for frame in closed.frames] == ["pong", "error"]
+    assert closed.frames[-1] == {"type": "error", "code": "unauthorized", "message": "token expired"}
+    assert (closed.code, closed.reason) == (4401, "token expired")
     assert eventually(lambda: presence.online_user_ids([user.pk]) == set())
