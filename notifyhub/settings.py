@@ -170,8 +170,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE: dict = {}
 
 # --- Logging -----------------------------------------------------------------
-# Every record passes the token scrubber: browsers send the JWT as ?access_token=, and access logs
-# (uvicorn's, a proxy's) would otherwise keep it. uvicorn.access is routed here to be scrubbed too.
+# Every record passes the token scrubber: browsers send the JWT as ?access_token=, and uvicorn logs
+# WebSocket and HTTP paths with their query strings. uvicorn's loggers are routed here to be scrubbed too
+# (daphne's access log prints paths without query strings).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -181,6 +182,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
+        "uvicorn": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
         "uvicorn.access": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
     },
 }

@@ -77,3 +77,9 @@ def start_server(django_db_setup, tmp_path_factory):
 def hub_server(start_server) -> HubServer:
     """One daphne serving notifyhub.asgi for the whole run; tests using it need django_db(transaction=True)."""
     return start_server("hub")
+
+
+@pytest.fixture(scope="session")
+def uvicorn_server(start_server) -> HubServer:
+    """The same application under uvicorn, the other ASGI server NotifyHub supports."""
+    return start_server("uvicorn", kind="uvicorn")

@@ -9,8 +9,9 @@ bare HTTP 403 and the client could not tell "refresh your token" from
 "go away".
 
 This is a set of helpers rather than an ASGI middleware on purpose: the
-session loads the user together with its departments and unread count in one
-database round trip at connect (`HubSession.open`).
+token is checked without the database (a bad token costs no query), and the
+session then loads the user together with its departments, unread count and
+first replay page in one database round trip (`HubSession.open`).
 """
 
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
+from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import AccessToken
 
 QUERY_PARAMETER = "access_token"
@@ -54,23 +56,36 @@ def token_from_scope(scope: dict) -> str | None:
     return values[0] if values and values[0] else None
 
 
-def authenticate(raw_token: str | None) -> HubIdentity:
-    """Check an access token and load its user (runs in a sync thread: it queries the database).
+def validate_access_token(raw_token: str | None) -> AccessToken:
+    """Check an access token without the database: signature (algorithm pinned, so no `alg: none`), `exp`, type.
 
-    Refuses missing, malformed, tampered, `alg: none`, expired and refresh
-    tokens (simplejwt pins the algorithm and checks `exp` and the token type)
-    and tokens of users who are inactive or no longer exist.
+    Refuses missing, malformed, tampered, expired and refresh tokens.
     """
     if not raw_token:
         raise AuthRefused("missing token")
     try:
         token = AccessToken(raw_token)
+        int(token[api_settings.USER_ID_CLAIM])  # group names are built from it
     except ExpiredTokenError:
         raise AuthRefused("token expired") from None
-    except TokenError:
+    except (TokenError, KeyError, TypeError, ValueError):
         raise AuthRefused("invalid token") from None
+    return token
+
+
+def user_id_of(token: AccessToken) -> int:
+    return int(token[api_settings.USER_ID_CLAIM])
+
+
+def identity_for_token(token: AccessToken) -> HubIdentity:
+    """Load the validated token's user (sync: it queries the database); refuse inactive or deleted users."""
     try:
         user = JWTAuthentication().get_user(token)
-    except AuthenticationFailed:  # InvalidToken too: no user claim, unknown or inactive user
+    except AuthenticationFailed:  # InvalidToken too: unknown or inactive user
         raise AuthRefused("user unknown or inactive") from None
     return HubIdentity(user=user, token_expires_at=datetime.fromtimestamp(token["exp"], tz=UTC))
+
+
+def authenticate(raw_token: str | None) -> HubIdentity:
+    """Both checks in one call (sync), for endpoints that authenticate outside a hub session."""
+    return identity_for_token(validate_access_token(raw_token))

@@ -75,6 +75,9 @@ class HubConsumer(AsyncWebsocketConsumer):
         except AuthRefused as refused:
             await self.close_with(CloseReason.unauthorized(refused.reason))
             return
+        except BaseException:
+            await self.session.close()  # no disconnect handler runs after the consumer crashes
+            raise
         await self.send_event(hello)
         count = 0
         async for event in self.session.replay():

@@ -39,10 +39,12 @@ from datetime import datetime
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.utils import timezone
+from rest_framework_simplejwt.tokens import AccessToken
 
 from notifications import events, presence, selectors, services
 from notifications.errors import NotificationError
-from notifications.hub.auth import HubIdentity, authenticate
+from notifications.hub.auth import HubIdentity, identity_for_token, user_id_of, validate_access_token
+from notifications.services.deliveries import ReplayPage
 from workflow.selectors import department_ids_of, document_is_visible_to
 
 logger = logging.getLogger(__name__)
@@ -204,15 +206,29 @@ class _ConnectionStart:
     identity: HubIdentity
     department_ids: list[int]
     unread_count: int
+    first_replay_page: ReplayPage
 
 
-def _load_connection(raw_token: str | None) -> _ConnectionStart:
+def _load_connection(token: AccessToken) -> _ConnectionStart:
     """Everything a connection needs from the database at connect, in one trip (sync)."""
-    identity = authenticate(raw_token)
+    identity = identity_for_token(token)
     user_id = identity.user.pk
     return _ConnectionStart(
-        identity=identity, department_ids=department_ids_of(user_id), unread_count=selectors.unread_count(user_id)
+        identity=identity,
+        department_ids=department_ids_of(user_id),
+        unread_count=selectors.unread_count(user_id),
+        first_replay_page=services.deliveries_replay_page(user_id=user_id, limit=REPLAY_PAGE_SIZE),
     )
+
+
+def _in_database_thread(function):
+    """`function` run in a worker thread with its own (short-lived) database connection.
+
+    Not thread-sensitive: hub connections are independent, and serialising
+    every connect, ack and read of a process through one thread made 1,000
+    concurrent connects queue behind each other's database connection setup.
+    """
+    return database_sync_to_async(function, thread_sensitive=False)
 
 
 def _parse_document_id(value: object) -> int:
@@ -229,12 +245,14 @@ class HubSession:
         self.connection_id = connection_id
         self.close_connection = close_connection
         self.identity: HubIdentity | None = None
+        self.user_id: int | None = None  # known from the token before the database confirms the user
         self.department_ids: list[int] = []
         self.rooms: set[int] = set()
         self._seen_ids: OrderedDict[str, None] = OrderedDict()
         self._typing_at: dict[int, float] = {}
         self._tasks: list[asyncio.Task] = []
         self._rate = MessageRateLimit(rate=settings.WS_RATE_LIMIT, burst=settings.WS_RATE_BURST)
+        self._replay_start: ReplayPage | None = None
         self._closed = False
 
     # Lifecycle -----------------------------------------------------------------------------------------------
@@ -249,11 +267,22 @@ class HubSession:
         return UserRef(id=user.pk, username=user.get_username())
 
     async def open(self, raw_token: str | None) -> Hello:
-        """Authenticate and go live: groups, presence, heartbeat, expiry timer. Raises `AuthRefused`."""
-        start = await database_sync_to_async(_load_connection)(raw_token)
+        """Authenticate and go live: groups, presence, heartbeat, expiry timer. Raises `AuthRefused`.
+
+        Every notification committed while this runs arrives live or in the
+        replay (or both: de-duplicated), because each route is joined before
+        presence advertises it, and the replay is read after that:
+        user group → presence → [database: user, departments, unread count,
+        first replay page] → department groups → department presence.
+        """
+        token = validate_access_token(raw_token)
+        self.user_id = user_id_of(token)
+        await events.groups_join(self.connection_id, [events.user_group(self.user_id)])
+        await presence.connection_alive(self.user_id, self.connection_id)
+        start = await _in_database_thread(_load_connection)(token)  # AuthRefused: close() cleans up
         self.identity = start.identity
         self.department_ids = start.department_ids
-        # Groups before presence: once dispatch sees this connection online, its sends must arrive.
+        self._replay_start = start.first_replay_page
         await events.groups_join(self.connection_id, self._groups())
         await self._refresh_presence()
         seconds_left = (start.identity.token_expires_at - timezone.now()).total_seconds()
@@ -272,33 +301,31 @@ class HubSession:
 
     async def replay(self) -> AsyncIterator[NotificationEvent]:
         """Yield the notifications this user has not acknowledged, oldest first (after `open`)."""
-        cursor = None
+        page = self._replay_start
+        self._replay_start = None
         while True:
-            page = await database_sync_to_async(services.deliveries_replay_page)(
-                user_id=self.identity.user.pk, after=cursor, limit=REPLAY_PAGE_SIZE
-            )
             for payload in page.notifications:
                 if self._first_sight(payload["id"]):
                     yield NotificationEvent(notification=payload, replayed=True)
             if page.cursor is None:
                 return
-            cursor = page.cursor
+            page = await _in_database_thread(services.deliveries_replay_page)(
+                user_id=self.user_id, after=page.cursor, limit=REPLAY_PAGE_SIZE
+            )
 
     async def close(self) -> None:
-        """Leave rooms, groups and presence (on disconnect; safe to call twice or before `open`)."""
+        """Leave rooms, groups and presence (on disconnect; safe to call twice, or after a failed `open`)."""
         if self._closed:
             return
         self._closed = True
         for task in self._tasks:
             task.cancel()
-        if self.identity is None:
+        if self.user_id is None:
             return
         try:
             for document_id in list(self.rooms):
                 await self._leave_room(document_id)
-            await presence.connection_gone(
-                self.identity.user.pk, self.connection_id, department_ids=self.department_ids
-            )
+            await presence.connection_gone(self.user_id, self.connection_id, department_ids=self.department_ids)
             await events.groups_leave(self.connection_id, self._groups())
         except Exception:  # Redis gone: presence ages out and group membership expires on its own
             logger.warning("hub connection %s left without cleanup", self.connection_id, exc_info=True)
@@ -314,22 +341,18 @@ class HubSession:
         return Pong(server_time=timezone.now())
 
     async def acknowledge(self, notification_id: object) -> None:
-        await self._call_service(
-            services.delivery_acknowledge, user_id=self.identity.user.pk, notification_id=notification_id
-        )
+        await self._call_service(services.delivery_acknowledge, user_id=self.user_id, notification_id=notification_id)
 
     async def mark_read(self, notification_id: object) -> None:
         await self._call_service(
             services.delivery_mark_read,
-            user_id=self.identity.user.pk,
+            user_id=self.user_id,
             notification_id=notification_id,
             origin=self.connection_id,
         )
 
     async def mark_all_read(self) -> None:
-        await self._call_service(
-            services.deliveries_mark_all_read, user_id=self.identity.user.pk, origin=self.connection_id
-        )
+        await self._call_service(services.deliveries_mark_all_read, user_id=self.user_id, origin=self.connection_id)
 
     async def subscribe(self, document_id: object) -> RoomJoined:
         """Join a document room if the user may see the document; the others in it are told."""
@@ -337,7 +360,7 @@ class HubSession:
         if document_id not in self.rooms:
             if len(self.rooms) >= MAX_ROOMS:
                 raise HubError(HubError.LIMIT_EXCEEDED, f"At most {MAX_ROOMS} document rooms per connection.")
-            visible = await database_sync_to_async(document_is_visible_to)(
+            visible = await _in_database_thread(document_is_visible_to)(
                 document_id=document_id, user=self.identity.user
             )
             if not visible:
@@ -347,8 +370,8 @@ class HubSession:
             await events.room_presence_send(
                 document_id=document_id, user=self.user.as_dict(), state="join", origin=self.connection_id
             )
-        member_ids = await presence.room_entered(document_id, self.identity.user.pk, self.connection_id)
-        usernames = await database_sync_to_async(selectors.usernames_of)(member_ids)
+        member_ids = await presence.room_entered(document_id, self.user_id, self.connection_id)
+        usernames = await _in_database_thread(selectors.usernames_of)(member_ids)
         members = [UserRef(id=user_id, username=usernames[user_id]) for user_id in member_ids if user_id in usernames]
         return RoomJoined(document_id=document_id, members=members)
 
@@ -371,7 +394,7 @@ class HubSession:
     def notification_event(self, message: dict) -> NotificationEvent | None:
         """A `notification.created` message as this client should see it, or None if it must not (again)."""
         recipient_ids = message.get("recipient_ids")
-        if recipient_ids is not None and self.identity.user.pk not in recipient_ids:
+        if recipient_ids is not None and self.user_id not in recipient_ids:
             return None
         payload = message["notification"]
         if not self._first_sight(payload["id"]):
@@ -387,7 +410,7 @@ class HubSession:
         """A room's presence or typing message, unless it is about this user or a room already left."""
         user = UserRef(**message["user"])
         document_id = message["document_id"]
-        if user.id == self.identity.user.pk or document_id not in self.rooms:
+        if user.id == self.user_id or document_id not in self.rooms:
             return None
         if message["type"] == events.ROOM_TYPING:
             return RoomTyping(document_id=document_id, user=user)
@@ -397,7 +420,7 @@ class HubSession:
 
     def _groups(self) -> list[str]:
         return [
-            events.user_group(self.identity.user.pk),
+            events.user_group(self.user_id),
             *(events.department_group(department_id) for department_id in self.department_ids),
             *(events.document_group(document_id) for document_id in sorted(self.rooms)),
         ]
@@ -420,20 +443,20 @@ class HubSession:
         self.rooms.discard(document_id)
         self._typing_at.pop(document_id, None)
         await events.groups_leave(self.connection_id, [events.document_group(document_id)])
-        if await presence.room_left(document_id, self.identity.user.pk, self.connection_id):
+        if await presence.room_left(document_id, self.user_id, self.connection_id):
             await events.room_presence_send(
                 document_id=document_id, user=self.user.as_dict(), state="leave", origin=self.connection_id
             )
 
     async def _call_service(self, service, **kwargs) -> None:
         try:
-            await database_sync_to_async(service)(**kwargs)
+            await _in_database_thread(service)(**kwargs)
         except NotificationError as error:
             raise HubError(error.code, error.message) from None
 
     async def _refresh_presence(self) -> None:
         await presence.connection_alive(
-            self.identity.user.pk, self.connection_id, department_ids=self.department_ids, document_ids=self.rooms
+            self.user_id, self.connection_id, department_ids=self.department_ids, document_ids=self.rooms
         )
 
     async def _heartbeat_forever(self) -> None:

@@ -1,0 +1,81 @@
+"""Two daphne processes behind one Redis behave as one hub."""
+
+import pytest
+
+from notifications import presence
+from notifications.services import notification_publish
+from tests.factories import UserFactory
+from tests.support.hub_client import NativeClient, access_token, until_notification
+from tests.support.waiting import eventually
+from workflow import services as workflow
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(scope="module")
+def second_server(start_server):
+    return start_server("hub-b")
+
+
+@pytest.fixture
+def connect(redis_client):
+    clients = []
+
+    def open_client(server, user) -> NativeClient:
+        client = NativeClient.connect(server, token=access_token(user))
+        client.start()
+        clients.append(client)
+        return client
+
+    yield open_client
+    for client in clients:
+        client.close()
+
+
+def test_presence_counts_connections_on_both_processes(hub_server, second_server, connect):
+    user = UserFactory()
+    on_a = connect(hub_server, user)
+    connect(second_server, user)
+
+    assert presence.live_connection_counts([user.pk]) == {user.pk: 2}
+
+    on_a.close()
+    assert eventually(lambda: presence.live_connection_counts([user.pk]) == {user.pk: 1})
+
+
+def test_a_notification_reaches_devices_on_both_processes(hub_server, second_server, connect):
+    user = UserFactory()
+    devices = [connect(hub_server, user), connect(second_server, user)]
+
+    notification = notification_publish(event="Ping", title="t", user_ids=[user.pk])
+
+    for device in devices:
+        assert device.frames_until(until_notification(notification.pk))[-1]["replayed"] is False
+
+
+def test_a_read_on_process_a_syncs_a_device_on_process_b(hub_server, second_server, connect):
+    user = UserFactory()
+    notification = notification_publish(event="Ping", title="t", user_ids=[user.pk])
+    on_a, on_b = connect(hub_server, user), connect(second_server, user)
+
+    on_a.send(type="read", id=str(notification.pk))  # process A publishes the read sync
+
+    assert on_b.frames_until(lambda frame: frame["type"] == "unread_count") == [
+        {"type": "read", "id": str(notification.pk)},
+        {"type": "unread_count", "count": 0},
+    ]
+
+
+def test_document_room_spans_both_processes(hub_server, second_server, connect, requester, department, approvers):
+    document = workflow.document_create(requester=requester, department=department, title="Q3", approvers=approvers)
+    on_a, on_b = connect(hub_server, requester), connect(second_server, approvers[0])
+    on_a.request("subscribed", type="subscribe", document_id=document.pk)
+
+    joined = on_b.request("subscribed", type="subscribe", document_id=document.pk)
+    on_b.send(type="typing", document_id=document.pk)
+
+    assert {member["id"] for member in joined["members"]} == {requester.pk, approvers[0].pk}
+    assert [frame["type"] for frame in on_a.frames_until(lambda frame: frame["type"] == "typing")] == [
+        "presence",
+        "typing",
+    ]
