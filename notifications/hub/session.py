@@ -38,6 +38,7 @@ from datetime import datetime
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.db import close_old_connections
 from django.utils import timezone
 from rest_framework_simplejwt.tokens import AccessToken
 
@@ -222,13 +223,23 @@ def _load_connection(token: AccessToken) -> _ConnectionStart:
 
 
 def _in_database_thread(function):
-    """`function` run in a worker thread with its own (short-lived) database connection.
+    """`function` run in a worker thread with its own short-lived database connection.
 
     Not thread-sensitive: hub connections are independent, and serialising
     every connect, ack and read of a process through one thread made 1,000
     concurrent connects queue behind each other's database connection setup.
+    The connection is closed inside the call: Channels' own cleanup around a
+    non-thread-sensitive call was seen to leave it open (asgiref 3.13 runs the
+    call in a copied context whose connection the cleanup does not see).
     """
-    return database_sync_to_async(function, thread_sensitive=False)
+
+    def run_then_close_connection(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        finally:
+            close_old_connections()
+
+    return database_sync_to_async(run_then_close_connection, thread_sensitive=False)
 
 
 def _parse_document_id(value: object) -> int:
