@@ -45,7 +45,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 from notifications import events, presence, selectors, services
 from notifications.errors import NotificationError
 from notifications.hub.auth import HubIdentity, identity_for_token, user_id_of, validate_access_token
-from notifications.services.deliveries import ReplayPage
+from notifications.services import ReplayPage
 from workflow.selectors import department_ids_of, document_is_visible_to
 
 logger = logging.getLogger(__name__)

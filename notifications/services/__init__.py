@@ -3,11 +3,11 @@
 from notifications.services.deliveries import (
     deliveries_mark_all_read,
     deliveries_mark_sent,
-    deliveries_replay_page,
     delivery_acknowledge,
     delivery_mark_read,
 )
 from notifications.services.publish import notification_publish
+from notifications.services.replay import ReplayPage, deliveries_replay_page
 from notifications.services.workflow_events import (
     document_approved_publish,
     document_rejected_publish,
@@ -15,6 +15,7 @@ from notifications.services.workflow_events import (
 )
 
 __all__ = [
+    "ReplayPage",
     "deliveries_mark_all_read",
     "deliveries_mark_sent",
     "deliveries_replay_page",

@@ -8,12 +8,11 @@ delivery. The hub and the API both call these; the two can never disagree.
 
 import uuid
 from collections.abc import Collection
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -120,11 +119,6 @@ def deliveries_mark_sent(*, notification_id: uuid.UUID, recipient_ids: Collectio
             notification_id=notification_id, recipient_id__in=recipient_ids, status__in=Delivery.OPEN_STATUSES
         ).values_list("id", flat=True)
     )
-    return _record_websocket_sends(delivery_ids, now=now)
-
-
-def _record_websocket_sends(delivery_ids: list[int], *, now) -> int:
-    """Mark open deliveries sent (starting their ack clock) and log one attempt each."""
     if not delivery_ids:
         return 0
     changed = Delivery.objects.filter(id__in=delivery_ids, status__in=Delivery.OPEN_STATUSES).update(
@@ -144,31 +138,3 @@ def _record_websocket_sends(delivery_ids: list[int], *, now) -> int:
         batch_size=1_000,
     )
     return changed
-
-
-@dataclass(frozen=True)
-class ReplayPage:
-    """Notifications a connecting client has not acknowledged, and where the next page starts (None: done)."""
-
-    notifications: list[dict]
-    cursor: tuple[datetime, int] | None
-
-
-@transaction.atomic
-def deliveries_replay_page(*, user_id: int, after: tuple[datetime, int] | None = None, limit: int = 200) -> ReplayPage:
-    """One page of the user's unacknowledged notifications, oldest first, for a connection to replay.
-
-    Its open deliveries are recorded as sent: the user is online and is being
-    handed them now, so the ack clock starts (as for a live send).
-    """
-    deliveries = selectors.deliveries_to_replay(user_id)
-    if after is not None:
-        created_at, delivery_id = after
-        deliveries = deliveries.filter(Q(created_at__gt=created_at) | Q(created_at=created_at, id__gt=delivery_id))
-    page = list(deliveries[:limit])
-    open_ids = [delivery.id for delivery in page if delivery.status in Delivery.OPEN_STATUSES]
-    _record_websocket_sends(open_ids, now=timezone.now())
-    cursor = (page[-1].created_at, page[-1].id) if len(page) == limit else None
-    return ReplayPage(
-        notifications=[events.notification_payload(delivery.notification) for delivery in page], cursor=cursor
-    )

@@ -6,6 +6,7 @@ import pytest
 from django.utils import timezone
 
 from notifications import events
+from notifications.hub.session import REPLAY_PAGE_SIZE
 from notifications.models import Delivery
 from notifications.services import delivery_acknowledge, notification_publish
 from tests.factories import DepartmentFactory, UserFactory, add_members
@@ -178,6 +179,15 @@ def test_notifications_missed_while_offline_are_replayed_once_oldest_first(conne
     ]
     assert delivery_status(first, user) == Delivery.Status.SENT
     assert notifications_until(client, publish(user)) == []
+
+
+def test_a_long_absence_is_replayed_across_pages_in_order(connect):
+    user = UserFactory()
+    missed = [str(publish(user, title=str(number)).pk) for number in range(REPLAY_PAGE_SIZE + 25)]
+
+    client = connect(user)
+
+    assert [frame["id"] for frame in client.replayed] == missed
 
 
 def test_unacknowledged_notification_comes_back_after_reconnect_until_acknowledged(connect):
