@@ -132,7 +132,8 @@ if NOTIFY_PRESENCE_HEARTBEAT >= NOTIFY_PRESENCE_TTL:
 try:
     # Origins a browser handshake may come from: full origins (https://app.example.com) match exactly,
     # host patterns (app.example.com, .example.com, *) match any scheme and port. No Origin header is allowed.
-    WS_ALLOWED_ORIGINS = env.list("WS_ALLOWED_ORIGINS", default=ALLOWED_HOSTS)
+    # Unset or empty: the ALLOWED_HOSTS patterns.
+    WS_ALLOWED_ORIGINS = env.list("WS_ALLOWED_ORIGINS", default=[]) or ALLOWED_HOSTS
     # Messages per second a client may send on average, and the burst it may send at once; past it: close 1008.
     WS_RATE_LIMIT = env.float("WS_RATE_LIMIT", default=10, minimum=0.1)
     WS_RATE_BURST = env.int("WS_RATE_BURST", default=40, minimum=1)

@@ -80,8 +80,13 @@ def test_password_in_malformed_url_is_not_printed():
     assert "hunter2" not in result.stderr
 
 
-def test_websocket_origins_default_to_the_allowed_hosts():
-    result = load_settings("print(settings.WS_ALLOWED_ORIGINS)", ALLOWED_HOSTS="notify.example.com,.corp.example")
+@pytest.mark.parametrize("origins", [None, ""])
+def test_websocket_origins_default_to_the_allowed_hosts(origins):
+    result = load_settings(
+        "print(settings.WS_ALLOWED_ORIGINS)",
+        ALLOWED_HOSTS="notify.example.com,.corp.example",
+        WS_ALLOWED_ORIGINS=origins,
+    )
     assert result.stdout.strip() == "['notify.example.com', '.corp.example']", result.stderr
 
 
