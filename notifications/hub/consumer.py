@@ -19,7 +19,9 @@ A protocol subclasses it and implements four methods:
   libraries that hide close reasons).
 
 and calls `start_session()` once the client may receive frames: at once for
-the native protocol, after the handshake message for SignalR.
+the native protocol, after the handshake message for SignalR. A protocol whose
+every request needs an answer (SignalR completions) also overrides
+`send_reply(reply, request)`, which by default sends the reply event, if any.
 """
 
 import logging
@@ -81,6 +83,8 @@ class HubConsumer(AsyncWebsocketConsumer):
         await self.send_event(hello)
         count = 0
         async for event in self.session.replay():
+            if self.closing:  # e.g. the token expired during a long replay
+                return
             await self.send_event(event)
             count += 1
         await self.send_event(ReplayComplete(count=count))
@@ -123,6 +127,10 @@ class HubConsumer(AsyncWebsocketConsumer):
             logger.exception("hub command failed on %s", self.channel_name)
             await self.send_error(HubError(HubError.INTERNAL, "The server could not do that now; try again."), request)
             return
+        await self.send_reply(reply, request)
+
+    async def send_reply(self, reply: HubEvent | None, request: str | None) -> None:
+        """Send what a command answered: the event itself, if any (a protocol with completions overrides this)."""
         if reply is not None:
             await self.send_event(reply)
 

@@ -120,7 +120,7 @@ def test_valid_access_token_gets_hello(hub_server, redis_client, via):
 def test_connection_is_closed_with_4401_when_its_token_expires(hub_server, redis_client):
     user = UserFactory()
 
-    with NativeClient.connect(hub_server, token=access_token(user, lifetime=timedelta(seconds=2))) as client:
+    with NativeClient.connect(hub_server, token=access_token(user, lifetime=timedelta(seconds=3))) as client:
         client.start()
         client.send(type="ping")
         closed = client.closed(timeout=15)
