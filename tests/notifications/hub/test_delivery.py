@@ -10,7 +10,7 @@ from notifications.hub.session import REPLAY_PAGE_SIZE
 from notifications.models import Delivery
 from notifications.services import delivery_acknowledge, notification_publish
 from tests.factories import DepartmentFactory, UserFactory, add_members
-from tests.support.hub_client import NativeClient, access_token, until_notification
+from tests.support.hub_client import NativeClient, until_notification
 from workflow import services as workflow
 from workflow.models import DepartmentMembership
 
@@ -29,22 +29,6 @@ NOTIFICATION_FIELDS = {
     "expires_at",
     "replayed",
 }
-
-
-@pytest.fixture
-def connect(hub_server, redis_client):
-    """connect(user) -> a started NativeClient (hello and replay read); all closed after the test."""
-    clients = []
-
-    def open_client(user) -> NativeClient:
-        client = NativeClient.connect(hub_server, token=access_token(user))
-        client.hello, client.replayed = client.start()
-        clients.append(client)
-        return client
-
-    yield open_client
-    for client in clients:
-        client.close()
 
 
 def publish(*users, departments=(), **kwargs):

@@ -5,7 +5,7 @@ import pytest
 from notifications import presence
 from notifications.services import notification_publish
 from tests.factories import UserFactory
-from tests.support.hub_client import NativeClient, access_token, until_notification
+from tests.support.hub_client import until_notification
 from tests.support.waiting import eventually
 from workflow import services as workflow
 
@@ -17,25 +17,10 @@ def second_server(start_server):
     return start_server("hub-b")
 
 
-@pytest.fixture
-def connect(redis_client):
-    clients = []
-
-    def open_client(server, user) -> NativeClient:
-        client = NativeClient.connect(server, token=access_token(user))
-        client.start()
-        clients.append(client)
-        return client
-
-    yield open_client
-    for client in clients:
-        client.close()
-
-
 def test_presence_counts_connections_on_both_processes(hub_server, second_server, connect):
     user = UserFactory()
-    on_a = connect(hub_server, user)
-    connect(second_server, user)
+    on_a = connect(user)
+    connect(user, second_server)
 
     assert presence.live_connection_counts([user.pk]) == {user.pk: 2}
 
@@ -45,7 +30,7 @@ def test_presence_counts_connections_on_both_processes(hub_server, second_server
 
 def test_a_notification_reaches_devices_on_both_processes(hub_server, second_server, connect):
     user = UserFactory()
-    devices = [connect(hub_server, user), connect(second_server, user)]
+    devices = [connect(user), connect(user, second_server)]
 
     notification = notification_publish(event="Ping", title="t", user_ids=[user.pk])
 
@@ -56,7 +41,7 @@ def test_a_notification_reaches_devices_on_both_processes(hub_server, second_ser
 def test_a_read_on_process_a_syncs_a_device_on_process_b(hub_server, second_server, connect):
     user = UserFactory()
     notification = notification_publish(event="Ping", title="t", user_ids=[user.pk])
-    on_a, on_b = connect(hub_server, user), connect(second_server, user)
+    on_a, on_b = connect(user), connect(user, second_server)
 
     on_a.send(type="read", id=str(notification.pk))  # process A publishes the read sync
 
@@ -68,7 +53,7 @@ def test_a_read_on_process_a_syncs_a_device_on_process_b(hub_server, second_serv
 
 def test_document_room_spans_both_processes(hub_server, second_server, connect, requester, department, approvers):
     document = workflow.document_create(requester=requester, department=department, title="Q3", approvers=approvers)
-    on_a, on_b = connect(hub_server, requester), connect(second_server, approvers[0])
+    on_a, on_b = connect(requester), connect(approvers[0], second_server)
     on_a.request("subscribed", type="subscribe", document_id=document.pk)
 
     joined = on_b.request("subscribed", type="subscribe", document_id=document.pk)

@@ -5,26 +5,11 @@ import pytest
 from notifications import presence
 from notifications.services import notification_publish
 from tests.factories import DepartmentFactory, UserFactory, add_members
-from tests.support.hub_client import NativeClient, access_token, until_notification
+from tests.support.hub_client import NativeClient, until_notification
 from tests.support.waiting import eventually
 from workflow import services as workflow
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def connect(hub_server, redis_client):
-    clients = []
-
-    def open_client(user) -> NativeClient:
-        client = NativeClient.connect(hub_server, token=access_token(user))
-        client.start()
-        clients.append(client)
-        return client
-
-    yield open_client
-    for client in clients:
-        client.close()
 
 
 @pytest.fixture
