@@ -7,6 +7,11 @@ from notifications.services.deliveries import (
     delivery_mark_read,
 )
 from notifications.services.publish import notification_publish
+from notifications.services.publish_request import (
+    PublishResult,
+    notification_publish_replay,
+    notification_publish_requested,
+)
 from notifications.services.replay import ReplayPage, deliveries_replay_page
 from notifications.services.workflow_events import (
     document_approved_publish,
@@ -15,6 +20,7 @@ from notifications.services.workflow_events import (
 )
 
 __all__ = [
+    "PublishResult",
     "ReplayPage",
     "deliveries_mark_all_read",
     "deliveries_mark_sent",
@@ -25,4 +31,6 @@ __all__ = [
     "document_rejected_publish",
     "new_task_publish",
     "notification_publish",
+    "notification_publish_replay",
+    "notification_publish_requested",
 ]
