@@ -17,7 +17,11 @@ Use the fixtures in `tests/conftest.py`:
   the end of the run.
 
 Tests using a server must commit their data: mark them
-`@pytest.mark.django_db(transaction=True)`.
+`@pytest.mark.django_db(transaction=True)`. Talk to a server with
+`server.ws_url(path, **query)` (a WebSocket client; the native protocol's is
+`tests.support.hub_client.NativeClient`), `server.request(method, path, ...)`
+or `post_json(server, path, payload, token=...)` for its HTTP API, and read
+what it logged with `server.log_text()`.
 
 For other processes (a Celery worker, a benchmark driver), `child_environment()`
 gives the environment that points a NotifyHub process at the same database
@@ -38,6 +42,7 @@ file, e.g.::
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import socket
 import subprocess
@@ -45,6 +50,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import quote, urlencode
 
 from django.conf import settings
@@ -175,16 +181,39 @@ class HubServer(ServerProcess):
         self.socket.close()
 
     def answers_http(self) -> bool:
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
         try:
-            connection.request("GET", "/")
-            connection.getresponse().read()
+            self.request("GET", "/healthz", timeout=2)
         except OSError:
             return False
+        return True
+
+    def request(
+        self, method: str, path: str, *, body: bytes | None = None, headers: dict | None = None, timeout: float = 30
+    ) -> http.client.HTTPResponse:
+        """One HTTP request to the server; returns the response with its body read into `.data`."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            connection.request(method, path, body=body, headers=headers or {})
+            response = connection.getresponse()
+            response.data = response.read()
+            return response
         finally:
             connection.close()
-        return True
 
     def ws_url(self, path: str = NATIVE_PATH, **query: str) -> str:
         """ws://127.0.0.1:<port><path>?<query>"""
         return f"ws://127.0.0.1:{self.port}{path}" + (f"?{urlencode(query)}" if query else "")
+
+
+class JSONResponse(NamedTuple):
+    status: int
+    body: dict | list | None
+
+
+def post_json(server: HubServer, path: str, payload: dict, *, token: str | None = None) -> JSONResponse:
+    """POST a JSON body (as a bearer of `token`) to a running server's API."""
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    response = server.request("POST", path, body=json.dumps(payload).encode(), headers=headers)
+    return JSONResponse(response.status, json.loads(response.data) if response.data else None)

@@ -1,11 +1,13 @@
 """Two daphne processes behind one Redis behave as one hub."""
 
 import pytest
+from django.contrib.auth.models import Permission
 
 from notifications import presence
 from notifications.services import notification_publish
-from tests.factories import UserFactory
-from tests.support.hub_client import until_notification
+from tests.factories import DepartmentFactory, UserFactory, add_members
+from tests.support.hub_client import access_token, until_notification
+from tests.support.servers import post_json
 from tests.support.waiting import eventually
 from workflow import services as workflow
 
@@ -26,6 +28,25 @@ def test_presence_counts_connections_on_both_processes(hub_server, second_server
 
     on_a.close()
     assert eventually(lambda: presence.live_connection_counts([user.pk]) == {user.pk: 1})
+
+
+def test_published_through_process_as_api_it_reaches_a_client_on_process_b(hub_server, second_server, connect):
+    department = DepartmentFactory()
+    member = UserFactory()
+    add_members(department, member)
+    publisher = UserFactory()
+    publisher.user_permissions.add(Permission.objects.get(codename="publish_notification"))
+    on_b = connect(member, second_server)
+
+    response = post_json(
+        hub_server,
+        "/api/notifications/",
+        {"event": "InvoiceOverdue", "title": "Invoice 42", "recipients": {"departments": [department.code]}},
+        token=access_token(publisher),
+    )
+
+    assert response.status == 201, response.body
+    assert on_b.frames_until(until_notification(response.body["id"]))[-1]["event"] == "InvoiceOverdue"
 
 
 def test_a_notification_reaches_devices_on_both_processes(hub_server, second_server, connect):
