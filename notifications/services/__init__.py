@@ -17,6 +17,7 @@ from notifications.services.publish_request import (
     notification_publish_requested,
 )
 from notifications.services.pushes import delivery_push
+from notifications.services.replay import ReplayPage, deliveries_replay_page
 from notifications.services.sweep import deliveries_sweep
 from notifications.services.workflow_events import (
     document_approved_publish,
@@ -26,10 +27,12 @@ from notifications.services.workflow_events import (
 
 __all__ = [
     "PublishResult",
+    "ReplayPage",
     "deliveries_fail",
     "deliveries_mark_all_read",
     "deliveries_mark_sent",
     "deliveries_record_offline",
+    "deliveries_replay_page",
     "deliveries_retry_now",
     "deliveries_sweep",
     "delivery_acknowledge",
