@@ -6,19 +6,21 @@ tests read them (test_delivery_worker.py runs them with a real worker).
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from notifications import presence
+from notifications import events, presence
 from notifications.models import Delivery, DeliveryAttempt, Notification
 from notifications.services import deliveries_sweep, notification_publish
 from tests.broker import queued_push_delivery_ids
 from tests.factories import UserFactory
-from tests.layer_listener import LayerListener
 from tests.notifications.sweeping import due_for_push, sweeps_at_once
+from tests.support.layer import LayerListener
 from tests.threads import Worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -51,24 +53,31 @@ def delivery(notification, user) -> Delivery:
     return Delivery.objects.get(notification=notification, recipient=user)
 
 
-def sent_once_and_due(listener: LayerListener, user) -> Notification:
-    """Publish to an online `user`, see the first WebSocket send arrive, then let its ack time run out."""
-    notification = publish_to(user)
-    listener.wait_for(user.pk, 1)
-    make_due(notification)
-    return notification
+@contextmanager
+def layer_sends_to(user) -> Iterator[LayerListener]:
+    """What the channel layer hands to `user`'s connections (a stand-in hub connection in their group)."""
+    listener = LayerListener([events.user_group(user.pk)])
+    try:
+        yield listener
+    finally:
+        listener.close()
+
+
+def sent_ids(listener: LayerListener) -> list[str]:
+    return [message["notification"]["id"] for message in listener.drain()]
 
 
 def test_an_unacknowledged_send_is_resent_to_an_online_user_with_a_doubled_wait(redis_client, settings):
     settings.NOTIFY_ACK_TIMEOUT = 5
     user = UserFactory()
     go_online(redis_client, user)
-    with LayerListener([user.pk]) as listener:
-        notification = sent_once_and_due(listener, user)
+    with layer_sends_to(user) as listener:
+        notification = publish_to(user)
+        make_due(notification)
 
         assert deliveries_sweep() == {"expired": 0, "resent": 1, "push_queued": 0}
 
-        assert [m["notification"]["id"] for m in listener.wait_for(user.pk, 2)] == [str(notification.pk)] * 2
+        assert sent_ids(listener) == [str(notification.pk)] * 2
     resent = delivery(notification, user)
     assert (resent.status, resent.attempts) == (Delivery.Status.SENT, 2)
     last_send = DeliveryAttempt.objects.filter(delivery=resent).last()
@@ -80,12 +89,13 @@ def test_after_the_last_websocket_attempt_the_sweep_queues_a_push(redis_client, 
     settings.NOTIFY_MAX_WS_ATTEMPTS = 1
     user = UserFactory()
     go_online(redis_client, user)
-    with LayerListener([user.pk]) as listener:
-        notification = sent_once_and_due(listener, user)
+    with layer_sends_to(user) as listener:
+        notification = publish_to(user)
+        make_due(notification)
 
         assert deliveries_sweep() == {"expired": 0, "resent": 0, "push_queued": 1}
 
-        assert len(listener.messages(user.pk)) == 1
+        assert sent_ids(listener) == [str(notification.pk)]
     assert queued_push_delivery_ids(redis_client) == [delivery(notification, user).pk]
 
 
@@ -126,14 +136,14 @@ def test_deliveries_a_dead_process_left_pending_are_dispatched_after_the_grace_p
         notification=notification, recipient=legacy, created_at=created - timedelta(seconds=31)
     )
 
-    with LayerListener([online.pk, legacy.pk]) as listener:
+    with layer_sends_to(online) as online_sends, layer_sends_to(legacy) as legacy_sends:
         assert deliveries_sweep() == {"expired": 0, "resent": 1, "push_queued": 0}
-        listener.wait_for(legacy.pk, 1)
+        assert sent_ids(legacy_sends) == [str(notification.pk)]
         make_due(delivery(notification, online), delivery(notification, offline))
 
         assert deliveries_sweep() == {"expired": 0, "resent": 1, "push_queued": 1}
 
-        listener.wait_for(online.pk, 1)
+        assert sent_ids(online_sends) == [str(notification.pk)]
     assert delivery(notification, online).status == Delivery.Status.SENT
     assert delivery(notification, legacy).status == Delivery.Status.SENT
     assert queued_push_delivery_ids(redis_client) == [delivery(notification, offline).pk]
