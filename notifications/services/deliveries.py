@@ -140,31 +140,22 @@ def deliveries_mark_sent(*, notification_id: uuid.UUID, recipient_ids: Collectio
             next_attempt_at=now + websocket_retry_delay(sends),
             updated_at=now,
         )
-    DeliveryAttempt.objects.bulk_create(
-        [
-            DeliveryAttempt(
-                delivery_id=delivery_id,
-                channel=DeliveryAttempt.Channel.WEBSOCKET,
-                outcome=DeliveryAttempt.Outcome.SENT,
-                created_at=now,
-            )
-            for delivery_id in sends_by_delivery
-        ],
-        batch_size=1_000,
-    )
+    _log_websocket_attempts(delivery_ids=sends_by_delivery, outcome=DeliveryAttempt.Outcome.SENT, now=now)
     return len(sends_by_delivery)
 
 
 def deliveries_record_offline(*, delivery_ids: Collection[int]) -> None:
     """Log that these recipients had no live connection when a WebSocket send was due (so they get a push)."""
-    now = timezone.now()
+    _log_websocket_attempts(
+        delivery_ids=delivery_ids, outcome=DeliveryAttempt.Outcome.NO_CONNECTION, now=timezone.now()
+    )
+
+
+def _log_websocket_attempts(*, delivery_ids: Collection[int], outcome: str, now) -> None:
     DeliveryAttempt.objects.bulk_create(
         [
             DeliveryAttempt(
-                delivery_id=delivery_id,
-                channel=DeliveryAttempt.Channel.WEBSOCKET,
-                outcome=DeliveryAttempt.Outcome.NO_CONNECTION,
-                created_at=now,
+                delivery_id=delivery_id, channel=DeliveryAttempt.Channel.WEBSOCKET, outcome=outcome, created_at=now
             )
             for delivery_id in delivery_ids
         ],
