@@ -135,7 +135,7 @@ def deliveries_resend_on_commit(*, deliveries: Collection[Delivery]) -> None:
 
     def resend_after_commit() -> None:
         for payload, recipient_ids in resends:
-            events.send_notification(payload=payload, user_ids=recipient_ids)
+            events.send_notification(payload=payload, user_ids=recipient_ids, retry=True)
             deliveries_mark_sent(notification_id=payload["id"], recipient_ids=recipient_ids)
 
     transaction.on_commit(resend_after_commit, robust=True)
