@@ -31,6 +31,7 @@ back. Every rule lives here once:
 import asyncio
 import logging
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -59,6 +60,9 @@ MAX_ROOMS = 50
 # Acknowledgements a client may still owe beyond the rate limit (one per notification sent; see MessageRateLimit).
 MAX_GRANTED_MESSAGES = 2_000
 TYPING_MIN_INTERVAL = 1.0
+# Acks are persisted together: each waits at most this long (seconds) or until this many are waiting.
+ACK_BATCH_DELAY = 0.005
+ACK_BATCH_SIZE = 500
 
 
 # --- Errors and closes ---------------------------------------------------------------------------------------
@@ -259,6 +263,69 @@ def _in_database_thread(function):
     return database_sync_to_async(run_then_close_connection, thread_sensitive=False)
 
 
+class AckBatcher:
+    """Coalesces the acks of every connection on one event loop into one database write (issue 7).
+
+    An ack waits at most `ACK_BATCH_DELAY` seconds, or until `ACK_BATCH_SIZE`
+    are waiting, then one `services.deliveries_acknowledge_many` call persists
+    them all and each waiting ack gets its own outcome. If that call fails,
+    every waiting ack fails with it (the consumer answers `internal_error`).
+    """
+
+    def __init__(self) -> None:
+        self._waiting: list[tuple[int, object, asyncio.Future]] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._writes: set[asyncio.Task] = set()
+
+    async def acknowledge(self, user_id: int, notification_id: object) -> services.AckOutcome:
+        loop = asyncio.get_running_loop()
+        outcome = loop.create_future()
+        self._waiting.append((user_id, notification_id, outcome))
+        if len(self._waiting) >= ACK_BATCH_SIZE:
+            self._flush()
+        elif self._timer is None:
+            self._timer = loop.call_later(ACK_BATCH_DELAY, self._flush)
+        return await outcome
+
+    def _flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        batch, self._waiting = self._waiting, []
+        if batch:
+            write = asyncio.create_task(self._write(batch))
+            self._writes.add(write)  # the loop keeps only weak references to tasks
+            write.add_done_callback(self._writes.discard)
+
+    async def _write(self, batch: list[tuple[int, object, asyncio.Future]]) -> None:
+        try:
+            outcomes = await _in_database_thread(services.deliveries_acknowledge_many)(
+                [(user_id, notification_id) for user_id, notification_id, _ in batch]
+            )
+        except BaseException as error:  # cancelled at shutdown, too: nobody may wait forever
+            for *_, outcome in batch:
+                if not outcome.done():
+                    outcome.set_exception(error)
+            if not isinstance(error, Exception):
+                raise
+            return
+        for (*_, outcome), result in zip(batch, outcomes, strict=True):
+            if not outcome.done():  # its connection may have gone meanwhile
+                outcome.set_result(result)
+
+
+# One batcher per event loop (the tests run several loops in one process; a server runs one).
+_ack_batchers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AckBatcher]" = weakref.WeakKeyDictionary()
+
+
+def _ack_batcher() -> AckBatcher:
+    loop = asyncio.get_running_loop()
+    batcher = _ack_batchers.get(loop)
+    if batcher is None:
+        batcher = _ack_batchers[loop] = AckBatcher()
+    return batcher
+
+
 def _parse_document_id(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise HubError(HubError.INVALID, "document_id must be a positive integer.")
@@ -370,7 +437,11 @@ class HubSession:
         return Pong(server_time=timezone.now())
 
     async def acknowledge(self, notification_id: object) -> None:
-        await self._call_service(services.delivery_acknowledge, user_id=self.user_id, notification_id=notification_id)
+        """Record the ack (idempotent); batched with every other ack of this process (see `AckBatcher`)."""
+        outcome = await _ack_batcher().acknowledge(self.user_id, notification_id)
+        if outcome is services.AckOutcome.NOT_FOUND:
+            error = services.delivery_not_found(notification_id)
+            raise HubError(error.code, error.message)
 
     async def mark_read(self, notification_id: object) -> None:
         await self._call_service(
