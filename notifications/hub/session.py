@@ -60,8 +60,7 @@ MAX_ROOMS = 50
 # Acknowledgements a client may still owe beyond the rate limit (one per notification sent; see MessageRateLimit).
 MAX_GRANTED_MESSAGES = 2_000
 TYPING_MIN_INTERVAL = 1.0
-# Acks are persisted together: each waits at most this long (seconds) or until this many are waiting.
-ACK_BATCH_DELAY = 0.005
+# Most acks one database write persists (see AckBatcher).
 ACK_BATCH_SIZE = 500
 
 
@@ -264,49 +263,51 @@ def _in_database_thread(function):
 
 
 class AckBatcher:
-    """Coalesces the acks of every connection on one event loop into one database write (issue 7).
+    """Coalesces the acks of every connection on one event loop into few database writes (issue 7).
 
-    An ack waits at most `ACK_BATCH_DELAY` seconds, or until `ACK_BATCH_SIZE`
-    are waiting, then one `services.deliveries_acknowledge_many` call persists
-    them all and each waiting ack gets its own outcome. If that call fails,
-    every waiting ack fails with it (the consumer answers `internal_error`).
+    Group commit: at most one write is in flight per loop. An ack that finds
+    none starts one at once (no added latency when idle); acks that arrive
+    while a write runs wait for the next one, which takes up to
+    `ACK_BATCH_SIZE` of them in one `services.deliveries_acknowledge_many`
+    call. Batches so grow with the load instead of after a fixed delay. Each
+    waiting ack gets its own outcome; if a write fails, every ack in it fails
+    with that error (the consumer answers `internal_error`), never hangs.
     """
 
     def __init__(self) -> None:
         self._waiting: list[tuple[int, object, asyncio.Future]] = []
-        self._timer: asyncio.TimerHandle | None = None
-        self._writes: set[asyncio.Task] = set()
+        self._writer: asyncio.Task | None = None
 
     async def acknowledge(self, user_id: int, notification_id: object) -> services.AckOutcome:
-        loop = asyncio.get_running_loop()
-        outcome = loop.create_future()
+        outcome = asyncio.get_running_loop().create_future()
         self._waiting.append((user_id, notification_id, outcome))
-        if len(self._waiting) >= ACK_BATCH_SIZE:
-            self._flush()
-        elif self._timer is None:
-            self._timer = loop.call_later(ACK_BATCH_DELAY, self._flush)
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write_while_waiting())
         return await outcome
 
-    def _flush(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        batch, self._waiting = self._waiting, []
-        if batch:
-            write = asyncio.create_task(self._write(batch))
-            self._writes.add(write)  # the loop keeps only weak references to tasks
-            write.add_done_callback(self._writes.discard)
+    async def _write_while_waiting(self) -> None:
+        try:
+            while self._waiting:
+                batch = self._waiting[:ACK_BATCH_SIZE]
+                del self._waiting[:ACK_BATCH_SIZE]
+                await self._write(batch)
+        finally:
+            self._writer = None
+            for *_, outcome in self._waiting:  # only when cancelled (server shutdown): nobody waits forever
+                outcome.cancel()
+            self._waiting.clear()
 
-    async def _write(self, batch: list[tuple[int, object, asyncio.Future]]) -> None:
+    @staticmethod
+    async def _write(batch: list[tuple[int, object, asyncio.Future]]) -> None:
         try:
             outcomes = await _in_database_thread(services.deliveries_acknowledge_many)(
                 [(user_id, notification_id) for user_id, notification_id, _ in batch]
             )
-        except BaseException as error:  # cancelled at shutdown, too: nobody may wait forever
+        except BaseException as error:
             for *_, outcome in batch:
                 if not outcome.done():
                     outcome.set_exception(error)
-            if not isinstance(error, Exception):
+            if not isinstance(error, Exception):  # cancelled: stop writing
                 raise
             return
         for (*_, outcome), result in zip(batch, outcomes, strict=True):
