@@ -1,0 +1,84 @@
+"""py-spy around a scenario (`--profile`): where the server's CPU goes, as evidence for the report.
+
+py-spy samples the running server from outside (no code change, small
+overhead with --nonblocking) and writes collapsed stacks; `hot_spots` turns
+them into the functions with the most samples, on-CPU ("self") and including
+callees ("total").
+"""
+
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+PY_SPY = Path(sys.executable).parent / "py-spy"
+
+
+def py_spy_path() -> str | None:
+    return str(PY_SPY) if PY_SPY.exists() else shutil.which("py-spy")
+
+
+def start(pid: int, *, seconds: float, output: Path) -> subprocess.Popen | None:
+    """Start sampling `pid` for `seconds` into `output` (collapsed stacks); None without py-spy."""
+    binary = py_spy_path()
+    if binary is None:
+        return None
+    output.parent.mkdir(parents=True, exist_ok=True)
+    argv = [binary, "record", "--pid", str(pid), "--duration", str(max(1, round(seconds))), "--rate", "200"]
+    argv += ["--format", "raw", "--nonblocking", "--output", str(output)]
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def finish(process: subprocess.Popen | None, *, timeout: float = 30) -> str | None:
+    """Wait for py-spy; returns its error text if it failed."""
+    if process is None:
+        return "py-spy is not installed (make bench installs it from bench/requirements.txt)"
+    try:
+        _, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return "py-spy did not finish"
+    return None if process.returncode == 0 else stderr.decode(errors="replace").strip()[-300:]
+
+
+def _short(frame: str) -> str:
+    """`send (websockets/protocol.py:123)` → `send (websockets/protocol.py)`: group a function's lines."""
+    name, _, where = frame.partition(" (")
+    where = where.rstrip(")")
+    path = where.rsplit(":", 1)[0]
+    for marker in ("site-packages/", "lib/python3"):
+        if marker in path:
+            path = path.split(marker, 1)[1]
+            if marker == "lib/python3":
+                path = "stdlib" + path[path.find("/") :]
+            break
+    else:
+        path = path.rsplit("/work/", 1)[-1]
+    return f"{name} ({path})"
+
+
+def hot_spots(collapsed: Path, *, top: int = 12) -> list[tuple[str, float, float]]:
+    """[(function, self %, total %)] by self time, from py-spy's collapsed output."""
+    own: Counter = Counter()
+    inclusive: Counter = Counter()
+    total = 0
+    for line in collapsed.read_text(errors="replace").splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = [_short(frame) for frame in stack.split(";")]
+        total += count
+        own[frames[-1]] += count
+        for frame in set(frames):
+            inclusive[frame] += count
+    if not total:
+        return []
+    return [(frame, 100 * count / total, 100 * inclusive[frame] / total) for frame, count in own.most_common(top)]
+
+
+def hot_spots_markdown(title: str, spots: list[tuple[str, float, float]]) -> str:
+    lines = [f"### {title}", "", "| function (module) | self % | total % |", "|---|---|---|"]
+    lines += [f"| `{frame}` | {own:.1f} | {inclusive:.1f} |" for frame, own, inclusive in spots]
+    return "\n".join(lines)

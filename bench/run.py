@@ -1,0 +1,300 @@
+"""`python -m bench`: prepare the bench database, then run every server, round after round, and report.
+
+Per round the servers run one after the other in a rotating order (so drift on
+a shared machine spreads over all of them). Each server run starts the server
+from scratch on an empty Redis database and empty notification tables,
+connects the clients (reading RSS on the way), runs the scenarios on the same
+connections, and stops the server.
+"""
+
+import asyncio
+import os
+import platform
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import redis
+from asgiref.sync import sync_to_async
+
+from bench import profile, report, scenarios
+from bench.clients import raise_fd_limit
+from bench.options import Options, parse_options
+from bench.publishers import ApiPublisher, BarePublisher, ServicePublisher, api_is_available
+from bench.stack import REPO, Server
+from bench.swarm import ClientPool
+from bench.wire import BARE_CHANNEL_PREFIX
+
+HUB_PATH = "/ws/notifications/"
+
+
+class Progress:
+    """One status line on stderr: rewritten in place on a terminal, one line per stage otherwise."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.context = ""
+        self.tty = sys.stderr.isatty()
+        self._last_render = 0.0
+        self._last_stage = ""
+
+    def __call__(self, status: str) -> None:
+        now = time.monotonic()
+        line = f"[{now - self.started:5.0f}s] {self.context}{status}"
+        if self.tty:
+            if now - self._last_render < 0.1:
+                return
+            self._last_render = now
+            width = shutil.get_terminal_size((120, 20)).columns - 1
+            sys.stderr.write("\r" + line[:width].ljust(width))
+        else:
+            stage = self.context + status.split(":")[0]
+            if stage == self._last_stage:
+                return
+            self._last_stage = stage
+            sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+    def finish(self, message: str) -> None:
+        if self.tty:
+            sys.stderr.write("\r" + " " * (shutil.get_terminal_size((120, 20)).columns - 1) + "\r")
+        sys.stderr.write(message + "\n")
+        sys.stderr.flush()
+
+
+def bench_environment(options: Options) -> dict[str, str]:
+    """The environment of the driver and the hub servers: the bench's own database and Redis, no .env file."""
+    environment = dict(os.environ)
+    environment.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "notifyhub.settings",
+            "ENV_FILE": str(REPO / "bench" / "no-env-file"),
+            "SECRET_KEY": secrets.token_urlsafe(50),
+            "DEBUG": "false",
+            "DATABASE_URL": options.database_url,
+            "REDIS_URL": options.redis_url,
+            # Longer than any run: the hub closes sockets when their token expires.
+            "JWT_ACCESS_TOKEN_LIFETIME": "86400",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return environment
+
+
+def git_revision() -> str:
+    try:
+        revision = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True).stdout
+        return revision + (" (with uncommitted changes)" if dirty.strip() else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+class Bench:
+    def __init__(self, options: Options, environment: dict, population, progress: Progress) -> None:
+        self.options = options
+        self.environment = environment
+        self.population = population
+        self.progress = progress
+        self.results = report.Results(servers=options.servers)
+        self.pool = ClientPool(options.client_processes)
+        self.publish_path: str | None = None
+        self.profiles: list[str] = []
+        self.redis = redis.Redis.from_url(options.redis_url)
+        # Pub/sub channels are global to the Redis server: a per-run prefix keeps other runs out.
+        self.bare_prefix = f"{BARE_CHANNEL_PREFIX}{secrets.token_hex(4)}."
+
+    @property
+    def warm_key(self) -> int:
+        return self.options.users  # one user beyond the scenario users, in no department
+
+    async def run(self) -> None:
+        await self.pool.start()
+        try:
+            runs = len(self.options.servers) * self.options.rounds
+            done = 0
+            for round_number in range(1, self.options.rounds + 1):
+                shift = (round_number - 1) % len(self.options.servers)
+                order = self.options.servers[shift:] + self.options.servers[:shift]
+                for kind in order:
+                    done += 1
+                    self.progress.context = f"round {round_number}/{self.options.rounds} · {kind} ({done}/{runs}) · "
+                    outcome = await self.run_server(kind, round_number)
+                    self.results.add(kind, round_number, outcome)
+        finally:
+            await self.pool.stop()
+
+    def connect_url(self, server: Server):
+        population = self.population
+        base = f"ws://127.0.0.1:{server.port}"
+        if server.is_hub:
+
+            def hub_url(key: int) -> tuple[str, dict]:
+                return base + HUB_PATH, {"Authorization": f"Bearer {population.tokens[key]}"}
+
+            return hub_url
+
+        def bare_url(key: int) -> tuple[str, dict]:
+            departments = f"&departments={population.department_id}" if key < population.department_size else ""
+            return f"{base}/?user={population.user_ids[key]}{departments}", {}
+
+        return bare_url
+
+    async def make_publisher(self, server: Server):
+        population = self.population
+        if not server.is_hub:
+            return BarePublisher(
+                redis_url=self.options.redis_url,
+                user_ids=population.user_ids,
+                department_id=population.department_id,
+                prefix=self.bare_prefix,
+            )
+        base_url = f"http://127.0.0.1:{server.port}"
+        if self.publish_path is None:
+            self.publish_path = "api" if await api_is_available(base_url, population.publisher_token) else "service"
+        if self.publish_path == "api":
+            return ApiPublisher(
+                base_url=base_url,
+                token=population.publisher_token,
+                user_ids=population.user_ids,
+                department_id=population.department_id,
+            )
+        return ServicePublisher(
+            user_ids=population.user_ids, department_id=population.department_id, publisher_id=population.publisher_id
+        )
+
+    async def run_server(self, kind: str, round_number: int) -> scenarios.Outcome:
+        from bench import fixtures
+
+        options = self.options
+        self.progress("starting")
+        self.redis.flushdb()  # the bench's own Redis database: no groups or presence left from the last server
+        if kind != "bare":
+            await sync_to_async(fixtures.reset_notifications, thread_sensitive=True)()
+        server = Server(
+            kind=kind,
+            env=self.environment,
+            log_dir=options.output / "logs",
+            redis_url=options.redis_url,
+            channel_prefix=self.bare_prefix,
+        )
+        await asyncio.to_thread(server.start)
+        publisher = None
+        run = scenarios.ServerRun(
+            server=server, pool=self.pool, publisher=None, options=options, round=round_number, status=self.progress
+        )
+        try:
+            publisher = run.publisher = await self.make_publisher(server)
+            connect_url = self.connect_url(server)
+            await self.warm_up(run, connect_url)
+            outcome = await scenarios.ramp_up(
+                run, connect_url, measure_memory="memory" in options.scenarios and round_number <= options.memory_rounds
+            )
+            if "latency" in options.scenarios:
+                outcome.merge(await scenarios.latency(run))
+            if "fanout" in options.scenarios:
+                outcome.merge(await scenarios.fanout(run))
+            if "throughput" in options.scenarios:
+                spy = None
+                if options.profile and server.is_hub:
+                    path = options.output / f"profile-{kind}-r{round_number}.txt"
+                    spy = (profile.start(server.pid, seconds=options.throughput_seconds, output=path), path)
+                outcome.merge(await scenarios.throughput(run))
+                if spy is not None:
+                    self.record_profile(kind, round_number, *spy)
+            if "acks" in options.scenarios and server.is_hub:
+                outcome.merge(await scenarios.acks(run, acknowledged_count=fixtures.acknowledged_count))
+            return outcome
+        finally:
+            self.progress("stopping")
+            if run.connected:
+                await self.pool.close(sorted(run.connected))
+            if publisher is not None:
+                await publisher.close()
+            await asyncio.to_thread(server.stop)
+
+    async def warm_up(self, run: scenarios.ServerRun, connect_url) -> None:
+        """One connection and one notification, so imports and first-request work are not measured."""
+        self.progress("warming up")
+        await scenarios.open_clients(run, range(self.warm_key, self.warm_key + 1), connect_url)
+        phase = run.phase("warm")
+        await self.pool.phase(phase)
+        await run.publisher.to_user(index=self.warm_key, event="bench.warm", phase=phase, seq=0)
+        if not await self.pool.wait_received(1, timeout=scenarios.RECEIVE_TIMEOUT):
+            raise RuntimeError(f"{run.server.kind}: the warm-up notification never arrived\n{run.server.log_tail()}")
+
+    def record_profile(self, kind: str, round_number: int, spy, path: Path) -> None:
+        error = profile.finish(spy)
+        title = f"{kind}, round {round_number}, throughput scenario"
+        if error:
+            self.profiles.append(f"### {title}\n\npy-spy failed: {error}")
+        elif path.exists():
+            self.profiles.append(profile.hot_spots_markdown(title, profile.hot_spots(path)) + f"\n\nRaw: `{path.name}`")
+
+
+def prepare(options: Options, progress: Progress):
+    """Create and migrate the bench database, empty it, and create the bench's users."""
+    import django
+
+    django.setup()
+    from bench import fixtures
+
+    progress("preparing the bench database")
+    fixtures.ensure_database(options.database_url)
+    fixtures.migrate_and_flush()
+    progress(f"creating {options.users + 1:,} users and a {options.department_size:,}-member department")
+    return fixtures.create_population(users=options.users + 1, department_size=options.department_size)
+
+
+def main(argv: list[str] | None = None) -> None:
+    options = parse_options(argv)
+    environment = bench_environment(options)
+    os.environ.update(environment)
+    raise_fd_limit()
+    progress = Progress()
+    started = datetime.now(UTC)
+    load_before = os.getloadavg()
+    population = prepare(options, progress)
+    bench = Bench(options, environment, population, progress)
+    try:
+        asyncio.run(bench.run())
+    except Exception as error:
+        progress.finish(f"make bench failed: {error}")
+        raise SystemExit(1) from None
+    meta = {
+        "date": started.strftime("%Y-%m-%d %H:%M UTC"),
+        "duration": f"{time.monotonic() - progress.started:.0f} s",
+        "commit": git_revision(),
+        "machine": f"{os.cpu_count()} CPUs, {platform.python_implementation()} {platform.python_version()}",
+        "load average (1 min) before / after": f"{load_before[0]:.2f} / {os.getloadavg()[0]:.2f}",
+        "rounds": options.rounds,
+        "servers": ", ".join(options.servers),
+        "hub publish path": {
+            "api": "POST /api/notifications/ (REST API)",
+            "service": "in-process notification_publish (no REST API yet)",
+        }.get(bench.publish_path, "–"),
+        "sizes": (
+            f"{options.clients:,} clients; latency {options.rate:g}/s for {options.latency_seconds:g} s; "
+            f"fan-out {options.fanout_sends} sends to {options.department_size:,}; throughput "
+            f"{options.throughput_seconds:g} s with {options.throughput_window} sends in flight; memory at "
+            f"{', '.join(f'{point:,}' for point in options.memory_points)} connections; "
+            f"acks {options.ack_sends} × {options.department_size:,}; {options.client_processes} client processes"
+        ),
+        "command": "python -m bench " + " ".join(sys.argv[1:] if argv is None else argv),
+    }
+    text_extra = ("\n\n## Profiles (py-spy)\n\n" + "\n\n".join(bench.profiles)) if bench.profiles else ""
+    markdown_path, plot_path = report.write(bench.results, options, meta)
+    if text_extra:
+        with markdown_path.open("a") as markdown_file:
+            markdown_file.write(text_extra + "\n")
+    progress.finish(f"done in {time.monotonic() - progress.started:.0f} s")
+    print(report.results_table(bench.results, options))
+    print()
+    print(report.targets_table(bench.results, options))
+    print(f"\nWritten: {markdown_path}" + (f" and {plot_path}" if plot_path else " (no plot: matplotlib missing)"))
