@@ -12,6 +12,7 @@ from pathlib import Path
 from bench.stack import SERVERS
 
 SCENARIOS = ("latency", "fanout", "throughput", "memory", "acks")
+PROFILED = ("connect", "latency", "fanout", "throughput", "acks")
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/notifyhub_bench"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -31,11 +32,10 @@ class Options:
     throughput_window: int
     publish_concurrency: int
     memory_points: tuple[int, ...]
-    memory_rounds: int
     ack_sends: int
     client_processes: int
     connect_concurrency: int
-    profile: bool
+    profile: tuple[str, ...]
     database_url: str
     redis_url: str
     output: Path
@@ -84,7 +84,7 @@ def parse_options(argv: list[str] | None = None) -> Options:
     add("--rate", type=_positive(float), default=200, help="latency scenario: notifications per second")
     add("--latency-seconds", type=_positive(float), default=3, help="latency scenario: publishing time per round")
     add("--department-size", type=_positive(int), default=1_000, help="fan-out: members of the department")
-    add("--fanout-sends", type=_positive(int), default=8, help="fan-out: sends per round")
+    add("--fanout-sends", type=_positive(int), default=6, help="fan-out: sends per round")
     add("--throughput-seconds", type=_positive(float), default=3, help="throughput: publishing time per round")
     add("--throughput-window", type=_positive(int), default=4, help="throughput: fan-out sends in flight at most")
     add("--publish-concurrency", type=_positive(int), default=2, help="throughput: concurrent publish requests")
@@ -92,13 +92,17 @@ def parse_options(argv: list[str] | None = None) -> Options:
         "--memory-points",
         type=_csv(int),
         default=(1_000, 5_000),
-        help="connection counts at which RSS is read (points above --clients are opened only for memory rounds)",
+        help="connection counts at which each server's RSS is read while its clients connect",
     )
-    add("--memory-rounds", type=_positive(int), default=1, help="rounds that open the large memory points")
-    add("--ack-sends", type=_positive(int), default=5, help="acks: fan-out sends whose acks are held, then sent")
+    add("--ack-sends", type=_positive(int), default=2, help="acks: fan-out sends whose acks are held, then sent")
     add("--client-processes", type=_positive(int), default=2, help="client swarm processes")
     add("--connect-concurrency", type=_positive(int), default=32, help="handshakes in flight per client process")
-    add("--profile", action="store_true", help="py-spy the hub during throughput (needs py-spy; root or ptrace)")
+    add(
+        "--profile",
+        type=_csv(str, PROFILED),
+        default=(),
+        help=f"py-spy the hub servers during these phases ({','.join(PROFILED)}); needs ptrace rights",
+    )
     add("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL))
     add("--redis-url", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL))
     add("--output", type=Path, default=RESULTS_DIR, help="where latest.md and the plot go")
@@ -118,7 +122,6 @@ def parse_options(argv: list[str] | None = None) -> Options:
         throughput_window=args.throughput_window,
         publish_concurrency=args.publish_concurrency,
         memory_points=tuple(sorted(set(args.memory_points))),
-        memory_rounds=args.memory_rounds,
         ack_sends=args.ack_sends,
         client_processes=args.client_processes,
         connect_concurrency=args.connect_concurrency,

@@ -1,12 +1,14 @@
-"""py-spy around a scenario (`--profile`): where the server's CPU goes, as evidence for the report.
+"""py-spy around a scenario (`--profile connect,throughput,...`): where the server's CPU goes, as evidence.
 
 py-spy samples the running server from outside (no code change, small
-overhead with --nonblocking) and writes collapsed stacks; `hot_spots` turns
-them into the functions with the most samples, on-CPU ("self") and including
-callees ("total").
+overhead with --nonblocking) until it is interrupted, and writes collapsed
+stacks; `hot_spots` turns them into the functions with the most samples,
+on-CPU ("self") and including callees ("total"). Time spent in C (the event
+loop, socket I/O, psycopg's libpq) shows up under the Python frame that called it.
 """
 
 import shutil
+import signal
 import subprocess
 import sys
 from collections import Counter
@@ -19,26 +21,28 @@ def py_spy_path() -> str | None:
     return str(PY_SPY) if PY_SPY.exists() else shutil.which("py-spy")
 
 
-def start(pid: int, *, seconds: float, output: Path) -> subprocess.Popen | None:
-    """Start sampling `pid` for `seconds` into `output` (collapsed stacks); None without py-spy."""
+def start(pid: int, *, output: Path) -> subprocess.Popen | None:
+    """Start sampling `pid` into `output` (collapsed stacks) until `finish`; None without py-spy."""
     binary = py_spy_path()
     if binary is None:
         return None
     output.parent.mkdir(parents=True, exist_ok=True)
-    argv = [binary, "record", "--pid", str(pid), "--duration", str(max(1, round(seconds))), "--rate", "200"]
-    argv += ["--format", "raw", "--nonblocking", "--output", str(output)]
-    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    argv = [binary, "record", "--pid", str(pid), "--rate", "200", "--format", "raw", "--nonblocking"]
+    return subprocess.Popen([*argv, "--output", str(output)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
 def finish(process: subprocess.Popen | None, *, timeout: float = 30) -> str | None:
-    """Wait for py-spy; returns its error text if it failed."""
+    """Stop py-spy (it writes its output on SIGINT); returns its error text if it failed."""
     if process is None:
         return "py-spy is not installed (make bench installs it from bench/requirements.txt)"
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
     try:
         _, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         process.kill()
-        return "py-spy did not finish"
+        process.wait()
+        return "py-spy did not stop"
     return None if process.returncode == 0 else stderr.decode(errors="replace").strip()[-300:]
 
 

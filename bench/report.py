@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.options import Options
-from bench.stats import Summary, ratio
+from bench.stats import Summary
 
 BARE = "bare"
 MARKDOWN_NAME = "latest.md"
@@ -78,20 +78,35 @@ def metrics_for(options: Options) -> list[Metric]:
 
 @dataclass
 class Results:
+    """Every figure per server, and per hub its ratios to the bare rounds paired with it in time."""
+
     servers: tuple[str, ...]
     values: dict = field(default_factory=lambda: defaultdict(lambda: defaultdict(list)))
+    ratios: dict = field(default_factory=lambda: defaultdict(lambda: defaultdict(list)))
     samples: dict = field(default_factory=lambda: defaultdict(lambda: defaultdict(list)))
     notes: dict = field(default_factory=lambda: defaultdict(list))
 
-    def add(self, server: str, round_number: int, outcome) -> None:
+    def add(self, server: str, label: str, outcome) -> None:
         for key, value in outcome.metrics.items():
             self.values[server][key].append(value)
         for name, values in outcome.samples.items():
             self.samples[server][name].extend(values)
-        self.notes[server].extend(f"round {round_number}: {note}" for note in outcome.notes)
+        self.notes[server].extend(f"{label}: {note}" for note in outcome.notes)
+
+    def pair(self, hub: str, hub_outcome, bare_outcome) -> None:
+        """Record hub ÷ bare for figures measured back to back (the same round, or both ramps)."""
+        for key, value in hub_outcome.metrics.items():
+            bare = bare_outcome.metrics.get(key)
+            if bare and math.isfinite(bare) and value is not None and math.isfinite(value):
+                self.ratios[hub][key].append(value / bare)
 
     def summary(self, server: str, key: str) -> Summary | None:
         return Summary.of(self.values.get(server, {}).get(key, []))
+
+    def ratio(self, hub: str, key: str) -> float | None:
+        """The median of the paired hub ÷ bare ratios."""
+        summary = Summary.of(self.ratios.get(hub, {}).get(key, []))
+        return None if summary is None else summary.median
 
 
 def _number(value: float, digits: int) -> str:
@@ -130,7 +145,7 @@ def results_table(results: Results, options: Options) -> str:
         for hub in hubs:
             row.append(_cell(summaries[hub], metric))
             if has_bare:
-                row.append(_ratio_cell(ratio(summaries[hub], summaries[BARE])))
+                row.append(_ratio_cell(results.ratio(hub, metric.key)))
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
@@ -149,7 +164,7 @@ def targets_table(results: Results, options: Options) -> str:
             if summary is None:
                 row.append("not measured")
                 continue
-            hub_ratio = ratio(summary, results.summary(BARE, metric.key))
+            hub_ratio = results.ratio(hub, metric.key)
             if "bare" in metric.target and hub_ratio is None:
                 row.append("no bare figure")
                 continue
@@ -165,10 +180,12 @@ def markdown(results: Results, options: Options, meta: dict) -> str:
         "# NotifyHub benchmark: latest run",
         "",
         "Made by `make bench` (`python -m bench`). Each cell is the median over rounds with the "
-        "[min–max] spread; ratios are hub ÷ bare of the medians (for throughput, higher is better; "
-        "for everything else, lower). The bare baseline is a `websockets` server on uvloop fed by "
-        "Redis pub/sub (`bench/bare_server.py`). The machine is shared and noisy: trust ratios and "
-        "spreads over single figures.",
+        "[min–max] spread. The bare baseline (a `websockets` server on uvloop fed by Redis pub/sub, "
+        "`bench/bare_server.py`) stays up beside each hub server, and every hub round is paired with "
+        "a bare round run right before or after it on the same client processes: a ratio is the "
+        "median of those paired hub ÷ bare ratios (for throughput and rates higher is better, for "
+        "everything else lower). Memory and connect rate are read once per server, while its "
+        "clients connect. The machine is shared and noisy: trust ratios and spreads over single figures.",
         "",
         results_table(results, options),
         "",

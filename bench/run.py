@@ -8,6 +8,9 @@ connections, and stops the server.
 """
 
 import asyncio
+import contextlib
+import functools
+import logging
 import os
 import platform
 import secrets
@@ -16,7 +19,6 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 import redis
 from asgiref.sync import sync_to_async
@@ -79,6 +81,9 @@ def bench_environment(options: Options) -> dict[str, str]:
             "REDIS_URL": options.redis_url,
             # Longer than any run: the hub closes sockets when their token expires.
             "JWT_ACCESS_TOKEN_LIFETIME": "86400",
+            # The API's throttles (10 publishes/s by default) would measure the throttle, not the hub.
+            "API_RATE_PUBLISH": "1000000/second",
+            "API_RATE_USER": "1000000/second",
             "PYTHONUNBUFFERED": "1",
         }
     )
@@ -97,6 +102,15 @@ def git_revision() -> str:
 
 
 class Bench:
+    """Runs the servers and scenarios and collects the results.
+
+    The bare server starts first and stays up, its clients connected. Then
+    each hub server in turn starts, gets its clients (memory is read on the
+    way), and runs `--rounds` rounds, each paired with a bare round on the
+    same client processes, in alternating order; then it stops. Hub servers
+    run one at a time because they share the bench's Redis database.
+    """
+
     def __init__(self, options: Options, environment: dict, population, progress: Progress) -> None:
         self.options = options
         self.environment = environment
@@ -109,40 +123,135 @@ class Bench:
         self.redis = redis.Redis.from_url(options.redis_url)
         # Pub/sub channels are global to the Redis server: a per-run prefix keeps other runs out.
         self.bare_prefix = f"{BARE_CHANNEL_PREFIX}{secrets.token_hex(4)}."
+        self.bare_rounds = 0
 
     @property
-    def warm_key(self) -> int:
+    def warm_index(self) -> int:
         return self.options.users  # one user beyond the scenario users, in no department
 
     async def run(self) -> None:
+        from bench import fixtures
+
+        options = self.options
         await self.pool.start()
+        bare = None
         try:
-            runs = len(self.options.servers) * self.options.rounds
-            done = 0
-            for round_number in range(1, self.options.rounds + 1):
-                shift = (round_number - 1) % len(self.options.servers)
-                order = self.options.servers[shift:] + self.options.servers[:shift]
-                for kind in order:
-                    done += 1
-                    self.progress.context = f"round {round_number}/{self.options.rounds} · {kind} ({done}/{runs}) · "
-                    outcome = await self.run_server(kind, round_number)
-                    self.results.add(kind, round_number, outcome)
+            if "bare" in options.servers:
+                self.progress.context = "bare · "
+                bare, bare_ramp = await self.start_target("bare", key_offset=10 * (options.users + 1))
+            hubs = [kind for kind in options.servers if kind != "bare"]
+            for hub_kind in hubs or [None]:
+                hub = None
+                if hub_kind is not None:
+                    self.progress.context = f"{hub_kind} · "
+                    self.redis.flushdb()  # the bench's Redis database: no groups or presence from the last hub
+                    await sync_to_async(fixtures.reset_notifications, thread_sensitive=True)()
+                    hub, hub_ramp = await self.start_target(hub_kind, key_offset=0)
+                    if bare is not None:
+                        self.results.pair(hub_kind, hub_ramp, bare_ramp)
+                try:
+                    await self.run_rounds(hub, bare)
+                finally:
+                    if hub is not None:
+                        await self.stop_target(hub)
         finally:
+            if bare is not None:
+                await self.stop_target(bare)
             await self.pool.stop()
+
+    async def run_rounds(self, hub: scenarios.ServerRun | None, bare: scenarios.ServerRun | None) -> None:
+        from bench import fixtures
+
+        for round_number in range(1, self.options.rounds + 1):
+            targets = [target for target in (hub, bare) if target is not None]
+            if round_number % 2 == 0:
+                targets.reverse()  # alternate who goes first
+            outcomes = {}
+            for target in targets:
+                if target is bare:
+                    self.bare_rounds += 1
+                    target.round = self.bare_rounds
+                else:
+                    target.round = round_number
+                    await sync_to_async(fixtures.reset_notifications, thread_sensitive=True)()
+                self.progress.context = (
+                    f"{(hub or bare).server.kind} round {round_number}/{self.options.rounds} · {target.server.kind} · "
+                )
+                outcomes[target.server.kind] = outcome = await self.run_scenarios(target)
+                self.results.add(target.server.kind, f"round {target.round}", outcome)
+            if hub is not None and bare is not None:
+                self.results.pair(hub.server.kind, outcomes[hub.server.kind], outcomes["bare"])
+
+    async def start_target(self, kind: str, *, key_offset: int) -> tuple[scenarios.ServerRun, scenarios.Outcome]:
+        """Start a server, warm it up and connect its clients; returns it with the memory figures."""
+        options = self.options
+        self.progress("starting")
+        server = Server(
+            kind=kind,
+            env=self.environment,
+            log_dir=options.output / "logs",
+            redis_url=options.redis_url,
+            channel_prefix=self.bare_prefix,
+        )
+        await asyncio.to_thread(server.start)
+        run = scenarios.ServerRun(
+            server=server,
+            pool=self.pool,
+            publisher=None,
+            options=options,
+            status=self.progress,
+            connect_url=self.connect_url(server),
+            key_offset=key_offset,
+        )
+        try:
+            run.publisher = await self.make_publisher(server)
+            await self.warm_up(run)
+            async with self.profiled(run, "connect"):
+                ramp = await scenarios.ramp_up(run, measure_memory="memory" in options.scenarios)
+        except BaseException:
+            await self.stop_target(run)
+            raise
+        self.results.add(kind, "connect", ramp)
+        return run, ramp
+
+    async def stop_target(self, run: scenarios.ServerRun) -> None:
+        self.progress("stopping")
+        try:
+            await scenarios.close_clients(run, list(run.connected))
+            if run.publisher is not None:
+                await run.publisher.close()
+        finally:
+            await asyncio.to_thread(run.server.stop)
+
+    async def run_scenarios(self, run: scenarios.ServerRun) -> scenarios.Outcome:
+        from bench import fixtures
+
+        outcome = scenarios.Outcome()
+        for name, scenario in (
+            ("latency", scenarios.latency),
+            ("fanout", scenarios.fanout),
+            ("throughput", scenarios.throughput),
+            ("acks", functools.partial(scenarios.acks, acknowledged_count=fixtures.acknowledged_count)),
+        ):
+            if name not in self.options.scenarios or (name == "acks" and not run.server.is_hub):
+                continue
+            async with self.profiled(run, name):
+                outcome.merge(await scenario(run))
+        return outcome
 
     def connect_url(self, server: Server):
         population = self.population
         base = f"ws://127.0.0.1:{server.port}"
         if server.is_hub:
 
-            def hub_url(key: int) -> tuple[str, dict]:
-                return base + HUB_PATH, {"Authorization": f"Bearer {population.tokens[key]}"}
+            def hub_url(index: int) -> tuple[str, dict]:
+                return base + HUB_PATH, {"Authorization": f"Bearer {population.tokens[index]}"}
 
             return hub_url
 
-        def bare_url(key: int) -> tuple[str, dict]:
-            departments = f"&departments={population.department_id}" if key < population.department_size else ""
-            return f"{base}/?user={population.user_ids[key]}{departments}", {}
+        def bare_url(index: int) -> tuple[str, dict]:
+            departments = f"&departments={population.department_id}" if index < population.department_size else ""
+            return f"{base}/?user={population.user_ids[index]}{departments}", {}
 
         return bare_url
 
@@ -169,73 +278,34 @@ class Bench:
             user_ids=population.user_ids, department_id=population.department_id, publisher_id=population.publisher_id
         )
 
-    async def run_server(self, kind: str, round_number: int) -> scenarios.Outcome:
-        from bench import fixtures
-
-        options = self.options
-        self.progress("starting")
-        self.redis.flushdb()  # the bench's own Redis database: no groups or presence left from the last server
-        if kind != "bare":
-            await sync_to_async(fixtures.reset_notifications, thread_sensitive=True)()
-        server = Server(
-            kind=kind,
-            env=self.environment,
-            log_dir=options.output / "logs",
-            redis_url=options.redis_url,
-            channel_prefix=self.bare_prefix,
-        )
-        await asyncio.to_thread(server.start)
-        publisher = None
-        run = scenarios.ServerRun(
-            server=server, pool=self.pool, publisher=None, options=options, round=round_number, status=self.progress
-        )
-        try:
-            publisher = run.publisher = await self.make_publisher(server)
-            connect_url = self.connect_url(server)
-            await self.warm_up(run, connect_url)
-            outcome = await scenarios.ramp_up(
-                run, connect_url, measure_memory="memory" in options.scenarios and round_number <= options.memory_rounds
-            )
-            if "latency" in options.scenarios:
-                outcome.merge(await scenarios.latency(run))
-            if "fanout" in options.scenarios:
-                outcome.merge(await scenarios.fanout(run))
-            if "throughput" in options.scenarios:
-                spy = None
-                if options.profile and server.is_hub:
-                    path = options.output / f"profile-{kind}-r{round_number}.txt"
-                    spy = (profile.start(server.pid, seconds=options.throughput_seconds, output=path), path)
-                outcome.merge(await scenarios.throughput(run))
-                if spy is not None:
-                    self.record_profile(kind, round_number, *spy)
-            if "acks" in options.scenarios and server.is_hub:
-                outcome.merge(await scenarios.acks(run, acknowledged_count=fixtures.acknowledged_count))
-            return outcome
-        finally:
-            self.progress("stopping")
-            if run.connected:
-                await self.pool.close(sorted(run.connected))
-            if publisher is not None:
-                await publisher.close()
-            await asyncio.to_thread(server.stop)
-
-    async def warm_up(self, run: scenarios.ServerRun, connect_url) -> None:
+    async def warm_up(self, run: scenarios.ServerRun) -> None:
         """One connection and one notification, so imports and first-request work are not measured."""
         self.progress("warming up")
-        await scenarios.open_clients(run, range(self.warm_key, self.warm_key + 1), connect_url)
+        await scenarios.open_clients(run, range(self.warm_index, self.warm_index + 1))
         phase = run.phase("warm")
         await self.pool.phase(phase)
-        await run.publisher.to_user(index=self.warm_key, event="bench.warm", phase=phase, seq=0)
+        await run.publisher.to_user(index=self.warm_index, event="bench.warm", phase=phase, seq=0)
         if not await self.pool.wait_received(1, timeout=scenarios.RECEIVE_TIMEOUT):
             raise RuntimeError(f"{run.server.kind}: the warm-up notification never arrived\n{run.server.log_tail()}")
 
-    def record_profile(self, kind: str, round_number: int, spy, path: Path) -> None:
-        error = profile.finish(spy)
-        title = f"{kind}, round {round_number}, throughput scenario"
-        if error:
-            self.profiles.append(f"### {title}\n\npy-spy failed: {error}")
-        elif path.exists():
-            self.profiles.append(profile.hot_spots_markdown(title, profile.hot_spots(path)) + f"\n\nRaw: `{path.name}`")
+    @contextlib.asynccontextmanager
+    async def profiled(self, run: scenarios.ServerRun, phase: str):
+        """py-spy a hub server through one phase (its connect and its first round), if `--profile` names it."""
+        if phase not in self.options.profile or not run.server.is_hub or run.round > 1:
+            yield
+            return
+        path = self.options.output / f"profile-{run.server.kind}-{phase}.txt"
+        spy = profile.start(run.server.pid, output=path)
+        try:
+            yield
+        finally:
+            error = await asyncio.to_thread(profile.finish, spy)
+            title = f"{run.server.kind}, {phase}"
+            if error:
+                self.profiles.append(f"### {title}\n\npy-spy failed: {error}")
+            elif path.exists():
+                table = profile.hot_spots_markdown(title, profile.hot_spots(path))
+                self.profiles.append(f"{table}\n\nCollapsed stacks: `{path.name}`")
 
 
 def prepare(options: Options, progress: Progress):
@@ -243,6 +313,8 @@ def prepare(options: Options, progress: Progress):
     import django
 
     django.setup()
+    for chatty in ("httpx", "matplotlib"):  # their INFO lines would break the progress line
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     from bench import fixtures
 
     progress("preparing the bench database")

@@ -1,11 +1,14 @@
 """The measured scenarios. Each runs against one started server with its clients connected.
 
-Connection key `k` is population user `k`; keys below `department_size` are
-the department's members. Every scenario opens its own phase, so frames from
-earlier phases (replays, late arrivals) never count.
+Clients are numbered by population index `i` (user `i`; indexes below
+`department_size` are the department's members); their connection key in the
+client pool is `key_offset + i`, so two servers' clients can be connected at
+once. Every scenario opens its own phase, so frames from earlier phases
+(replays, late arrivals) never count.
 """
 
 import asyncio
+import itertools
 import random
 import time
 from collections import Counter, defaultdict
@@ -20,6 +23,7 @@ from bench.stats import percentile
 from bench.swarm import ClientPool, Collected
 
 RECEIVE_TIMEOUT = 10.0  # seconds to wait for stragglers after the last publish
+PUBLISH_IN_FLIGHT = 64  # latency scenario: open publish requests at most
 KIB = 1024
 
 
@@ -44,12 +48,17 @@ class ServerRun:
     pool: ClientPool
     publisher: object
     options: Options
-    round: int
     status: Callable[[str], None]
-    connected: set[int] = field(default_factory=set)
+    connect_url: Callable[[int], tuple[str, dict]]  # population index -> (url, headers)
+    key_offset: int = 0
+    round: int = 0
+    connected: set[int] = field(default_factory=set)  # population indexes
 
     def phase(self, scenario: str) -> str:
         return f"{self.server.kind}.r{self.round}.{scenario}"
+
+    def keys(self, indexes) -> list[int]:
+        return [self.key_offset + index for index in indexes]
 
 
 def _collected_notes(scenario: str, collected: Collected) -> list[str]:
@@ -60,26 +69,34 @@ def _collected_notes(scenario: str, collected: Collected) -> list[str]:
 
 
 # --- connections and memory -------------------------------------------------------------
-async def open_clients(run: ServerRun, keys: range, connect_url: Callable[[int], tuple[str, dict]]) -> float:
-    """Open connections for `keys`; returns connections per second. Any failure stops the run."""
-    conns = [(key, *connect_url(key)) for key in keys if key not in run.connected]
-    if not conns:
+async def open_clients(run: ServerRun, indexes: range) -> float:
+    """Connect the clients `indexes`; returns connections per second. Any failure stops the run."""
+    wanted = [index for index in indexes if index not in run.connected]
+    if not wanted:
         return float("nan")
+    conns = [(run.key_offset + index, *run.connect_url(index)) for index in wanted]
     result = await run.pool.connect(conns, concurrency=run.options.connect_concurrency)
     if result.failed:
         raise RuntimeError(
             f"{run.server.kind}: {result.failed} of {len(conns)} connections failed, e.g. {result.errors}\n"
             f"{run.server.log_tail()}"
         )
-    run.connected.update(key for key, _, _ in conns)
+    run.connected.update(wanted)
     return len(conns) / result.seconds
 
 
-async def ramp_up(run: ServerRun, connect_url: Callable[[int], tuple[str, dict]], *, measure_memory: bool) -> Outcome:
+async def close_clients(run: ServerRun, indexes) -> None:
+    indexes = sorted(set(indexes) & run.connected)
+    if indexes:
+        await run.pool.close(run.keys(indexes))
+        run.connected.difference_update(indexes)
+
+
+async def ramp_up(run: ServerRun, *, measure_memory: bool) -> Outcome:
     """Connect the scenario clients, reading RSS at each memory point on the way (issue scenario 4).
 
-    Points above `--clients` are opened only in memory rounds and closed again afterwards,
-    so the other scenarios always run with exactly `--clients` connections.
+    Points above `--clients` are opened only when memory is measured, and closed again
+    afterwards, so the other scenarios always run with exactly `--clients` connections.
     """
     outcome = Outcome()
     options = run.options
@@ -89,18 +106,17 @@ async def ramp_up(run: ServerRun, connect_url: Callable[[int], tuple[str, dict]]
     rates = []
     for point in points:
         run.status(f"connecting {point} clients")
-        rates.append(await open_clients(run, range(point), connect_url))
+        rates.append(await open_clients(run, range(point)))
         await asyncio.sleep(1.0)  # let per-connection tasks settle before reading RSS
         if "memory" in options.scenarios:
             outcome.metrics[f"rss_per_conn_{point}"] = (run.server.rss_bytes() - baseline) / point / KIB
     if options.clients not in points:
         run.status(f"connecting {options.clients} clients")
-        rates.append(await open_clients(run, range(options.clients), connect_url))
-    extra = sorted(key for key in run.connected if options.clients <= key < options.users)
+        rates.append(await open_clients(run, range(options.clients)))
+    extra = [index for index in run.connected if options.clients <= index < options.users]
     if extra:
         run.status(f"closing {len(extra)} memory-only clients")
-        await run.pool.close(extra)
-        run.connected.difference_update(extra)
+        await close_clients(run, extra)
     finite = [rate for rate in rates if rate == rate]
     if finite:
         outcome.metrics["connect_rate"] = finite[0]
@@ -109,40 +125,48 @@ async def ramp_up(run: ServerRun, connect_url: Callable[[int], tuple[str, dict]]
 
 # --- 1. single-recipient latency ---------------------------------------------------------
 async def latency(run: ServerRun) -> Outcome:
-    """Publish to one random connected user at a fixed rate; every client acks what it gets."""
+    """Publish to one random connected user at a fixed rate for a fixed time; every client acks what it gets.
+
+    The publisher keeps at most `PUBLISH_IN_FLIGHT` requests open, as an HTTP client's
+    connection pool would: when the server cannot keep up, the achieved rate drops
+    below `--rate` and the latency shows the queueing, without an ever-growing backlog.
+    """
     options = run.options
     phase = run.phase("latency")
     await run.pool.phase(phase, ack="now")
-    total = int(options.rate * options.latency_seconds)
     chooser = random.Random(run.round)  # a reproducible spread of recipients
     loop = asyncio.get_running_loop()
-    in_flight = asyncio.Semaphore(256)
+    in_flight = asyncio.Semaphore(PUBLISH_IN_FLIGHT)
     errors: list[str] = []
     tasks = []
-    last_done = 0.0
 
     async def publish(seq: int, index: int) -> None:
-        nonlocal last_done
         try:
             await run.publisher.to_user(index=index, event="bench.latency", phase=phase, seq=seq)
         except Exception as error:
             errors.append(str(error))
         finally:
             in_flight.release()
-            last_done = loop.time()
 
     start = loop.time()
-    for seq in range(total):
-        delay = start + seq / options.rate - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
+    end = start + options.latency_seconds
+    for seq in itertools.count():
+        due = start + seq / options.rate
+        if due >= end:
+            break
+        if due > loop.time():
+            await asyncio.sleep(due - loop.time())
         await in_flight.acquire()
+        if loop.time() >= end:
+            in_flight.release()
+            break
         tasks.append(asyncio.create_task(publish(seq, chooser.randrange(options.clients))))
         if seq % 50 == 0:
-            run.status(f"latency: {seq}/{total} published, {run.pool.received} received")
+            run.status(f"latency: {seq} published, {run.pool.received} received")
     await asyncio.gather(*tasks)
-    # Publishes completed per second: below --rate when the server cannot keep up (requests then queue).
-    achieved = total / max(last_done - start, 1e-9)
+    total = len(tasks)
+    # Publishes completed per second: below --rate when the server cannot keep up.
+    achieved = total / max(loop.time() - start, 1e-9)
     await run.pool.wait_received(total - len(errors), timeout=RECEIVE_TIMEOUT)
     collected = await run.pool.collect()
 
@@ -161,12 +185,11 @@ async def latency(run: ServerRun) -> Outcome:
         outcome.notes.append(f"latency: {len(errors)} publishes failed, e.g. {errors[0]}")
     if missing or duplicated:
         outcome.notes.append(f"latency: {missing} notifications never arrived, {duplicated} arrived twice")
-    outcome.metrics["latency_lost"] = missing + duplicated
     return outcome
 
 
 # --- 2. department fan-out ------------------------------------------------------------------
-def _fanout_check(receipts, *, members: int, sends: int) -> tuple[list[float], list[float], int]:
+def _fanout_check(receipts, *, members: range, sends: int) -> tuple[list[float], list[float], int]:
     """(time to last member per send in ms, every member's latency in ms, exactly-once violations)."""
     keys_by_seq: dict[int, Counter] = defaultdict(Counter)
     last: dict[int, float] = {}
@@ -179,8 +202,8 @@ def _fanout_check(receipts, *, members: int, sends: int) -> tuple[list[float], l
     violations = 0
     for seq in range(sends):
         counts = keys_by_seq.get(seq, Counter())
-        violations += sum(1 for key in range(members) if counts.get(key, 0) != 1)  # missing or duplicated
-        violations += sum(count for key, count in counts.items() if key >= members)  # not a member
+        violations += sum(1 for key in members if counts.get(key, 0) != 1)  # missing or duplicated
+        violations += sum(count for key, count in counts.items() if key not in members)  # not a member
     return [last[seq] for seq in sorted(last)], every, violations
 
 
@@ -200,7 +223,9 @@ async def fanout(run: ServerRun) -> Outcome:
             break  # the rest would only wait as long again; the violations below say what went missing
         await asyncio.sleep(0.05)  # let the server go idle between sends
     collected = await run.pool.collect()
-    to_last, every, violations = _fanout_check(collected.receipts, members=members, sends=sent)
+    to_last, every, violations = _fanout_check(
+        collected.receipts, members=range(run.key_offset, run.key_offset + members), sends=sent
+    )
     outcome = Outcome(samples={"fanout": every}, notes=_collected_notes("fanout", collected))
     outcome.metrics.update(
         fanout_p50=percentile(to_last, 50),

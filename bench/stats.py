@@ -32,10 +32,3 @@ class Summary:
         if not finite:
             return None
         return cls(statistics.median(finite), min(finite), max(finite), len(finite))
-
-
-def ratio(hub: Summary | None, bare: Summary | None) -> float | None:
-    """hub ÷ bare of the medians."""
-    if hub is None or bare is None or bare.median == 0:
-        return None
-    return hub.median / bare.median

@@ -82,7 +82,7 @@ def test_fanout_check_counts_missing_duplicate_and_misaddressed_deliveries():
         (0, 1, 2.0, 2.006),  # duplicate of member 0; member 1 never got seq 1
         (5, 1, 2.0, 2.007),  # not a member
     ]
-    to_last, every, violations = _fanout_check(receipts, members=2, sends=2)
+    to_last, every, violations = _fanout_check(receipts, members=range(2), sends=2)
     assert to_last == pytest.approx([20.0, 7.0])
     assert len(every) == 5
     assert violations == 3
@@ -98,12 +98,14 @@ def test_report_shows_ratios_to_the_bare_baseline():
     options = parse_options(["--servers", "bare,uvicorn", "--rounds", "2"])
     results = Results(servers=options.servers)
     for round_number, (bare_p99, hub_p99) in enumerate([(10.0, 30.0), (20.0, 50.0)], start=1):
-        results.add("bare", round_number, Outcome(metrics={"fanout_p99": bare_p99}))
-        results.add("uvicorn", round_number, Outcome(metrics={"fanout_p99": hub_p99}, notes=["slow"]))
+        bare, hub = Outcome(metrics={"fanout_p99": bare_p99}), Outcome(metrics={"fanout_p99": hub_p99}, notes=["slow"])
+        results.add("bare", f"round {round_number}", bare)
+        results.add("uvicorn", f"round {round_number}", hub)
+        results.pair("uvicorn", hub, bare)
     text = markdown(results, options, meta={"rounds": 2})
     row = next(line for line in text.splitlines() if "time to last member p99" in line and "|" in line)
     assert "15.0 [10.0–20.0]" in row
     assert "40.0 [30.0–50.0]" in row
-    assert "2.67×" in row
-    assert "MISSED: 40.0 (2.67×)" in text
+    assert "2.75×" in row  # the median of the paired ratios 3.0 and 2.5
+    assert "MISSED: 40.0 (2.75×)" in text
     assert "uvicorn, round 2: slow" in text
