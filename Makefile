@@ -41,7 +41,7 @@ run: venv .env
 	@echo ""
 	@echo "NotifyHub is starting:"
 	@echo "  admin      http://127.0.0.1:$${PORT:-8000}/admin/      (admin / notifyhub-demo)"
-	@echo "  API        http://127.0.0.1:$${PORT:-8000}/api/"
+	@echo "  API        http://127.0.0.1:$${PORT:-8000}/api/docs/  (guide: docs/api.md)"
 	@echo "  WebSocket  ws://127.0.0.1:$${PORT:-8000}/ws/notifications/"
 	@echo "  Stop with Ctrl-C."
 	@echo ""

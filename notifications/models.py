@@ -163,3 +163,29 @@ class Device(models.Model):
 
     def __str__(self) -> str:
         return f"{self.platform} device of {self.user_id}"
+
+
+class IdempotencyKey(models.Model):
+    """A publisher's `Idempotency-Key` and the notification it produced.
+
+    The unique constraint is what makes retries safe under concurrency: a second
+    request with the same key waits on the index until the first commits, then
+    replays its result instead of publishing again.
+    """
+
+    publisher = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64, help_text="SHA-256 of the canonical JSON request body.")
+    # Set in the same transaction that claims the key, so a committed key always has one.
+    notification = models.ForeignKey(
+        Notification, on_delete=models.CASCADE, null=True, blank=True, related_name="idempotency_keys"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["publisher", "key"], name="unique_idempotency_key_per_publisher")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} by {self.publisher_id}"

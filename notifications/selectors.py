@@ -1,11 +1,16 @@
 """Read-side queries of the notifications domain. The hub and the API read through these."""
 
 import uuid
+from collections.abc import Iterable
 
-from django.db.models import Q, QuerySet
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
-from notifications.models import Delivery
+from notifications.errors import UnknownRecipients
+from notifications.models import Delivery, DeliveryAttempt, Notification
+from workflow.models import Department
 
 # A failed push (no device, rejected) still reaches the user when they next connect.
 UNACKNOWLEDGED_STATUSES = (
@@ -50,3 +55,74 @@ def unread_count(user_id: int) -> int:
         .filter(Q(notification__expires_at__isnull=True) | Q(notification__expires_at__gt=now))
         .count()
     )
+
+
+def inbox_of(user_id: int) -> QuerySet[Delivery]:
+    """A user's inbox: their deliveries, newest first, expired ones left out (as in `unread_count`)."""
+    now = timezone.now()
+    return deliveries_of(user_id).filter(Q(notification__expires_at__isnull=True) | Q(notification__expires_at__gt=now))
+
+
+def notifications_published_visible_to(user: AbstractBaseUser) -> QuerySet[Notification]:
+    """Notifications whose delivery status `user` may follow: what they published; staff see all."""
+    if not user.is_active:
+        return Notification.objects.none()
+    if user.is_staff:
+        return Notification.objects.all()
+    return Notification.objects.filter(published_by_id=user.pk)
+
+
+def delivery_status_of(notification_id: uuid.UUID) -> QuerySet[Delivery]:
+    """Every recipient's delivery of one notification with its attempt log, in recipient order."""
+    return (
+        Delivery.objects.filter(notification_id=notification_id)
+        .select_related("recipient")
+        .prefetch_related(Prefetch("attempt_log", queryset=DeliveryAttempt.objects.select_related("device")))
+    )
+
+
+def delivery_status_counts(notification_id: uuid.UUID) -> dict[str, int]:
+    """How many deliveries of one notification are in each status (every status present, zeros included)."""
+    counts = dict.fromkeys(Delivery.Status.values, 0)
+    rows = (
+        Delivery.objects.filter(notification_id=notification_id)
+        .order_by()
+        .values_list("status")
+        .annotate(n=Count("id"))
+    )
+    counts.update(dict(rows))
+    return counts
+
+
+def recipients_resolve(
+    *, users: Iterable[int | str] = (), departments: Iterable[int | str] = ()
+) -> tuple[set[int], set[int]]:
+    """User and department ids from references: integers are ids, strings usernames or department codes.
+
+    Raises `UnknownRecipients` listing every reference that matched nothing, as the caller wrote it.
+    """
+    users, departments = list(dict.fromkeys(users)), list(dict.fromkeys(departments))
+    User = get_user_model()
+    found_users = _resolve(User.objects.all(), User.USERNAME_FIELD, users)
+    found_departments = _resolve(Department.objects.all(), "code", departments)
+    unknown_users = [reference for reference in users if reference not in found_users]
+    unknown_departments = [reference for reference in departments if reference not in found_departments]
+    if unknown_users or unknown_departments:
+        raise UnknownRecipients(user_ids=unknown_users, department_ids=unknown_departments)
+    return set(found_users.values()), set(found_departments.values())
+
+
+def _resolve(queryset: QuerySet, name_field: str, references: list[int | str]) -> dict[int | str, int]:
+    """{reference: id} for the references that name a row, in one query."""
+    ids = [reference for reference in references if isinstance(reference, int)]
+    names = [reference for reference in references if isinstance(reference, str)]
+    if not ids and not names:
+        return {}
+    rows = queryset.filter(Q(pk__in=ids) | Q(**{f"{name_field}__in": names})).values_list("pk", name_field)
+    found: dict[int | str, int] = {}
+    for pk, name in rows:
+        if pk in ids:
+            found[pk] = pk
+        if name in names:
+            found[name] = pk
+    return found

@@ -6,6 +6,7 @@ if present; real environment variables win over it.
 """
 
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -44,6 +45,9 @@ INSTALLED_APPS = [
     "channels",
     "rest_framework",
     "rest_framework_simplejwt",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "workflow",
     "notifications",
 ]
@@ -52,7 +56,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
+    "notifyhub.api.middleware.ApiCommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -128,13 +132,56 @@ except ConfigError as error:
 if NOTIFY_PRESENCE_HEARTBEAT >= NOTIFY_PRESENCE_TTL:
     config_error_exit(ConfigError("NOTIFY_PRESENCE_HEARTBEAT must be shorter than NOTIFY_PRESENCE_TTL"))
 
+# --- Cache -------------------------------------------------------------------
+# Shared by every web process: API throttling counts requests here.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "notifyhub:cache",
+    }
+}
+
 # --- REST framework and JWT ------------------------------------------------
+THROTTLE_RATE_FORMAT = re.compile(r"^[1-9]\d*/(s|sec|second|m|min|minute|h|hour|d|day)\Z")
+
+
+def _throttle_rate(name: str, default: str) -> str:
+    rate = env.str(name, default=default).strip()
+    if not THROTTLE_RATE_FORMAT.match(rate):
+        raise ConfigError(f"{name}={rate!r} is not a rate like 600/minute (per second, minute, hour or day)")
+    return rate
+
+
+try:
+    # Largest JSON request body the API parses; larger ones get 413.
+    API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=65_536, minimum=1_024)
+    API_THROTTLE_RATES = {
+        "user": _throttle_rate("API_RATE_USER", "600/minute"),
+        "publish": _throttle_rate("API_RATE_PUBLISH", "600/minute"),
+        "auth": _throttle_rate("API_RATE_AUTH", "20/minute"),
+    }
+    # Reverse proxies in front of the web process; their X-Forwarded-For names the client to throttle.
+    API_TRUSTED_PROXIES = env.int("API_TRUSTED_PROXIES", default=0, minimum=0)
+except ConfigError as error:
+    config_error_exit(error)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework_simplejwt.authentication.JWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["notifyhub.api.parsers.BoundedJSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "notifyhub.api.pagination.NewestFirstCursorPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_THROTTLE_CLASSES": ["notifyhub.api.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": API_THROTTLE_RATES,
+    "NUM_PROXIES": API_TRUSTED_PROXIES,
+    "EXCEPTION_HANDLER": "notifyhub.api.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "notifyhub.api.schema.AutoSchema",
 }
 
 try:
@@ -143,9 +190,35 @@ try:
         "REFRESH_TOKEN_LIFETIME": timedelta(seconds=env.int("JWT_REFRESH_TOKEN_LIFETIME", default=86_400)),
         "ALGORITHM": "HS256",
         "SIGNING_KEY": SECRET_KEY,
+        "TOKEN_OBTAIN_SERIALIZER": "notifyhub.api.auth.TokenObtainPairSerializer",
+        "TOKEN_REFRESH_SERIALIZER": "notifyhub.api.auth.TokenRefreshSerializer",
+        "TOKEN_VERIFY_SERIALIZER": "notifyhub.api.auth.TokenVerifySerializer",
     }
 except ConfigError as error:
     config_error_exit(error)
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "NotifyHub API",
+    "DESCRIPTION": (
+        "Publish notifications, read an inbox, follow each delivery, and drive document approvals. "
+        "Get a token at `POST /api/auth/token/` and send it as `Authorization: Bearer <access>`. "
+        "Every error has the body `{code, message, fields?}`. Guide: docs/api.md."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api/",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True},
+    "ENUM_NAME_OVERRIDES": {
+        "DeliveryStatusEnum": "notifications.models.Delivery.Status",
+        "DocumentStatusEnum": "workflow.models.Document.Status",
+        "ApprovalStepStatusEnum": "workflow.models.ApprovalStep.Status",
+        "TaskStatusEnum": "workflow.models.Task.Status",
+    },
+}
 
 # --- Celery ------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL

@@ -59,6 +59,10 @@ def test_database_defaults_to_sqlite_file_for_make_run():
         ({"DATABASE_URL": "not a url"}, "DATABASE_URL='not a url' is not a database URL"),
         ({"REDIS_URL": "http://127.0.0.1:6379"}, "REDIS_URL='http://127.0.0.1:6379' is not a Redis URL"),
         ({"JWT_ACCESS_TOKEN_LIFETIME": "soon"}, "JWT_ACCESS_TOKEN_LIFETIME='soon' is not an integer"),
+        ({"API_RATE_USER": "fast"}, "API_RATE_USER='fast' is not a rate like 600/minute"),
+        ({"API_RATE_PUBLISH": "0/minute"}, "API_RATE_PUBLISH='0/minute' is not a rate"),
+        ({"API_MAX_BODY_BYTES": "10"}, "API_MAX_BODY_BYTES=10 must be at least 1024"),
+        ({"API_TRUSTED_PROXIES": "-1"}, "API_TRUSTED_PROXIES=-1 must be at least 0"),
     ],
 )
 def test_bad_value_fails_with_one_clear_line(overrides, expected):
@@ -70,6 +74,17 @@ def test_bad_value_fails_with_one_clear_line(overrides, expected):
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("NotifyHub configuration error: ")
     assert expected in lines[0]
+
+
+def test_api_limits_come_from_the_environment():
+    result = load_settings(
+        "print(settings.REST_FRAMEWORK['DEFAULT_THROTTLE_RATES'], settings.API_MAX_BODY_BYTES)",
+        API_RATE_PUBLISH="5/second",
+        API_MAX_BODY_BYTES="2048",
+    )
+    assert result.stdout.strip() == "{'user': '600/minute', 'publish': '5/second', 'auth': '20/minute'} 2048", (
+        result.stderr
+    )
 
 
 def test_password_in_malformed_url_is_not_printed():

@@ -7,6 +7,11 @@ from notifications.services.deliveries import (
     delivery_mark_read,
 )
 from notifications.services.publish import notification_publish
+from notifications.services.publish_request import (
+    PublishResult,
+    notification_publish_replay,
+    notification_publish_requested,
+)
 from notifications.services.workflow_events import (
     document_approved_publish,
     document_rejected_publish,
@@ -14,6 +19,7 @@ from notifications.services.workflow_events import (
 )
 
 __all__ = [
+    "PublishResult",
     "deliveries_mark_all_read",
     "deliveries_mark_sent",
     "delivery_acknowledge",
@@ -22,4 +28,6 @@ __all__ = [
     "document_rejected_publish",
     "new_task_publish",
     "notification_publish",
+    "notification_publish_replay",
+    "notification_publish_requested",
 ]

@@ -1,0 +1,213 @@
+"""/api/notifications/: publish (service users), the caller's inbox, and delivery status for publishers.
+
+Thin: each action parses input, calls one service or selector, and shapes the
+answer. Another user's notification is a 404 whatever the action, because
+every lookup starts from the caller's own rows.
+"""
+
+import hashlib
+import json
+import re
+
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.generics import get_object_or_404
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+
+from notifications import selectors, services
+from notifications.api.filters import DeliveryStatusFilter, InboxFilter
+from notifications.api.pagination import DeliveryStatusPagination
+from notifications.api.permissions import CanPublishNotifications
+from notifications.api.serializers import (
+    DeliveryStatusSerializer,
+    InboxItemSerializer,
+    PublishedNotificationSerializer,
+    PublishResultSerializer,
+    PublishSerializer,
+    ReadAllResultSerializer,
+    UnreadCountSerializer,
+)
+from notifications.models import Delivery, Notification
+from notifyhub.api.schema import error_response
+from notifyhub.api.throttling import PublishRateThrottle
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_KEY_FORMAT = re.compile(r"^[\x21-\x7e][\x20-\x7e]{0,254}\Z")  # printable ASCII, 1-255 characters
+
+IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
+    IDEMPOTENCY_HEADER,
+    {"type": "string", "minLength": 1, "maxLength": 255, "pattern": IDEMPOTENCY_KEY_FORMAT.pattern.replace(r"\Z", "$")},
+    OpenApiParameter.HEADER,
+    required=False,
+    description=(
+        "Any unique string (e.g. a UUID), at most 255 printable ASCII characters. Retrying with the same key "
+        "and the same body returns the first result with 200 and creates nothing; a different body is a 409."
+    ),
+)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="My inbox, newest first", responses=InboxItemSerializer(many=True)),
+    retrieve=extend_schema(summary="One notification of mine", responses=InboxItemSerializer),
+)
+@extend_schema(tags=["notifications"])
+class NotificationViewSet(viewsets.GenericViewSet):
+    serializer_class = InboxItemSerializer
+    filterset_class = InboxFilter
+    lookup_field = "notification_id"
+    lookup_url_kwarg = "id"
+    queryset = Delivery.objects.none()  # for schema introspection; get_queryset scopes to the caller
+
+    def get_queryset(self):
+        if self.action == "list":
+            return selectors.inbox_of(self.request.user.pk)
+        return selectors.deliveries_of(self.request.user.pk)
+
+    def get_permissions(self):
+        if self.action == "create":
+            return [IsAuthenticated(), CanPublishNotifications()]
+        return super().get_permissions()
+
+    def get_throttles(self):
+        if self.action == "create":
+            return [PublishRateThrottle()]
+        return super().get_throttles()
+
+    def get_object(self) -> Delivery:
+        """The caller's delivery of the notification in the URL (no filters: they are for the list)."""
+        notification_id = self._notification_id()
+        return get_object_or_404(self.get_queryset(), notification_id=notification_id)
+
+    def _notification_id(self):
+        notification_id = selectors.parse_notification_id(self.kwargs[self.lookup_url_kwarg])
+        if notification_id is None:
+            raise NotFound()
+        return notification_id
+
+    # --- Inbox -------------------------------------------------------------------
+    def list(self, request):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(InboxItemSerializer(page, many=True).data)
+
+    def retrieve(self, request, id=None):
+        return Response(InboxItemSerializer(self.get_object()).data)
+
+    @extend_schema(summary="Acknowledge: a client of mine has it", request=None, responses=InboxItemSerializer)
+    @action(detail=True, methods=["post"])
+    def ack(self, request, id=None):
+        services.delivery_acknowledge(user_id=request.user.pk, notification_id=self._notification_id())
+        return Response(InboxItemSerializer(self.get_object()).data)
+
+    @extend_schema(summary="Mark read (syncs my other connections)", request=None, responses=InboxItemSerializer)
+    @action(detail=True, methods=["post"])
+    def read(self, request, id=None):
+        services.delivery_mark_read(user_id=request.user.pk, notification_id=self._notification_id())
+        return Response(InboxItemSerializer(self.get_object()).data)
+
+    @extend_schema(summary="Mark everything read", request=None, responses=ReadAllResultSerializer)
+    @action(detail=False, methods=["post"], url_path="read-all")
+    def read_all(self, request):
+        marked = services.deliveries_mark_all_read(user_id=request.user.pk)
+        return Response({"marked_read": marked, "unread_count": selectors.unread_count(request.user.pk)})
+
+    @extend_schema(summary="How many are unread", responses=UnreadCountSerializer)
+    @action(detail=False, methods=["get"], url_path="unread-count")
+    def unread_count(self, request):
+        return Response({"unread_count": selectors.unread_count(request.user.pk)})
+
+    # --- Publish -----------------------------------------------------------------
+    @extend_schema(
+        summary="Publish a notification (service users and staff)",
+        request=PublishSerializer,
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        responses={
+            201: PublishResultSerializer,
+            200: OpenApiResponse(PublishResultSerializer, description="A replay of an earlier request with this key."),
+            400: error_response("Invalid input or unknown recipients (listed in `fields`); nothing was created."),
+            403: error_response("The caller may not publish."),
+            409: error_response("The Idempotency-Key was used with a different body."),
+        },
+    )
+    def create(self, request):
+        key = self._idempotency_key(request)
+        request_hash = _canonical_hash(request.data) if key is not None else ""
+        if key is not None:
+            earlier = services.notification_publish_replay(
+                published_by_id=request.user.pk, idempotency_key=key, request_hash=request_hash
+            )
+            if earlier is not None:  # answered before validating: the original input was valid then
+                return self._publish_response(earlier)
+        serializer = PublishSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        result = services.notification_publish_requested(
+            published_by_id=request.user.pk, idempotency_key=key, request_hash=request_hash, **serializer.validated_data
+        )
+        return self._publish_response(result)
+
+    def _publish_response(self, result: services.PublishResult) -> Response:
+        headers = {"Location": reverse("notification-deliveries", kwargs={"id": result.notification.pk})}
+        if result.replayed:
+            headers["Idempotent-Replayed"] = "true"
+        return Response(
+            PublishResultSerializer(result).data,
+            status=status.HTTP_200_OK if result.replayed else status.HTTP_201_CREATED,
+            headers=headers,
+        )
+
+    @staticmethod
+    def _idempotency_key(request) -> str | None:
+        key = request.headers.get(IDEMPOTENCY_HEADER)
+        if key is None:
+            return None
+        if not IDEMPOTENCY_KEY_FORMAT.match(key):
+            raise ValidationError({IDEMPOTENCY_HEADER: ["Use 1 to 255 printable ASCII characters."]})
+        return key
+
+    # --- Delivery status ---------------------------------------------------------
+    @extend_schema(
+        summary="Each recipient's delivery state and attempts (publisher and staff)",
+        description="The answer to “why did this user not get it?”. Filter by `username` or `recipient` to see one.",
+        responses=DeliveryStatusSerializer(many=True),
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        filterset_class=DeliveryStatusFilter,
+        pagination_class=DeliveryStatusPagination,
+        serializer_class=DeliveryStatusSerializer,
+    )
+    def deliveries(self, request, id=None):
+        notification = get_object_or_404(
+            selectors.notifications_published_visible_to(request.user).select_related("published_by"),
+            pk=self._notification_id(),
+        )
+        deliveries = self.filter_queryset(selectors.delivery_status_of(notification.pk))
+        page = self.paginate_queryset(deliveries)
+        response = self.get_paginated_response(DeliveryStatusSerializer(page, many=True).data)
+        response.data["notification"] = PublishedNotificationSerializer(_published_summary(notification)).data
+        return response
+
+
+def _published_summary(notification: Notification) -> dict:
+    by_status = selectors.delivery_status_counts(notification.pk)
+    return {
+        "id": notification.pk,
+        "event": notification.event,
+        "title": notification.title,
+        "priority": notification.priority,
+        "created_at": notification.created_at,
+        "expires_at": notification.expires_at,
+        "published_by": notification.published_by,
+        "recipient_count": sum(by_status.values()),
+        "by_status": by_status,
+    }
+
+
+def _canonical_hash(data) -> str:
+    """The same JSON body hashes the same whatever its key order and whitespace."""
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()

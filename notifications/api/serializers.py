@@ -1,0 +1,185 @@
+"""Request and response shapes of the notifications API."""
+
+import json
+from datetime import timedelta
+
+from django.utils import timezone
+from rest_framework import serializers
+
+from notifications.models import EVENT_NAME_VALIDATOR, Delivery, DeliveryAttempt, Notification
+from notifyhub.api.serializers import IdOrNameField, StrictInputSerializer, UserSummarySerializer
+from workflow.models import Document
+
+MAX_BODY_LENGTH = 4_000
+MAX_DATA_BYTES = 4_096  # FCM carries at most 4 KB of data: what cannot be pushed is not accepted
+MAX_USER_REFERENCES = 1_000
+MAX_DEPARTMENT_REFERENCES = 100
+MAX_TTL_SECONDS = 30 * 86_400
+MAX_ID = 2**63 - 1
+
+
+# --- Publish -------------------------------------------------------------------
+class RecipientsSerializer(StrictInputSerializer):
+    users = serializers.ListField(
+        child=IdOrNameField(),
+        required=False,
+        default=list,
+        max_length=MAX_USER_REFERENCES,
+        help_text="User ids (integers) or usernames (strings).",
+    )
+    departments = serializers.ListField(
+        child=IdOrNameField(),
+        required=False,
+        default=list,
+        max_length=MAX_DEPARTMENT_REFERENCES,
+        help_text="Department ids (integers) or codes (strings): every active member receives it.",
+    )
+
+    def validate(self, attrs: dict) -> dict:
+        if not attrs["users"] and not attrs["departments"]:
+            raise serializers.ValidationError("Name at least one user or department.")
+        return attrs
+
+
+class PublishSerializer(StrictInputSerializer):
+    event = serializers.CharField(
+        max_length=64, validators=[EVENT_NAME_VALIDATOR], help_text="The client handler name, e.g. InvoiceOverdue."
+    )
+    title = serializers.CharField(max_length=Notification._meta.get_field("title").max_length)
+    body = serializers.CharField(max_length=MAX_BODY_LENGTH, required=False, allow_blank=True, default="")
+    data = serializers.DictField(
+        required=False, default=dict, help_text=f"Any JSON object, at most {MAX_DATA_BYTES} bytes encoded."
+    )
+    recipients = RecipientsSerializer()
+    priority = serializers.ChoiceField(choices=Notification.Priority.choices, default=Notification.Priority.NORMAL)
+    ttl_seconds = serializers.IntegerField(
+        min_value=1, max_value=MAX_TTL_SECONDS, required=False, help_text="Expire this many seconds from now."
+    )
+    expires_at = serializers.DateTimeField(required=False, help_text="Or expire at this time (not both).")
+    document_id = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False, allow_null=True)
+
+    def validate_data(self, value: dict) -> dict:
+        if _has_null_character(value):
+            raise serializers.ValidationError("Null characters (\\u0000) are not allowed.")
+        size = len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+        if size > MAX_DATA_BYTES:
+            raise serializers.ValidationError(f"At most {MAX_DATA_BYTES} bytes of JSON; this is {size}.")
+        return value
+
+    def validate_expires_at(self, value):
+        if value <= timezone.now():
+            raise serializers.ValidationError("Must be in the future.")
+        return value
+
+    def validate_document_id(self, value: int | None) -> int | None:
+        if value is not None and not Document.objects.filter(pk=value).exists():
+            raise serializers.ValidationError(f"No document {value}.")
+        return value
+
+    def validate(self, attrs: dict) -> dict:
+        ttl_seconds = attrs.pop("ttl_seconds", None)
+        if ttl_seconds is not None:
+            if attrs.get("expires_at"):
+                raise serializers.ValidationError({"ttl_seconds": ["Give ttl_seconds or expires_at, not both."]})
+            attrs["expires_at"] = timezone.now() + timedelta(seconds=ttl_seconds)
+        recipients = attrs.pop("recipients")
+        attrs["users"], attrs["departments"] = recipients["users"], recipients["departments"]
+        return attrs
+
+
+def _has_null_character(value) -> bool:
+    """PostgreSQL cannot store U+0000 in text or jsonb."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_null_character(key) or _has_null_character(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_has_null_character(item) for item in value)
+    return False
+
+
+class PublishResultSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="notification.id")
+    event = serializers.CharField(source="notification.event")
+    recipient_count = serializers.IntegerField(help_text="Distinct active recipients, one delivery each.")
+    created_at = serializers.DateTimeField(source="notification.created_at")
+    expires_at = serializers.DateTimeField(source="notification.expires_at", allow_null=True)
+
+
+# --- Inbox ---------------------------------------------------------------------
+class InboxItemSerializer(serializers.Serializer):
+    """A notification as its recipient sees it: the WebSocket payload plus this user's delivery state."""
+
+    id = serializers.UUIDField(source="notification_id")
+    event = serializers.CharField(source="notification.event")
+    title = serializers.CharField(source="notification.title")
+    body = serializers.CharField(source="notification.body")
+    data = serializers.DictField(source="notification.data")
+    document_id = serializers.IntegerField(source="notification.document_id", allow_null=True)
+    priority = serializers.ChoiceField(source="notification.priority", choices=Notification.Priority.choices)
+    created_at = serializers.DateTimeField(source="notification.created_at")
+    expires_at = serializers.DateTimeField(source="notification.expires_at", allow_null=True)
+    status = serializers.ChoiceField(choices=Delivery.Status.choices)
+    acknowledged_at = serializers.DateTimeField(allow_null=True)
+    read_at = serializers.DateTimeField(allow_null=True)
+    unread = serializers.SerializerMethodField()
+
+    def get_unread(self, delivery: Delivery) -> bool:
+        return delivery.read_at is None
+
+
+class UnreadCountSerializer(serializers.Serializer):
+    unread_count = serializers.IntegerField()
+
+
+class ReadAllResultSerializer(serializers.Serializer):
+    marked_read = serializers.IntegerField(help_text="How many were unread.")
+    unread_count = serializers.IntegerField()
+
+
+# --- Delivery status -----------------------------------------------------------
+class DeviceSummarySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    platform = serializers.CharField()
+    active = serializers.BooleanField()
+
+
+class DeliveryAttemptSerializer(serializers.Serializer):
+    channel = serializers.ChoiceField(choices=DeliveryAttempt.Channel.choices)
+    outcome = serializers.ChoiceField(choices=DeliveryAttempt.Outcome.choices)
+    device = DeviceSummarySerializer(allow_null=True)
+    error = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class DeliveryStatusSerializer(serializers.Serializer):
+    """One recipient's delivery: where it got to, when, and every attempt on the way."""
+
+    recipient = UserSummarySerializer()
+    status = serializers.ChoiceField(choices=Delivery.Status.choices)
+    attempts = serializers.IntegerField(help_text="WebSocket sends so far.")
+    push_attempts = serializers.IntegerField(help_text="FCM pushes tried so far.")
+    created_at = serializers.DateTimeField()
+    sent_at = serializers.DateTimeField(allow_null=True)
+    acknowledged_at = serializers.DateTimeField(allow_null=True)
+    read_at = serializers.DateTimeField(allow_null=True)
+    pushed_at = serializers.DateTimeField(allow_null=True)
+    failed_at = serializers.DateTimeField(allow_null=True)
+    next_attempt_at = serializers.DateTimeField(allow_null=True, help_text="When the retry sweep looks again.")
+    failure_reason = serializers.CharField()
+    last_error = serializers.CharField()
+    attempt_log = DeliveryAttemptSerializer(many=True)
+
+
+class PublishedNotificationSerializer(serializers.Serializer):
+    """What a publisher sees of its notification: the summary above the per-recipient rows."""
+
+    id = serializers.UUIDField()
+    event = serializers.CharField()
+    title = serializers.CharField()
+    priority = serializers.ChoiceField(choices=Notification.Priority.choices)
+    created_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField(allow_null=True)
+    published_by = UserSummarySerializer(allow_null=True)
+    recipient_count = serializers.IntegerField()
+    by_status = serializers.DictField(child=serializers.IntegerField(), help_text="Deliveries per status.")

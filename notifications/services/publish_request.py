@@ -1,0 +1,102 @@
+"""Publishing on behalf of an API client: recipients named by id or name, at most once per Idempotency-Key."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+
+from notifications import selectors
+from notifications.errors import NotificationError
+from notifications.models import IdempotencyKey, Notification
+from notifications.services.publish import notification_publish
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    notification: Notification
+    recipient_count: int
+    replayed: bool  # True: an earlier request with the same Idempotency-Key produced it
+
+
+@transaction.atomic
+def notification_publish_requested(
+    *,
+    published_by_id: int,
+    event: str,
+    title: str,
+    body: str = "",
+    data: dict | None = None,
+    users: list[int | str] = (),
+    departments: list[int | str] = (),
+    document_id: int | None = None,
+    priority: str = Notification.Priority.NORMAL,
+    expires_at: datetime | None = None,
+    idempotency_key: str | None = None,
+    request_hash: str = "",
+) -> PublishResult:
+    """Resolve the recipients and publish, or replay what an earlier request with the same key published.
+
+    The key is claimed first by inserting it (unique per publisher) in this
+    transaction: a concurrent request with the same key blocks on that insert
+    until this one commits, then replays it; if this one fails, the key is free
+    again. The same key with a different body raises `idempotency_conflict`.
+    Unknown recipients raise `UnknownRecipients` and nothing is written.
+    """
+    claim = None
+    if idempotency_key is not None:
+        claim, earlier = _claim_or_replay(publisher_id=published_by_id, key=idempotency_key, request_hash=request_hash)
+        if earlier is not None:
+            return earlier
+    user_ids, department_ids = selectors.recipients_resolve(users=users, departments=departments)
+    notification = notification_publish(
+        event=event,
+        title=title,
+        body=body,
+        data=data,
+        user_ids=user_ids,
+        department_ids=department_ids,
+        document_id=document_id,
+        priority=priority,
+        expires_at=expires_at,
+        published_by_id=published_by_id,
+    )
+    if claim is not None:
+        claim.notification = notification
+        claim.save(update_fields=["notification"])
+    return PublishResult(notification=notification, recipient_count=notification.recipient_count, replayed=False)
+
+
+def notification_publish_replay(
+    *, published_by_id: int, idempotency_key: str, request_hash: str
+) -> PublishResult | None:
+    """What an earlier request with this key published, or None if the key is unused.
+
+    Raises `idempotency_conflict` if the key was used with a different body.
+    """
+    earlier = (
+        IdempotencyKey.objects.select_related("notification")
+        .filter(publisher_id=published_by_id, key=idempotency_key)
+        .first()
+    )
+    return None if earlier is None else _replay(earlier, request_hash)
+
+
+def _claim_or_replay(*, publisher_id: int, key: str, request_hash: str):
+    try:
+        with transaction.atomic():  # a savepoint: the failed insert must not poison the outer transaction
+            return IdempotencyKey.objects.create(publisher_id=publisher_id, key=key, request_hash=request_hash), None
+    except IntegrityError:
+        pass
+    # The key's first request has committed (the insert waited for it); this statement sees its row.
+    earlier = IdempotencyKey.objects.select_related("notification").get(publisher_id=publisher_id, key=key)
+    return None, _replay(earlier, request_hash)
+
+
+def _replay(earlier: IdempotencyKey, request_hash: str) -> PublishResult:
+    if earlier.request_hash != request_hash:
+        raise NotificationError(
+            "This Idempotency-Key was already used with a different request body; use a new key.",
+            code="idempotency_conflict",
+        )
+    notification = earlier.notification
+    return PublishResult(notification=notification, recipient_count=notification.deliveries.count(), replayed=True)

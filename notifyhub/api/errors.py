@@ -1,0 +1,122 @@
+"""One JSON error shape for the whole API, and the one place domain errors become HTTP.
+
+Every error response body is::
+
+    {"code": "invalid", "message": "Some fields are invalid.", "fields": {"title": ["This field is required."]}}
+
+`code` is stable and machine-readable, `message` is for people, and `fields`
+(only when input was at fault) maps a dotted field path to its messages.
+"""
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, JsonResponse
+from django.urls import is_valid_path
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+from notifications.errors import NotificationError, UnknownRecipients
+from workflow.errors import WorkflowError
+
+NON_FIELD_KEYS = ("non_field_errors", "detail")
+
+# Domain error codes that are not a plain 400.
+DOMAIN_STATUS = {
+    "not_found": status.HTTP_404_NOT_FOUND,
+    "forbidden": status.HTTP_403_FORBIDDEN,
+    "invalid_transition": status.HTTP_409_CONFLICT,
+    "idempotency_conflict": status.HTTP_409_CONFLICT,
+}
+
+
+def error_body(code: str, message: str, fields: dict[str, list[str]] | None = None) -> dict:
+    body = {"code": code, "message": message}
+    if fields:
+        body["fields"] = fields
+    return body
+
+
+def api_exception_handler(exc: Exception, context: dict) -> Response | None:
+    """DRF's EXCEPTION_HANDLER: every handled error leaves in the shape above."""
+    if isinstance(exc, WorkflowError | NotificationError):
+        return _domain_error_response(exc)
+    response = exception_handler(exc, context)
+    if response is None:
+        return None  # a bug: Django logs it and answers 500 (see server_error below)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response.data = _api_exception_body(exc)
+    return response
+
+
+def _domain_error_response(exc: WorkflowError | NotificationError) -> Response:
+    fields = None
+    if isinstance(exc, UnknownRecipients):
+        fields = {}
+        if exc.user_ids:
+            fields["recipients.users"] = [f"No such user: {reference}." for reference in exc.user_ids]
+        if exc.department_ids:
+            fields["recipients.departments"] = [f"No such department: {reference}." for reference in exc.department_ids]
+    status_code = DOMAIN_STATUS.get(exc.code, status.HTTP_400_BAD_REQUEST)
+    return Response(error_body(exc.code, exc.message, fields), status=status_code)
+
+
+def _api_exception_body(exc: exceptions.APIException) -> dict:
+    detail = exc.detail
+    if isinstance(exc, exceptions.ValidationError):
+        fields = flatten_field_errors(detail)
+        general = fields.pop(None, None) or []
+        message = " ".join(general) if general else "Some fields are invalid."
+        return error_body("invalid", message, fields)
+    if isinstance(detail, dict) and "detail" in detail:
+        # simplejwt's token errors: {"detail": ..., "code": ..., "messages": [...]}
+        return error_body(str(detail.get("code") or exc.default_code), str(detail["detail"]))
+    code = getattr(detail, "code", None) or exc.default_code
+    return error_body(str(code), str(detail))
+
+
+def flatten_field_errors(detail, prefix: str | None = None) -> dict[str | None, list[str]]:
+    """{"recipients": {"users": {"0": ["bad"]}}} → {"recipients.users.0": ["bad"]}; whole-body errors under None."""
+    flat: dict[str | None, list[str]] = {}
+
+    def merge(messages: dict) -> None:
+        for path, path_messages in messages.items():
+            flat.setdefault(path, []).extend(path_messages)
+
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            path = prefix if key in NON_FIELD_KEYS else str(key) if prefix is None else f"{prefix}.{key}"
+            merge(flatten_field_errors(value, path))
+    elif isinstance(detail, list) and any(isinstance(item, dict | list) for item in detail):
+        for index, item in enumerate(detail):
+            if item:  # a ListSerializer pads valid items with {}
+                merge(flatten_field_errors(item, str(index) if prefix is None else f"{prefix}.{index}"))
+    elif isinstance(detail, list):
+        if detail:
+            flat[prefix] = [str(item) for item in detail]
+    else:
+        flat[prefix] = [str(detail)]
+    return flat
+
+
+def not_found(request, exception=None) -> JsonResponse:
+    """handler404: JSON for unknown URLs, so clients see one error shape everywhere."""
+    message = "Not found."
+    if not request.path_info.endswith("/") and is_valid_path(f"{request.path_info}/"):
+        message = f"Not found. Did you mean {request.path_info}/ ? API URLs end with a slash."
+    return JsonResponse(error_body("not_found", message), status=status.HTTP_404_NOT_FOUND)
+
+
+def server_error(request) -> JsonResponse:
+    """handler500: the bug is logged by Django; the client gets the error shape, no traceback."""
+    return JsonResponse(
+        error_body("server_error", "Something went wrong on our side; it has been logged."),
+        status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+    )
+
+
+def bad_request(request, exception=None) -> JsonResponse:
+    """handler400: e.g. a Host header not in ALLOWED_HOSTS, or a request Django cannot parse."""
+    return JsonResponse(error_body("bad_request", "Bad request."), status=status.HTTP_400_BAD_REQUEST)

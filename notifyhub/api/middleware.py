@@ -1,0 +1,37 @@
+"""Django's CommonMiddleware, made safe for the API."""
+
+from django.http import JsonResponse
+from django.middleware.common import CommonMiddleware
+
+from notifyhub.api.errors import error_body
+
+API_PREFIX = "/api/"
+
+
+class ApiCommonMiddleware(CommonMiddleware):
+    """CommonMiddleware, plus two refusals under /api/ where its behaviour would mislead a client.
+
+    - No trailing-slash redirect: a 301 turns a POST into a GET and drops its body (and with
+      DEBUG it is a 500). The JSON 404 says which URL was meant instead.
+    - A chunked body without Content-Length is a 411: REST framework would read it as empty
+      and answer with misleading "field required" errors.
+    """
+
+    def process_request(self, request):
+        if (
+            request.path_info.startswith(API_PREFIX)
+            and "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+            and not request.META.get("CONTENT_LENGTH")
+        ):
+            return JsonResponse(
+                error_body(
+                    "length_required", "Send the body with a Content-Length header; chunked bodies are refused."
+                ),
+                status=411,
+            )
+        return super().process_request(request)
+
+    def should_redirect_with_slash(self, request) -> bool:
+        if request.path_info.startswith(API_PREFIX):
+            return False
+        return super().should_redirect_with_slash(request)

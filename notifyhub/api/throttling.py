@@ -1,0 +1,49 @@
+"""Rate limits: per user for everything, per publisher for publishing, per client address for tokens.
+
+Rates come from settings (`API_RATE_*` in .env.example) and are read on each
+request rather than when the class is defined, so a changed setting applies.
+Counters live in the shared cache (Redis), so every web process counts together.
+"""
+
+import logging
+
+import redis
+from rest_framework.settings import api_settings
+from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle
+from rest_framework.throttling import UserRateThrottle as DRFUserRateThrottle
+
+logger = logging.getLogger(__name__)
+
+
+class _RateFromSettings(SimpleRateThrottle):
+    def get_rate(self) -> str:
+        return api_settings.DEFAULT_THROTTLE_RATES[self.scope]
+
+    def allow_request(self, request, view) -> bool:
+        try:
+            return super().allow_request(request, view)
+        except redis.RedisError as error:
+            # Fail open: the inbox still works from PostgreSQL while Redis is away; /healthz reports it.
+            logger.warning("rate limit not checked, the cache is unreachable: %s", error)
+            return True
+
+
+class UserRateThrottle(_RateFromSettings, DRFUserRateThrottle):
+    """Every API request of one user (or one address, before login)."""
+
+    scope = "user"
+
+
+class PublishRateThrottle(_RateFromSettings, DRFUserRateThrottle):
+    """Publishing, counted per publishing user apart from their other requests."""
+
+    scope = "publish"
+
+
+class TokenRateThrottle(_RateFromSettings, AnonRateThrottle):
+    """Token requests per client address: slows password guessing."""
+
+    scope = "auth"
+
+    def get_cache_key(self, request, view) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
