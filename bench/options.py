@@ -16,6 +16,14 @@ PROFILED = ("connect", "latency", "fanout", "throughput", "acks")
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/notifyhub_bench"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+# --quick: one round, memory at 1,000 only, shorter phases (about 3 minutes even when the hub is slow).
+QUICK = ["--rounds", "1", "--memory-points", "1000", "--fanout-sends", "3", "--latency-seconds", "2"]
+QUICK += ["--throughput-seconds", "2"]
+
+
+def _given(name: str, argv: list[str]) -> bool:
+    flag = "--" + name.replace("_", "-")
+    return any(arg == flag or arg.startswith(flag + "=") for arg in argv)
 
 
 @dataclass(frozen=True)
@@ -94,7 +102,7 @@ def parse_options(argv: list[str] | None = None) -> Options:
         default=(1_000, 5_000),
         help="connection counts at which each server's RSS is read while its clients connect",
     )
-    add("--ack-sends", type=_positive(int), default=2, help="acks: fan-out sends whose acks are held, then sent")
+    add("--ack-sends", type=_positive(int), default=1, help="acks: fan-out sends whose acks are held, then sent")
     add("--client-processes", type=_positive(int), default=2, help="client swarm processes")
     add("--connect-concurrency", type=_positive(int), default=32, help="handshakes in flight per client process")
     add(
@@ -103,10 +111,20 @@ def parse_options(argv: list[str] | None = None) -> Options:
         default=(),
         help=f"py-spy the hub servers during these phases ({','.join(PROFILED)}); needs ptrace rights",
     )
+    add(
+        "--quick",
+        action="store_true",
+        help=f"a shorter run: {' '.join(QUICK)} (flags given explicitly still win)",
+    )
     add("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL))
     add("--redis-url", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL))
     add("--output", type=Path, default=RESULTS_DIR, help="where latest.md and the plot go")
     args = parser.parse_args(argv)
+    if args.quick:
+        quick = parser.parse_args(QUICK)
+        for name in ("rounds", "memory_points", "fanout_sends", "latency_seconds", "throughput_seconds"):
+            if not _given(name, argv or []):
+                setattr(args, name, getattr(quick, name))
     if args.department_size > args.clients:
         parser.error("--department-size cannot exceed --clients (the members are among the connected clients)")
     return Options(
