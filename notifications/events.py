@@ -1,13 +1,23 @@
 """The only module that talks to the channel layer.
 
-It names the groups (from integer ids only, never from client input) and
-publishes to them. Layer messages' `type` names the consumer handler
-(`notification.created` → `notification_created`). Everything here runs after
-the publishing transaction has committed: a rolled-back change never reaches a
-socket.
+It names the groups (from integer ids only, never from client input),
+publishes to them, and adds and removes the hub's connections. Layer messages'
+`type` names the consumer handler (`notification.created` →
+`notification_created`). Publishing runs after the publishing transaction has
+committed: a rolled-back change never reaches a socket.
+
+Layer messages (all handled by `notifications.hub.consumer.HubConsumer`):
+
+- `notification.created` {notification: payload, recipient_ids?: [int]}: sent
+  to `user.<id>` groups, or once to a `dept.<id>` group with the recipients it
+  is meant for (every other member of that group ignores it).
+- `notifications.read` {ids, unread_count, origin}: to `user.<id>`; `origin` is
+  the channel name of the connection that asked, which is not told again.
+- `room.presence` {document_id, user, state: join|leave, origin} and
+  `room.typing` {document_id, user, origin}: to `doc.<id>`.
 """
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -17,6 +27,8 @@ from notifications.models import Notification
 
 NOTIFICATION_CREATED = "notification.created"
 NOTIFICATIONS_READ = "notifications.read"
+ROOM_PRESENCE = "room.presence"
+ROOM_TYPING = "room.typing"
 
 
 def user_group(user_id: int) -> str:
@@ -46,10 +58,20 @@ def notification_payload(notification: Notification) -> dict:
     }
 
 
-def send_notification(*, payload: dict, user_ids: Iterable[int]) -> None:
-    """Hand a notification to the live connections of `user_ids` (raises if the layer is down)."""
+def send_notification(
+    *, payload: dict, user_ids: Iterable[int], department_recipients: Mapping[int, Collection[int]] | None = None
+) -> None:
+    """Hand a notification to live connections (raises if the layer is down).
+
+    `user_ids` are reached through their own groups; `department_recipients`
+    maps a department id to the recipients reached through that department's
+    group, so a large department costs one send instead of one per member.
+    """
     message = {"type": NOTIFICATION_CREATED, "notification": payload}
-    _group_send_many([(user_group(user_id), message) for user_id in user_ids])
+    sends = [(user_group(user_id), message) for user_id in user_ids]
+    for department_id, recipient_ids in (department_recipients or {}).items():
+        sends.append((department_group(department_id), {**message, "recipient_ids": sorted(recipient_ids)}))
+    _group_send_many(sends)
 
 
 def notifications_read_on_commit(
@@ -79,3 +101,34 @@ def _group_send_many(sends: list[tuple[str, dict]]) -> None:
             await layer.group_send(group, message)
 
     async_to_sync(send_all)()
+
+
+# --- The hub's side: group membership and room events (async, on the consumer's loop) ---
+
+
+async def groups_join(channel_name: str, groups: Iterable[str]) -> None:
+    """Add a connection to groups, or refresh its membership (channels-redis forgets members after `group_expiry`)."""
+    layer = get_channel_layer()
+    for group in groups:
+        await layer.group_add(group, channel_name)
+
+
+async def groups_leave(channel_name: str, groups: Iterable[str]) -> None:
+    layer = get_channel_layer()
+    for group in groups:
+        await layer.group_discard(group, channel_name)
+
+
+async def room_presence_send(*, document_id: int, user: dict, state: str, origin: str) -> None:
+    """Tell a document room that a user joined or left it."""
+    await get_channel_layer().group_send(
+        document_group(document_id),
+        {"type": ROOM_PRESENCE, "document_id": document_id, "user": user, "state": state, "origin": origin},
+    )
+
+
+async def room_typing_send(*, document_id: int, user: dict, origin: str) -> None:
+    """Tell a document room that a user is typing."""
+    await get_channel_layer().group_send(
+        document_group(document_id), {"type": ROOM_TYPING, "document_id": document_id, "user": user, "origin": origin}
+    )

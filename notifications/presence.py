@@ -6,11 +6,17 @@ live only while its own score lies in the future, so a crashed server leaves
 no ghost users: its connections simply stop being refreshed and age out. The
 hub refreshes each connection every `NOTIFY_PRESENCE_HEARTBEAT` seconds;
 stale members are pruned as a side effect of every write.
+
+The same scheme records which live connections sit in which department group
+(so dispatch knows whom one department-wide send reaches) and which are in a
+document room (so a room can say who is there). Their members are
+`<user id>:<connection id>`.
 """
 
 import asyncio
 import time
 import weakref
+from collections import Counter
 from collections.abc import Iterable
 
 import redis
@@ -18,10 +24,30 @@ import redis.asyncio
 from django.conf import settings
 
 KEY_PREFIX = "notifyhub:presence:user:"
+DEPARTMENT_KEY_PREFIX = "notifyhub:presence:dept:"
+ROOM_KEY_PREFIX = "notifyhub:presence:doc:"
 
 
 def presence_key(user_id: int) -> str:
     return f"{KEY_PREFIX}{int(user_id)}"
+
+
+def department_key(department_id: int) -> str:
+    return f"{DEPARTMENT_KEY_PREFIX}{int(department_id)}"
+
+
+def room_key(document_id: int) -> str:
+    return f"{ROOM_KEY_PREFIX}{int(document_id)}"
+
+
+def _member(user_id: int, connection_id: str) -> str:
+    return f"{int(user_id)}:{connection_id}"
+
+
+def _user_of(member: bytes | str) -> int:
+    if isinstance(member, bytes):
+        member = member.decode()
+    return int(member.split(":", 1)[0])
 
 
 def _ttl() -> float:
@@ -44,21 +70,64 @@ def _async_client() -> redis.asyncio.Redis:
     return client
 
 
-async def connection_alive(user_id: int, connection_id: str) -> None:
-    """Register or refresh one connection's heartbeat (on connect and on every heartbeat or ping)."""
-    key = presence_key(user_id)
+def _refresh(pipe, key: str, member: str, now: float, ttl: float) -> None:
+    pipe.zadd(key, {member: now + ttl})
+    pipe.zremrangebyscore(key, "-inf", now)
+    pipe.expire(key, int(ttl) + 1)
+
+
+async def connection_alive(
+    user_id: int, connection_id: str, *, department_ids: Iterable[int] = (), document_ids: Iterable[int] = ()
+) -> None:
+    """Register or refresh one connection's heartbeat, and its department groups and rooms, in one round trip.
+
+    Runs on connect, on every heartbeat and on ping.
+    """
     now = time.time()
     ttl = _ttl()
+    member = _member(user_id, connection_id)
     async with _async_client().pipeline(transaction=False) as pipe:
-        pipe.zadd(key, {connection_id: now + ttl})
-        pipe.zremrangebyscore(key, "-inf", now)
-        pipe.expire(key, int(ttl) + 1)
+        _refresh(pipe, presence_key(user_id), connection_id, now, ttl)
+        for department_id in department_ids:
+            _refresh(pipe, department_key(department_id), member, now, ttl)
+        for document_id in document_ids:
+            _refresh(pipe, room_key(document_id), member, now, ttl)
         await pipe.execute()
 
 
-async def connection_gone(user_id: int, connection_id: str) -> None:
-    """Remove a connection when it closes."""
-    await _async_client().zrem(presence_key(user_id), connection_id)
+async def connection_gone(
+    user_id: int, connection_id: str, *, department_ids: Iterable[int] = (), document_ids: Iterable[int] = ()
+) -> None:
+    """Remove a connection, with its department groups and rooms, when it closes."""
+    member = _member(user_id, connection_id)
+    async with _async_client().pipeline(transaction=False) as pipe:
+        pipe.zrem(presence_key(user_id), connection_id)
+        for department_id in department_ids:
+            pipe.zrem(department_key(department_id), member)
+        for document_id in document_ids:
+            pipe.zrem(room_key(document_id), member)
+        await pipe.execute()
+
+
+async def room_entered(document_id: int, user_id: int, connection_id: str) -> list[int]:
+    """Record a connection in a document room; returns the ids of the users present, this one included."""
+    now = time.time()
+    key = room_key(document_id)
+    async with _async_client().pipeline(transaction=False) as pipe:
+        _refresh(pipe, key, _member(user_id, connection_id), now, _ttl())
+        pipe.zrangebyscore(key, now, "+inf")
+        *_, members = await pipe.execute()
+    return sorted({_user_of(member) for member in members})
+
+
+async def room_left(document_id: int, user_id: int, connection_id: str) -> bool:
+    """Take a connection out of a room; returns True if the user has no other live connection in it."""
+    key = room_key(document_id)
+    async with _async_client().pipeline(transaction=False) as pipe:
+        pipe.zrem(key, _member(user_id, connection_id))
+        pipe.zrangebyscore(key, time.time(), "+inf")
+        _, members = await pipe.execute()
+    return all(_user_of(member) != user_id for member in members)
 
 
 async def live_connection_count(user_id: int) -> int:
@@ -78,16 +147,37 @@ def _client() -> redis.Redis:
 
 def online_user_ids(user_ids: Iterable[int]) -> set[int]:
     """The subset of `user_ids` with at least one live connection, in one round trip."""
+    return set(live_connection_counts(user_ids))
+
+
+def is_online(user_id: int) -> bool:
+    return bool(online_user_ids([user_id]))
+
+
+def live_connection_counts(user_ids: Iterable[int]) -> dict[int, int]:
+    """Live connections per user, for the users in `user_ids` who have any, in one round trip."""
     user_ids = list(user_ids)
     if not user_ids:
-        return set()
+        return {}
     now = time.time()
     pipe = _client().pipeline(transaction=False)
     for user_id in user_ids:
         pipe.zcount(presence_key(user_id), now, "+inf")
     counts = pipe.execute()
-    return {user_id for user_id, count in zip(user_ids, counts, strict=True) if count}
+    return {user_id: count for user_id, count in zip(user_ids, counts, strict=True) if count}
 
 
-def is_online(user_id: int) -> bool:
-    return bool(online_user_ids([user_id]))
+def department_connection_counts(department_ids: Iterable[int]) -> dict[int, Counter[int]]:
+    """Per department: how many live connections of each user are in its group, in one round trip."""
+    department_ids = list(department_ids)
+    if not department_ids:
+        return {}
+    now = time.time()
+    pipe = _client().pipeline(transaction=False)
+    for department_id in department_ids:
+        pipe.zrangebyscore(department_key(department_id), now, "+inf")
+    results = pipe.execute()
+    return {
+        department_id: Counter(_user_of(member) for member in members)
+        for department_id, members in zip(department_ids, results, strict=True)
+    }

@@ -57,6 +57,12 @@ def unread_count(user_id: int) -> int:
     )
 
 
+def usernames_of(user_ids: Iterable[int]) -> dict[int, str]:
+    """Username by user id, for lists of who is present (unknown ids are left out)."""
+    User = get_user_model()
+    return dict(User.objects.filter(pk__in=list(user_ids)).values_list("pk", User.USERNAME_FIELD))
+
+
 def inbox_of(user_id: int) -> QuerySet[Delivery]:
     """A user's inbox: their deliveries, newest first, expired ones left out (as in `unread_count`)."""
     now = timezone.now()

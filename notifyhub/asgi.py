@@ -9,6 +9,18 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "notifyhub.settings")
 # Django must be set up before anything imports models.
 django_asgi_application = get_asgi_application()
 
-from channels.routing import ProtocolTypeRouter  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-application = ProtocolTypeRouter({"http": django_asgi_application})
+from notifications.hub.origin import OriginGuard  # noqa: E402
+from notifications.hub.routing import websocket_urlpatterns  # noqa: E402
+from notifyhub import daphne_patch  # noqa: E402
+
+# The hub closes with 1008, 1009 and 4401 plus a reason; daphne needs help to send those (see daphne_patch).
+daphne_patch.install()
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_application,
+        "websocket": OriginGuard(URLRouter(websocket_urlpatterns)),
+    }
+)

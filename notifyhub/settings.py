@@ -132,6 +132,18 @@ except ConfigError as error:
 if NOTIFY_PRESENCE_HEARTBEAT >= NOTIFY_PRESENCE_TTL:
     config_error_exit(ConfigError("NOTIFY_PRESENCE_HEARTBEAT must be shorter than NOTIFY_PRESENCE_TTL"))
 
+# --- Real-time hub (WebSocket endpoints) ------------------------------------------
+try:
+    # Origins a browser handshake may come from: full origins (https://app.example.com) match exactly,
+    # host patterns (app.example.com, .example.com, *) match any scheme and port. No Origin header is allowed.
+    # Unset or empty: the ALLOWED_HOSTS patterns.
+    WS_ALLOWED_ORIGINS = env.list("WS_ALLOWED_ORIGINS", default=[]) or ALLOWED_HOSTS
+    # Messages per second a client may send on average, and the burst it may send at once; past it: close 1008.
+    WS_RATE_LIMIT = env.float("WS_RATE_LIMIT", default=10, minimum=0.1)
+    WS_RATE_BURST = env.int("WS_RATE_BURST", default=40, minimum=1)
+except ConfigError as error:
+    config_error_exit(error)
+
 # --- Cache -------------------------------------------------------------------
 # Shared by every web process: API throttling counts requests here.
 CACHES = {
@@ -232,11 +244,19 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE: dict = {}
 
 # --- Logging -----------------------------------------------------------------
+# Every record passes the token scrubber: browsers send the JWT as ?access_token=, and uvicorn logs
+# WebSocket and HTTP paths with their query strings. uvicorn's loggers are routed here to be scrubbed too
+# (daphne's access log prints paths without query strings).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"scrub_tokens": {"()": "notifyhub.logging.ScrubTokensFilter"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["scrub_tokens"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "uvicorn": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        "uvicorn.access": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+    },
 }

@@ -5,6 +5,10 @@ import redis
 from django.conf import settings
 
 from tests.factories import DepartmentFactory, UserFactory, add_members
+from tests.support.servers import HubServer
+
+# Origins the shared hub server accepts: one exact origin and one host pattern (see notifications/hub/origin.py).
+HUB_ALLOWED_ORIGINS = "https://app.example.com,.example.org"
 
 
 def pytest_configure(config) -> None:
@@ -46,3 +50,36 @@ def approvers(department):
     first, second = UserFactory(), UserFactory()
     add_members(department, first, second)
     return [first, second]
+
+
+@pytest.fixture(scope="session")
+def start_server(django_db_setup, tmp_path_factory):
+    """Factory for real server processes on the test database and Redis (see tests/support/servers.py).
+
+    `start_server(name, env={...}, kind="daphne"|"uvicorn")` returns a started
+    `HubServer`; every server it started is stopped at the end of the run.
+    """
+    servers: list[HubServer] = []
+    log_dir = tmp_path_factory.mktemp("servers")
+
+    def start(name: str, *, env: dict[str, str] | None = None, kind: str = "daphne") -> HubServer:
+        environment = {"WS_ALLOWED_ORIGINS": HUB_ALLOWED_ORIGINS, **(env or {})}
+        server = HubServer(name, log_path=log_dir / f"{name}.log", env=environment, kind=kind)
+        servers.append(server)
+        return server.start()
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def hub_server(start_server) -> HubServer:
+    """One daphne serving notifyhub.asgi for the whole run; tests using it need django_db(transaction=True)."""
+    return start_server("hub")
+
+
+@pytest.fixture(scope="session")
+def uvicorn_server(start_server) -> HubServer:
+    """The same application under uvicorn, the other ASGI server NotifyHub supports."""
+    return start_server("uvicorn", kind="uvicorn")

@@ -59,6 +59,8 @@ def test_database_defaults_to_sqlite_file_for_make_run():
         ({"DATABASE_URL": "not a url"}, "DATABASE_URL='not a url' is not a database URL"),
         ({"REDIS_URL": "http://127.0.0.1:6379"}, "REDIS_URL='http://127.0.0.1:6379' is not a Redis URL"),
         ({"JWT_ACCESS_TOKEN_LIFETIME": "soon"}, "JWT_ACCESS_TOKEN_LIFETIME='soon' is not an integer"),
+        ({"WS_RATE_LIMIT": "fast"}, "WS_RATE_LIMIT='fast' is not a number"),
+        ({"WS_RATE_BURST": "0"}, "WS_RATE_BURST=0 must be at least 1"),
         ({"API_RATE_USER": "fast"}, "API_RATE_USER='fast' is not a rate like 600/minute"),
         ({"API_RATE_PUBLISH": "0/minute"}, "API_RATE_PUBLISH='0/minute' is not a rate"),
         ({"API_MAX_BODY_BYTES": "10"}, "API_MAX_BODY_BYTES=10 must be at least 1024"),
@@ -91,3 +93,20 @@ def test_password_in_malformed_url_is_not_printed():
     result = load_settings(REDIS_URL="http://user:hunter2@host:1")
     assert result.returncode == 1
     assert "hunter2" not in result.stderr
+
+
+@pytest.mark.parametrize("origins", [None, ""])
+def test_websocket_origins_default_to_the_allowed_hosts(origins):
+    result = load_settings(
+        "print(settings.WS_ALLOWED_ORIGINS)",
+        ALLOWED_HOSTS="notify.example.com,.corp.example",
+        WS_ALLOWED_ORIGINS=origins,
+    )
+    assert result.stdout.strip() == "['notify.example.com', '.corp.example']", result.stderr
+
+
+def test_websocket_origins_can_be_listed():
+    result = load_settings(
+        "print(settings.WS_ALLOWED_ORIGINS)", WS_ALLOWED_ORIGINS="https://app.example.com, http://localhost:3000"
+    )
+    assert result.stdout.strip() == "['https://app.example.com', 'http://localhost:3000']", result.stderr

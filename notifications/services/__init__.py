@@ -12,6 +12,7 @@ from notifications.services.publish_request import (
     notification_publish_replay,
     notification_publish_requested,
 )
+from notifications.services.replay import ReplayPage, deliveries_replay_page
 from notifications.services.workflow_events import (
     document_approved_publish,
     document_rejected_publish,
@@ -20,8 +21,10 @@ from notifications.services.workflow_events import (
 
 __all__ = [
     "PublishResult",
+    "ReplayPage",
     "deliveries_mark_all_read",
     "deliveries_mark_sent",
+    "deliveries_replay_page",
     "delivery_acknowledge",
     "delivery_mark_read",
     "document_approved_publish",

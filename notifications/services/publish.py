@@ -5,6 +5,7 @@ Notification and one Delivery per recipient in the caller's transaction and
 hands them to `notifications.events` only after that transaction commits.
 """
 
+from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -45,7 +46,7 @@ def notification_publish(
     _validate(event=event, title=title, data=data, priority=priority, expires_at=expires_at)
     if not user_ids and not department_ids:
         raise NotificationError("A notification needs at least one user or department.", code="no_recipients")
-    recipient_ids = _resolve_recipient_ids(user_ids=user_ids, department_ids=department_ids)
+    recipient_ids, department_member_ids = _resolve_recipients(user_ids=user_ids, department_ids=department_ids)
 
     notification = Notification.objects.create(
         event=event,
@@ -63,7 +64,9 @@ def notification_publish(
         batch_size=1_000,
     )
     notification.recipient_count = len(recipient_ids)
-    dispatch.notification_dispatch_on_commit(notification=notification, recipient_ids=sorted(recipient_ids))
+    dispatch.notification_dispatch_on_commit(
+        notification=notification, recipient_ids=sorted(recipient_ids), department_member_ids=department_member_ids
+    )
     return notification
 
 
@@ -82,7 +85,8 @@ def _validate(*, event: str, title: str, data: dict | None, priority: str, expir
         raise NotificationError("expires_at is in the past.", code="invalid")
 
 
-def _resolve_recipient_ids(*, user_ids: set[int], department_ids: set[int]) -> set[int]:
+def _resolve_recipients(*, user_ids: set[int], department_ids: set[int]) -> tuple[set[int], dict[int, set[int]]]:
+    """All distinct active recipients, and each targeted department's active members (dispatch routes by them)."""
     known_users = set(User.objects.filter(pk__in=user_ids).values_list("pk", flat=True))
     known_departments = set(Department.objects.filter(pk__in=department_ids).values_list("pk", flat=True))
     if known_users != user_ids or known_departments != department_ids:
@@ -90,9 +94,9 @@ def _resolve_recipient_ids(*, user_ids: set[int], department_ids: set[int]) -> s
             user_ids=sorted(user_ids - known_users), department_ids=sorted(department_ids - known_departments)
         )
     recipient_ids = set(User.objects.filter(pk__in=user_ids, is_active=True).values_list("pk", flat=True))
-    recipient_ids.update(
-        DepartmentMembership.objects.filter(department_id__in=department_ids, user__is_active=True).values_list(
-            "user_id", flat=True
-        )
-    )
-    return recipient_ids
+    department_member_ids: dict[int, set[int]] = defaultdict(set)
+    memberships = DepartmentMembership.objects.filter(department_id__in=department_ids, user__is_active=True)
+    for department_id, user_id in memberships.values_list("department_id", "user_id"):
+        department_member_ids[department_id].add(user_id)
+        recipient_ids.add(user_id)
+    return recipient_ids, dict(department_member_ids)

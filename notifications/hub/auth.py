@@ -1,0 +1,91 @@
+"""Who is connecting: the hub's JWT authentication, shared by every hub endpoint.
+
+A hub client authenticates with a simplejwt *access* token, sent as
+`Authorization: Bearer <token>` (mobile apps, servers) or as the
+`access_token` query parameter (browsers cannot set headers on a WebSocket
+handshake). The endpoint accepts the socket first and then closes it with
+4401 when authentication fails, because a close before accepting becomes a
+bare HTTP 403 and the client could not tell "refresh your token" from
+"go away".
+
+This is a set of helpers rather than an ASGI middleware on purpose: the
+token is checked without the database (a bad token costs no query), and the
+session then loads the user together with its departments, unread count and
+first replay page in one database round trip (`HubSession.open`).
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import parse_qs
+
+from django.contrib.auth.models import AbstractBaseUser
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
+from rest_framework_simplejwt.settings import api_settings
+from rest_framework_simplejwt.tokens import AccessToken
+
+QUERY_PARAMETER = "access_token"
+
+
+class AuthRefused(Exception):
+    """The handshake's credentials are missing or not acceptable; `reason` is short and safe to show the client."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class HubIdentity:
+    """An authenticated connection: the active user and when the token it presented stops being valid."""
+
+    user: AbstractBaseUser
+    token_expires_at: datetime
+
+
+def token_from_scope(scope: dict) -> str | None:
+    """The raw token from the `Authorization: Bearer` header, else from the `access_token` query parameter."""
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            scheme, _, credentials = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and credentials.strip():
+                return credentials.strip()
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    values = query.get(QUERY_PARAMETER)
+    return values[0] if values and values[0] else None
+
+
+def validate_access_token(raw_token: str | None) -> AccessToken:
+    """Check an access token without the database: signature (algorithm pinned, so no `alg: none`), `exp`, type.
+
+    Refuses missing, malformed, tampered, expired and refresh tokens.
+    """
+    if not raw_token:
+        raise AuthRefused("missing token")
+    try:
+        token = AccessToken(raw_token)
+        int(token[api_settings.USER_ID_CLAIM])  # group names are built from it
+    except ExpiredTokenError:
+        raise AuthRefused("token expired") from None
+    except (TokenError, KeyError, TypeError, ValueError):
+        raise AuthRefused("invalid token") from None
+    return token
+
+
+def user_id_of(token: AccessToken) -> int:
+    return int(token[api_settings.USER_ID_CLAIM])
+
+
+def identity_for_token(token: AccessToken) -> HubIdentity:
+    """Load the validated token's user (sync: it queries the database); refuse inactive or deleted users."""
+    try:
+        user = JWTAuthentication().get_user(token)
+    except AuthenticationFailed:  # InvalidToken too: unknown or inactive user
+        raise AuthRefused("user unknown or inactive") from None
+    return HubIdentity(user=user, token_expires_at=datetime.fromtimestamp(token["exp"], tz=UTC))
+
+
+def authenticate(raw_token: str | None) -> HubIdentity:
+    """Both checks in one call (sync), for endpoints that authenticate outside a hub session."""
+    return identity_for_token(validate_access_token(raw_token))

@@ -1,0 +1,171 @@
+"""The Channels side of every hub endpoint: connection lifecycle, guards and layer handlers.
+
+`HubConsumer` owns one `HubSession` and does, for any wire protocol, what
+does not depend on the wire: accept the socket, enforce the 64 KiB frame
+limit (close 1009) and the flood limit (close 1008), turn layer messages
+into the session's events, and end the session on disconnect.
+
+A protocol subclasses it and implements four methods:
+
+- `receive_frame(text_data, bytes_data)`: parse one inbound frame and call
+  the session (usually through `perform`, which sends the reply and maps
+  `HubError` and unexpected failures to `send_error`);
+- `send_event(event)`: render a `session.HubEvent`;
+- `send_error(error, request)`: render a `session.HubError`; `request` is
+  whatever `perform` was given to say which inbound message failed (the
+  native protocol's `type`, a SignalR invocation id). The connection stays up;
+- `send_close_notice(reason)`: what the client gets just before the close
+  frame (which carries the code and reason too; the frame is for client
+  libraries that hide close reasons).
+
+and calls `start_session()` once the client may receive frames: at once for
+the native protocol, after the handshake message for SignalR. A protocol whose
+every request needs an answer (SignalR completions) also overrides
+`send_reply(reply, request)`, which by default sends the reply event, if any.
+"""
+
+import logging
+from collections.abc import Awaitable
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from notifications.hub.auth import AuthRefused, token_from_scope
+from notifications.hub.session import (
+    FLOODING,
+    MAX_MESSAGE_BYTES,
+    MESSAGE_TOO_BIG,
+    CloseReason,
+    HubError,
+    HubEvent,
+    HubSession,
+    ReplayComplete,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def frame_size(text_data: str | None, bytes_data: bytes | None) -> int:
+    if text_data is None:
+        return len(bytes_data or b"")
+    # A str has at most 4 UTF-8 bytes per character: encode only when it could be over the limit.
+    if len(text_data) * 4 <= MAX_MESSAGE_BYTES:
+        return len(text_data)
+    return len(text_data.encode())
+
+
+class HubConsumer(AsyncWebsocketConsumer):
+    """Base of the hub's WebSocket consumers; see the module docstring for what a protocol adds."""
+
+    session: HubSession
+    closing = False
+
+    # Lifecycle -------------------------------------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        """Runs on the handshake: always accept, so a refusal can carry a 4401 close code."""
+        self.session = HubSession(connection_id=self.channel_name, close_connection=self.close_with)
+        await self.accept(self.select_subprotocol())
+
+    def select_subprotocol(self) -> str | None:
+        """The WebSocket subprotocol to accept (none by default)."""
+        return None
+
+    async def start_session(self) -> None:
+        """Authenticate, say hello, replay what the user missed; on refusal close with 4401."""
+        try:
+            hello = await self.session.open(token_from_scope(self.scope))
+        except AuthRefused as refused:
+            await self.close_with(CloseReason.unauthorized(refused.reason))
+            return
+        except BaseException:
+            await self.session.close()  # no disconnect handler runs after the consumer crashes
+            raise
+        await self.send_event(hello)
+        count = 0
+        async for event in self.session.replay():
+            if self.closing:  # e.g. the token expired during a long replay
+                return
+            await self.send_event(event)
+            count += 1
+        await self.send_event(ReplayComplete(count=count))
+
+    async def disconnect(self, code: int) -> None:
+        """Runs when the socket has closed, from either side."""
+        await self.session.close()
+
+    async def close_with(self, reason: CloseReason) -> None:
+        """End the connection, telling the client why (once)."""
+        if self.closing:
+            return
+        self.closing = True
+        await self.send_close_notice(reason)
+        await self.close(code=reason.code, reason=reason.reason)
+
+    # Inbound ---------------------------------------------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """Runs for every inbound frame: size and flood guards, then the protocol's parser."""
+        if self.closing:
+            return
+        if frame_size(text_data, bytes_data) > MAX_MESSAGE_BYTES:
+            await self.close_with(MESSAGE_TOO_BIG)
+            return
+        if not self.session.admit_message():
+            logger.info("hub connection %s closed for flooding", self.channel_name)
+            await self.close_with(FLOODING)
+            return
+        await self.receive_frame(text_data, bytes_data)
+
+    async def perform(self, command: Awaitable[HubEvent | None], *, request: str | None = None) -> None:
+        """Await a session command; send its reply, or an error if it was refused or failed."""
+        try:
+            reply = await command
+        except HubError as error:
+            await self.send_error(error, request)
+            return
+        except Exception:
+            logger.exception("hub command failed on %s", self.channel_name)
+            await self.send_error(HubError(HubError.INTERNAL, "The server could not do that now; try again."), request)
+            return
+        await self.send_reply(reply, request)
+
+    async def send_reply(self, reply: HubEvent | None, request: str | None) -> None:
+        """Send what a command answered: the event itself, if any (a protocol with completions overrides this)."""
+        if reply is not None:
+            await self.send_event(reply)
+
+    # Layer messages (see notifications.events) ----------------------------------------------------------------
+
+    async def notification_created(self, message: dict) -> None:
+        """Runs when a notification is published to one of this connection's groups."""
+        if self.session.is_open and (event := self.session.notification_event(message)):
+            await self.send_event(event)
+
+    async def notifications_read(self, message: dict) -> None:
+        """Runs when the user read notifications (possibly on another connection)."""
+        if self.session.is_open and (event := self.session.read_event(message)):
+            await self.send_event(event)
+
+    async def room_presence(self, message: dict) -> None:
+        """Runs when someone joins or leaves a document room this connection is in."""
+        if self.session.is_open and (event := self.session.room_event(message)):
+            await self.send_event(event)
+
+    async def room_typing(self, message: dict) -> None:
+        """Runs when someone types in a document room this connection is in."""
+        if self.session.is_open and (event := self.session.room_event(message)):
+            await self.send_event(event)
+
+    # What a protocol implements -----------------------------------------------------------------------------
+
+    async def receive_frame(self, text_data: str | None, bytes_data: bytes | None) -> None:
+        raise NotImplementedError
+
+    async def send_event(self, event: HubEvent) -> None:
+        raise NotImplementedError
+
+    async def send_error(self, error: HubError, request: str | None = None) -> None:
+        raise NotImplementedError
+
+    async def send_close_notice(self, reason: CloseReason) -> None:
+        raise NotImplementedError

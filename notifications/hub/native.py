@@ -1,0 +1,154 @@
+"""The native protocol of `/ws/notifications/`: one JSON object per text frame (see docs/protocol.md).
+
+Only the wire format lives here: parsing client frames into `HubSession`
+commands and rendering the session's events as frames. Authentication,
+presence, groups, replay and the meaning of every command are in
+`session.py`, shared with the SignalR endpoint.
+"""
+
+import json
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from notifications.hub.consumer import HubConsumer
+from notifications.hub.session import (
+    CloseReason,
+    Hello,
+    HubError,
+    HubEvent,
+    HubSession,
+    NotificationEvent,
+    NotificationsRead,
+    Pong,
+    ReplayComplete,
+    RoomJoined,
+    RoomLeft,
+    RoomPresence,
+    RoomTyping,
+)
+
+PROTOCOL_VERSION = 1
+
+# Error codes of malformed frames (the session's own codes are on HubError).
+INVALID_JSON = "invalid_json"
+INVALID_MESSAGE = "invalid_message"
+UNKNOWN_TYPE = "unknown_type"
+UNSUPPORTED = "unsupported"
+
+Command = Callable[[HubSession, dict], Awaitable[HubEvent | None]]
+
+# type -> (required fields, what it does)
+COMMANDS: dict[str, tuple[tuple[str, ...], Command]] = {
+    "ack": (("id",), lambda session, frame: session.acknowledge(frame["id"])),
+    "read": (("id",), lambda session, frame: session.mark_read(frame["id"])),
+    "read_all": ((), lambda session, frame: session.mark_all_read()),
+    "ping": ((), lambda session, frame: session.ping()),
+    "subscribe": (("document_id",), lambda session, frame: session.subscribe(frame["document_id"])),
+    "unsubscribe": (("document_id",), lambda session, frame: session.unsubscribe(frame["document_id"])),
+    "typing": (("document_id",), lambda session, frame: session.typing(frame["document_id"])),
+}
+
+
+def _time(value: datetime) -> str:
+    return value.isoformat()
+
+
+def render(event: HubEvent) -> list[dict]:
+    """The frames that carry one hub event in the native protocol."""
+    match event:
+        case Hello():
+            return [
+                {
+                    "type": "hello",
+                    "protocol": PROTOCOL_VERSION,
+                    "user": event.user.as_dict(),
+                    "departments": event.department_ids,
+                    "unread_count": event.unread_count,
+                    "server_time": _time(event.server_time),
+                    "token_expires_at": _time(event.token_expires_at),
+                    "heartbeat": event.heartbeat_seconds,
+                }
+            ]
+        case NotificationEvent():
+            return [{"type": "notification", **event.notification, "replayed": event.replayed}]
+        case ReplayComplete():
+            return [{"type": "replay_complete", "count": event.count}]
+        case NotificationsRead():
+            frames = [{"type": "read", "id": notification_id} for notification_id in event.ids]
+            return [*frames, {"type": "unread_count", "count": event.unread_count}]
+        case Pong():
+            return [{"type": "pong", "server_time": _time(event.server_time)}]
+        case RoomJoined():
+            members = [member.as_dict() for member in event.members]
+            return [{"type": "subscribed", "document_id": event.document_id, "members": members}]
+        case RoomLeft():
+            return [{"type": "unsubscribed", "document_id": event.document_id}]
+        case RoomPresence():
+            return [
+                {
+                    "type": "presence",
+                    "document_id": event.document_id,
+                    "user": event.user.as_dict(),
+                    "state": event.state,
+                }
+            ]
+        case RoomTyping():
+            return [{"type": "typing", "document_id": event.document_id, "user": event.user.as_dict()}]
+    raise TypeError(f"No native frame for {event!r}")
+
+
+def error_frame(code: str, message: str, request_type: str | None = None) -> dict:
+    frame = {"type": "error", "code": code, "message": message}
+    if request_type:
+        frame["request"] = request_type
+    return frame
+
+
+class NativeHubConsumer(HubConsumer):
+    """`/ws/notifications/`: the hub over plain JSON frames."""
+
+    async def connect(self) -> None:
+        """Runs on the handshake: accept, authenticate, hello, replay."""
+        await super().connect()
+        await self.start_session()
+
+    async def receive_frame(self, text_data: str | None, bytes_data: bytes | None) -> None:
+        """Runs for every inbound frame that passed the size and flood guards."""
+        if text_data is None:
+            await self.send_frame(error_frame(UNSUPPORTED, "Binary frames are not supported; send JSON text."))
+            return
+        try:
+            frame = json.loads(text_data)
+        except (ValueError, RecursionError):
+            await self.send_frame(error_frame(INVALID_JSON, "A frame must be one JSON object."))
+            return
+        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+            await self.send_frame(error_frame(INVALID_MESSAGE, 'A frame must be a JSON object with a "type".'))
+            return
+        request_type = frame["type"]
+        if request_type not in COMMANDS:
+            known = ", ".join(sorted(COMMANDS))
+            await self.send_frame(
+                error_frame(UNKNOWN_TYPE, f"Unknown type {request_type[:64]!r}; expected one of {known}.")
+            )
+            return
+        required, command = COMMANDS[request_type]
+        missing = [name for name in required if frame.get(name) is None]
+        if missing:
+            message = f"{request_type} needs {', '.join(repr(name) for name in missing)}."
+            await self.send_frame(error_frame(HubError.INVALID, message, request_type))
+            return
+        await self.perform(command(self.session, frame), request=request_type)
+
+    async def send_event(self, event: HubEvent) -> None:
+        for frame in render(event):
+            await self.send_frame(frame)
+
+    async def send_error(self, error: HubError, request: str | None = None) -> None:
+        await self.send_frame(error_frame(error.code, error.message, request))
+
+    async def send_close_notice(self, reason: CloseReason) -> None:
+        await self.send_frame(error_frame(reason.error_code, reason.reason))
+
+    async def send_frame(self, frame: dict) -> None:
+        await self.send(text_data=json.dumps(frame, separators=(",", ":")))

@@ -1,0 +1,86 @@
+"""Which group carries a notification to whom: one department send where it reaches every connection.
+
+Each "connection" here is a real channel on the real layer, in the groups a
+hub connection would join, registered in presence the way the hub does.
+"""
+
+import asyncio
+
+import pytest
+
+from notifications import events, presence
+from notifications.services import notification_publish
+from tests.factories import DepartmentFactory, UserFactory, add_members
+from tests.support.layer import LayerListener
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def connect(redis_client):
+    """connect(user, *departments) -> a listener in the groups a hub connection of that user would be in."""
+    listeners = []
+
+    def open_connection(user, *departments) -> LayerListener:
+        department_ids = [department.pk for department in departments]
+        listener = LayerListener([events.user_group(user.pk), *map(events.department_group, department_ids)])
+        asyncio.run(presence.connection_alive(user.pk, listener.channel, department_ids=department_ids))
+        listeners.append(listener)
+        return listener
+
+    yield open_connection
+    for listener in listeners:
+        listener.close()
+
+
+def routes(listener: LayerListener) -> list[list[int] | None]:
+    """For each notification message received: the recipients a department send named, or None for a user send."""
+    return [message.get("recipient_ids") for message in listener.drain()]
+
+
+def test_members_whose_every_connection_is_in_the_department_group_share_one_send(connect):
+    department = DepartmentFactory()
+    alone, two_devices, offline = UserFactory(), UserFactory(), UserFactory()
+    add_members(department, alone, two_devices, offline)
+    first = connect(alone, department)
+    phone, laptop = connect(two_devices, department), connect(two_devices, department)
+
+    notification_publish(event="Ping", title="t", department_ids=[department.pk])
+
+    expected = [[alone.pk, two_devices.pk]]
+    assert routes(first) == routes(phone) == routes(laptop) == expected
+
+
+def test_a_connection_outside_the_department_group_gets_its_own_send(connect):
+    department = DepartmentFactory()
+    newcomer, member = UserFactory(), UserFactory()
+    add_members(department, member)
+    old_tab = connect(newcomer)  # connected before joining the department
+    add_members(department, newcomer)
+    new_tab, member_connection = connect(newcomer, department), connect(member, department)
+
+    notification_publish(event="Ping", title="t", department_ids=[department.pk])
+
+    # The newcomer gets a send of its own (new_tab sees the department send too, which names only member).
+    assert routes(old_tab) == [None]
+    new_tab_routes = routes(new_tab)
+    assert len(new_tab_routes) == 2 and None in new_tab_routes and [member.pk] in new_tab_routes
+    assert routes(member_connection) == [[member.pk]]
+
+
+def test_a_member_of_two_targeted_departments_is_routed_once_and_direct_targets_get_their_own(connect):
+    sales, support = DepartmentFactory(), DepartmentFactory()
+    both, support_only, direct = UserFactory(), UserFactory(), UserFactory()
+    add_members(sales, both)
+    add_members(support, both, support_only)
+    both_connection = connect(both, sales, support)
+    support_connection = connect(support_only, support)
+    direct_connection = connect(direct)
+
+    notification_publish(event="Ping", title="t", user_ids=[direct.pk], department_ids=[sales.pk, support.pk])
+
+    # both_connection is in both groups, so it sees every department send: each member is named exactly once.
+    named = [user_id for route in routes(both_connection) for user_id in route]
+    assert sorted(named) == sorted([both.pk, support_only.pk])
+    assert support_only.pk in routes(support_connection)[0]
+    assert routes(direct_connection) == [None]

@@ -1,0 +1,42 @@
+"""The presence registry's department and room records (the per-user part is covered with dispatch)."""
+
+import asyncio
+import time
+
+from notifications import presence
+
+
+def run(coroutine):
+    return asyncio.run(coroutine)
+
+
+def test_connection_alive_records_departments_and_rooms_and_gone_removes_them(redis_client):
+    run(presence.connection_alive(1, "conn-a", department_ids=[7, 8], document_ids=[30]))
+    run(presence.connection_alive(2, "conn-b", department_ids=[7]))
+
+    assert presence.live_connection_counts([1, 2, 3]) == {1: 1, 2: 1}
+    assert presence.department_connection_counts([7, 8, 9]) == {7: {1: 1, 2: 1}, 8: {1: 1}, 9: {}}
+
+    run(presence.connection_gone(1, "conn-a", department_ids=[7, 8], document_ids=[30]))
+
+    assert presence.live_connection_counts([1, 2]) == {2: 1}
+    assert presence.department_connection_counts([7, 8]) == {7: {2: 1}, 8: {}}
+    assert redis_client.zcard(presence.room_key(30)) == 0
+
+
+def test_stale_entries_do_not_count(redis_client):
+    redis_client.zadd(presence.presence_key(5), {"crashed": time.time() - 1})
+    redis_client.zadd(presence.department_key(7), {"5:crashed": time.time() - 1})
+
+    assert presence.live_connection_counts([5]) == {}
+    assert presence.department_connection_counts([7]) == {7: {}}
+
+
+def test_room_entry_lists_users_once_and_leave_reports_the_last_connection(redis_client):
+    assert run(presence.room_entered(30, 1, "tab-1")) == [1]
+    assert run(presence.room_entered(30, 1, "tab-2")) == [1]
+    assert run(presence.room_entered(30, 2, "phone")) == [1, 2]
+
+    assert run(presence.room_left(30, 1, "tab-1")) is False  # tab-2 is still there
+    assert run(presence.room_left(30, 1, "tab-2")) is True
+    assert run(presence.room_entered(30, 3, "laptop")) == [2, 3]
