@@ -109,3 +109,9 @@ def test_report_shows_ratios_to_the_bare_baseline():
     assert "2.75×" in row  # the median of the paired ratios 3.0 and 2.5
     assert "MISSED: 40.0 (2.75×)" in text
     assert "uvicorn, round 2: slow" in text
+
+
+def test_quick_preset_shortens_the_run_but_explicit_flags_win():
+    quick = parse_options(["--quick", "--fanout-sends", "9"])
+    assert (quick.rounds, quick.memory_points, quick.fanout_sends) == (1, (1_000,), 9)
+    assert parse_options([]).memory_points == (1_000, 5_000)
