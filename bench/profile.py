@@ -82,7 +82,49 @@ def hot_spots(collapsed: Path, *, top: int = 12) -> list[tuple[str, float, float
     return [(frame, 100 * count / total, 100 * inclusive[frame] / total) for frame, count in own.most_common(top)]
 
 
-def hot_spots_markdown(title: str, spots: list[tuple[str, float, float]]) -> str:
+def project_hot_spots(collapsed: Path, *, root: Path, top: int = 12) -> list[tuple[str, float]]:
+    """[(function, total %)] of the project's own functions (files under `root`), by time including callees.
+
+    Self time is blurred by the GIL (a thread waiting for it is sampled wherever it
+    stopped); the share of samples under each of our functions says where to look.
+    """
+    root = root.resolve()
+    ours_by_path: dict[str, str | None] = {}
+
+    def project_path(path: str) -> str | None:
+        """The path relative to `root` if it is one of the project's files (py-spy shortens paths)."""
+        if path not in ours_by_path:
+            candidate = Path(path) if path.startswith("/") else root / path
+            inside = candidate.is_file() and candidate.resolve().is_relative_to(root)
+            relative = str(candidate.resolve().relative_to(root)) if inside else None
+            ours_by_path[path] = None if relative is None or relative.startswith("bench/") else relative
+        return ours_by_path[path]
+
+    inclusive: Counter = Counter()
+    total = 0
+    for line in collapsed.read_text(errors="replace").splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        total += count
+        ours = set()
+        for frame in stack.split(";"):
+            name, _, where = frame.partition(" (")
+            relative = project_path(where.rsplit(":", 1)[0])
+            if relative is not None:
+                ours.add(f"{name} ({relative})")
+        for frame in ours:
+            inclusive[frame] += count
+    if not total:
+        return []
+    return [(frame, 100 * count / total) for frame, count in inclusive.most_common(top)]
+
+
+def hot_spots_markdown(title: str, spots: list[tuple[str, float, float]], ours: list[tuple[str, float]]) -> str:
     lines = [f"### {title}", "", "| function (module) | self % | total % |", "|---|---|---|"]
     lines += [f"| `{frame}` | {own:.1f} | {inclusive:.1f} |" for frame, own, inclusive in spots]
+    if ours:
+        lines += ["", "| NotifyHub function | total % |", "|---|---|"]
+        lines += [f"| `{frame}` | {inclusive:.1f} |" for frame, inclusive in ours]
     return "\n".join(lines)

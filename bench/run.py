@@ -304,7 +304,9 @@ class Bench:
             if error:
                 self.profiles.append(f"### {title}\n\npy-spy failed: {error}")
             elif path.exists():
-                table = profile.hot_spots_markdown(title, profile.hot_spots(path))
+                table = profile.hot_spots_markdown(
+                    title, profile.hot_spots(path), profile.project_hot_spots(path, root=REPO)
+                )
                 self.profiles.append(f"{table}\n\nCollapsed stacks: `{path.name}`")
 
 
