@@ -17,7 +17,6 @@ from pathlib import Path
 from bench.wire import BARE_CHANNEL_PREFIX
 
 REPO = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
 HUB_SERVERS = ("daphne", "uvicorn")
 SERVERS = ("bare", *HUB_SERVERS)
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -31,15 +30,21 @@ def free_port() -> int:
 
 
 def server_argv(kind: str, *, port: int, redis_url: str, channel_prefix: str = BARE_CHANNEL_PREFIX) -> list[str]:
-    """The command line of each server kind (the hub's as the Procfile runs it, on one port)."""
+    """The command line of each server kind; the hub's is the Procfile's web line (see `server_env`)."""
     if kind == "bare":
         argv = [sys.executable, "-m", "bench.bare_server", "--port", str(port), "--redis-url", redis_url]
         return [*argv, "--channel-prefix", channel_prefix]
-    if kind == "daphne":
-        return [str(BIN / "daphne"), "--bind", "127.0.0.1", "--port", str(port), "notifyhub.asgi:application"]
-    if kind == "uvicorn":
-        return [str(BIN / "uvicorn"), "notifyhub.asgi:application", "--host", "127.0.0.1", "--port", str(port)]
+    if kind in HUB_SERVERS:
+        return [sys.executable, "-m", "notifyhub.web"]
     raise ValueError(f"unknown server {kind!r}; choose from {', '.join(SERVERS)}")
+
+
+def server_env(kind: str, environment: dict | None, *, port: int) -> dict:
+    """The hub's web process picks its ASGI server and address from the environment, as under honcho."""
+    environment = dict(os.environ if environment is None else environment)
+    if kind in HUB_SERVERS:
+        environment.update({"ASGI_SERVER": kind, "WEB_BIND": "127.0.0.1", "PORT": str(port)})
+    return environment
 
 
 def cpu_seconds(pid: int) -> float:
@@ -82,7 +87,8 @@ class Server:
         with self.log_path.open("ab") as log:
             log.write(f"\n=== {' '.join(argv)}\n".encode())
             log.flush()
-            self.process = subprocess.Popen(argv, cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            environment = server_env(self.kind, self.env, port=self.port)
+            self.process = subprocess.Popen(argv, cwd=REPO, env=environment, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
