@@ -6,7 +6,7 @@ scenario size and round count can be changed here.
 
 import argparse
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from bench.stack import SERVERS
@@ -127,24 +127,5 @@ def parse_options(argv: list[str] | None = None) -> Options:
                 setattr(args, name, getattr(quick, name))
     if args.department_size > args.clients:
         parser.error("--department-size cannot exceed --clients (the members are among the connected clients)")
-    return Options(
-        servers=tuple(args.servers),
-        scenarios=tuple(args.scenarios),
-        rounds=args.rounds,
-        clients=args.clients,
-        rate=args.rate,
-        latency_seconds=args.latency_seconds,
-        department_size=args.department_size,
-        fanout_sends=args.fanout_sends,
-        throughput_seconds=args.throughput_seconds,
-        throughput_window=args.throughput_window,
-        publish_concurrency=args.publish_concurrency,
-        memory_points=tuple(sorted(set(args.memory_points))),
-        ack_sends=args.ack_sends,
-        client_processes=args.client_processes,
-        connect_concurrency=args.connect_concurrency,
-        profile=args.profile,
-        database_url=args.database_url,
-        redis_url=args.redis_url,
-        output=args.output,
-    )
+    args.memory_points = tuple(sorted(set(args.memory_points)))
+    return Options(**{option.name: getattr(args, option.name) for option in fields(Options)})

@@ -62,17 +62,21 @@ def _short(frame: str) -> str:
     return f"{name} ({path})"
 
 
+def _stacks(collapsed: Path):
+    """(frames, samples) per line of py-spy's collapsed output; a frame is `function (path:line)`."""
+    for line in collapsed.read_text(errors="replace").splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if stack and count_text.isdigit():
+            yield stack.split(";"), int(count_text)
+
+
 def hot_spots(collapsed: Path, *, top: int = 12) -> list[tuple[str, float, float]]:
     """[(function, self %, total %)] by self time, from py-spy's collapsed output."""
     own: Counter = Counter()
     inclusive: Counter = Counter()
     total = 0
-    for line in collapsed.read_text(errors="replace").splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        if not stack or not count_text.isdigit():
-            continue
-        count = int(count_text)
-        frames = [_short(frame) for frame in stack.split(";")]
+    for stack, count in _stacks(collapsed):
+        frames = [_short(frame) for frame in stack]
         total += count
         own[frames[-1]] += count
         for frame in set(frames):
@@ -102,14 +106,10 @@ def project_hot_spots(collapsed: Path, *, root: Path, top: int = 12) -> list[tup
 
     inclusive: Counter = Counter()
     total = 0
-    for line in collapsed.read_text(errors="replace").splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        if not stack or not count_text.isdigit():
-            continue
-        count = int(count_text)
+    for stack, count in _stacks(collapsed):
         total += count
         ours = set()
-        for frame in stack.split(";"):
+        for frame in stack:
             name, _, where = frame.partition(" (")
             relative = project_path(where.rsplit(":", 1)[0])
             if relative is not None:

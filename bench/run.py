@@ -177,6 +177,7 @@ class Bench:
                 self.progress.context = (
                     f"{(hub or bare).server.kind} round {round_number}/{self.options.rounds} · {target.server.kind} · "
                 )
+                await scenarios.settle(target)
                 outcomes[target.server.kind] = outcome = await self.run_scenarios(target)
                 self.results.add(target.server.kind, f"round {target.round}", outcome)
             if hub is not None and bare is not None:

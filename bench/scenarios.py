@@ -69,6 +69,18 @@ def _collected_notes(scenario: str, collected: Collected) -> list[str]:
 
 
 # --- connections and memory -------------------------------------------------------------
+async def settle(run: ServerRun, *, busy_share: float = 0.15, timeout: float = 20.0) -> None:
+    """Wait until the server is idle (e.g. done with a wave of disconnects) before measuring."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        before, started = run.server.cpu_seconds(), loop.time()
+        await asyncio.sleep(0.5)
+        if (run.server.cpu_seconds() - before) / (loop.time() - started) < busy_share:
+            return
+        run.status("waiting for the server to go idle")
+
+
 async def open_clients(run: ServerRun, indexes: range) -> float:
     """Connect the clients `indexes`; returns connections per second. Any failure stops the run."""
     wanted = [index for index in indexes if index not in run.connected]
@@ -117,6 +129,7 @@ async def ramp_up(run: ServerRun, *, measure_memory: bool) -> Outcome:
     if extra:
         run.status(f"closing {len(extra)} memory-only clients")
         await close_clients(run, extra)
+    await settle(run)
     finite = [rate for rate in rates if rate == rate]
     if finite:
         outcome.metrics["connect_rate"] = finite[0]

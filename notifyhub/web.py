@@ -1,10 +1,11 @@
 """The web process (the Procfile's `web` line): NotifyHub under the ASGI server `ASGI_SERVER` names.
 
 `make bench` runs both on the same scenarios (bench/results/latest.md): with
-today's hub, uvicorn delivers a 1,000-member fan-out about 30% sooner and
-spends about 20% less CPU per delivery; daphne accepts a storm of new
-connections faster. daphne stays the default; set `ASGI_SERVER=uvicorn` to
-switch, no code change. Both serve the same `notifyhub.asgi:application` on
+today's hub, uvicorn delivered a 1,000-member fan-out about 30% sooner and
+about 15% more deliveries per second in every run; connect rate, latency,
+memory and acks were within the noise. daphne stays the default (the hub's
+close-code patch and most end-to-end tests target it); set
+`ASGI_SERVER=uvicorn` to switch, no code change. Both serve the same `notifyhub.asgi:application` on
 `WEB_BIND:PORT` and trust X-Forwarded-* from the proxy in front.
 """
 
