@@ -1,15 +1,54 @@
-from django.contrib import admin
+"""Admin: what was published, and for every delivery, where it got to and why.
+
+Deliveries and attempts are evidence, so they are read-only here; the only
+write is "retry now", which hands open deliveries back to the retry sweep.
+"""
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
 
 from notifications.models import Delivery, DeliveryAttempt, Device, Notification
+from notifications.services import deliveries_retry_now
+
+DELIVERY_FIELDS = [
+    "notification",
+    "recipient",
+    "status",
+    "status_label",
+    "failure_reason",
+    "last_error",
+    "push_simulated",
+    "attempts",
+    "push_attempts",
+    "next_attempt_at",
+    "created_at",
+    "sent_at",
+    "acknowledged_at",
+    "read_at",
+    "pushed_at",
+    "failed_at",
+    "push_claimed_by",
+    "push_claimed_until",
+    "updated_at",
+]
 
 
-class DeliveryInline(admin.TabularInline):
-    model = Delivery
+class ReadOnlyInline(admin.TabularInline):
     extra = 0
     can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class DeliveryInline(ReadOnlyInline):
+    model = Delivery
     fields = [
         "recipient",
-        "status",
+        "outcome",
         "attempts",
         "push_attempts",
         "sent_at",
@@ -17,13 +56,13 @@ class DeliveryInline(admin.TabularInline):
         "read_at",
         "pushed_at",
         "failed_at",
-        "failure_reason",
     ]
     readonly_fields = fields
     show_change_link = True
 
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
+    @admin.display(description="status")
+    def outcome(self, delivery: Delivery) -> str:
+        return delivery.status_label
 
 
 @admin.register(Notification)
@@ -37,15 +76,28 @@ class NotificationAdmin(admin.ModelAdmin):
     inlines = [DeliveryInline]
 
 
-class DeliveryAttemptInline(admin.TabularInline):
+class DeliveryAttemptInline(ReadOnlyInline):
     model = DeliveryAttempt
-    extra = 0
-    can_delete = False
     fields = ["created_at", "channel", "outcome", "device", "error"]
     readonly_fields = fields
 
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
+    def get_queryset(self, request) -> QuerySet[DeliveryAttempt]:
+        return super().get_queryset(request).select_related("device")
+
+
+class PushSimulatedFilter(admin.SimpleListFilter):
+    title = "push"
+    parameter_name = "push"
+
+    def lookups(self, request, model_admin):
+        return [("real", "Pushed through FCM"), ("simulated", "Simulated (log backend)")]
+
+    def queryset(self, request, queryset: QuerySet[Delivery]) -> QuerySet[Delivery]:
+        if self.value() == "real":
+            return queryset.filter(status=Delivery.Status.PUSHED, push_simulated=False)
+        if self.value() == "simulated":
+            return queryset.filter(push_simulated=True)
+        return queryset
 
 
 @admin.register(Delivery)
@@ -53,19 +105,37 @@ class DeliveryAdmin(admin.ModelAdmin):
     list_display = [
         "notification",
         "recipient",
-        "status",
+        "outcome",
         "attempts",
         "push_attempts",
         "next_attempt_at",
-        "failure_reason",
+        "last_error_summary",
         "created_at",
     ]
-    list_filter = ["status", "failure_reason", "notification__event"]
+    list_filter = ["status", "failure_reason", PushSimulatedFilter, "notification__event"]
     search_fields = ["recipient__username", "notification__id", "notification__title"]
     date_hierarchy = "created_at"
     list_select_related = ["notification", "recipient"]
-    readonly_fields = ["notification", "recipient", "created_at", "updated_at"]
+    fields = DELIVERY_FIELDS
+    readonly_fields = DELIVERY_FIELDS
     inlines = [DeliveryAttemptInline]
+    actions = ["retry_now"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.display(description="status", ordering="status")
+    def outcome(self, delivery: Delivery) -> str:
+        return delivery.status_label
+
+    @admin.display(description="last error")
+    def last_error_summary(self, delivery: Delivery) -> str:
+        return delivery.last_error[:80]
+
+    @admin.action(description="Retry selected open deliveries at the next sweep")
+    def retry_now(self, request, queryset: QuerySet[Delivery]) -> None:
+        changed = deliveries_retry_now(delivery_ids=queryset.values_list("id", flat=True))
+        self.message_user(request, f"{changed} open deliveries will be retried at the next sweep.", messages.SUCCESS)
 
 
 @admin.register(DeliveryAttempt)
@@ -75,10 +145,16 @@ class DeliveryAttemptAdmin(admin.ModelAdmin):
     search_fields = ["delivery__recipient__username", "delivery__notification__id", "error"]
     list_select_related = ["delivery", "device"]
 
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
 
 @admin.register(Device)
 class DeviceAdmin(admin.ModelAdmin):
     list_display = ["user", "platform", "app_install_id", "active", "deactivated_reason", "last_seen_at"]
-    list_filter = ["platform", "active"]
+    list_filter = ["platform", "active", "deactivated_reason"]
     search_fields = ["user__username", "app_install_id", "token"]
     list_select_related = ["user"]

@@ -2,9 +2,10 @@
 
 Recipients with a live connection (per the presence registry) get it over the
 channel layer and their deliveries become `sent`, which starts the ack clock.
-Everyone else stays `pending` for the offline fallback. If Redis is down the
-rows stay `pending` and the retry sweep takes over: nothing is lost, because
-the rows were committed before anything here ran.
+Everyone else gets the FCM fallback at once: one push task per delivery is
+queued. If Redis (layer, presence or broker) is down, the rows stay `pending`
+and the retry sweep takes over after NOTIFY_DISPATCH_GRACE: nothing is lost,
+because the rows were committed before anything here ran.
 
 A notification for a department goes to the department's group once, naming
 the recipients it is for, instead of once per member. Only recipients whose
@@ -12,16 +13,21 @@ every live connection sits in that group (per presence) are routed that way;
 the rest (e.g. added to the department after they connected) get their own
 send. The hub drops a notification it has already shown, so overlapping routes
 never show it twice.
+
+The retry sweep sends through here too (`deliveries_resend_on_commit`,
+`pushes_enqueue_on_commit`), so every way out of the process is in this module.
 """
 
 import logging
-from collections.abc import Collection, Mapping
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Mapping
 
 from django.db import transaction
 
-from notifications import events, presence
-from notifications.models import Notification
-from notifications.services.deliveries import deliveries_mark_sent
+# `tasks` imports the services that import this module: use it as tasks.<name> at call time.
+from notifications import events, presence, tasks
+from notifications.models import Delivery, Notification
+from notifications.services.deliveries import deliveries_mark_sent, deliveries_record_offline
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +59,7 @@ def notification_dispatch(
     recipient_ids: Collection[int],
     department_member_ids: Mapping[int, Collection[int]] | None = None,
 ) -> None:
-    """Send to the recipients who are online now and record those sends."""
+    """Send to the recipients who are online now, record those sends, and queue pushes for the rest."""
     live = presence.live_connection_counts(recipient_ids)
     if live:
         department_recipients = _department_routes(live, department_member_ids or {})
@@ -64,7 +70,16 @@ def notification_dispatch(
             department_recipients=department_recipients,
         )
         deliveries_mark_sent(notification_id=payload["id"], recipient_ids=set(live))
-    logger.debug("dispatched %s: %d online of %d", payload["id"], len(live), len(recipient_ids))
+    offline = [user_id for user_id in recipient_ids if user_id not in live]
+    if offline:
+        delivery_ids = list(
+            Delivery.objects.filter(
+                notification_id=payload["id"], recipient_id__in=offline, status=Delivery.Status.PENDING
+            ).values_list("id", flat=True)
+        )
+        deliveries_record_offline(delivery_ids=delivery_ids)
+        pushes_enqueue(delivery_ids=delivery_ids)
+    logger.debug("dispatched %s: %d online, %d pushed", payload["id"], len(live), len(offline))
 
 
 def _department_routes(
@@ -87,3 +102,40 @@ def _department_routes(
             routes[department_id] = reached
             routed |= reached
     return routes
+
+
+def pushes_enqueue(*, delivery_ids: Iterable[int]) -> None:
+    """Queue one push task per delivery (each task claims its delivery, so a duplicate is harmless)."""
+    for delivery_id in delivery_ids:
+        tasks.push_delivery.delay(delivery_id)
+
+
+def pushes_enqueue_on_commit(*, delivery_ids: Collection[int]) -> None:
+    if not delivery_ids:
+        return
+    delivery_ids = list(delivery_ids)
+
+    def enqueue_after_commit() -> None:
+        pushes_enqueue(delivery_ids=delivery_ids)
+
+    transaction.on_commit(enqueue_after_commit, robust=True)
+
+
+def deliveries_resend_on_commit(*, deliveries: Collection[Delivery]) -> None:
+    """After commit, send these deliveries (with their notifications loaded) over the WebSocket again."""
+    if not deliveries:
+        return
+    recipients_by_notification: dict[Notification, list[int]] = defaultdict(list)
+    for delivery in deliveries:
+        recipients_by_notification[delivery.notification].append(delivery.recipient_id)
+    resends = [
+        (events.notification_payload(notification), recipient_ids)
+        for notification, recipient_ids in recipients_by_notification.items()
+    ]
+
+    def resend_after_commit() -> None:
+        for payload, recipient_ids in resends:
+            events.send_notification(payload=payload, user_ids=recipient_ids, retry=True)
+            deliveries_mark_sent(notification_id=payload["id"], recipient_ids=recipient_ids)
+
+    transaction.on_commit(resend_after_commit, robust=True)

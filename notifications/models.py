@@ -67,6 +67,14 @@ class Delivery(models.Model):
         PUSHED = "pushed", "Pushed through FCM"
         FAILED = "failed", "Failed"
 
+    class FailureReason(models.TextChoices):
+        NO_DEVICES = "no_devices", "No active device to push to"
+        PUSH_REJECTED = "push_rejected", "FCM rejected the push"
+        PUSH_UNAVAILABLE = "push_unavailable", "FCM kept failing temporarily"
+        EXPIRED = "expired", "Expired before it was delivered"
+
+    # The sweep and the push tasks work only on these; every other status is final
+    # (a late acknowledgement or read is still recorded, but nothing is sent again).
     OPEN_STATUSES = (Status.PENDING, Status.SENT)
 
     notification = models.ForeignKey(Notification, on_delete=models.CASCADE, related_name="deliveries")
@@ -82,8 +90,15 @@ class Delivery(models.Model):
     read_at = models.DateTimeField(null=True, blank=True)
     pushed_at = models.DateTimeField(null=True, blank=True)
     failed_at = models.DateTimeField(null=True, blank=True)
-    failure_reason = models.CharField(max_length=32, blank=True, help_text="e.g. no_devices, push_rejected, expired")
+    failure_reason = models.CharField(max_length=32, choices=FailureReason.choices, blank=True)
     last_error = models.TextField(blank=True)
+    push_simulated = models.BooleanField(
+        default=False, help_text="Pushed by the log backend: recorded, but nothing reached a device."
+    )
+    # Which push task owns the delivery, and until when: a task killed mid-push is
+    # redelivered with the same id and carries on; anyone else waits for the lease to end.
+    push_claimed_by = models.CharField(max_length=64, blank=True)
+    push_claimed_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -104,7 +119,16 @@ class Delivery(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.notification_id} → {self.recipient_id}: {self.status}"
+        return f"{self.notification_id} → {self.recipient_id}: {self.status_label}"
+
+    @property
+    def status_label(self) -> str:
+        """The status as an admin reads it: simulated pushes and failure reasons spelled out."""
+        if self.status == self.Status.PUSHED and self.push_simulated:
+            return "pushed (simulated: log backend, no device reached)"
+        if self.status == self.Status.FAILED and self.failure_reason:
+            return f"failed: {self.failure_reason}"
+        return self.status
 
 
 class DeliveryAttempt(models.Model):
@@ -122,6 +146,10 @@ class DeliveryAttempt(models.Model):
         RETRY = "retry", "Temporary error, will retry"
         REJECTED = "rejected", "Rejected"
         DEVICE_GONE = "device_gone", "Device unregistered"
+
+    # An FCM outcome that settles the device for this delivery: it is never pushed again.
+    SETTLED_PUSH_OUTCOMES = (Outcome.ACCEPTED, Outcome.SIMULATED, Outcome.REJECTED, Outcome.DEVICE_GONE)
+    DELIVERED_PUSH_OUTCOMES = (Outcome.ACCEPTED, Outcome.SIMULATED)
 
     delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_log")
     channel = models.CharField(max_length=8, choices=Channel.choices)

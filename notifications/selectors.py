@@ -9,7 +9,7 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from notifications.errors import UnknownRecipients
-from notifications.models import Delivery, DeliveryAttempt, Notification
+from notifications.models import Delivery, DeliveryAttempt, Device, Notification
 from workflow.models import Department
 
 # A failed push (no device, rejected) still reaches the user when they next connect.
@@ -132,3 +132,8 @@ def _resolve(queryset: QuerySet, name_field: str, references: list[int | str]) -
         if name in names:
             found[name] = pk
     return found
+
+
+def devices_of(user_id: int) -> QuerySet[Device]:
+    """A user's registered devices, active or not, most recently seen first."""
+    return Device.objects.filter(user_id=user_id).order_by("-last_seen_at", "-id")

@@ -32,7 +32,9 @@ except ConfigError as error:
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # web, worker and beat share the file in `make run`: wait for locks instead of failing.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # IMMEDIATE: a transaction that reads, then writes, would otherwise fail at once with
+    # "database is locked" when another process writes (SQLite cannot wait to upgrade a read lock).
+    DATABASES["default"].setdefault("OPTIONS", {}).update(timeout=20, transaction_mode="IMMEDIATE")
 # Under ASGI every request may run in a different thread; persistent connections leak.
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 
@@ -134,6 +136,47 @@ except ConfigError as error:
     config_error_exit(error)
 if NOTIFY_PRESENCE_HEARTBEAT >= NOTIFY_PRESENCE_TTL:
     config_error_exit(ConfigError("NOTIFY_PRESENCE_HEARTBEAT must be shorter than NOTIFY_PRESENCE_TTL"))
+
+# --- Retries and push fallback (notifications/services/sweep.py, push_delivery.py, push.py) ----
+try:
+    # WebSocket sends (the first included) before an unacknowledged delivery falls back to FCM;
+    # the wait after the n-th send is NOTIFY_ACK_TIMEOUT * 2**(n-1).
+    NOTIFY_MAX_WS_ATTEMPTS = env.int("NOTIFY_MAX_WS_ATTEMPTS", default=3, minimum=1)
+    # How often Celery beat runs the retry sweep, in seconds.
+    NOTIFY_SWEEP_INTERVAL = env.float("NOTIFY_SWEEP_INTERVAL", default=5, minimum=0.1)
+    # A delivery still pending this long after commit was lost by a dying process: the sweep re-dispatches it.
+    NOTIFY_DISPATCH_GRACE = env.float("NOTIFY_DISPATCH_GRACE", default=30, minimum=1)
+    # FCM rounds per delivery before temporary errors (quota, unavailable, internal) fail it,
+    # and the first retry delay (doubled each round, with jitter; FCM's Retry-After wins if longer).
+    NOTIFY_MAX_PUSH_ATTEMPTS = env.int("NOTIFY_MAX_PUSH_ATTEMPTS", default=5, minimum=1)
+    NOTIFY_PUSH_RETRY_DELAY = env.float("NOTIFY_PUSH_RETRY_DELAY", default=10, minimum=0.1)
+    # How long a push task owns a delivery; the task is killed before then, so two never overlap.
+    NOTIFY_PUSH_LEASE = env.float("NOTIFY_PUSH_LEASE", default=90, minimum=2)
+    # Send only the notification id and event (the app fetches the rest over the API).
+    NOTIFY_PUSH_CONTENT_MINIMAL = env.bool("NOTIFY_PUSH_CONTENT_MINIMAL", default=False)
+    # Service-account JSON for FCM; GOOGLE_APPLICATION_CREDENTIALS (Application Default Credentials) also works.
+    FCM_CREDENTIALS_FILE = env.str("FCM_CREDENTIALS_FILE", default="")
+    GOOGLE_APPLICATION_CREDENTIALS = env.str("GOOGLE_APPLICATION_CREDENTIALS", default="")
+    # Seconds per FCM HTTP request (the SDK retries a timeout once and 500/503 four times).
+    FCM_TIMEOUT = env.float("FCM_TIMEOUT", default=10, minimum=0.1)
+    # fcm: Firebase Cloud Messaging; log: record pushes as simulated (the default without credentials).
+    NOTIFY_PUSH_BACKEND = env.choice(
+        "NOTIFY_PUSH_BACKEND",
+        ("fcm", "log"),
+        default="fcm" if FCM_CREDENTIALS_FILE or GOOGLE_APPLICATION_CREDENTIALS else "log",
+    )
+except ConfigError as error:
+    config_error_exit(error)
+for _name, _path in (
+    ("FCM_CREDENTIALS_FILE", FCM_CREDENTIALS_FILE),
+    ("GOOGLE_APPLICATION_CREDENTIALS", GOOGLE_APPLICATION_CREDENTIALS),
+):
+    if _path and not Path(_path).is_file():
+        config_error_exit(ConfigError(f"{_name}={_path!r} is not a readable file"))
+if NOTIFY_PUSH_BACKEND == "fcm" and not (FCM_CREDENTIALS_FILE or GOOGLE_APPLICATION_CREDENTIALS):
+    config_error_exit(
+        ConfigError("NOTIFY_PUSH_BACKEND=fcm needs FCM_CREDENTIALS_FILE or GOOGLE_APPLICATION_CREDENTIALS")
+    )
 
 # --- Real-time hub (WebSocket endpoints) ------------------------------------------
 try:
@@ -244,7 +287,14 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE = {
+    "sweep-deliveries": {
+        "task": "notifications.sweep_deliveries",
+        "schedule": NOTIFY_SWEEP_INTERVAL,
+        # A sweep that waited longer than one interval is superseded by the next one.
+        "options": {"expires": NOTIFY_SWEEP_INTERVAL},
+    }
+}
 
 # --- Logging -----------------------------------------------------------------
 # Every record passes the token scrubber: browsers send the JWT as ?access_token=, and uvicorn logs

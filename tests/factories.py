@@ -3,6 +3,7 @@
 import factory
 from django.contrib.auth import get_user_model
 
+from notifications.models import Device
 from workflow.models import Department, DepartmentMembership
 
 TEST_PASSWORD = "correct-horse-battery"
@@ -39,3 +40,13 @@ def add_members(department: Department, *users) -> None:
     DepartmentMembership.objects.bulk_create(
         [DepartmentMembership(department=department, user=user) for user in users], ignore_conflicts=True
     )
+
+
+class DeviceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Device
+
+    user = factory.SubFactory(UserFactory)
+    token = factory.Sequence(lambda n: f"fcm-token-{n}")
+    platform = Device.Platform.ANDROID
+    app_install_id = factory.Sequence(lambda n: f"install-{n}")

@@ -65,6 +65,13 @@ def test_database_defaults_to_sqlite_file_for_make_run():
         ({"API_RATE_PUBLISH": "0/minute"}, "API_RATE_PUBLISH='0/minute' is not a rate"),
         ({"API_MAX_BODY_BYTES": "10"}, "API_MAX_BODY_BYTES=10 must be at least 1024"),
         ({"API_TRUSTED_PROXIES": "-1"}, "API_TRUSTED_PROXIES=-1 must be at least 0"),
+        ({"NOTIFY_PUSH_BACKEND": "apns"}, "NOTIFY_PUSH_BACKEND='apns' must be one of: fcm, log"),
+        (
+            {"NOTIFY_PUSH_BACKEND": "fcm", "FCM_CREDENTIALS_FILE": None, "GOOGLE_APPLICATION_CREDENTIALS": None},
+            "NOTIFY_PUSH_BACKEND=fcm needs FCM_CREDENTIALS_FILE or GOOGLE_APPLICATION_CREDENTIALS",
+        ),
+        ({"FCM_CREDENTIALS_FILE": "/no/such/file.json"}, "FCM_CREDENTIALS_FILE='/no/such/file.json' is not a readable"),
+        ({"NOTIFY_MAX_WS_ATTEMPTS": "0"}, "NOTIFY_MAX_WS_ATTEMPTS=0 must be at least 1"),
     ],
 )
 def test_bad_value_fails_with_one_clear_line(overrides, expected):

@@ -408,7 +408,8 @@ class HubSession:
         if recipient_ids is not None and self.user_id not in recipient_ids:
             return None
         payload = message["notification"]
-        if not self._first_sight(payload["id"]):
+        # Overlapping routes of one send are shown once; a retry is shown again (the client never acked it).
+        if not self._first_sight(payload["id"]) and not message.get("retry"):
             return None
         return NotificationEvent(notification=payload, replayed=False)
 

@@ -1,18 +1,24 @@
 """Writes of the notifications domain, one module per concern."""
 
 from notifications.services.deliveries import (
+    deliveries_fail,
     deliveries_mark_all_read,
     deliveries_mark_sent,
+    deliveries_record_offline,
+    deliveries_retry_now,
     delivery_acknowledge,
     delivery_mark_read,
 )
+from notifications.services.devices import device_delete, device_register
 from notifications.services.publish import notification_publish
 from notifications.services.publish_request import (
     PublishResult,
     notification_publish_replay,
     notification_publish_requested,
 )
+from notifications.services.pushes import delivery_push
 from notifications.services.replay import ReplayPage, deliveries_replay_page
+from notifications.services.sweep import deliveries_sweep
 from notifications.services.workflow_events import (
     document_approved_publish,
     document_rejected_publish,
@@ -22,11 +28,18 @@ from notifications.services.workflow_events import (
 __all__ = [
     "PublishResult",
     "ReplayPage",
+    "deliveries_fail",
     "deliveries_mark_all_read",
     "deliveries_mark_sent",
+    "deliveries_record_offline",
     "deliveries_replay_page",
+    "deliveries_retry_now",
+    "deliveries_sweep",
     "delivery_acknowledge",
     "delivery_mark_read",
+    "delivery_push",
+    "device_delete",
+    "device_register",
     "document_approved_publish",
     "document_rejected_publish",
     "new_task_publish",

@@ -1,4 +1,4 @@
-"""The client-driven transitions of a Delivery: sent, acknowledged, read.
+"""The transitions of a Delivery that clients drive (sent, acknowledged, read) and its failure.
 
 Each is one conditional UPDATE, so it is atomic and race-safe against the
 retry sweep (which locks rows with SKIP LOCKED): whichever commits first wins,
@@ -7,6 +7,7 @@ delivery. The hub and the API both call these; the two can never disagree.
 """
 
 import uuid
+from collections import defaultdict
 from collections.abc import Collection
 from datetime import timedelta
 
@@ -108,33 +109,77 @@ def deliveries_mark_all_read(*, user_id: int, origin: str | None = None) -> int:
     return changed
 
 
+def websocket_retry_delay(sends: int) -> timedelta:
+    """How long a client has to acknowledge the `sends`-th WebSocket send: the ack timeout, doubled per resend."""
+    return timedelta(seconds=settings.NOTIFY_ACK_TIMEOUT * 2 ** (sends - 1))
+
+
 @transaction.atomic
 def deliveries_mark_sent(*, notification_id: uuid.UUID, recipient_ids: Collection[int]) -> int:
-    """Record a WebSocket send to live connections of `recipient_ids`; the ack clock starts now."""
+    """Record a WebSocket send to live connections of `recipient_ids`; the ack clock starts now.
+
+    Open deliveries become `sent`; the sweep resends after `websocket_retry_delay`
+    unless they are acknowledged first. Final ones (acknowledged, pushed, ...) are left alone.
+    """
     if not recipient_ids:
         return 0
     now = timezone.now()
-    delivery_ids = list(
-        Delivery.objects.filter(
-            notification_id=notification_id, recipient_id__in=recipient_ids, status__in=Delivery.OPEN_STATUSES
-        ).values_list("id", flat=True)
+    sends_by_delivery = dict(
+        Delivery.objects.select_for_update(of=("self",))
+        .filter(notification_id=notification_id, recipient_id__in=recipient_ids, status__in=Delivery.OPEN_STATUSES)
+        .values_list("id", "attempts")
     )
-    if not delivery_ids:
-        return 0
-    changed = Delivery.objects.filter(id__in=delivery_ids, status__in=Delivery.OPEN_STATUSES).update(
-        status=Delivery.Status.SENT,
-        attempts=F("attempts") + 1,
-        sent_at=Coalesce(F("sent_at"), now),
-        next_attempt_at=now + timedelta(seconds=settings.NOTIFY_ACK_TIMEOUT),
-        updated_at=now,
+    delivery_ids_by_sends = defaultdict(list)
+    for delivery_id, attempts in sends_by_delivery.items():
+        delivery_ids_by_sends[attempts + 1].append(delivery_id)
+    for sends, delivery_ids in delivery_ids_by_sends.items():
+        Delivery.objects.filter(id__in=delivery_ids).update(
+            status=Delivery.Status.SENT,
+            attempts=sends,
+            sent_at=Coalesce(F("sent_at"), now),
+            next_attempt_at=now + websocket_retry_delay(sends),
+            updated_at=now,
+        )
+    _log_websocket_attempts(delivery_ids=sends_by_delivery, outcome=DeliveryAttempt.Outcome.SENT, now=now)
+    return len(sends_by_delivery)
+
+
+def deliveries_record_offline(*, delivery_ids: Collection[int]) -> None:
+    """Log that these recipients had no live connection when a WebSocket send was due (so they get a push)."""
+    _log_websocket_attempts(
+        delivery_ids=delivery_ids, outcome=DeliveryAttempt.Outcome.NO_CONNECTION, now=timezone.now()
     )
+
+
+def _log_websocket_attempts(*, delivery_ids: Collection[int], outcome: str, now) -> None:
     DeliveryAttempt.objects.bulk_create(
         [
             DeliveryAttempt(
-                delivery_id=delivery_id, channel=DeliveryAttempt.Channel.WEBSOCKET, outcome=DeliveryAttempt.Outcome.SENT
+                delivery_id=delivery_id, channel=DeliveryAttempt.Channel.WEBSOCKET, outcome=outcome, created_at=now
             )
             for delivery_id in delivery_ids
         ],
         batch_size=1_000,
     )
-    return changed
+
+
+def deliveries_fail(*, delivery_ids: Collection[int], reason: str, error: str = "") -> int:
+    """Close open deliveries as failed with `reason` (a Delivery.FailureReason); final ones are left alone."""
+    now = timezone.now()
+    return Delivery.objects.filter(id__in=delivery_ids, status__in=Delivery.OPEN_STATUSES).update(
+        status=Delivery.Status.FAILED,
+        failure_reason=reason,
+        last_error=error,
+        failed_at=now,
+        next_attempt_at=None,
+        push_claimed_by="",
+        push_claimed_until=None,
+        updated_at=now,
+    )
+
+
+def deliveries_retry_now(*, delivery_ids: Collection[int]) -> int:
+    """Hand open deliveries to the next sweep (admin "retry now"); final ones are left alone."""
+    return Delivery.objects.filter(id__in=delivery_ids, status__in=Delivery.OPEN_STATUSES).update(
+        next_attempt_at=timezone.now()
+    )

@@ -7,8 +7,9 @@ hands them to `notifications.events` only after that transaction commits.
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
@@ -58,9 +59,14 @@ def notification_publish(
         expires_at=expires_at,
         published_by_id=published_by_id,
     )
+    # If this process dies between commit and dispatch, the retry sweep dispatches them after the grace period.
+    redispatch_at = notification.created_at + timedelta(seconds=settings.NOTIFY_DISPATCH_GRACE)
     # One multi-row INSERT however large the department (fan-out stays one round trip).
     Delivery.objects.bulk_create(
-        [Delivery(notification=notification, recipient_id=user_id) for user_id in sorted(recipient_ids)],
+        [
+            Delivery(notification=notification, recipient_id=user_id, next_attempt_at=redispatch_at)
+            for user_id in sorted(recipient_ids)
+        ],
         batch_size=1_000,
     )
     notification.recipient_count = len(recipient_ids)

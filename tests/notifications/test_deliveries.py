@@ -1,8 +1,10 @@
 """Acknowledge, read and sent transitions, and the dispatch that follows a commit."""
 
 import uuid
+from datetime import timedelta
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
 from notifications import presence
@@ -16,6 +18,7 @@ from notifications.services import (
     delivery_mark_read,
     notification_publish,
 )
+from tests.broker import queued_push_delivery_ids
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -139,22 +142,22 @@ class TestReplayAndSent:
 
         assert replayed == [old.pk, new.pk]
 
-    def test_mark_sent_counts_attempts_and_logs_them(self, settings):
+    def test_mark_sent_counts_attempts_logs_them_and_doubles_the_ack_wait(self, settings):
         settings.NOTIFY_ACK_TIMEOUT = 7
         user, other = UserFactory(), UserFactory()
         notification = publish_to(user, other)
 
         assert deliveries_mark_sent(notification_id=notification.pk, recipient_ids=[user.pk]) == 1
+        first = delivery(notification, user)
         assert deliveries_mark_sent(notification_id=notification.pk, recipient_ids=[user.pk]) == 1
 
         sent = delivery(notification, user)
-        assert (sent.status, sent.attempts) == (Delivery.Status.SENT, 2)
-        assert 6 <= (sent.next_attempt_at - sent.sent_at).total_seconds() <= 8 + 1
+        assert (sent.status, sent.attempts, sent.sent_at) == (Delivery.Status.SENT, 2, first.sent_at)
+        attempts = list(DeliveryAttempt.objects.filter(delivery=sent))
+        assert [(attempt.channel, attempt.outcome) for attempt in attempts] == [("ws", "sent"), ("ws", "sent")]
+        assert first.next_attempt_at - attempts[0].created_at == timedelta(seconds=7)
+        assert sent.next_attempt_at - attempts[1].created_at == timedelta(seconds=14)
         assert delivery(notification, other).status == Delivery.Status.PENDING
-        assert list(DeliveryAttempt.objects.filter(delivery=sent).values_list("channel", "outcome")) == [
-            ("ws", "sent"),
-            ("ws", "sent"),
-        ]
 
     def test_mark_sent_never_reopens_acknowledged(self):
         user = UserFactory()
@@ -166,7 +169,8 @@ class TestReplayAndSent:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_dispatch_marks_online_recipients_sent_and_leaves_offline_pending(redis_client):
+def test_dispatch_sends_to_online_recipients_and_queues_a_push_for_offline_ones_at_once(redis_client, settings):
+    settings.NOTIFY_DISPATCH_GRACE = 30
     online_user, offline_user = UserFactory(), UserFactory()
     redis_client.zadd(presence.presence_key(online_user.pk), {"conn-1": timezone.now().timestamp() + 60})
     redis_client.zadd(presence.presence_key(offline_user.pk), {"crashed": timezone.now().timestamp() - 1})
@@ -174,8 +178,22 @@ def test_dispatch_marks_online_recipients_sent_and_leaves_offline_pending(redis_
     notification = publish_to(online_user, offline_user)  # autocommit: dispatch runs at once
 
     assert delivery(notification, online_user).status == Delivery.Status.SENT
-    assert delivery(notification, offline_user).status == Delivery.Status.PENDING
+    offline = delivery(notification, offline_user)
+    assert offline.status == Delivery.Status.PENDING
+    # Queued now, not when the sweep would get to it (after the grace period).
+    assert queued_push_delivery_ids(redis_client) == [offline.pk]
+    assert list(offline.attempt_log.values_list("channel", "outcome")) == [("ws", "no_connection")]
+    assert offline.next_attempt_at == notification.created_at + timedelta(seconds=30)
     assert presence.online_user_ids([online_user.pk, offline_user.pk]) == {online_user.pk}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_nothing_leaves_before_the_publishing_transaction_commits(redis_client):
+    user = UserFactory()
+    with transaction.atomic():
+        notification = publish_to(user)
+        assert queued_push_delivery_ids(redis_client) == []
+    assert queued_push_delivery_ids(redis_client) == [delivery(notification, user).pk]
 
 
 @pytest.mark.django_db(transaction=True)

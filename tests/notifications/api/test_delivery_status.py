@@ -5,7 +5,7 @@ import json
 import pytest
 
 from notifications.models import Delivery, DeliveryAttempt, Device
-from notifications.services import delivery_acknowledge, delivery_mark_read
+from notifications.services import delivery_acknowledge, delivery_mark_read, delivery_push
 from tests.api_support import assert_error, client_for, make_publisher
 from tests.factories import DepartmentFactory, UserFactory, add_members
 
@@ -109,3 +109,18 @@ def test_other_publishers_and_recipients_get_404(publisher, department_with_memb
     url = f"/api/notifications/{notification_id}/deliveries/"
     assert_error(client_for(make_publisher()).get(url), 404, "not_found")
     assert_error(client_for(members[0]).get(url), 404, "not_found")
+
+
+def test_a_push_the_log_backend_simulated_says_so(publisher, department_with_members, settings):
+    settings.NOTIFY_PUSH_BACKEND = "log"
+    _, (member, *_others) = department_with_members
+    notification_id = publish_to_department(publisher, "ops")
+    Device.objects.create(user=member, token="t-sim", platform="ios", app_install_id="i-sim")
+    delivery = Delivery.objects.get(notification_id=notification_id, recipient=member)
+    assert delivery_push(delivery_id=delivery.pk) == "pushed (simulated)"
+
+    response = client_for(publisher).get(f"/api/notifications/{notification_id}/deliveries/?username={member.username}")
+
+    [row] = response.json()["results"]
+    assert (row["status"], row["push_simulated"]) == ("pushed", True)
+    assert [(attempt["channel"], attempt["outcome"]) for attempt in row["attempt_log"]] == [("fcm", "simulated")]

@@ -125,4 +125,6 @@ def test_api_conforms_to_its_schema(live_server, world):
         ("POST", "/api/notifications/{id}/read/", 200),
         ("POST", "/api/documents/", 201),
         ("POST", "/api/documents/{id}/submit/", 200),
+        ("POST", "/api/devices/", 201),
+        ("GET", "/api/devices/", 200),
     } <= answered

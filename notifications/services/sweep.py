@@ -1,0 +1,95 @@
+"""The retry sweep: Celery beat runs it every NOTIFY_SWEEP_INTERVAL seconds.
+
+Every open delivery carries `next_attempt_at`, the time by which something
+should have happened to it. The sweep takes the ones whose time has come:
+
+- expired notifications fail `expired` (they are never pushed);
+- deliveries sent over the WebSocket but not acknowledged are sent again to
+  recipients who are still online, the wait doubling after each send, up to
+  NOTIFY_MAX_WS_ATTEMPTS sends;
+- after that, or when the recipient is offline, or when a push round is due
+  (FCM retry, or a push task that died), a push task is queued;
+- deliveries left `pending` by a process that died between commit and dispatch
+  (publish gives them NOTIFY_DISPATCH_GRACE seconds) are dispatched again the same way.
+
+Rows are claimed with SELECT ... FOR UPDATE SKIP LOCKED and their
+`next_attempt_at` is moved past the step being taken before the transaction
+commits, so two sweeps running at once never take the same delivery; the
+sends and task messages leave only after that commit.
+"""
+
+from collections import Counter
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from notifications import dispatch, presence
+from notifications.models import Delivery
+from notifications.services.deliveries import deliveries_fail, deliveries_record_offline
+
+SWEEP_BATCH_SIZE = 500
+SWEEP_MAX_BATCHES = 20
+
+
+def deliveries_sweep(*, batch_size: int = SWEEP_BATCH_SIZE) -> dict[str, int]:
+    """Take every due delivery one step further; returns counts (`expired`, `resent`, `push_queued`)."""
+    report: Counter[str] = Counter()
+    for _ in range(SWEEP_MAX_BATCHES):
+        if _sweep_batch(batch_size=batch_size, report=report) < batch_size:
+            break
+    return dict(report)
+
+
+def _due(now) -> Q:
+    # Publish sets next_attempt_at; the fallback catches rows written without one.
+    grace = timedelta(seconds=settings.NOTIFY_DISPATCH_GRACE)
+    stale_pending = Q(next_attempt_at__isnull=True, created_at__lte=now - grace)
+    return Q(status__in=Delivery.OPEN_STATUSES) & (Q(next_attempt_at__lte=now) | stale_pending)
+
+
+@transaction.atomic
+def _sweep_batch(*, batch_size: int, report: Counter) -> int:
+    now = timezone.now()
+    due = list(
+        Delivery.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("notification")
+        .filter(_due(now))
+        .order_by("next_attempt_at", "id")[:batch_size]
+    )
+    if not due:
+        return 0
+
+    expired = [delivery for delivery in due if delivery.notification.is_expired(now)]
+    live = [delivery for delivery in due if not delivery.notification.is_expired(now)]
+    websocket_phase = [
+        delivery
+        for delivery in live
+        if delivery.push_attempts == 0 and delivery.attempts < settings.NOTIFY_MAX_WS_ATTEMPTS
+    ]
+    online = presence.online_user_ids({delivery.recipient_id for delivery in websocket_phase})
+    resend = [delivery for delivery in websocket_phase if delivery.recipient_id in online]
+    resend_ids = {delivery.pk for delivery in resend}
+    to_push = [delivery.pk for delivery in live if delivery.pk not in resend_ids]
+    deliveries_record_offline(
+        delivery_ids=[delivery.pk for delivery in websocket_phase if delivery.recipient_id not in online]
+    )
+
+    if expired:
+        deliveries_fail(delivery_ids=[delivery.pk for delivery in expired], reason=Delivery.FailureReason.EXPIRED)
+    # The claim: no other sweep sees these rows again until their next step has had time to happen.
+    if resend:
+        Delivery.objects.filter(pk__in=resend_ids).update(
+            next_attempt_at=now + timedelta(seconds=settings.NOTIFY_ACK_TIMEOUT), updated_at=now
+        )
+    if to_push:
+        Delivery.objects.filter(pk__in=to_push).update(
+            next_attempt_at=now + timedelta(seconds=settings.NOTIFY_PUSH_LEASE), updated_at=now
+        )
+    dispatch.deliveries_resend_on_commit(deliveries=resend)
+    dispatch.pushes_enqueue_on_commit(delivery_ids=to_push)
+
+    report.update(expired=len(expired), resent=len(resend), push_queued=len(to_push))
+    return len(due)

@@ -1,0 +1,26 @@
+"""Celery tasks of the notifications domain: thin wrappers that take ids and call one service.
+
+Both are idempotent (the broker redelivers after a crash: acks_late, reject_on_worker_lost).
+"""
+
+from celery import shared_task
+from django.conf import settings
+
+from notifications.services.pushes import delivery_push
+from notifications.services.sweep import deliveries_sweep
+
+# Killed well before its lease ends, so the sweep's next round never overlaps a stuck one.
+PUSH_TIME_LIMIT = settings.NOTIFY_PUSH_LEASE * 0.8
+
+
+@shared_task(name="notifications.push_delivery", bind=True, ignore_result=True, time_limit=PUSH_TIME_LIMIT)
+def push_delivery(self, delivery_id: int) -> str:
+    """Push one delivery through FCM (queued at publish for offline recipients, and by the sweep)."""
+    # The task id names the claim: a redelivery of this same message resumes it.
+    return delivery_push(delivery_id=delivery_id, claim_id=self.request.id)
+
+
+@shared_task(name="notifications.sweep_deliveries", ignore_result=True)
+def sweep_deliveries() -> dict[str, int]:
+    """Retry, push or expire every due delivery (Celery beat, every NOTIFY_SWEEP_INTERVAL seconds)."""
+    return deliveries_sweep()

@@ -1,0 +1,15 @@
+"""`celery` with firebase-admin sending to the fake FCM server: `python -m tests.celery_worker -A notifyhub worker ...`.
+
+The same command line as the Procfile's; the only difference is the one class
+attribute the tests patch in-process too (FAKE_FCM_URL, see pitfalls.md §4).
+"""
+
+import os
+import sys
+
+from celery.__main__ import main
+from firebase_admin import messaging
+
+if __name__ == "__main__":
+    messaging._MessagingService.FCM_URL = os.environ["FAKE_FCM_URL"]
+    sys.exit(main())
