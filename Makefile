@@ -3,6 +3,9 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 PYTHON  := $(BIN)/python
 STAMP   := $(VENV)/.requirements-installed
+# The official SignalR JavaScript client the tests drive (tests/support/signalr_node.py), installed from the lock file.
+NODE_CLIENT := tests/support/signalr-node
+NODE_STAMP  := $(NODE_CLIENT)/node_modules/.installed
 
 # The test suite runs against real PostgreSQL and Redis; override on the command line or in the environment.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/notifyhub
@@ -28,6 +31,10 @@ $(STAMP): requirements.txt
 
 venv: $(STAMP)
 
+$(NODE_STAMP): $(NODE_CLIENT)/package-lock.json
+	cd $(NODE_CLIENT) && npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
 # First start only: a private .env with a fresh secret key.
 .env:
 	@sed "s|^SECRET_KEY=.*|SECRET_KEY=$$(python3 -c 'import secrets; print(secrets.token_urlsafe(50))')|" .env.example > .env
@@ -43,11 +50,12 @@ run: venv .env
 	@echo "  admin      http://127.0.0.1:$${PORT:-8000}/admin/      (admin / notifyhub-demo)"
 	@echo "  API        http://127.0.0.1:$${PORT:-8000}/api/docs/  (guide: docs/api.md)"
 	@echo "  WebSocket  ws://127.0.0.1:$${PORT:-8000}/ws/notifications/"
+	@echo "  SignalR    http://127.0.0.1:$${PORT:-8000}/hubs/workflow      (guide: docs/signalr.md)"
 	@echo "  Stop with Ctrl-C."
 	@echo ""
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start --port $${PORT:-8000}
 
-test: venv
+test: venv $(NODE_STAMP)
 	DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" $(BIN)/pytest $(PYTEST_ARGS)
 
 $(BENCH_STAMP): bench/requirements.txt $(STAMP)
@@ -65,4 +73,4 @@ format: venv
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache bench/results/logs
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache bench/results/logs $(NODE_CLIENT)/node_modules

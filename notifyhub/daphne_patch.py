@@ -1,4 +1,6 @@
-"""Let an application close a daphne WebSocket with any close code and reason the ASGI spec allows.
+"""Two fixes to daphne 4.2: close codes and reasons, and a clean shutdown.
+
+**Close codes.** Let an application close a daphne WebSocket with any close code and reason the ASGI spec allows.
 
 daphne 4.2 drops the `reason` of `websocket.close` (django/daphne#374) and
 hands the code to autobahn's `sendClose`, which refuses everything but 1000
@@ -9,12 +11,26 @@ daphne's handling of that one message with autobahn's lower-level
 on the wire are still passed to daphne unchanged. uvicorn needs nothing: it
 supports both already.
 
+**Shutdown.** On SIGTERM daphne cancels every application instance and waits
+for them, which is when the hub tells its clients to reconnect elsewhere
+(`HubConsumer.__call__`). But its `kill_all_applications` raises `KeyError` on
+the first connection that has no application running (an idle keep-alive
+HTTP connection, a socket whose application has finished), and then cancels
+nothing: every socket is just dropped. The replacement skips those.
+
 Installed by `notifyhub.asgi`; `tests/test_daphne_patch.py` fails if a
 daphne upgrade moves what this relies on.
 """
 
+import asyncio
+import logging
+
 from autobahn.util import encode_truncate
+from daphne.server import Server
 from daphne.ws_protocol import WebSocketProtocol
+from twisted.internet import defer
+
+logger = logging.getLogger("daphne.server")
 
 # RFC 6455 §7.4: codes an endpoint may send in a close frame.
 SENDABLE_CLOSE_CODES = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014}) | frozenset(
@@ -35,6 +51,22 @@ def _handle_reply(self: WebSocketProtocol, message: dict) -> None:
     _daphne_handle_reply(self, message)
 
 
+def _kill_all_applications(self: Server) -> defer.Deferred:
+    """Cancel every running application instance before the reactor stops, and make it wait for them."""
+    running = [
+        details["application_instance"]
+        for details in self.connections.values()
+        if details.get("application_instance") is not None and not details["application_instance"].done()
+    ]
+    for application_instance in running:
+        application_instance.cancel()
+    logger.info("Killed %i pending application instances", len(running))
+    waiting = defer.Deferred.fromFuture(asyncio.gather(*running))
+    waiting.addErrback(lambda failure: None)
+    return waiting
+
+
 def install() -> None:
-    """Patch daphne's WebSocket protocol (idempotent)."""
+    """Patch daphne's WebSocket protocol and shutdown (idempotent)."""
     WebSocketProtocol.handle_reply = _handle_reply
+    Server.kill_all_applications = _kill_all_applications

@@ -187,8 +187,15 @@ try:
     # Messages per second a client may send on average, and the burst it may send at once; past it: close 1008.
     WS_RATE_LIMIT = env.float("WS_RATE_LIMIT", default=10, minimum=0.1)
     WS_RATE_BURST = env.int("WS_RATE_BURST", default=40, minimum=1)
+    # SignalR endpoint (docs/signalr.md), ASP.NET Core's defaults: a Ping after this many seconds without sending,
+    # a close after this many without hearing from the client (it pings every 15 s), and the handshake deadline.
+    SIGNALR_KEEPALIVE_INTERVAL = env.float("SIGNALR_KEEPALIVE_INTERVAL", default=15, minimum=0.1)
+    SIGNALR_CLIENT_TIMEOUT = env.float("SIGNALR_CLIENT_TIMEOUT", default=30, minimum=0.2)
+    SIGNALR_HANDSHAKE_TIMEOUT = env.float("SIGNALR_HANDSHAKE_TIMEOUT", default=15, minimum=0.1)
 except ConfigError as error:
     config_error_exit(error)
+if SIGNALR_CLIENT_TIMEOUT <= SIGNALR_KEEPALIVE_INTERVAL:
+    config_error_exit(ConfigError("SIGNALR_CLIENT_TIMEOUT must be longer than SIGNALR_KEEPALIVE_INTERVAL"))
 
 # --- Cache -------------------------------------------------------------------
 # Shared by every web process: API throttling counts requests here.

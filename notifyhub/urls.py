@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from notifications.hub.signalr.negotiate import negotiate
 from notifyhub.api import auth
 from notifyhub.api.health import HealthView
 
@@ -15,6 +16,8 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/", include("notifications.api.urls")),
     path("api/", include("workflow.api.urls")),
+    # The SignalR hub's negotiate request (the hub itself is a WebSocket route); no trailing slash, as clients send it.
+    path("hubs/workflow/negotiate", negotiate, name="signalr-negotiate"),
 ]
 
 # Unknown URLs and unhandled errors answer in the API's error shape (notifyhub/api/errors.py).

@@ -56,15 +56,16 @@ def approvers(department):
 def start_server(django_db_setup, tmp_path_factory):
     """Factory for real server processes on the test database and Redis (see tests/support/servers.py).
 
-    `start_server(name, env={...}, kind="daphne"|"uvicorn")` returns a started
-    `HubServer`; every server it started is stopped at the end of the run.
+    `start_server(name, env={...}, kind="daphne"|"uvicorn", port=0)` returns a
+    started `HubServer` (on `port`, e.g. a stopped one's to restart it); every
+    server it started is stopped at the end of the run.
     """
     servers: list[HubServer] = []
     log_dir = tmp_path_factory.mktemp("servers")
 
-    def start(name: str, *, env: dict[str, str] | None = None, kind: str = "daphne") -> HubServer:
+    def start(name: str, *, env: dict[str, str] | None = None, kind: str = "daphne", port: int = 0) -> HubServer:
         environment = {"WS_ALLOWED_ORIGINS": HUB_ALLOWED_ORIGINS, **(env or {})}
-        server = HubServer(name, log_path=log_dir / f"{name}.log", env=environment, kind=kind)
+        server = HubServer(name, log_path=log_dir / f"{name}.log", env=environment, kind=kind, port=port)
         servers.append(server)
         return server.start()
 

@@ -4,9 +4,11 @@ The behaviour itself (1008, 1009 and 4401 with reasons reaching a real client)
 is covered end to end in tests/notifications/hub/.
 """
 
+import asyncio
 import inspect
 
 from autobahn.websocket.protocol import WebSocketProtocol as AutobahnProtocol
+from daphne.server import Server
 from daphne.ws_protocol import WebSocketProtocol
 
 from notifyhub import daphne_patch
@@ -28,8 +30,33 @@ def test_install_is_what_the_asgi_application_runs():
     import notifyhub.asgi  # noqa: F401  (importing it installs the patch)
 
     assert WebSocketProtocol.handle_reply is daphne_patch._handle_reply
+    assert Server.kill_all_applications is daphne_patch._kill_all_applications
     daphne_patch.install()
     assert WebSocketProtocol.handle_reply is daphne_patch._handle_reply
+
+
+def test_daphne_still_kills_applications_before_shutdown_from_its_connections_table():
+    source = inspect.getsource(Server.run)
+    assert 'reactor.addSystemEventTrigger("before", "shutdown", self.kill_all_applications)' in source
+    assert '"application_instance"' in inspect.getsource(Server.create_application)
+
+
+def test_shutdown_cancels_running_applications_and_skips_connections_without_one():
+    async def scenario() -> tuple[bool, bool]:
+        running = asyncio.ensure_future(asyncio.sleep(60))
+        finished = asyncio.ensure_future(asyncio.sleep(0))
+        await finished
+        server = Server.__new__(Server)
+        server.connections = {
+            "idle keep-alive": {"connected": 0},
+            "finished": {"connected": 0, "application_instance": finished},
+            "running": {"connected": 0, "application_instance": running},
+        }
+        daphne_patch._kill_all_applications(server)
+        await asyncio.sleep(0)
+        return running.cancelled(), finished.cancelled()
+
+    assert asyncio.run(scenario()) == (True, False)
 
 
 def test_only_codes_rfc_6455_lets_endpoints_send_are_sent_directly():

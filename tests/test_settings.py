@@ -72,6 +72,11 @@ def test_database_defaults_to_sqlite_file_for_make_run():
         ),
         ({"FCM_CREDENTIALS_FILE": "/no/such/file.json"}, "FCM_CREDENTIALS_FILE='/no/such/file.json' is not a readable"),
         ({"NOTIFY_MAX_WS_ATTEMPTS": "0"}, "NOTIFY_MAX_WS_ATTEMPTS=0 must be at least 1"),
+        ({"SIGNALR_KEEPALIVE_INTERVAL": "often"}, "SIGNALR_KEEPALIVE_INTERVAL='often' is not a number"),
+        (
+            {"SIGNALR_KEEPALIVE_INTERVAL": "30", "SIGNALR_CLIENT_TIMEOUT": "30"},
+            "SIGNALR_CLIENT_TIMEOUT must be longer than SIGNALR_KEEPALIVE_INTERVAL",
+        ),
     ],
 )
 def test_bad_value_fails_with_one_clear_line(overrides, expected):

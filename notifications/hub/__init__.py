@@ -7,8 +7,9 @@
                 rooms, typing, de-duplication, flood limit) and the protocol-neutral events
 - `consumer.py` `HubConsumer`: the Channels lifecycle, guards and layer handlers every endpoint shares
 - `native.py`   `/ws/notifications/`, the native JSON protocol (docs/protocol.md)
+- `signalr/`    `/hubs/workflow`, the ASP.NET Core SignalR protocol for unchanged SignalR clients (docs/signalr.md)
 - `routing.py`  the WebSocket URL routes
 
-A new protocol (SignalR at `/hubs/workflow`) is one more `HubConsumer`
-subclass that parses and renders its own frames; see `consumer.py`.
+A protocol is one `HubConsumer` subclass that parses and renders its own
+frames; see `consumer.py`.
 """

@@ -18,12 +18,16 @@ A protocol subclasses it and implements four methods:
   frame (which carries the code and reason too; the frame is for client
   libraries that hide close reasons).
 
+It may also override `close_code(reason)`, the WebSocket close code sent for
+a `CloseReason` (by default its own code).
+
 and calls `start_session()` once the client may receive frames: at once for
 the native protocol, after the handshake message for SignalR. A protocol whose
 every request needs an answer (SignalR completions) also overrides
 `send_reply(reply, request)`, which by default sends the reply event, if any.
 """
 
+import asyncio
 import logging
 from collections.abc import Awaitable
 
@@ -34,6 +38,7 @@ from notifications.hub.session import (
     FLOODING,
     MAX_MESSAGE_BYTES,
     MESSAGE_TOO_BIG,
+    SERVER_SHUTDOWN,
     CloseReason,
     HubError,
     HubEvent,
@@ -42,6 +47,9 @@ from notifications.hub.session import (
 )
 
 logger = logging.getLogger(__name__)
+
+# How long a connection may take to say goodbye and leave its groups when the server shuts down.
+SHUTDOWN_GRACE_SECONDS = 5
 
 
 def frame_size(text_data: str | None, bytes_data: bytes | None) -> int:
@@ -60,6 +68,22 @@ class HubConsumer(AsyncWebsocketConsumer):
     closing = False
 
     # Lifecycle -------------------------------------------------------------------------------------------------
+
+    async def __call__(self, scope, receive, send) -> None:
+        """Runs the whole connection; when the server shuts down, tells the client before it goes."""
+        try:
+            await super().__call__(scope, receive, send)
+        except asyncio.CancelledError:
+            # daphne cancels every connection on shutdown (and uvicorn after its graceful timeout): no
+            # disconnect handler runs, so say goodbye (clients reconnect to another process) and clean up here.
+            if hasattr(self, "session"):
+                try:
+                    async with asyncio.timeout(SHUTDOWN_GRACE_SECONDS):
+                        await self.close_with(SERVER_SHUTDOWN)
+                        await self.session.close()
+                except Exception:
+                    logger.warning("hub connection %s not cleaned up at shutdown", self.channel_name, exc_info=True)
+            raise
 
     async def connect(self) -> None:
         """Runs on the handshake: always accept, so a refusal can carry a 4401 close code."""
@@ -99,7 +123,11 @@ class HubConsumer(AsyncWebsocketConsumer):
             return
         self.closing = True
         await self.send_close_notice(reason)
-        await self.close(code=reason.code, reason=reason.reason)
+        await self.close(code=self.close_code(reason), reason=reason.reason)
+
+    def close_code(self, reason: CloseReason) -> int:
+        """The WebSocket close code that ends a connection for `reason`."""
+        return reason.code
 
     # Inbound ---------------------------------------------------------------------------------------------------
 

@@ -56,6 +56,8 @@ REPLAY_PAGE_SIZE = 200
 # Notification ids remembered per connection to drop duplicates (replay vs live, user vs department group).
 SEEN_IDS_KEPT = 2_000
 MAX_ROOMS = 50
+# Acknowledgements a client may still owe beyond the rate limit (one per notification sent; see MessageRateLimit).
+MAX_GRANTED_MESSAGES = 2_000
 TYPING_MIN_INTERVAL = 1.0
 
 
@@ -95,6 +97,8 @@ class CloseReason:
 TOKEN_EXPIRED = CloseReason.unauthorized("token expired")
 MESSAGE_TOO_BIG = CloseReason(1009, f"message larger than {MAX_MESSAGE_BYTES} bytes", "message_too_big")
 FLOODING = CloseReason(1008, "too many messages", "rate_limited")
+# The server process is stopping (daphne cancels every connection first): reconnect, another process will answer.
+SERVER_SHUTDOWN = CloseReason(1001, "server shutting down", "server_shutdown")
 
 
 # --- Events: what the hub tells a client, before any protocol renders it ----------------------------------------
@@ -184,22 +188,35 @@ HubEvent = (
 
 
 class MessageRateLimit:
-    """Token bucket: `burst` messages at once, refilled at `rate` per second."""
+    """Token bucket: `burst` messages at once, refilled at `rate` per second, plus the `granted` answers.
+
+    A client acknowledges every notification it is sent, so each one sent
+    grants one message: acknowledging a replay of hundreds at once (as clients
+    that ack in their event handler do) is not flooding.
+    """
 
     def __init__(self, *, rate: float, burst: int) -> None:
         self.rate = rate
         self.burst = burst
         self.tokens = float(burst)
+        self.granted = 0
         self.updated = time.monotonic()
+
+    def grant(self) -> None:
+        """Allow one more message, beyond the rate: the answer to a notification just sent."""
+        self.granted = min(self.granted + 1, MAX_GRANTED_MESSAGES)
 
     def admit(self) -> bool:
         now = time.monotonic()
         self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
         self.updated = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        if self.granted:
+            self.granted -= 1
+            return True
+        return False
 
 
 @dataclass(frozen=True)
@@ -317,6 +334,7 @@ class HubSession:
         while True:
             for payload in page.notifications:
                 if self._first_sight(payload["id"]):
+                    self._rate.grant()
                     yield NotificationEvent(notification=payload, replayed=True)
             if page.cursor is None:
                 return
@@ -411,6 +429,7 @@ class HubSession:
         # Overlapping routes of one send are shown once; a retry is shown again (the client never acked it).
         if not self._first_sight(payload["id"]) and not message.get("retry"):
             return None
+        self._rate.grant()
         return NotificationEvent(notification=payload, replayed=False)
 
     def read_event(self, message: dict) -> NotificationsRead | None:

@@ -40,11 +40,12 @@ def open_socket(
     via: str = "header",
     origin: str | None = None,
     path: str = NATIVE_PATH,
+    query: dict[str, str] | None = None,
     **options,
 ) -> ClientConnection:
     """A raw `websockets` connection, the token in the Authorization header or the access_token query."""
     headers = {}
-    query = {}
+    query = dict(query or {})
     if token is not None and via == "header":
         headers["Authorization"] = f"Bearer {token}"
     elif token is not None:

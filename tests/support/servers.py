@@ -150,8 +150,17 @@ class HubServer(ServerProcess):
     the port is known before the server starts and no other process can take it.
     """
 
-    def __init__(self, name: str, *, log_path: Path, env: Mapping[str, str] | None = None, kind: str = "daphne"):
-        self.socket = socket.create_server(("127.0.0.1", 0), backlog=2048)
+    def __init__(
+        self,
+        name: str,
+        *,
+        log_path: Path,
+        env: Mapping[str, str] | None = None,
+        kind: str = "daphne",
+        port: int = 0,
+    ):
+        # port: 0 lets the OS pick; a stopped server's port brings a "restarted" server where clients reconnect.
+        self.socket = socket.create_server(("127.0.0.1", port), backlog=2048)
         self.port = self.socket.getsockname()[1]
         fd = self.socket.fileno()
         if kind == "daphne":
@@ -203,6 +212,10 @@ class HubServer(ServerProcess):
     def ws_url(self, path: str = NATIVE_PATH, **query: str) -> str:
         """ws://127.0.0.1:<port><path>?<query>"""
         return f"ws://127.0.0.1:{self.port}{path}" + (f"?{urlencode(query)}" if query else "")
+
+    def http_url(self, path: str = "/") -> str:
+        """http://127.0.0.1:<port><path>"""
+        return f"http://127.0.0.1:{self.port}{path}"
 
 
 class JSONResponse(NamedTuple):

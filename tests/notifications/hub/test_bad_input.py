@@ -6,6 +6,8 @@ import pytest
 from django.conf import settings
 
 from notifications.hub.session import MAX_MESSAGE_BYTES
+from notifications.models import Delivery
+from notifications.services import notification_publish
 from tests.factories import UserFactory
 from tests.support.hub_client import NativeClient, access_token
 
@@ -113,3 +115,20 @@ def test_flooding_closes_with_1008_and_other_users_are_unaffected(hub_server, re
     assert settings.WS_RATE_BURST <= len(frames) - 1 < settings.WS_RATE_BURST * 5
     assert neighbour.request("pong", type="ping")["type"] == "pong"
     neighbour.close()
+
+
+def test_acknowledging_a_long_replay_at_once_is_not_flooding(connect):
+    user = UserFactory()
+    missed = [
+        notification_publish(event="NewTask", title="Approve", user_ids=[user.pk])
+        for _ in range(settings.WS_RATE_BURST * 2)
+    ]
+    client = connect(user)
+
+    for notification in missed:
+        client.send(type="ack", id=str(notification.pk))
+
+    assert client.request("pong", type="ping")["type"] == "pong"
+    assert set(Delivery.objects.filter(recipient=user).values_list("status", flat=True)) == {
+        Delivery.Status.ACKNOWLEDGED
+    }

@@ -97,3 +97,11 @@ class TestMessageRateLimit:
         assert [limit.admit(), limit.admit()] == [True, False]
         now[0] += 60  # refills to the burst, never beyond
         assert [limit.admit() for _ in range(4)] == [True, True, True, False]
+
+    def test_each_notification_sent_grants_its_answer_beyond_the_rate(self, monkeypatch):
+        monkeypatch.setattr(hub_session.time, "monotonic", lambda: 100.0)
+        limit = MessageRateLimit(rate=2, burst=3)
+        for _ in range(5):
+            limit.grant()
+
+        assert [limit.admit() for _ in range(9)] == [True] * 8 + [False]
