@@ -39,25 +39,16 @@ def _own_delivery(*, user_id: int, notification_id) -> QuerySet[Delivery]:
     return Delivery.objects.filter(recipient_id=user_id, notification_id=parsed)
 
 
-@transaction.atomic
 def delivery_acknowledge(*, user_id: int, notification_id: uuid.UUID | str) -> bool:
     """Record that a client of `user_id` has the notification. Idempotent.
 
     Returns True if this call acknowledged it, False if it already was.
     Unknown ids, and ids of other users' notifications, raise `not_found`.
     """
-    deliveries = _own_delivery(user_id=user_id, notification_id=notification_id)
-    now = timezone.now()
-    changed = deliveries.filter(acknowledged_at__isnull=True).update(
-        acknowledged_at=now,
-        # A late ack after a push or a failure is recorded; it never reopens the delivery.
-        status=Delivery.Status.ACKNOWLEDGED,
-        next_attempt_at=None,
-        updated_at=now,
-    )
-    if not changed and not deliveries.exists():
+    [outcome] = deliveries_acknowledge_many([(user_id, notification_id)])
+    if outcome is AckOutcome.NOT_FOUND:
         raise delivery_not_found(notification_id)
-    return bool(changed)
+    return outcome is AckOutcome.ACKNOWLEDGED
 
 
 class AckOutcome(enum.Enum):
