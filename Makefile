@@ -10,12 +10,17 @@ NODE_STAMP  := $(NODE_CLIENT)/node_modules/.installed
 # The test suite runs against real PostgreSQL and Redis; override on the command line or in the environment.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/notifyhub
 TEST_REDIS_URL    ?= redis://127.0.0.1:6379/15
+# make bench uses its own database (created and migrated by the bench) and Redis database.
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/notifyhub_bench
+BENCH_REDIS_URL    ?= redis://127.0.0.1:6379/14
+BENCH_STAMP := $(VENV)/.bench-requirements-installed
 
-.PHONY: help venv run test lint format clean
+.PHONY: help venv run test bench lint format clean
 
 help:
 	@echo "make run    create .venv, migrate, seed demo data, start web + worker + beat"
 	@echo "make test   create/update .venv and run the whole test suite (PostgreSQL + Redis)"
+	@echo "make bench  about 3 minutes of benchmarks against a bare baseline (BENCH_ARGS=--help for options)"
 	@echo "make lint   ruff check"
 
 $(STAMP): requirements.txt
@@ -53,6 +58,13 @@ run: venv .env
 test: venv $(NODE_STAMP)
 	DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" $(BIN)/pytest $(PYTEST_ARGS)
 
+$(BENCH_STAMP): bench/requirements.txt $(STAMP)
+	$(PYTHON) -m pip install --quiet -r bench/requirements.txt
+	touch $(BENCH_STAMP)
+
+bench: venv $(BENCH_STAMP)
+	$(PYTHON) -m bench --database-url "$(BENCH_DATABASE_URL)" --redis-url "$(BENCH_REDIS_URL)" $(BENCH_ARGS)
+
 lint: venv
 	$(BIN)/ruff check .
 
@@ -61,4 +73,4 @@ format: venv
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache $(NODE_CLIENT)/node_modules
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache bench/results/logs $(NODE_CLIENT)/node_modules

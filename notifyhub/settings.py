@@ -13,6 +13,7 @@ from pathlib import Path
 from notifyhub.env import ConfigError, config_error_exit, env, read_env_file
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+ASGI_SERVERS = ("daphne", "uvicorn")
 # ENV_FILE points elsewhere (or at a missing file, to read none); default: .env beside manage.py.
 read_env_file(Path(os.environ.get("ENV_FILE", BASE_DIR / ".env")))
 
@@ -24,6 +25,8 @@ try:
     REDIS_URL = env.redis_url("REDIS_URL", default="redis://127.0.0.1:6379/0")
     CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
     LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
+    # The ASGI server of the web process (`python -m notifyhub.web`, the Procfile's web line).
+    ASGI_SERVER = env.choice("ASGI_SERVER", ASGI_SERVERS, default="daphne")
 except ConfigError as error:
     config_error_exit(error)
 

@@ -1,0 +1,7 @@
+"""`make bench`: NotifyHub's end-to-end benchmarks against a bare `websockets` + Redis pub/sub baseline.
+
+Processes: the driver (`python -m bench`, Django-configured: fixtures, publishing,
+orchestration), the servers under test (NotifyHub under daphne and uvicorn, and
+`bench.bare_server`), and client swarms (`bench.clients`, many WebSocket
+connections per process, no Django). See README's "Benchmarks" section.
+"""

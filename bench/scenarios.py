@@ -1,0 +1,329 @@
+"""The measured scenarios. Each runs against one started server with its clients connected.
+
+Clients are numbered by population index `i` (user `i`; indexes below
+`department_size` are the department's members); their connection key in the
+client pool is `key_offset + i`, so two servers' clients can be connected at
+once. Every scenario opens its own phase, so frames from earlier phases
+(replays, late arrivals) never count.
+"""
+
+import asyncio
+import itertools
+import random
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from asgiref.sync import sync_to_async
+
+from bench.options import Options
+from bench.stack import Server
+from bench.stats import percentile
+from bench.swarm import ClientPool, Collected
+
+RECEIVE_TIMEOUT = 10.0  # seconds to wait for stragglers after the last publish
+PUBLISH_IN_FLIGHT = 64  # latency scenario: open publish requests at most
+KIB = 1024
+
+
+@dataclass
+class Outcome:
+    metrics: dict[str, float] = field(default_factory=dict)
+    samples: dict[str, list[float]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def merge(self, other: "Outcome") -> None:
+        self.metrics.update(other.metrics)
+        for name, values in other.samples.items():
+            self.samples.setdefault(name, []).extend(values)
+        self.notes.extend(other.notes)
+
+
+@dataclass
+class ServerRun:
+    """One server, its connected clients and a publisher, for one round."""
+
+    server: Server
+    pool: ClientPool
+    publisher: object
+    options: Options
+    status: Callable[[str], None]
+    connect_url: Callable[[int], tuple[str, dict]]  # population index -> (url, headers)
+    key_offset: int = 0
+    round: int = 0
+    connected: set[int] = field(default_factory=set)  # population indexes
+
+    def phase(self, scenario: str) -> str:
+        return f"{self.server.kind}.r{self.round}.{scenario}"
+
+    def keys(self, indexes) -> list[int]:
+        return [self.key_offset + index for index in indexes]
+
+
+def _collected_notes(scenario: str, collected: Collected) -> list[str]:
+    notes = []
+    if collected.lost:
+        notes.append(f"{scenario}: {collected.lost} connections closed by the server ({collected.lost_reasons})")
+    return notes
+
+
+# --- connections and memory -------------------------------------------------------------
+async def settle(run: ServerRun, *, busy_share: float = 0.15, timeout: float = 20.0) -> None:
+    """Wait until the server is idle (e.g. done with a wave of disconnects) before measuring."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        before, started = run.server.cpu_seconds(), loop.time()
+        await asyncio.sleep(0.5)
+        if (run.server.cpu_seconds() - before) / (loop.time() - started) < busy_share:
+            return
+        run.status("waiting for the server to go idle")
+
+
+async def open_clients(run: ServerRun, indexes: range) -> float:
+    """Connect the clients `indexes`; returns connections per second. Any failure stops the run."""
+    wanted = [index for index in indexes if index not in run.connected]
+    if not wanted:
+        return float("nan")
+    conns = [(run.key_offset + index, *run.connect_url(index)) for index in wanted]
+    result = await run.pool.connect(conns, concurrency=run.options.connect_concurrency)
+    if result.failed:
+        raise RuntimeError(
+            f"{run.server.kind}: {result.failed} of {len(conns)} connections failed, e.g. {result.errors}\n"
+            f"{run.server.log_tail()}"
+        )
+    run.connected.update(wanted)
+    return len(conns) / result.seconds
+
+
+async def close_clients(run: ServerRun, indexes) -> None:
+    indexes = sorted(set(indexes) & run.connected)
+    if indexes:
+        await run.pool.close(run.keys(indexes))
+        run.connected.difference_update(indexes)
+
+
+async def ramp_up(run: ServerRun, *, measure_memory: bool) -> Outcome:
+    """Connect the scenario clients, reading RSS at each memory point on the way (issue scenario 4).
+
+    Points above `--clients` are opened only when memory is measured, and closed again
+    afterwards, so the other scenarios always run with exactly `--clients` connections.
+    """
+    outcome = Outcome()
+    options = run.options
+    await asyncio.sleep(0.5)
+    baseline = run.server.rss_bytes()
+    points = [point for point in options.memory_points if point <= options.clients or measure_memory]
+    rates = []
+    for point in points:
+        run.status(f"connecting {point} clients")
+        rates.append(await open_clients(run, range(point)))
+        await asyncio.sleep(1.0)  # let per-connection tasks settle before reading RSS
+        if "memory" in options.scenarios:
+            outcome.metrics[f"rss_per_conn_{point}"] = (run.server.rss_bytes() - baseline) / point / KIB
+    if options.clients not in points:
+        run.status(f"connecting {options.clients} clients")
+        rates.append(await open_clients(run, range(options.clients)))
+    extra = [index for index in run.connected if options.clients <= index < options.users]
+    if extra:
+        run.status(f"closing {len(extra)} memory-only clients")
+        await close_clients(run, extra)
+    await settle(run)
+    finite = [rate for rate in rates if rate == rate]
+    if finite:
+        outcome.metrics["connect_rate"] = finite[0]
+    return outcome
+
+
+# --- 1. single-recipient latency ---------------------------------------------------------
+async def latency(run: ServerRun) -> Outcome:
+    """Publish to one random connected user at a fixed rate for a fixed time; every client acks what it gets.
+
+    The publisher keeps at most `PUBLISH_IN_FLIGHT` requests open, as an HTTP client's
+    connection pool would: when the server cannot keep up, the achieved rate drops
+    below `--rate` and the latency shows the queueing, without an ever-growing backlog.
+    """
+    options = run.options
+    phase = run.phase("latency")
+    await run.pool.phase(phase, ack="now")
+    chooser = random.Random(run.round)  # a reproducible spread of recipients
+    loop = asyncio.get_running_loop()
+    in_flight = asyncio.Semaphore(PUBLISH_IN_FLIGHT)
+    errors: list[str] = []
+    tasks = []
+
+    async def publish(seq: int, index: int) -> None:
+        try:
+            await run.publisher.to_user(index=index, event="bench.latency", phase=phase, seq=seq)
+        except Exception as error:
+            errors.append(str(error))
+        finally:
+            in_flight.release()
+
+    start = loop.time()
+    end = start + options.latency_seconds
+    for seq in itertools.count():
+        due = start + seq / options.rate
+        if due >= end:
+            break
+        if due > loop.time():
+            await asyncio.sleep(due - loop.time())
+        await in_flight.acquire()
+        if loop.time() >= end:
+            in_flight.release()
+            break
+        tasks.append(asyncio.create_task(publish(seq, chooser.randrange(options.clients))))
+        if seq % 50 == 0:
+            run.status(f"latency: {seq} published, {run.pool.received} received")
+    await asyncio.gather(*tasks)
+    total = len(tasks)
+    # Publishes completed per second: below --rate when the server cannot keep up.
+    achieved = total / max(loop.time() - start, 1e-9)
+    await run.pool.wait_received(total - len(errors), timeout=RECEIVE_TIMEOUT)
+    collected = await run.pool.collect()
+
+    latencies = [(received - sent) * 1000 for _, _, sent, received in collected.receipts]
+    outcome = Outcome(samples={"latency": latencies}, notes=_collected_notes("latency", collected))
+    outcome.metrics.update(
+        latency_p50=percentile(latencies, 50),
+        latency_p95=percentile(latencies, 95),
+        latency_p99=percentile(latencies, 99),
+        latency_rate=achieved,
+    )
+    seqs = Counter(seq for _, seq, _, _ in collected.receipts)
+    missing = total - len(errors) - len(seqs)
+    duplicated = sum(count - 1 for count in seqs.values())
+    if errors:
+        outcome.notes.append(f"latency: {len(errors)} publishes failed, e.g. {errors[0]}")
+    if missing or duplicated:
+        outcome.notes.append(f"latency: {missing} notifications never arrived, {duplicated} arrived twice")
+    return outcome
+
+
+# --- 2. department fan-out ------------------------------------------------------------------
+def _fanout_check(receipts, *, members: range, sends: int) -> tuple[list[float], list[float], int]:
+    """(time to last member per send in ms, every member's latency in ms, exactly-once violations)."""
+    keys_by_seq: dict[int, Counter] = defaultdict(Counter)
+    last: dict[int, float] = {}
+    every = []
+    for key, seq, sent, received in receipts:
+        keys_by_seq[seq][key] += 1
+        latency_ms = (received - sent) * 1000
+        every.append(latency_ms)
+        last[seq] = max(last.get(seq, 0.0), latency_ms)
+    violations = 0
+    for seq in range(sends):
+        counts = keys_by_seq.get(seq, Counter())
+        violations += sum(1 for key in members if counts.get(key, 0) != 1)  # missing or duplicated
+        violations += sum(count for key, count in counts.items() if key not in members)  # not a member
+    return [last[seq] for seq in sorted(last)], every, violations
+
+
+async def fanout(run: ServerRun) -> Outcome:
+    """One notification to the department, again and again: time until the last member has it."""
+    options = run.options
+    phase = run.phase("fanout")
+    members = options.department_size
+    await run.pool.phase(phase, ack="none")
+    timeouts = sent = 0
+    for seq in range(options.fanout_sends):
+        run.status(f"fan-out: send {seq + 1}/{options.fanout_sends}")
+        await run.publisher.to_department(event="bench.fanout", phase=phase, seq=seq)
+        sent += 1
+        if not await run.pool.wait_received((seq + 1) * members, timeout=RECEIVE_TIMEOUT):
+            timeouts += 1
+            break  # the rest would only wait as long again; the violations below say what went missing
+        await asyncio.sleep(0.05)  # let the server go idle between sends
+    collected = await run.pool.collect()
+    to_last, every, violations = _fanout_check(
+        collected.receipts, members=range(run.key_offset, run.key_offset + members), sends=sent
+    )
+    outcome = Outcome(samples={"fanout": every}, notes=_collected_notes("fanout", collected))
+    outcome.metrics.update(
+        fanout_p50=percentile(to_last, 50),
+        fanout_p99=percentile(to_last, 99),
+        fanout_violations=violations,
+    )
+    if violations or timeouts:
+        outcome.notes.append(
+            f"fan-out: {violations} member deliveries missing, duplicated or misaddressed in {sent} sends"
+            + (" (stopped: a send was still incomplete after the timeout)" if timeouts else "")
+        )
+    return outcome
+
+
+# --- 3. saturation throughput -------------------------------------------------------------------
+async def throughput(run: ServerRun) -> Outcome:
+    """Department sends back to back (at most `--throughput-window` undelivered) for a fixed time."""
+    options = run.options
+    phase = run.phase("throughput")
+    members = options.department_size
+    await run.pool.phase(phase, ack="none")
+    loop = asyncio.get_running_loop()
+    published = 0
+    cpu_before = run.server.cpu_seconds()
+    end = loop.time() + options.throughput_seconds
+
+    async def publisher_loop() -> None:
+        nonlocal published
+        while loop.time() < end:
+            if published * members - run.pool.received >= options.throughput_window * members:
+                await asyncio.sleep(0.002)
+                continue
+            seq = published
+            published += 1
+            await run.publisher.to_department(event="bench.throughput", phase=phase, seq=seq)
+            run.status(f"throughput: {published} sends, {run.pool.received} deliveries")
+
+    await asyncio.gather(*(publisher_loop() for _ in range(options.publish_concurrency)))
+    drained = await run.pool.wait_received(published * members, timeout=RECEIVE_TIMEOUT)
+    cpu = run.server.cpu_seconds() - cpu_before
+    collected = await run.pool.collect()
+    receipts = collected.receipts
+    outcome = Outcome(notes=_collected_notes("throughput", collected))
+    if not receipts:
+        outcome.notes.append("throughput: nothing arrived")
+        return outcome
+    first_sent = min(sent for _, _, sent, _ in receipts)
+    last_received = max(received for _, _, _, received in receipts)
+    outcome.metrics.update(
+        throughput=len(receipts) / (last_received - first_sent),
+        cpu_per_1000=cpu / len(receipts) * 1000,
+    )
+    if not drained:
+        outcome.notes.append(f"throughput: {published * members - len(receipts)} deliveries missing after drain")
+    return outcome
+
+
+# --- 5. acknowledgements ---------------------------------------------------------------------------
+async def acks(run: ServerRun, *, acknowledged_count: Callable[[str], int]) -> Outcome:
+    """Clients hold the acks of several department sends, then send them all: acks/s until all are persisted."""
+    options = run.options
+    phase = run.phase("acks")
+    members = options.department_size
+    await run.pool.phase(phase, ack="hold")
+    for seq in range(options.ack_sends):
+        run.status(f"acks: preparing send {seq + 1}/{options.ack_sends}")
+        await run.publisher.to_department(event="bench.acks", phase=phase, seq=seq)
+    expected = options.ack_sends * members
+    await run.pool.wait_received(expected, timeout=RECEIVE_TIMEOUT)
+    count = sync_to_async(acknowledged_count, thread_sensitive=True)
+    run.status(f"acks: sending {expected} acks")
+    sent, first, _ = await run.pool.ack_held()
+    if not sent:
+        return Outcome(notes=[f"acks: none of the {expected} notifications arrived, so no acks were sent"])
+    persisted, done = 0, time.time()
+    deadline = time.time() + RECEIVE_TIMEOUT * 2
+    while time.time() < deadline:
+        persisted = await count(phase)
+        done = time.time()
+        run.status(f"acks: {persisted}/{sent} persisted")
+        if persisted >= sent:
+            break
+        await asyncio.sleep(0.02)
+    outcome = Outcome()
+    outcome.metrics["acks_per_s"] = persisted / (done - first)
+    if persisted < sent or sent < expected:
+        outcome.notes.append(f"acks: {sent} of {expected} held acks sent, {persisted} persisted")
+    return outcome

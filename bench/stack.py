@@ -1,0 +1,123 @@
+"""The processes under test: NotifyHub under daphne or uvicorn, and the bare baseline server.
+
+Each server binds 127.0.0.1 on a port the OS picked, writes its output to a log
+file (shown when it fails to start), and is measured through /proc: CPU
+seconds (user + system) and resident memory of that one process.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.wire import BARE_CHANNEL_PREFIX
+
+REPO = Path(__file__).resolve().parent.parent
+HUB_SERVERS = ("daphne", "uvicorn")
+SERVERS = ("bare", *HUB_SERVERS)
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def server_argv(kind: str, *, port: int, redis_url: str, channel_prefix: str = BARE_CHANNEL_PREFIX) -> list[str]:
+    """The command line of each server kind; the hub's is the Procfile's web line (see `server_env`)."""
+    if kind == "bare":
+        argv = [sys.executable, "-m", "bench.bare_server", "--port", str(port), "--redis-url", redis_url]
+        return [*argv, "--channel-prefix", channel_prefix]
+    if kind in HUB_SERVERS:
+        return [sys.executable, "-m", "notifyhub.web"]
+    raise ValueError(f"unknown server {kind!r}; choose from {', '.join(SERVERS)}")
+
+
+def server_env(kind: str, environment: dict | None, *, port: int) -> dict:
+    """The hub's web process picks its ASGI server and address from the environment, as under honcho."""
+    environment = dict(os.environ if environment is None else environment)
+    if kind in HUB_SERVERS:
+        environment.update({"ASGI_SERVER": kind, "WEB_BIND": "127.0.0.1", "PORT": str(port)})
+    return environment
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def rss_bytes(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE_SIZE
+
+
+@dataclass
+class Server:
+    kind: str
+    env: dict
+    log_dir: Path
+    redis_url: str
+    channel_prefix: str = BARE_CHANNEL_PREFIX  # the bare server's pub/sub channels
+    port: int = 0
+    process: subprocess.Popen | None = None
+    log_path: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.log_path = self.log_dir / f"{self.kind}.log"
+
+    @property
+    def is_hub(self) -> bool:
+        return self.kind in HUB_SERVERS
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def start(self, *, timeout: float = 60) -> None:
+        """Start on a free port and wait until it accepts connections."""
+        self.port = free_port()
+        argv = server_argv(self.kind, port=self.port, redis_url=self.redis_url, channel_prefix=self.channel_prefix)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            log.write(f"\n=== {' '.join(argv)}\n".encode())
+            log.flush()
+            environment = server_env(self.kind, self.env, port=self.port)
+            self.process = subprocess.Popen(argv, cwd=REPO, env=environment, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.kind} exited with {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"{self.kind} did not listen on port {self.port} within {timeout:.0f} s:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(self.pid)
+
+    def rss_bytes(self) -> int:
+        return rss_bytes(self.pid)
+
+    def log_tail(self, lines: int = 30) -> str:
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])

@@ -1,0 +1,46 @@
+"""The web process (the Procfile's `web` line): NotifyHub under the ASGI server `ASGI_SERVER` names.
+
+`make bench` runs both on the same scenarios (bench/results/latest.md): with
+today's hub, uvicorn delivered a 1,000-member fan-out about 30% sooner and
+about 15% more deliveries per second in every run; connect rate, latency,
+memory and acks were within the noise. daphne stays the default (the hub's
+close-code patch and most end-to-end tests target it); set
+`ASGI_SERVER=uvicorn` to switch, no code change. Both serve the same `notifyhub.asgi:application` on
+`WEB_BIND:PORT` and trust X-Forwarded-* from the proxy in front.
+"""
+
+import os
+import sys
+
+from notifyhub.env import ConfigError, config_error_exit, env
+
+APPLICATION = "notifyhub.asgi:application"
+
+
+def server_command(server: str, *, bind: str, port: int) -> list[str]:
+    """The command line that serves NotifyHub with `server` on `bind:port`."""
+    if server == "daphne":
+        return [sys.executable, "-m", "daphne", "--bind", bind, "--port", str(port), "--proxy-headers", APPLICATION]
+    if server == "uvicorn":
+        # uvicorn trusts proxy headers from 127.0.0.1 by default (FORWARDED_ALLOW_IPS widens it).
+        argv = [sys.executable, "-m", "uvicorn", APPLICATION, "--host", bind, "--port", str(port)]
+        return [*argv, "--proxy-headers", "--no-server-header"]
+    raise ValueError(f"unknown ASGI server {server!r}")
+
+
+def main() -> None:
+    # Settings read ASGI_SERVER (and refuse a bad value or a missing SECRET_KEY with one line) before
+    # the server starts; the server then loads them again in its own process.
+    from notifyhub import settings
+
+    try:
+        bind = env.str("WEB_BIND", default="127.0.0.1")
+        port = env.int("PORT", default=8000, minimum=1)
+    except ConfigError as error:
+        config_error_exit(error)
+    argv = server_command(settings.ASGI_SERVER, bind=bind, port=port)
+    os.execv(argv[0], argv)  # noqa: S606 - replace this process: signals go straight to the server
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""Keeps `make bench` from rotting: its modules import, and its moving parts work end to end on the bare server.
+
+No figures are measured or asserted here (speed belongs in `make bench`).
+"""
+
+import asyncio
+import importlib
+import pkgutil
+import uuid
+
+import pytest
+from django.conf import settings
+
+import bench
+from bench.options import parse_options
+from bench.publishers import BarePublisher
+from bench.report import Results, markdown
+from bench.scenarios import Outcome, _fanout_check
+from bench.stack import Server
+from bench.stats import percentile
+from bench.swarm import ClientPool
+
+DEPARTMENT_ID = 7
+
+
+def test_every_bench_module_imports():
+    names = [module.name for module in pkgutil.iter_modules(bench.__path__) if module.name != "__main__"]
+    assert {"run", "clients", "bare_server", "scenarios", "report"} <= set(names)
+    for name in names:
+        importlib.import_module(f"bench.{name}")
+
+
+def test_bare_server_delivers_to_users_and_departments_exactly_once(tmp_path):
+    """The bare server, a client swarm process and the Redis publisher, wired as `make bench` wires them."""
+    prefix = f"bench.test.{uuid.uuid4().hex}."
+    server = Server(kind="bare", env=None, log_dir=tmp_path, redis_url=settings.REDIS_URL, channel_prefix=prefix)
+    server.start(timeout=30)
+    try:
+        collected = asyncio.run(_deliver_through_bare_server(server.port, prefix))
+    finally:
+        server.stop()
+
+    by_key = sorted((key, seq) for key, seq, _, _ in collected.receipts)
+    # Keys 0 and 1 are department members; key 2 is not. Seq 0 went to user 2 only, seq 1 to the department.
+    assert by_key == [(0, 1), (1, 1), (2, 0)]
+    assert all(received >= sent for _, _, sent, received in collected.receipts)
+    assert collected.lost == 0
+    assert collected.acks_sent == 3
+
+
+async def _deliver_through_bare_server(port: int, prefix: str):
+    user_ids = [101, 102, 103]
+    pool = ClientPool(processes=1)
+    await pool.start()
+    publisher = BarePublisher(
+        redis_url=settings.REDIS_URL, user_ids=user_ids, department_id=DEPARTMENT_ID, prefix=prefix
+    )
+    try:
+        conns = []
+        for key, user_id in enumerate(user_ids):
+            departments = f"&departments={DEPARTMENT_ID}" if key < 2 else ""
+            conns.append((key, f"ws://127.0.0.1:{port}/?user={user_id}{departments}", {}))
+        connected = await pool.connect(conns)
+        assert (connected.connected, connected.failed) == (3, 0)
+
+        await pool.phase("smoke", ack="now")
+        await publisher.to_user(index=2, event="bench.smoke", phase="smoke", seq=0)
+        await publisher.to_department(event="bench.smoke", phase="smoke", seq=1)
+        assert await pool.wait_received(3, timeout=10)
+        await asyncio.sleep(0.2)  # a duplicate, if any, would arrive now
+        return await pool.collect()
+    finally:
+        await publisher.close()
+        await pool.stop()
+
+
+def test_fanout_check_counts_missing_duplicate_and_misaddressed_deliveries():
+    receipts = [
+        (0, 0, 1.0, 1.010),
+        (1, 0, 1.0, 1.020),
+        (0, 1, 2.0, 2.005),
+        (0, 1, 2.0, 2.006),  # duplicate of member 0; member 1 never got seq 1
+        (5, 1, 2.0, 2.007),  # not a member
+    ]
+    to_last, every, violations = _fanout_check(receipts, members=range(2), sends=2)
+    assert to_last == pytest.approx([20.0, 7.0])
+    assert len(every) == 5
+    assert violations == 3
+
+
+def test_percentile_interpolates_between_ranks():
+    assert percentile([1, 2, 3, 4], 50) == 2.5
+    assert percentile(list(range(101)), 99) == 99
+    assert percentile([], 50) != percentile([], 50)  # NaN
+
+
+def test_report_shows_ratios_to_the_bare_baseline():
+    options = parse_options(["--servers", "bare,uvicorn", "--rounds", "2"])
+    results = Results(servers=options.servers)
+    for round_number, (bare_p99, hub_p99) in enumerate([(10.0, 30.0), (20.0, 50.0)], start=1):
+        bare, hub = Outcome(metrics={"fanout_p99": bare_p99}), Outcome(metrics={"fanout_p99": hub_p99}, notes=["slow"])
+        results.add("bare", f"round {round_number}", bare)
+        results.add("uvicorn", f"round {round_number}", hub)
+        results.pair("uvicorn", hub, bare)
+    text = markdown(results, options, meta={"rounds": 2})
+    row = next(line for line in text.splitlines() if "time to last member p99" in line and "|" in line)
+    assert "15.0 [10.0–20.0]" in row
+    assert "40.0 [30.0–50.0]" in row
+    assert "2.75×" in row  # the median of the paired ratios 3.0 and 2.5
+    assert "MISSED: 40.0 (2.75×)" in text
+    assert "uvicorn, round 2: slow" in text
+
+
+def test_quick_preset_shortens_the_run_but_explicit_flags_win():
+    quick = parse_options(["--quick", "--fanout-sends", "9"])
+    assert (quick.rounds, quick.memory_points, quick.fanout_sends) == (1, (1_000,), 9)
+    assert parse_options([]).memory_points == (1_000, 5_000)
