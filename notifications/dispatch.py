@@ -27,7 +27,7 @@ from django.db import transaction
 # `tasks` imports the services that import this module: use it as tasks.<name> at call time.
 from notifications import events, presence, tasks
 from notifications.models import Delivery, Notification
-from notifications.services.deliveries import deliveries_mark_sent, deliveries_record_offline
+from notifications.services.deliveries import deliveries_mark_sent, deliveries_record_offline_recipients
 
 logger = logging.getLogger(__name__)
 
@@ -72,12 +72,7 @@ def notification_dispatch(
         deliveries_mark_sent(notification_id=payload["id"], recipient_ids=set(live))
     offline = [user_id for user_id in recipient_ids if user_id not in live]
     if offline:
-        delivery_ids = list(
-            Delivery.objects.filter(
-                notification_id=payload["id"], recipient_id__in=offline, status=Delivery.Status.PENDING
-            ).values_list("id", flat=True)
-        )
-        deliveries_record_offline(delivery_ids=delivery_ids)
+        delivery_ids = deliveries_record_offline_recipients(notification_id=payload["id"], recipient_ids=offline)
         pushes_enqueue(delivery_ids=delivery_ids)
     logger.debug("dispatched %s: %d online, %d pushed", payload["id"], len(live), len(offline))
 

@@ -4,7 +4,7 @@ import uuid
 from collections.abc import Iterable
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, Permission
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
@@ -137,3 +137,20 @@ def _resolve(queryset: QuerySet, name_field: str, references: list[int | str]) -
 def devices_of(user_id: int) -> QuerySet[Device]:
     """A user's registered devices, active or not, most recently seen first."""
     return Device.objects.filter(user_id=user_id).order_by("-last_seen_at", "-id")
+
+
+def user_may_publish(user: AbstractBaseUser) -> bool:
+    """Whether an authenticated user may publish: staff, active superusers, or holders of the permission.
+
+    The same answer as `user.has_perm("notifications.publish_notification") or user.is_staff` with the
+    default ModelBackend, in one query instead of two (direct and group permissions) on every publish.
+    """
+    if not user.is_active:
+        return user.is_staff  # has_perm is False for inactive users; staff passed regardless before
+    if user.is_staff or user.is_superuser:
+        return True
+    return (
+        Permission.objects.filter(content_type__app_label="notifications", codename="publish_notification")
+        .filter(Q(user=user) | Q(group__user=user))
+        .exists()
+    )

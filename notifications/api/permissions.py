@@ -2,6 +2,8 @@
 
 from rest_framework.permissions import BasePermission
 
+from notifications import selectors
+
 PUBLISH_PERMISSION = "notifications.publish_notification"
 
 
@@ -12,4 +14,4 @@ class CanPublishNotifications(BasePermission):
 
     def has_permission(self, request, view) -> bool:
         user = request.user
-        return bool(user and user.is_authenticated and (user.is_staff or user.has_perm(PUBLISH_PERMISSION)))
+        return bool(user and user.is_authenticated and selectors.user_may_publish(user))

@@ -15,7 +15,7 @@ from collections.abc import Collection, Sequence
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import connection, transaction
 from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -23,6 +23,7 @@ from django.utils import timezone
 from notifications import events, selectors
 from notifications.errors import NotificationError
 from notifications.models import Delivery, DeliveryAttempt
+from notifications.sql import Columns
 
 ACKNOWLEDGED_OR_READ = (Delivery.Status.ACKNOWLEDGED, Delivery.Status.READ)
 
@@ -69,7 +70,6 @@ def deliveries_acknowledge_many(pairs: Sequence[tuple[int, object]]) -> list[Ack
     wanted = {pair for pair in parsed if pair[1] is not None}
     if not wanted:
         return [AckOutcome.NOT_FOUND] * len(pairs)
-    connection = connections[Delivery.objects.db]
     notification_id_field = Delivery._meta.get_field("notification").target_field
     rows = ", ".join(["(%s, %s)"] * len(wanted))
     params = []
@@ -77,12 +77,16 @@ def deliveries_acknowledge_many(pairs: Sequence[tuple[int, object]]) -> list[Ack
         params += [user_id, notification_id_field.get_db_prep_value(notification_id, connection)]
     now = timezone.now()
     # Portable SQL (PostgreSQL and SQLite >= 3.35): row values and RETURNING; the ORM's update() returns no rows.
-    # Only the model's table name and placeholders are interpolated; every value is a parameter.
-    sql = (
-        f"UPDATE {Delivery._meta.db_table} SET acknowledged_at = %s, status = %s, next_attempt_at = NULL,"  # noqa: S608
-        f" updated_at = %s WHERE acknowledged_at IS NULL AND (recipient_id, notification_id) IN (VALUES {rows})"
-        " RETURNING recipient_id, notification_id"
-    )
+    delivery = Columns(Delivery)
+    sql = f"""
+        UPDATE {delivery.table}
+           SET {delivery.acknowledged_at} = %s,
+               {delivery.status} = %s,
+               {delivery.next_attempt_at} = NULL,
+               {delivery.updated_at} = %s
+         WHERE {delivery.acknowledged_at} IS NULL AND ({delivery.recipient}, {delivery.notification}) IN (VALUES {rows})
+     RETURNING {delivery.recipient}, {delivery.notification}
+    """  # noqa: S608 - identifiers come from model _meta; values are parameters
     with connection.cursor() as cursor:
         # A late ack after a push or a failure is recorded; it never reopens the delivery.
         cursor.execute(sql, [now, Delivery.Status.ACKNOWLEDGED, now, *params])
@@ -166,15 +170,52 @@ def websocket_retry_delay(sends: int) -> timedelta:
     return timedelta(seconds=settings.NOTIFY_ACK_TIMEOUT * 2 ** (sends - 1))
 
 
-@transaction.atomic
 def deliveries_mark_sent(*, notification_id: uuid.UUID, recipient_ids: Collection[int]) -> int:
     """Record a WebSocket send to live connections of `recipient_ids`; the ack clock starts now.
 
     Open deliveries become `sent`; the sweep resends after `websocket_retry_delay`
     unless they are acknowledged first. Final ones (acknowledged, pushed, ...) are left alone.
+    On PostgreSQL one statement updates the rows and logs their attempts, however many.
     """
     if not recipient_ids:
         return 0
+    if connection.vendor != "postgresql":
+        return _deliveries_mark_sent_orm(notification_id=notification_id, recipient_ids=recipient_ids)
+    now = timezone.now()
+    delivery = Columns(Delivery)
+    # `attempts` on the right of SET is the value before this send: the n-th send waits ack timeout * 2**(n-1).
+    sql = f"""
+        WITH sent AS (
+            UPDATE {delivery.table}
+               SET {delivery.status} = %s,
+                   {delivery.attempts} = {delivery.attempts} + 1,
+                   {delivery.sent_at} = COALESCE({delivery.sent_at}, %s),
+                   {delivery.next_attempt_at} = %s + %s * power(2, {delivery.attempts}) * interval '1 second',
+                   {delivery.updated_at} = %s
+             WHERE {delivery.notification} = %s AND {delivery.recipient} = ANY(%s) AND {delivery.status} = ANY(%s)
+         RETURNING {delivery.id}
+        )
+        {_attempts_insert_sql("SELECT id FROM sent")}
+    """  # noqa: S608 - identifiers come from model _meta; values are parameters
+    params = [
+        Delivery.Status.SENT,
+        now,
+        now,
+        float(settings.NOTIFY_ACK_TIMEOUT),
+        now,
+        notification_id,
+        list(recipient_ids),
+        list(Delivery.OPEN_STATUSES),
+        *_attempt_values(outcome=DeliveryAttempt.Outcome.SENT, now=now),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+@transaction.atomic
+def _deliveries_mark_sent_orm(*, notification_id: uuid.UUID, recipient_ids: Collection[int]) -> int:
+    """The portable path (SQLite in `make run`)."""
     now = timezone.now()
     sends_by_delivery = dict(
         Delivery.objects.select_for_update(of=("self",))
@@ -201,6 +242,53 @@ def deliveries_record_offline(*, delivery_ids: Collection[int]) -> None:
     _log_websocket_attempts(
         delivery_ids=delivery_ids, outcome=DeliveryAttempt.Outcome.NO_CONNECTION, now=timezone.now()
     )
+
+
+def deliveries_record_offline_recipients(*, notification_id: uuid.UUID, recipient_ids: Collection[int]) -> list[int]:
+    """Log `no_connection` for these recipients' pending deliveries of a notification; returns those deliveries' ids.
+
+    On PostgreSQL one statement selects the deliveries and logs their attempts, however many.
+    """
+    if not recipient_ids:
+        return []
+    if connection.vendor != "postgresql":
+        delivery_ids = list(
+            Delivery.objects.filter(
+                notification_id=notification_id, recipient_id__in=recipient_ids, status=Delivery.Status.PENDING
+            ).values_list("id", flat=True)
+        )
+        deliveries_record_offline(delivery_ids=delivery_ids)
+        return delivery_ids
+    delivery = Columns(Delivery)
+    now = timezone.now()
+    pending = (
+        f"SELECT {delivery.id} FROM {delivery.table}"  # noqa: S608 (identifiers from _meta)
+        f" WHERE {delivery.notification} = %s AND {delivery.recipient} = ANY(%s) AND {delivery.status} = %s"
+    )
+    sql = f"{_attempts_insert_sql(pending)} RETURNING {Columns(DeliveryAttempt).delivery}"
+    params = [
+        *_attempt_values(outcome=DeliveryAttempt.Outcome.NO_CONNECTION, now=now),
+        notification_id,
+        list(recipient_ids),
+        Delivery.Status.PENDING,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [delivery_id for (delivery_id,) in cursor.fetchall()]
+
+
+def _attempts_insert_sql(delivery_ids_select: str) -> str:
+    """INSERT of one WebSocket DeliveryAttempt per delivery id the SELECT yields (its placeholders come last)."""
+    attempt = Columns(DeliveryAttempt)
+    return (
+        f"INSERT INTO {attempt.table} ({attempt.delivery}, {attempt.channel}, {attempt.outcome},"  # noqa: S608 (identifiers from _meta)
+        f" {attempt.device}, {attempt.error}, {attempt.created_at})"
+        f" SELECT ids.id, %s, %s, NULL, '', %s FROM ({delivery_ids_select}) AS ids(id)"
+    )
+
+
+def _attempt_values(*, outcome: str, now) -> list:
+    return [DeliveryAttempt.Channel.WEBSOCKET, outcome, now]
 
 
 def _log_websocket_attempts(*, delivery_ids: Collection[int], outcome: str, now) -> None:

@@ -59,6 +59,7 @@ def notification_publish_requested(
         priority=priority,
         expires_at=expires_at,
         published_by_id=published_by_id,
+        recipients_verified=True,  # just resolved above, in this transaction
     )
     if claim is not None:
         claim.notification = notification

@@ -1,5 +1,6 @@
 """notification_publish: recipients, de-duplication, bulk fan-out and refusals."""
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -7,8 +8,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from notifications import presence
 from notifications.errors import NotificationError, UnknownRecipients
-from notifications.models import Delivery, Notification
+from notifications.models import Delivery, DeliveryAttempt, Notification
 from notifications.services import notification_publish
 from tests.factories import DepartmentFactory, UserFactory, add_members
 
@@ -35,17 +37,36 @@ def test_user_targeted_directly_and_through_two_departments_gets_one_delivery():
     assert set(notification.deliveries.values_list("status", flat=True)) == {Delivery.Status.PENDING}
 
 
-def test_department_fan_out_is_one_insert_not_one_per_member():
+def publish_to_department_and_dispatch(size: int, capture_on_commit) -> tuple[Notification, list[str]]:
+    """Publish to a department of `size` members, half of them online, dispatch; the statements run."""
     department = DepartmentFactory()
-    members = UserFactory.create_batch(120)
+    members = UserFactory.create_batch(size)
     add_members(department, *members)
-
-    with CaptureQueriesContext(connection) as queries:
+    for member in members[::2]:
+        asyncio.run(presence.connection_alive(member.pk, f"test-{member.pk}", department_ids=[department.pk]))
+    with CaptureQueriesContext(connection) as queries, capture_on_commit(execute=True):
         notification = publish(department_ids=[department.pk])
+    return notification, [query["sql"] for query in queries]
 
-    inserts = [q["sql"] for q in queries if q["sql"].startswith('INSERT INTO "notifications_delivery"')]
-    assert len(inserts) == 1
-    assert notification.deliveries.count() == 120
+
+def test_department_fan_out_and_dispatch_take_the_same_statements_whatever_the_size(
+    redis_client, django_capture_on_commit_callbacks
+):
+    small, small_statements = publish_to_department_and_dispatch(4, django_capture_on_commit_callbacks)
+    large, large_statements = publish_to_department_and_dispatch(60, django_capture_on_commit_callbacks)
+
+    assert len(large_statements) == len(small_statements)
+    assert sum('INSERT INTO "notifications_delivery"' in sql for sql in large_statements) == 1
+    for notification, size in ((small, 4), (large, 60)):
+        assert notification.recipient_count == size
+        statuses = sorted(notification.deliveries.values_list("status", flat=True))
+        assert statuses == [Delivery.Status.PENDING] * (size // 2) + [Delivery.Status.SENT] * (size // 2)
+        outcomes = sorted(
+            DeliveryAttempt.objects.filter(delivery__notification=notification).values_list("outcome", flat=True)
+        )
+        assert outcomes == [DeliveryAttempt.Outcome.NO_CONNECTION] * (size // 2) + [DeliveryAttempt.Outcome.SENT] * (
+            size // 2
+        )
 
 
 def test_inactive_users_get_no_delivery():

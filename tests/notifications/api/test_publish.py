@@ -4,6 +4,9 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import Group, Permission
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from notifications.api.serializers import MAX_DATA_BYTES
@@ -81,6 +84,21 @@ class TestPublish:
         staff = UserFactory(is_staff=True)
         response = publish(client_for(staff), minimal(users=[UserFactory().pk]))
         assert response.status_code == 201
+
+    def test_the_permission_through_a_group_or_superuser_status_suffices(self):
+        group = Group.objects.create(name="publishers")
+        group.permissions.add(Permission.objects.get(codename="publish_notification"))
+        member, superuser = UserFactory(), UserFactory(is_superuser=True)
+        member.groups.add(group)
+        for user in (member, superuser):
+            assert publish(client_for(user), minimal(users=[UserFactory().pk])).status_code == 201
+
+    def test_one_query_decides_whether_the_caller_may_publish(self):
+        plain = UserFactory()
+        with CaptureQueriesContext(connection) as queries:
+            response = publish(client_for(plain), minimal(users=[plain.pk]))
+        assert_error(response, 403, "permission_denied")
+        assert len(queries) == 2  # the token's user, then one permission query (direct or through a group)
 
     def test_a_user_without_the_permission_may_not_and_nothing_is_created(self):
         plain = UserFactory()

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 
+from notifications import presence
 from notifications.hub.session import REPLAY_PAGE_SIZE
 from notifications.models import Delivery, Notification
 from notifications.services import notification_publish
@@ -169,6 +170,8 @@ def test_server_shutdown_makes_the_client_reconnect_and_catch_up(start_server, n
         )["kind"]
         == "started"
     )
+    # start() resolves at the handshake; stop only once the server side has opened the session too.
+    assert eventually(lambda: presence.is_online(user.pk))
 
     server.stop()
     assert client.next("reconnecting", "closed") == {"kind": "reconnecting", "error": None}
