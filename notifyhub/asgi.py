@@ -4,7 +4,11 @@ import os
 
 from django.core.asgi import get_asgi_application
 
+from notifyhub import process
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "notifyhub.settings")
+# This is the web process: settings give it a PostgreSQL connection pool (DATABASE_POOL_MAX_SIZE; workers get none).
+process.mark_web_process()
 
 # Django must be set up before anything imports models.
 django_asgi_application = get_asgi_application()

@@ -19,7 +19,9 @@ VALID = {
 PRINT_DEBUG_AND_REDIS = "print(settings.DEBUG, settings.REDIS_URL)"
 
 
-def load_settings(print_code: str = PRINT_DEBUG_AND_REDIS, **overrides: str | None) -> subprocess.CompletedProcess:
+def load_settings(
+    print_code: str = PRINT_DEBUG_AND_REDIS, *, setup: str = "import django; django.setup()", **overrides: str | None
+) -> subprocess.CompletedProcess:
     environment = {key: value for key, value in os.environ.items() if key not in VALID}
     environment.update(VALID)
     environment["ENV_FILE"] = str(REPO / "no-such-env-file")
@@ -28,7 +30,7 @@ def load_settings(print_code: str = PRINT_DEBUG_AND_REDIS, **overrides: str | No
             environment.pop(key, None)
         else:
             environment[key] = value
-    code = f"import django; django.setup(); from django.conf import settings; {print_code}"
+    code = f"{setup}; from django.conf import settings; {print_code}"
     return subprocess.run(
         [sys.executable, "-c", code],
         cwd=REPO,
@@ -122,3 +124,35 @@ def test_websocket_origins_can_be_listed():
         "print(settings.WS_ALLOWED_ORIGINS)", WS_ALLOWED_ORIGINS="https://app.example.com, http://localhost:3000"
     )
     assert result.stdout.strip() == "['https://app.example.com', 'http://localhost:3000']", result.stderr
+
+
+PRINT_POOL = "print(settings.DATABASES['default'].get('OPTIONS', {}).get('pool'))"
+AS_WEB_PROCESS = "import notifyhub.asgi"  # what daphne and uvicorn load
+
+
+def test_only_the_web_process_pools_postgresql_connections():
+    web = load_settings(PRINT_POOL, setup=AS_WEB_PROCESS)
+    assert web.stdout.strip() == "{'min_size': 4, 'max_size': 20, 'timeout': 10}", web.stderr
+    # Celery worker, beat and manage.py set Django up without the web process's mark: no pool to inherit on fork.
+    other = load_settings(PRINT_POOL)
+    assert other.stdout.strip() == "None", other.stderr
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"DATABASE_POOL_MAX_SIZE": "3"}, "{'min_size': 3, 'max_size': 3, 'timeout': 10}"),
+        ({"DATABASE_POOL_MAX_SIZE": "0"}, "None"),
+        ({"DATABASE_URL": None}, "None"),  # SQLite for `make run`: never pooled
+    ],
+)
+def test_the_web_process_pool_follows_database_pool_max_size(overrides, expected):
+    result = load_settings(PRINT_POOL, setup=AS_WEB_PROCESS, **overrides)
+    assert result.stdout.strip() == expected, result.stderr
+
+
+def test_bad_database_pool_max_size_fails_with_one_clear_line():
+    result = load_settings(DATABASE_POOL_MAX_SIZE="many")
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "DATABASE_POOL_MAX_SIZE" in lines[0], result.stderr

@@ -31,6 +31,7 @@ back. Every rule lives here once:
 import asyncio
 import logging
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -59,6 +60,8 @@ MAX_ROOMS = 50
 # Acknowledgements a client may still owe beyond the rate limit (one per notification sent; see MessageRateLimit).
 MAX_GRANTED_MESSAGES = 2_000
 TYPING_MIN_INTERVAL = 1.0
+# Most acks one database write persists (see AckBatcher).
+ACK_BATCH_SIZE = 500
 
 
 # --- Errors and closes ---------------------------------------------------------------------------------------
@@ -259,6 +262,71 @@ def _in_database_thread(function):
     return database_sync_to_async(run_then_close_connection, thread_sensitive=False)
 
 
+class AckBatcher:
+    """Coalesces the acks of every connection on one event loop into few database writes (issue 7).
+
+    Group commit: at most one write is in flight per loop. An ack that finds
+    none starts one at once (no added latency when idle); acks that arrive
+    while a write runs wait for the next one, which takes up to
+    `ACK_BATCH_SIZE` of them in one `services.deliveries_acknowledge_many`
+    call. Batches so grow with the load instead of after a fixed delay. Each
+    waiting ack gets its own outcome; if a write fails, every ack in it fails
+    with that error (the consumer answers `internal_error`), never hangs.
+    """
+
+    def __init__(self) -> None:
+        self._waiting: list[tuple[int, object, asyncio.Future]] = []
+        self._writer: asyncio.Task | None = None
+
+    async def acknowledge(self, user_id: int, notification_id: object) -> services.AckOutcome:
+        outcome = asyncio.get_running_loop().create_future()
+        self._waiting.append((user_id, notification_id, outcome))
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write_while_waiting())
+        return await outcome
+
+    async def _write_while_waiting(self) -> None:
+        try:
+            while self._waiting:
+                batch = self._waiting[:ACK_BATCH_SIZE]
+                del self._waiting[:ACK_BATCH_SIZE]
+                await self._write(batch)
+        finally:
+            self._writer = None
+            for *_, outcome in self._waiting:  # only when cancelled (server shutdown): nobody waits forever
+                outcome.cancel()
+            self._waiting.clear()
+
+    @staticmethod
+    async def _write(batch: list[tuple[int, object, asyncio.Future]]) -> None:
+        try:
+            outcomes = await _in_database_thread(services.deliveries_acknowledge_many)(
+                [(user_id, notification_id) for user_id, notification_id, _ in batch]
+            )
+        except BaseException as error:
+            for *_, outcome in batch:
+                if not outcome.done():
+                    outcome.set_exception(error)
+            if not isinstance(error, Exception):  # cancelled: stop writing
+                raise
+            return
+        for (*_, outcome), result in zip(batch, outcomes, strict=True):
+            if not outcome.done():  # its connection may have gone meanwhile
+                outcome.set_result(result)
+
+
+# One batcher per event loop (the tests run several loops in one process; a server runs one).
+_ack_batchers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AckBatcher]" = weakref.WeakKeyDictionary()
+
+
+def _ack_batcher() -> AckBatcher:
+    loop = asyncio.get_running_loop()
+    batcher = _ack_batchers.get(loop)
+    if batcher is None:
+        batcher = _ack_batchers[loop] = AckBatcher()
+    return batcher
+
+
 def _parse_document_id(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise HubError(HubError.INVALID, "document_id must be a positive integer.")
@@ -370,7 +438,11 @@ class HubSession:
         return Pong(server_time=timezone.now())
 
     async def acknowledge(self, notification_id: object) -> None:
-        await self._call_service(services.delivery_acknowledge, user_id=self.user_id, notification_id=notification_id)
+        """Record the ack (idempotent); batched with every other ack of this process (see `AckBatcher`)."""
+        outcome = await _ack_batcher().acknowledge(self.user_id, notification_id)
+        if outcome is services.AckOutcome.NOT_FOUND:
+            error = services.delivery_not_found(notification_id)
+            raise HubError(error.code, error.message)
 
     async def mark_read(self, notification_id: object) -> None:
         await self._call_service(

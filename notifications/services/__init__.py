@@ -1,6 +1,8 @@
 """Writes of the notifications domain, one module per concern."""
 
 from notifications.services.deliveries import (
+    AckOutcome,
+    deliveries_acknowledge_many,
     deliveries_fail,
     deliveries_mark_all_read,
     deliveries_mark_sent,
@@ -9,6 +11,7 @@ from notifications.services.deliveries import (
     deliveries_retry_now,
     delivery_acknowledge,
     delivery_mark_read,
+    delivery_not_found,
 )
 from notifications.services.devices import device_delete, device_register
 from notifications.services.publish import notification_publish
@@ -27,8 +30,10 @@ from notifications.services.workflow_events import (
 )
 
 __all__ = [
+    "AckOutcome",
     "PublishResult",
     "ReplayPage",
+    "deliveries_acknowledge_many",
     "deliveries_fail",
     "deliveries_mark_all_read",
     "deliveries_mark_sent",
@@ -39,6 +44,7 @@ __all__ = [
     "deliveries_sweep",
     "delivery_acknowledge",
     "delivery_mark_read",
+    "delivery_not_found",
     "delivery_push",
     "device_delete",
     "device_register",

@@ -6,14 +6,17 @@ and a late acknowledgement after a push is recorded without reopening the
 delivery. The hub and the API both call these; the two can never disagree.
 """
 
+import enum
+import functools
+import operator
 import uuid
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -25,36 +28,88 @@ from notifications.sql import Columns
 ACKNOWLEDGED_OR_READ = (Delivery.Status.ACKNOWLEDGED, Delivery.Status.READ)
 
 
-def _not_found(notification_id) -> NotificationError:
+def delivery_not_found(notification_id) -> NotificationError:
+    """The error for an id that is not one of the user's notifications (unknown, someone else's, malformed)."""
     return NotificationError(f"No notification {notification_id} for you.", code="not_found")
 
 
 def _own_delivery(*, user_id: int, notification_id) -> QuerySet[Delivery]:
     parsed = selectors.parse_notification_id(notification_id)
     if parsed is None:
-        raise _not_found(notification_id)
+        raise delivery_not_found(notification_id)
     return Delivery.objects.filter(recipient_id=user_id, notification_id=parsed)
 
 
-@transaction.atomic
 def delivery_acknowledge(*, user_id: int, notification_id: uuid.UUID | str) -> bool:
     """Record that a client of `user_id` has the notification. Idempotent.
 
     Returns True if this call acknowledged it, False if it already was.
     Unknown ids, and ids of other users' notifications, raise `not_found`.
     """
-    deliveries = _own_delivery(user_id=user_id, notification_id=notification_id)
+    [outcome] = deliveries_acknowledge_many([(user_id, notification_id)])
+    if outcome is AckOutcome.NOT_FOUND:
+        raise delivery_not_found(notification_id)
+    return outcome is AckOutcome.ACKNOWLEDGED
+
+
+class AckOutcome(enum.Enum):
+    ACKNOWLEDGED = "acknowledged"  # this call acknowledged it
+    ALREADY = "already"  # it already was (idempotent success)
+    NOT_FOUND = "not_found"  # no such notification for this user (unknown, someone else's, malformed id)
+
+
+@transaction.atomic
+def deliveries_acknowledge_many(pairs: Sequence[tuple[int, object]]) -> list[AckOutcome]:
+    """Acknowledge many (user_id, notification_id) pairs at once: one UPDATE, then one SELECT for the rest.
+
+    The hub coalesces its clients' acks into one call of this (issue 7: one
+    statement instead of one transaction each). Returns one outcome per pair,
+    in order; the same pair twice is ACKNOWLEDGED once, then ALREADY.
+    """
+    parsed = [(user_id, selectors.parse_notification_id(notification_id)) for user_id, notification_id in pairs]
+    wanted = {pair for pair in parsed if pair[1] is not None}
+    if not wanted:
+        return [AckOutcome.NOT_FOUND] * len(pairs)
+    notification_id_field = Delivery._meta.get_field("notification").target_field
+    rows = ", ".join(["(%s, %s)"] * len(wanted))
+    params = []
+    for user_id, notification_id in wanted:
+        params += [user_id, notification_id_field.get_db_prep_value(notification_id, connection)]
     now = timezone.now()
-    changed = deliveries.filter(acknowledged_at__isnull=True).update(
-        acknowledged_at=now,
+    # Portable SQL (PostgreSQL and SQLite >= 3.35): row values and RETURNING; the ORM's update() returns no rows.
+    delivery = Columns(Delivery)
+    sql = f"""
+        UPDATE {delivery.table}
+           SET {delivery.acknowledged_at} = %s,
+               {delivery.status} = %s,
+               {delivery.next_attempt_at} = NULL,
+               {delivery.updated_at} = %s
+         WHERE {delivery.acknowledged_at} IS NULL AND ({delivery.recipient}, {delivery.notification}) IN (VALUES {rows})
+     RETURNING {delivery.recipient}, {delivery.notification}
+    """  # noqa: S608 - identifiers come from model _meta; values are parameters
+    with connection.cursor() as cursor:
         # A late ack after a push or a failure is recorded; it never reopens the delivery.
-        status=Delivery.Status.ACKNOWLEDGED,
-        next_attempt_at=None,
-        updated_at=now,
-    )
-    if not changed and not deliveries.exists():
-        raise _not_found(notification_id)
-    return bool(changed)
+        cursor.execute(sql, [now, Delivery.Status.ACKNOWLEDGED, now, *params])
+        returned = cursor.fetchall()
+    acknowledged = {(user_id, notification_id_field.to_python(value)) for user_id, value in returned}
+    rest = wanted - acknowledged
+    existing = set()
+    if rest:
+        matches = functools.reduce(
+            operator.or_, (Q(recipient_id=user_id, notification_id=value) for user_id, value in rest)
+        )
+        existing = set(Delivery.objects.filter(matches).values_list("recipient_id", "notification_id"))
+    outcomes = []
+    for pair in parsed:
+        if pair in acknowledged:
+            outcomes.append(AckOutcome.ACKNOWLEDGED)
+            acknowledged.discard(pair)
+            existing.add(pair)
+        elif pair in existing:
+            outcomes.append(AckOutcome.ALREADY)
+        else:
+            outcomes.append(AckOutcome.NOT_FOUND)
+    return outcomes
 
 
 @transaction.atomic
@@ -75,7 +130,7 @@ def delivery_mark_read(*, user_id: int, notification_id: uuid.UUID | str, origin
     )
     if not changed:
         if not deliveries.exists():
-            raise _not_found(notification_id)
+            raise delivery_not_found(notification_id)
         return False
     parsed = selectors.parse_notification_id(notification_id)
     events.notifications_read_on_commit(

@@ -12,6 +12,8 @@ from notifications.errors import NotificationError
 from notifications.models import Delivery, DeliveryAttempt
 from notifications.selectors import deliveries_to_replay, unread_count
 from notifications.services import (
+    AckOutcome,
+    deliveries_acknowledge_many,
     deliveries_mark_all_read,
     deliveries_mark_sent,
     delivery_acknowledge,
@@ -30,6 +32,69 @@ def publish_to(*users, **kwargs):
 
 def delivery(notification, user):
     return Delivery.objects.get(notification=notification, recipient=user)
+
+
+class TestAcknowledgeMany:
+    def test_a_mixed_batch_gets_one_outcome_per_pair_in_order(self, django_assert_max_num_queries):
+        alice, bob = UserFactory(), UserFactory()
+        fresh, acked_before, bobs = publish_to(alice), publish_to(alice), publish_to(bob)
+        pushed = publish_to(alice, bob)
+        Delivery.objects.filter(notification=pushed).update(status=Delivery.Status.PUSHED, pushed_at=timezone.now())
+        delivery_acknowledge(user_id=alice.pk, notification_id=acked_before.pk)
+        acked_at_before = delivery(acked_before, alice).acknowledged_at
+        unknown = str(uuid.uuid4())
+
+        pairs = [
+            (alice.pk, str(fresh.pk)),
+            (alice.pk, acked_before.pk),
+            (alice.pk, str(bobs.pk)),  # someone else's
+            (alice.pk, unknown),
+            (alice.pk, "not-a-uuid"),
+            (alice.pk, None),
+            (bob.pk, str(bobs.pk)),
+            (bob.pk, str(bobs.pk)),  # the same ack twice in one batch
+            (alice.pk, str(pushed.pk)),
+            (999_999_999, str(fresh.pk)),  # no such user
+        ]
+        with django_assert_max_num_queries(4):  # savepoint/atomic aside: one UPDATE, one SELECT
+            outcomes = deliveries_acknowledge_many(pairs)
+
+        assert outcomes == [
+            AckOutcome.ACKNOWLEDGED,
+            AckOutcome.ALREADY,
+            AckOutcome.NOT_FOUND,
+            AckOutcome.NOT_FOUND,
+            AckOutcome.NOT_FOUND,
+            AckOutcome.NOT_FOUND,
+            AckOutcome.ACKNOWLEDGED,
+            AckOutcome.ALREADY,
+            AckOutcome.ACKNOWLEDGED,
+            AckOutcome.NOT_FOUND,
+        ]
+        for notification, user in [(fresh, alice), (bobs, bob)]:
+            acked = delivery(notification, user)
+            assert acked.status == Delivery.Status.ACKNOWLEDGED
+            assert acked.acknowledged_at is not None
+            assert acked.next_attempt_at is None
+        assert delivery(acked_before, alice).acknowledged_at == acked_at_before
+        assert delivery(bobs, bob).status == Delivery.Status.ACKNOWLEDGED
+        late = delivery(pushed, alice)
+        assert late.acknowledged_at is not None and late.pushed_at is not None  # recorded, not reopened
+        assert delivery(pushed, bob).acknowledged_at is None  # only alice acked the shared notification
+
+    def test_a_batch_of_nothing_valid_touches_nothing(self):
+        user = UserFactory()
+        notification = publish_to(user)
+        assert deliveries_acknowledge_many([(user.pk, "nope"), (user.pk, 7)]) == [AckOutcome.NOT_FOUND] * 2
+        assert deliveries_acknowledge_many([]) == []
+        assert delivery(notification, user).status == Delivery.Status.PENDING
+
+    def test_a_large_batch_is_persisted(self):
+        users = UserFactory.create_batch(5)
+        notifications = [publish_to(*users) for _ in range(60)]
+        pairs = [(user.pk, str(notification.pk)) for notification in notifications for user in users]
+        assert deliveries_acknowledge_many(pairs) == [AckOutcome.ACKNOWLEDGED] * len(pairs)
+        assert not Delivery.objects.filter(acknowledged_at__isnull=True).exists()
 
 
 class TestAcknowledge:
