@@ -31,6 +31,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable
 
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from notifications.hub.auth import AuthRefused, token_from_scope
@@ -68,6 +69,21 @@ class HubConsumer(AsyncWebsocketConsumer):
     closing = False
 
     # Lifecycle -------------------------------------------------------------------------------------------------
+
+    async def dispatch(self, message: dict) -> None:
+        """Run the handler of one ASGI or layer message.
+
+        Channels' own `dispatch` first calls `aclose_old_connections()`, a hop
+        to the process's single thread-sensitive thread, for every message:
+        every inbound frame and every delivery of every connection queued
+        behind each other there (issue 7: most of a fan-out's time). The hub
+        never touches the ORM on the event loop: its database work runs in
+        `session._in_database_thread`, which closes its own connection.
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']!r}")
+        await handler(message)
 
     async def __call__(self, scope, receive, send) -> None:
         """Runs the whole connection; when the server shuts down, tells the client before it goes."""
