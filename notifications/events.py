@@ -6,6 +6,10 @@ publishes to them, and adds and removes the hub's connections. Layer messages'
 `notification_created`). Publishing runs after the publishing transaction has
 committed: a rolled-back change never reaches a socket.
 
+Each group's members are the hub's *processes* (one `HubRouter` channel per
+web process, `notifications.hub.router`), which hand a message to their own
+connections in that group; so every message names the `group` it was sent to.
+
 Layer messages (all handled by `notifications.hub.consumer.HubConsumer`):
 
 - `notification.created` {notification: payload, recipient_ids?: [int]}: sent
@@ -102,20 +106,48 @@ def notifications_read_on_commit(
 def _group_send_many(sends: list[tuple[str, dict]]) -> None:
     if not sends:
         return
-    layer = get_channel_layer()
 
     async def send_all() -> None:
         for group, message in sends:
-            await layer.group_send(group, message)
+            await _group_send(group, message)
 
     async_to_sync(send_all)()
 
 
-# --- The hub's side: group membership and room events (async, on the consumer's loop) ---
+async def _group_send(group: str, message: dict) -> None:
+    await get_channel_layer().group_send(group, {**message, "group": group})
+
+
+# --- The hub's side: its process channel, group membership and room events (async, on the hub's loop) ---
+
+
+def group_expiry_seconds() -> float:
+    """After how long without a `groups_join` the layer forgets a group member."""
+    return float(get_channel_layer().group_expiry)
+
+
+async def layer_server_ids() -> tuple[str, ...]:
+    """The run ids of the layer's Redis servers: a new one means a restart (or failover) lost every group."""
+    layer = get_channel_layer()
+    ids = []
+    for index in range(layer.ring_size):
+        info = await layer.connection(index).info("server")
+        ids.append(info["run_id"])
+    return tuple(ids)
+
+
+async def process_channel_new() -> str:
+    """A new channel for this process's `HubRouter`."""
+    return await get_channel_layer().new_channel(prefix="hub")
+
+
+async def process_channel_receive(channel_name: str) -> dict:
+    """The next message for the process's `HubRouter` (raises if the layer is down)."""
+    return await get_channel_layer().receive(channel_name)
 
 
 async def groups_join(channel_name: str, groups: Iterable[str]) -> None:
-    """Add a connection to groups, or refresh its membership (channels-redis forgets members after `group_expiry`)."""
+    """Add a channel to groups, or refresh its membership (channels-redis forgets members after `group_expiry`)."""
     layer = get_channel_layer()
     for group in groups:
         await layer.group_add(group, channel_name)
@@ -129,7 +161,7 @@ async def groups_leave(channel_name: str, groups: Iterable[str]) -> None:
 
 async def room_presence_send(*, document_id: int, user: dict, state: str, origin: str) -> None:
     """Tell a document room that a user joined or left it."""
-    await get_channel_layer().group_send(
+    await _group_send(
         document_group(document_id),
         {"type": ROOM_PRESENCE, "document_id": document_id, "user": user, "state": state, "origin": origin},
     )
@@ -137,6 +169,6 @@ async def room_presence_send(*, document_id: int, user: dict, state: str, origin
 
 async def room_typing_send(*, document_id: int, user: dict, origin: str) -> None:
     """Tell a document room that a user is typing."""
-    await get_channel_layer().group_send(
+    await _group_send(
         document_group(document_id), {"type": ROOM_TYPING, "document_id": document_id, "user": user, "origin": origin}
     )

@@ -22,6 +22,8 @@ from collections.abc import Iterable
 import redis
 import redis.asyncio
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 KEY_PREFIX = "notifyhub:presence:user:"
 DEPARTMENT_KEY_PREFIX = "notifyhub:presence:dept:"
@@ -143,6 +145,13 @@ def _client() -> redis.Redis:
     if _sync_client is None:
         _sync_client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5)
     return _sync_client
+
+
+@receiver(setting_changed)
+def _forget_sync_client(*, setting: str, **kwargs) -> None:
+    global _sync_client
+    if setting == "REDIS_URL":  # tests point presence at another Redis
+        _sync_client = None
 
 
 def online_user_ids(user_ids: Iterable[int]) -> set[int]:

@@ -10,6 +10,9 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+
 from notifyhub import process
 from notifyhub.env import ConfigError, config_error_exit, env, read_env_file
 
@@ -130,16 +133,30 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Channels -------------------------------------------------------------
 # redis-py 8 defaults socket_timeout to 5 s, the same as channels-redis's blocking
 # read, and caps the async pool at 100 connections and raises past it: both break
-# idle and bursty consumers (../shared/reference/pitfalls.md §1).
+# idle and bursty consumers (../shared/reference/pitfalls.md §1). The layer's
+# connections get no retries by default.
+# Group members are web processes (notifications/hub/router.py), one channel each:
+# - capacity: one process channel carries every message for that process, so a
+#   burst must not fill it (a full channel drops group sends silently);
+# - group_expiry: a live router re-joins its groups every 5 minutes, so a crashed
+#   process's channel leaves the groups within 30 minutes.
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [{"address": REDIS_URL, "socket_timeout": None, "max_connections": 10_000}],
+            "hosts": [
+                {
+                    "address": REDIS_URL,
+                    "socket_timeout": None,
+                    "max_connections": 10_000,
+                    # A pooled connection from before a Redis restart fails once; try again on a new one.
+                    "retry": Retry(ExponentialBackoff(cap=0.5, base=0.01), 3),
+                }
+            ],
             "prefix": "notifyhub",
-            "capacity": 1_000,
+            "capacity": 100_000,
             "expiry": 60,
-            "group_expiry": 86_400,
+            "group_expiry": 1_800,
         },
     }
 }

@@ -29,9 +29,11 @@ every request needs an answer (SignalR completions) also overrides
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Awaitable
 
 from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from notifications.hub.auth import AuthRefused, token_from_scope
@@ -86,9 +88,22 @@ class HubConsumer(AsyncWebsocketConsumer):
         await handler(message)
 
     async def __call__(self, scope, receive, send) -> None:
-        """Runs the whole connection; when the server shuts down, tells the client before it goes."""
+        """Runs the whole connection; when the server shuts down, tells the client before it goes.
+
+        No channel-layer channel of its own: layer messages reach the
+        connection through its process's `HubRouter` (see `router.py`), which
+        calls `dispatch` directly. So the loop is a plain read of the socket,
+        not Channels' `await_many_dispatch` over two sources.
+        """
+        self.scope = scope
+        self.channel_layer = None
+        self.base_send = send
+        self.connection_id = f"hub.{uuid.uuid4().hex}"
         try:
-            await super().__call__(scope, receive, send)
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
         except asyncio.CancelledError:
             # daphne cancels every connection on shutdown (and uvicorn after its graceful timeout): no
             # disconnect handler runs, so say goodbye (clients reconnect to another process) and clean up here.
@@ -98,12 +113,14 @@ class HubConsumer(AsyncWebsocketConsumer):
                         await self.close_with(SERVER_SHUTDOWN)
                         await self.session.close()
                 except Exception:
-                    logger.warning("hub connection %s not cleaned up at shutdown", self.channel_name, exc_info=True)
+                    logger.warning("hub connection %s not cleaned up at shutdown", self.connection_id, exc_info=True)
             raise
 
     async def connect(self) -> None:
         """Runs on the handshake: always accept, so a refusal can carry a 4401 close code."""
-        self.session = HubSession(connection_id=self.channel_name, close_connection=self.close_with)
+        self.session = HubSession(
+            connection_id=self.connection_id, close_connection=self.close_with, deliver=self.dispatch
+        )
         await self.accept(self.select_subprotocol())
 
     def select_subprotocol(self) -> str | None:
@@ -155,7 +172,7 @@ class HubConsumer(AsyncWebsocketConsumer):
             await self.close_with(MESSAGE_TOO_BIG)
             return
         if not self.session.admit_message():
-            logger.info("hub connection %s closed for flooding", self.channel_name)
+            logger.info("hub connection %s closed for flooding", self.connection_id)
             await self.close_with(FLOODING)
             return
         await self.receive_frame(text_data, bytes_data)
@@ -168,7 +185,7 @@ class HubConsumer(AsyncWebsocketConsumer):
             await self.send_error(error, request)
             return
         except Exception:
-            logger.exception("hub command failed on %s", self.channel_name)
+            logger.exception("hub command failed on %s", self.connection_id)
             await self.send_error(HubError(HubError.INTERNAL, "The server could not do that now; try again."), request)
             return
         await self.send_reply(reply, request)
@@ -178,7 +195,7 @@ class HubConsumer(AsyncWebsocketConsumer):
         if reply is not None:
             await self.send_event(reply)
 
-    # Layer messages (see notifications.events) ----------------------------------------------------------------
+    # Layer messages (see notifications.events), handed over by the process's HubRouter -------------------------
 
     async def notification_created(self, message: dict) -> None:
         """Runs when a notification is published to one of this connection's groups."""

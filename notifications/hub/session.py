@@ -46,6 +46,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 from notifications import events, presence, selectors, services
 from notifications.errors import NotificationError
 from notifications.hub.auth import HubIdentity, identity_for_token, user_id_of, validate_access_token
+from notifications.hub.router import hub_router
 from notifications.services import ReplayPage
 from workflow.selectors import department_ids_of, document_is_visible_to
 
@@ -336,10 +337,18 @@ def _parse_document_id(value: object) -> int:
 class HubSession:
     """One authenticated hub connection, independent of its wire protocol (see the module docstring)."""
 
-    def __init__(self, *, connection_id: str, close_connection: Callable[[CloseReason], Awaitable[None]]) -> None:
-        # The consumer's channel name: unique across processes, and how read syncs skip their origin.
+    def __init__(
+        self,
+        *,
+        connection_id: str,
+        close_connection: Callable[[CloseReason], Awaitable[None]],
+        deliver: Callable[[dict], Awaitable[None]],
+    ) -> None:
+        # Unique across processes: the presence member, and how read syncs skip their origin.
         self.connection_id = connection_id
         self.close_connection = close_connection
+        # How the process's HubRouter hands this connection a layer message (the consumer's dispatch).
+        self.deliver = deliver
         self.identity: HubIdentity | None = None
         self.user_id: int | None = None  # known from the token before the database confirms the user
         self.department_ids: list[int] = []
@@ -373,13 +382,13 @@ class HubSession:
         """
         token = validate_access_token(raw_token)
         self.user_id = user_id_of(token)
-        await events.groups_join(self.connection_id, [events.user_group(self.user_id)])
+        await self._join([events.user_group(self.user_id)])
         await presence.connection_alive(self.user_id, self.connection_id)
         start = await _in_database_thread(_load_connection)(token)  # AuthRefused: close() cleans up
         self.identity = start.identity
         self.department_ids = start.department_ids
         self._replay_start = start.first_replay_page
-        await events.groups_join(self.connection_id, self._groups())
+        await self._join(self._groups())
         await self._refresh_presence()
         seconds_left = (start.identity.token_expires_at - timezone.now()).total_seconds()
         self._tasks = [
@@ -423,9 +432,10 @@ class HubSession:
             for document_id in list(self.rooms):
                 await self._leave_room(document_id)
             await presence.connection_gone(self.user_id, self.connection_id, department_ids=self.department_ids)
-            await events.groups_leave(self.connection_id, self._groups())
-        except Exception:  # Redis gone: presence ages out and group membership expires on its own
+        except Exception:  # Redis gone: presence ages out on its own
             logger.warning("hub connection %s left without cleanup", self.connection_id, exc_info=True)
+        finally:
+            await hub_router().leave(self.connection_id, self._groups())
 
     def admit_message(self) -> bool:
         """Count one inbound frame; False once the client exceeds `WS_RATE_LIMIT`/`WS_RATE_BURST` (close 1008)."""
@@ -466,7 +476,7 @@ class HubSession:
             )
             if not visible:
                 raise HubError(HubError.FORBIDDEN, f"You may not follow document {document_id}.")
-            await events.groups_join(self.connection_id, [events.document_group(document_id)])
+            await self._join([events.document_group(document_id)])
             self.rooms.add(document_id)
             await events.room_presence_send(
                 document_id=document_id, user=self.user.as_dict(), state="join", origin=self.connection_id
@@ -545,7 +555,7 @@ class HubSession:
     async def _leave_room(self, document_id: int) -> None:
         self.rooms.discard(document_id)
         self._typing_at.pop(document_id, None)
-        await events.groups_leave(self.connection_id, [events.document_group(document_id)])
+        await hub_router().leave(self.connection_id, [events.document_group(document_id)])
         if await presence.room_left(document_id, self.user_id, self.connection_id):
             await events.room_presence_send(
                 document_id=document_id, user=self.user.as_dict(), state="leave", origin=self.connection_id
@@ -557,18 +567,20 @@ class HubSession:
         except NotificationError as error:
             raise HubError(error.code, error.message) from None
 
+    async def _join(self, groups: list[str]) -> None:
+        await hub_router().join(self.connection_id, self.deliver, groups)
+
     async def _refresh_presence(self) -> None:
         await presence.connection_alive(
             self.user_id, self.connection_id, department_ids=self.department_ids, document_ids=self.rooms
         )
 
     async def _heartbeat_forever(self) -> None:
-        """Keep presence and group membership fresh (channels-redis drops members after `group_expiry`)."""
+        """Keep presence fresh (group membership is the process router's, which refreshes it)."""
         while True:
             await asyncio.sleep(settings.NOTIFY_PRESENCE_HEARTBEAT)
             try:
                 await self._refresh_presence()
-                await events.groups_join(self.connection_id, self._groups())
             except Exception:  # Redis hiccup: try again next beat; presence ages out if it persists
                 logger.warning("hub heartbeat of %s failed", self.connection_id, exc_info=True)
 

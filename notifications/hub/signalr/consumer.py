@@ -200,7 +200,7 @@ class SignalRHubConsumer(HubConsumer):
 
     async def send_error(self, error: HubError, request: str | None = None) -> None:
         if request is None:  # the caller asked for no answer, not even an error
-            logger.info("signalr connection %s: call without invocationId refused: %s", self.channel_name, error)
+            logger.info("signalr connection %s: call without invocationId refused: %s", self.connection_id, error)
             return
         await self.send_message(protocol.completion(request, error=error.message))
 

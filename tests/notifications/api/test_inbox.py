@@ -179,6 +179,7 @@ class TestTransitions:
         message = async_to_sync(receive_within)(layer, channel, 5)
         assert message == {
             "type": "notifications.read",
+            "group": events.user_group(owner.pk),
             "ids": [str(notification.pk)],
             "unread_count": 1,
             "origin": None,
