@@ -42,6 +42,7 @@ from notifications.hub.session import (
     MAX_MESSAGE_BYTES,
     MESSAGE_TOO_BIG,
     SERVER_SHUTDOWN,
+    TOO_SLOW,
     CloseReason,
     HubError,
     HubEvent,
@@ -53,6 +54,8 @@ logger = logging.getLogger(__name__)
 
 # How long a connection may take to say goodbye and leave its groups when the server shuts down.
 SHUTDOWN_GRACE_SECONDS = 5
+# Layer messages a connection may have waiting for its socket; past that its client is too slow (close 1013).
+OUTBOX_LIMIT = 500
 
 
 def frame_size(text_data: str | None, bytes_data: bytes | None) -> int:
@@ -69,6 +72,9 @@ class HubConsumer(AsyncWebsocketConsumer):
 
     session: HubSession
     closing = False
+    _outbox: asyncio.Queue
+    _writer: asyncio.Task | None = None
+    _closer: asyncio.Task | None = None
 
     # Lifecycle -------------------------------------------------------------------------------------------------
 
@@ -99,6 +105,7 @@ class HubConsumer(AsyncWebsocketConsumer):
         self.channel_layer = None
         self.base_send = send
         self.connection_id = f"hub.{uuid.uuid4().hex}"
+        self._outbox = asyncio.Queue()
         try:
             while True:
                 await self.dispatch(await receive())
@@ -115,11 +122,14 @@ class HubConsumer(AsyncWebsocketConsumer):
                 except Exception:
                     logger.warning("hub connection %s not cleaned up at shutdown", self.connection_id, exc_info=True)
             raise
+        finally:
+            if self._writer is not None:
+                self._writer.cancel()
 
     async def connect(self) -> None:
         """Runs on the handshake: always accept, so a refusal can carry a 4401 close code."""
         self.session = HubSession(
-            connection_id=self.connection_id, close_connection=self.close_with, deliver=self.dispatch
+            connection_id=self.connection_id, close_connection=self.close_with, deliver=self.deliver
         )
         await self.accept(self.select_subprotocol())
 
@@ -145,6 +155,8 @@ class HubConsumer(AsyncWebsocketConsumer):
             await self.send_event(event)
             count += 1
         await self.send_event(ReplayComplete(count=count))
+        # Live messages queued during the replay go out now, after it: the client sees replay_complete first.
+        self._writer = asyncio.create_task(self._write_outbox())
 
     async def disconnect(self, code: int) -> None:
         """Runs when the socket has closed, from either side."""
@@ -196,6 +208,45 @@ class HubConsumer(AsyncWebsocketConsumer):
             await self.send_event(reply)
 
     # Layer messages (see notifications.events), handed over by the process's HubRouter -------------------------
+
+    def deliver(self, message: dict) -> None:
+        """Queue a layer message for this connection's writer (the router calls this; it never waits).
+
+        A client that stops reading stalls only its own writer; once
+        `OUTBOX_LIMIT` messages wait, it is closed with 1013 and catches up
+        by replay when it reconnects (the deliveries stay unacknowledged in
+        the database, so the retry sweep and push fallback still apply).
+        """
+        if self.closing:
+            return
+        if self._outbox.qsize() >= OUTBOX_LIMIT:
+            self._drop_slow_client()
+            return
+        self._outbox.put_nowait(message)
+
+    async def _write_outbox(self) -> None:
+        while True:
+            message = await self._outbox.get()
+            try:
+                await self.dispatch(message)
+            except Exception:
+                logger.exception("hub connection %s: a %s message failed", self.connection_id, message.get("type"))
+
+    def _drop_slow_client(self) -> None:
+        logger.warning("hub connection %s closed: %d messages wait for a slow client", self.connection_id, OUTBOX_LIMIT)
+        while not self._outbox.empty():
+            self._outbox.get_nowait()
+        self._closer = asyncio.create_task(self._close_slow_client())
+
+    async def _close_slow_client(self) -> None:
+        # The close frame may wait behind the frames the client is not reading: leave presence and groups
+        # regardless, so from now on its notifications take the retry and push path.
+        try:
+            async with asyncio.timeout(SHUTDOWN_GRACE_SECONDS):
+                await self.close_with(TOO_SLOW)
+        except TimeoutError:
+            pass
+        await self.session.close()
 
     async def notification_created(self, message: dict) -> None:
         """Runs when a notification is published to one of this connection's groups."""

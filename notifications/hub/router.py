@@ -4,14 +4,15 @@ The hub's groups (`user.<id>`, `dept.<id>`, `doc.<id>`; see
 `notifications.events`) have one member per *process*, not per connection:
 the process's `HubRouter`. A group message therefore crosses Redis once per
 process, and the router hands it to that process's connections in the group
-by a plain function call, in order, on the event loop.
+by a plain function call that queues it for the connection's writer (see
+`HubConsumer.deliver`), in order, on the event loop.
 
 Why (issue 7): with one layer channel per connection, a notification to a
 1,000-member department cost 1,000 Redis list entries and 1,000 consumer
 wake-ups, each through Channels' `await_many_dispatch` (new tasks and an
 `asyncio.wait` per message); that was most of a fan-out's time and CPU.
-Sends never wait here: daphne and uvicorn's WebSocket protocols buffer an
-outbound frame and return, so a slow client cannot hold up the others.
+Nothing here waits on a socket: a client that reads slowly (uvicorn pauses
+a send when the client's buffers are full) holds up only its own writer.
 
 Membership: a connection joins the groups it may hear (`join`) and leaves
 them (`leave`); the router adds itself to a group in the layer when its
@@ -29,7 +30,7 @@ a server runs one).
 import asyncio
 import logging
 import weakref
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from django.conf import settings
 
@@ -43,7 +44,7 @@ REFRESHES_PER_GROUP_EXPIRY = 6
 RETRY_SECONDS = 1.0
 LOCK_STRIPES = 64
 
-Deliver = Callable[[dict], Awaitable[None]]
+Deliver = Callable[[dict], None]
 
 
 class HubRouter:
@@ -125,16 +126,16 @@ class HubRouter:
                 while not await self._rejoin_all():
                     await asyncio.sleep(RETRY_SECONDS)
                 continue
-            await self.route(message)
+            self.route(message)
 
-    async def route(self, message: dict) -> None:
+    def route(self, message: dict) -> None:
         """Hand a layer message to every local connection in the group it was sent to."""
         members = self._members.get(message.get("group"))
         if not members:
             return
         for connection_id, deliver in list(members.items()):
             try:
-                await deliver(message)
+                deliver(message)
             except Exception:  # one connection's failure must not cost the others their message
                 logger.exception("hub router: delivery to %s failed", connection_id)
 

@@ -101,6 +101,8 @@ class CloseReason:
 TOKEN_EXPIRED = CloseReason.unauthorized("token expired")
 MESSAGE_TOO_BIG = CloseReason(1009, f"message larger than {MAX_MESSAGE_BYTES} bytes", "message_too_big")
 FLOODING = CloseReason(1008, "too many messages", "rate_limited")
+# The connection fell behind by OUTBOX_LIMIT messages (the client reads too slowly): it reconnects and replays.
+TOO_SLOW = CloseReason(1013, "too slow to keep up", "too_slow")
 # The server process is stopping (daphne cancels every connection first): reconnect, another process will answer.
 SERVER_SHUTDOWN = CloseReason(1001, "server shutting down", "server_shutdown")
 
@@ -342,12 +344,12 @@ class HubSession:
         *,
         connection_id: str,
         close_connection: Callable[[CloseReason], Awaitable[None]],
-        deliver: Callable[[dict], Awaitable[None]],
+        deliver: Callable[[dict], None],
     ) -> None:
         # Unique across processes: the presence member, and how read syncs skip their origin.
         self.connection_id = connection_id
         self.close_connection = close_connection
-        # How the process's HubRouter hands this connection a layer message (the consumer's dispatch).
+        # How the process's HubRouter hands this connection a layer message (queues it; never waits).
         self.deliver = deliver
         self.identity: HubIdentity | None = None
         self.user_id: int | None = None  # known from the token before the database confirms the user

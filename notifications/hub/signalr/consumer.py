@@ -33,6 +33,7 @@ from notifications.hub.session import (
     MESSAGE_TOO_BIG,
     SERVER_SHUTDOWN,
     TOKEN_EXPIRED,
+    TOO_SLOW,
     CloseReason,
     HubError,
     HubEvent,
@@ -218,7 +219,7 @@ class SignalRHubConsumer(HubConsumer):
         this connection was accepted with has expired since (one refused at connect would be refused again)."""
         if reason == TOKEN_EXPIRED:
             return self.session.is_open
-        return reason in (SERVER_SHUTDOWN, CLIENT_TIMEOUT)
+        return reason in (SERVER_SHUTDOWN, CLIENT_TIMEOUT, TOO_SLOW)
 
     def close_code(self, reason: CloseReason) -> int:
         # The Close message said "reconnect"; 1000 is the only code the JS client treats as clean.

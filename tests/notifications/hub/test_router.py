@@ -12,12 +12,14 @@ from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
 from django.conf import settings as django_settings
 
-from notifications import events
+from notifications import events, presence
 from notifications.hub import router as hub_router_module
+from notifications.hub.consumer import OUTBOX_LIMIT
+from notifications.models import Delivery
 from notifications.services import notification_publish
 from notifyhub.asgi import application
 from tests.factories import DepartmentFactory, UserFactory, add_members
-from tests.support.hub_client import access_token, until_notification
+from tests.support.hub_client import NativeClient, access_token, until_notification
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -147,3 +149,66 @@ def test_after_redis_restarts_the_router_joins_its_groups_again(private_redis, m
     notification_id, frame = asyncio.run(scenario())
 
     assert (frame["type"], frame["id"]) == ("notification", notification_id)
+
+
+def stalled_socket(server, user) -> socket.socket:
+    """A WebSocket client that completes the handshake and then never reads: its buffers fill up."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", server.port))
+    sock.sendall(
+        (
+            "GET /ws/notifications/ HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+            f"Authorization: Bearer {access_token(user)}\r\n\r\n"
+        ).encode()
+    )
+    assert sock.recv(12) == b"HTTP/1.1 101"
+    return sock
+
+
+@pytest.mark.parametrize("server_kind", ["daphne", "uvicorn"])
+def test_a_client_that_stops_reading_holds_up_nobody_else(server_kind, hub_server, uvicorn_server, redis_client):
+    """uvicorn pauses sends to a client whose buffers are full: only that connection's writer may wait."""
+    server = hub_server if server_kind == "daphne" else uvicorn_server
+    slow_user, other = UserFactory(), UserFactory()
+    sock = stalled_socket(server, slow_user)
+    client = NativeClient.connect(server, token=access_token(other))
+    client.start()
+    try:
+        assert wait_until(lambda: presence_count(slow_user) == 1)
+        big_body = "x" * 60_000
+        for _ in range(150):  # ~9 MB: well past the kernel's and the server's buffers for one socket
+            notification_publish(event="Ping", title="big", body=big_body, user_ids=[slow_user.pk])
+        started = time.monotonic()
+        notification = notification_publish(event="Ping", title="for the reader", user_ids=[other.pk])
+
+        frame = client.frames_until(until_notification(notification.pk), timeout=5)[-1]
+
+        assert frame["id"] == str(notification.pk)
+        assert time.monotonic() - started < 5
+    finally:
+        client.close()
+        sock.close()
+
+
+def presence_count(user) -> int:
+    return presence.live_connection_counts([user.pk]).get(user.pk, 0)
+
+
+def test_a_client_too_slow_for_its_backlog_is_dropped_and_counts_as_offline(uvicorn_server, redis_client):
+    """Past OUTBOX_LIMIT waiting messages the hub gives up on the socket: the user's deliveries go the push way."""
+    slow_user = UserFactory()
+    sock = stalled_socket(uvicorn_server, slow_user)
+    try:
+        assert wait_until(lambda: presence_count(slow_user) == 1)
+        for _ in range(150):  # fill the socket's buffers
+            notification_publish(event="Ping", title="big", body="x" * 60_000, user_ids=[slow_user.pk])
+        for _ in range(OUTBOX_LIMIT + 20):
+            notification_publish(event="Ping", title="small", user_ids=[slow_user.pk])
+
+        assert wait_until(lambda: presence_count(slow_user) == 0, timeout=15)
+        later = notification_publish(event="Ping", title="offline now", user_ids=[slow_user.pk])
+        assert Delivery.objects.get(notification=later).status != Delivery.Status.SENT
+    finally:
+        sock.close()
