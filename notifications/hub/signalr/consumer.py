@@ -215,8 +215,9 @@ class SignalRHubConsumer(HubConsumer):
             await self.send_message(protocol.close(error=close_error_text(reason)))
 
     def _may_reconnect(self, reason: CloseReason) -> bool:
-        """Whether connecting again will work: the server is going away, the client went quiet, or the token
-        this connection was accepted with has expired since (one refused at connect would be refused again)."""
+        """Whether connecting again will work: the server is going away, the client went quiet or fell
+        behind, or the token this connection was accepted with has expired since (one refused at connect
+        would be refused again)."""
         if reason == TOKEN_EXPIRED:
             return self.session.is_open
         return reason in (SERVER_SHUTDOWN, CLIENT_TIMEOUT, TOO_SLOW)
