@@ -163,16 +163,24 @@ def is_online(user_id: int) -> bool:
     return bool(online_user_ids([user_id]))
 
 
+# ZCOUNT of every key from ARGV[1] up, as one command: a pipeline of 1,000 ZCOUNTs cost ~25 ms of
+# client-side packing and parsing per 1,000-member department notification (issue 7), this ~1 ms.
+_COUNT_LIVE = """
+local counts = {}
+for i, key in ipairs(KEYS) do
+    counts[i] = redis.call('ZCOUNT', key, ARGV[1], '+inf')
+end
+return counts
+"""
+
+
 def live_connection_counts(user_ids: Iterable[int]) -> dict[int, int]:
     """Live connections per user, for the users in `user_ids` who have any, in one round trip."""
     user_ids = list(user_ids)
     if not user_ids:
         return {}
-    now = time.time()
-    pipe = _client().pipeline(transaction=False)
-    for user_id in user_ids:
-        pipe.zcount(presence_key(user_id), now, "+inf")
-    counts = pipe.execute()
+    keys = [presence_key(user_id) for user_id in user_ids]
+    counts = _client().register_script(_COUNT_LIVE)(keys=keys, args=[repr(time.time())])
     return {user_id: count for user_id, count in zip(user_ids, counts, strict=True) if count}
 
 
