@@ -5,7 +5,7 @@ does not depend on the wire: accept the socket, enforce the 64 KiB frame
 limit (close 1009) and the flood limit (close 1008), turn layer messages
 into the session's events, and end the session on disconnect.
 
-A protocol subclasses it and implements four methods:
+A protocol subclasses it and implements five methods:
 
 - `receive_frame(text_data, bytes_data)`: parse one inbound frame and call
   the session (usually through `perform`, which sends the reply and maps
@@ -16,7 +16,9 @@ A protocol subclasses it and implements four methods:
   native protocol's `type`, a SignalR invocation id). The connection stays up;
 - `send_close_notice(reason)`: what the client gets just before the close
   frame (which carries the code and reason too; the frame is for client
-  libraries that hide close reasons).
+  libraries that hide close reasons);
+- `render_live_notification(payload)`: the text frame of a live notification,
+  which is the same for every connection (so a fan-out renders it once).
 
 It may also override `close_code(reason)`, the WebSocket close code sent for
 a `CloseReason` (by default its own code).
@@ -30,6 +32,7 @@ every request needs an answer (SignalR completions) also overrides
 import asyncio
 import logging
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable
 
 from channels.consumer import get_handler_name
@@ -56,6 +59,8 @@ logger = logging.getLogger(__name__)
 SHUTDOWN_GRACE_SECONDS = 5
 # Layer messages a connection may have waiting for its socket; past that its client is too slow (close 1013).
 OUTBOX_LIMIT = 500
+# Rendered live notification frames kept per protocol (see HubConsumer._live_frame).
+LIVE_FRAMES_KEPT = 256
 
 
 def frame_size(text_data: str | None, bytes_data: bytes | None) -> int:
@@ -72,9 +77,14 @@ class HubConsumer(AsyncWebsocketConsumer):
 
     session: HubSession
     closing = False
+    _live_frames: OrderedDict  # per protocol, see __init_subclass__
     _outbox: asyncio.Queue
     _writer: asyncio.Task | None = None
     _closer: asyncio.Task | None = None
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._live_frames = OrderedDict()
 
     # Lifecycle -------------------------------------------------------------------------------------------------
 
@@ -251,7 +261,18 @@ class HubConsumer(AsyncWebsocketConsumer):
     async def notification_created(self, message: dict) -> None:
         """Runs when a notification is published to one of this connection's groups."""
         if self.session.is_open and (event := self.session.notification_event(message)):
-            await self.send_event(event)
+            await self.send_text_frame(self._live_frame(event.notification))
+
+    def _live_frame(self, payload: dict) -> str:
+        # A department send hands the same payload to every member's connection in this process: render it
+        # once per protocol (a notification's payload never changes, so its id is the key).
+        frames = type(self)._live_frames
+        frame = frames.get(payload["id"])
+        if frame is None:
+            frame = frames[payload["id"]] = self.render_live_notification(payload)
+            if len(frames) > LIVE_FRAMES_KEPT:
+                frames.popitem(last=False)
+        return frame
 
     async def notifications_read(self, message: dict) -> None:
         """Runs when the user read notifications (possibly on another connection)."""
@@ -281,3 +302,11 @@ class HubConsumer(AsyncWebsocketConsumer):
 
     async def send_close_notice(self, reason: CloseReason) -> None:
         raise NotImplementedError
+
+    @staticmethod
+    def render_live_notification(payload: dict) -> str:
+        """The text frame of a live (not replayed) notification: the same for every connection."""
+        raise NotImplementedError
+
+    async def send_text_frame(self, text: str) -> None:
+        await self.send(text_data=text)

@@ -150,5 +150,13 @@ class NativeHubConsumer(HubConsumer):
     async def send_close_notice(self, reason: CloseReason) -> None:
         await self.send_frame(error_frame(reason.error_code, reason.reason))
 
+    @staticmethod
+    def render_live_notification(payload: dict) -> str:
+        return _encode(render(NotificationEvent(notification=payload, replayed=False))[0])
+
     async def send_frame(self, frame: dict) -> None:
-        await self.send(text_data=json.dumps(frame, separators=(",", ":")))
+        await self.send(text_data=_encode(frame))
+
+
+def _encode(frame: dict) -> str:
+    return json.dumps(frame, separators=(",", ":"))

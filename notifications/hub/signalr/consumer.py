@@ -38,6 +38,7 @@ from notifications.hub.session import (
     HubError,
     HubEvent,
     HubSession,
+    NotificationEvent,
 )
 from notifications.hub.signalr import protocol
 from notifications.hub.signalr.protocol import MessageType
@@ -188,8 +189,15 @@ class SignalRHubConsumer(HubConsumer):
     # Outbound --------------------------------------------------------------------------------------------------
 
     async def send_message(self, message: dict) -> None:
+        await self.send_text_frame(protocol.encode(message))
+
+    async def send_text_frame(self, text: str) -> None:
         self.last_sent = time.monotonic()
-        await self.send(text_data=protocol.encode(message))
+        await self.send(text_data=text)
+
+    @staticmethod
+    def render_live_notification(payload: dict) -> str:
+        return protocol.encode(protocol.render_event(NotificationEvent(notification=payload, replayed=False)))
 
     async def send_event(self, event: HubEvent) -> None:
         if (message := protocol.render_event(event)) is not None:

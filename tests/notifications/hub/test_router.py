@@ -1,6 +1,7 @@
 """The process router: one layer member per process and group, and recovery when Redis restarts."""
 
 import asyncio
+import json
 import socket
 import subprocess
 import time
@@ -15,6 +16,10 @@ from django.conf import settings as django_settings
 from notifications import events, presence
 from notifications.hub import router as hub_router_module
 from notifications.hub.consumer import OUTBOX_LIMIT
+from notifications.hub.native import NativeHubConsumer
+from notifications.hub.session import NotificationEvent
+from notifications.hub.signalr import protocol
+from notifications.hub.signalr.consumer import SignalRHubConsumer
 from notifications.models import Delivery
 from notifications.services import notification_publish
 from notifyhub.asgi import application
@@ -212,3 +217,26 @@ def test_a_client_too_slow_for_its_backlog_is_dropped_and_counts_as_offline(uvic
         assert Delivery.objects.get(notification=later).status != Delivery.Status.SENT
     finally:
         sock.close()
+
+
+def test_a_live_frame_is_rendered_once_per_protocol_and_is_what_each_protocol_sends():
+    payload = {
+        "id": "0b8f4c3e-1111-4222-8333-444455556666",
+        "event": "NewTask",
+        "title": "t",
+        "body": "",
+        "data": {"documentId": 1},
+        "document_id": None,
+        "priority": "normal",
+        "created_at": "2026-11-28T00:00:00+00:00",
+        "expires_at": None,
+    }
+    native, signalr = NativeHubConsumer(), SignalRHubConsumer()
+
+    native_frame, signalr_frame = native._live_frame(payload), signalr._live_frame(payload)
+
+    assert json.loads(native_frame) == {"type": "notification", **payload, "replayed": False}
+    invocation = protocol.render_event(NotificationEvent(notification=payload, replayed=False))
+    assert signalr_frame == protocol.encode(invocation)
+    assert invocation["target"] == "NewTask"
+    assert NativeHubConsumer()._live_frame(payload) is native_frame  # the cache, shared by the protocol's connections
