@@ -228,7 +228,7 @@ if SIGNALR_CLIENT_TIMEOUT <= SIGNALR_KEEPALIVE_INTERVAL:
 # Shared by every web process: API throttling counts requests here.
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "notifyhub.cache.RedisCache",  # Django's, reusing its redis-py client
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "notifyhub:cache",
     }
