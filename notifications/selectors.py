@@ -128,7 +128,12 @@ def _resolve(queryset: QuerySet, name_field: str, references: list[int | str]) -
     names = [reference for reference in references if isinstance(reference, str)]
     if not ids and not names:
         return {}
-    rows = queryset.filter(Q(pk__in=ids) | Q(**{f"{name_field}__in": names})).values_list("pk", name_field)
+    matches = Q()  # only the lookups there are references for: cheaper to build on every publish
+    if ids:
+        matches |= Q(pk__in=ids)
+    if names:
+        matches |= Q(**{f"{name_field}__in": names})
+    rows = queryset.filter(matches).values_list("pk", name_field)
     found: dict[int | str, int] = {}
     for pk, name in rows:
         if pk in ids:
