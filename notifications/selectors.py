@@ -1,15 +1,19 @@
 """Read-side queries of the notifications domain. The hub and the API read through these."""
 
+import functools
 import uuid
 from collections.abc import Iterable
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser, Permission
+from django.contrib.auth.models import AbstractBaseUser, Group, Permission
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from notifications.errors import UnknownRecipients
 from notifications.models import Delivery, DeliveryAttempt, Device, Notification
+from notifications.sql import Columns
 from workflow.models import Department
 
 # A failed push (no device, rejected) still reaches the user when they next connect.
@@ -124,7 +128,12 @@ def _resolve(queryset: QuerySet, name_field: str, references: list[int | str]) -
     names = [reference for reference in references if isinstance(reference, str)]
     if not ids and not names:
         return {}
-    rows = queryset.filter(Q(pk__in=ids) | Q(**{f"{name_field}__in": names})).values_list("pk", name_field)
+    matches = Q()  # only the lookups there are references for: cheaper to build on every publish
+    if ids:
+        matches |= Q(pk__in=ids)
+    if names:
+        matches |= Q(**{f"{name_field}__in": names})
+    rows = queryset.filter(matches).values_list("pk", name_field)
     found: dict[int | str, int] = {}
     for pk, name in rows:
         if pk in ids:
@@ -144,13 +153,40 @@ def user_may_publish(user: AbstractBaseUser) -> bool:
 
     The same answer as `user.has_perm("notifications.publish_notification") or user.is_staff` with the
     default ModelBackend, in one query instead of two (direct and group permissions) on every publish.
+    The query is written out: the ORM's six-table join with an OR cost ~1 ms of the web process's CPU
+    to build and PostgreSQL ~2 ms to plan, on every publish request (issue 7); this costs a tenth of that.
     """
     if not user.is_active:
         return user.is_staff  # has_perm is False for inactive users; staff passed regardless before
     if user.is_staff or user.is_superuser:
         return True
-    return (
-        Permission.objects.filter(content_type__app_label="notifications", codename="publish_notification")
-        .filter(Q(user=user) | Q(group__user=user))
-        .exists()
+    with connection.cursor() as cursor:
+        cursor.execute(_may_publish_sql(), ["notifications", "publish_notification", user.pk, user.pk])
+        (may_publish,) = cursor.fetchone()
+    return bool(may_publish)  # SQLite answers 0 or 1
+
+
+@functools.cache
+def _may_publish_sql() -> str:
+    """Does the user (3rd and 4th parameters) hold the permission (app label, codename) directly or through a group?
+
+    Portable SQL (PostgreSQL, and SQLite for `make run`).
+    """
+    User = get_user_model()
+    perm, content_type = Columns(Permission), Columns(ContentType)
+    user_perm, user_group, group_perm = (
+        Columns(User.user_permissions.through),
+        Columns(User.groups.through),
+        Columns(Group.permissions.through),
     )
+    return f"""
+        SELECT EXISTS (
+            SELECT 1 FROM {perm.table} p JOIN {content_type.table} ct ON ct.{content_type.id} = p.{perm.content_type}
+             WHERE ct.{content_type.app_label} = %s AND p.{perm.codename} = %s
+               AND (EXISTS (SELECT 1 FROM {user_perm.table} up
+                             WHERE up.{user_perm.user} = %s AND up.{user_perm.permission} = p.{perm.id})
+                    OR EXISTS (SELECT 1 FROM {user_group.table} ug
+                                 JOIN {group_perm.table} gp ON gp.{group_perm.group} = ug.{user_group.group}
+                                WHERE ug.{user_group.user} = %s AND gp.{group_perm.permission} = p.{perm.id}))
+        )
+    """  # noqa: S608 - identifiers come from model _meta; values are parameters

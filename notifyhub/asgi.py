@@ -2,7 +2,7 @@
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 from notifyhub import process
 
@@ -11,7 +11,11 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "notifyhub.settings")
 process.mark_web_process()
 
 # Django must be set up before anything imports models.
-django_asgi_application = get_asgi_application()
+django.setup(set_prefix=False)
+
+from notifyhub.http import SyncViewsASGIHandler  # noqa: E402
+
+django_asgi_application = SyncViewsASGIHandler()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 

@@ -29,10 +29,16 @@ try:
     REDIS_URL = env.redis_url("REDIS_URL", default="redis://127.0.0.1:6379/0")
     CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
     LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
-    # The ASGI server of the web process (`python -m notifyhub.web`, the Procfile's web line).
+    # The ASGI server of the web process (`python -m notifyhub.web`, the Procfile's web line) ...
     ASGI_SERVER = env.choice("ASGI_SERVER", ASGI_SERVERS, default="daphne")
+    # ... and how many processes serve its port (uvicorn's --workers; daphne serves from one process).
+    WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", default=1, minimum=1)
 except ConfigError as error:
     config_error_exit(error)
+if WEB_CONCURRENCY > 1 and ASGI_SERVER != "uvicorn":
+    config_error_exit(
+        ConfigError(f"WEB_CONCURRENCY={WEB_CONCURRENCY} needs ASGI_SERVER=uvicorn ({ASGI_SERVER} runs one process)")
+    )
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # web, worker and beat share the file in `make run`: wait for locks instead of failing.
@@ -41,11 +47,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(timeout=20, transaction_mode="IMMEDIATE")
 # Under ASGI every request may run in a different thread; persistent connections leak.
 DATABASES["default"]["CONN_MAX_AGE"] = 0
-# A PostgreSQL connection pool, in the web (ASGI) process only: `notifyhub/asgi.py` marks the process
+# A PostgreSQL connection pool, in the web (ASGI) processes only: `notifyhub/asgi.py` marks the process
 # (`notifyhub.process`) before Django starts. Opening a connection costs ~3.5 ms against ~0.06 ms per
 # hub query (issue 7), and closing a pooled connection (what `close_old_connections` does after every
 # hub call) returns it to the pool. Celery's prefork workers, beat and manage.py never get one: a pool
-# opened before a fork would share its sockets with the children.
+# opened before a fork would share its sockets with the children. Each of uvicorn's WEB_CONCURRENCY
+# workers is spawned, not forked, and opens its own pool: up to WEB_CONCURRENCY x max_size connections.
 try:
     DATABASE_POOL_MAX_SIZE = env.int("DATABASE_POOL_MAX_SIZE", default=20, minimum=0)
 except ConfigError as error:
@@ -82,7 +89,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "notifyhub.static.StaticFilesMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "notifyhub.api.middleware.ApiCommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -238,7 +245,7 @@ if SIGNALR_CLIENT_TIMEOUT <= SIGNALR_KEEPALIVE_INTERVAL:
 # Shared by every web process: API throttling counts requests here.
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "notifyhub.cache.RedisCache",  # Django's, reusing its redis-py client
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "notifyhub:cache",
     }

@@ -6,7 +6,9 @@ about 15% more deliveries per second in every run; connect rate, latency,
 memory and acks were within the noise. daphne stays the default (the hub's
 close-code patch and most end-to-end tests target it); set
 `ASGI_SERVER=uvicorn` to switch, no code change. Both serve the same `notifyhub.asgi:application` on
-`WEB_BIND:PORT` and trust X-Forwarded-* from the proxy in front.
+`WEB_BIND:PORT` and trust X-Forwarded-* from the proxy in front. uvicorn can serve the port from
+`WEB_CONCURRENCY` processes (its workers) to use more than one core; daphne has no such option, so
+settings refuse WEB_CONCURRENCY > 1 with it.
 """
 
 import os
@@ -17,14 +19,18 @@ from notifyhub.env import ConfigError, config_error_exit, env
 APPLICATION = "notifyhub.asgi:application"
 
 
-def server_command(server: str, *, bind: str, port: int) -> list[str]:
-    """The command line that serves NotifyHub with `server` on `bind:port`."""
+def server_command(server: str, *, bind: str, port: int, processes: int = 1) -> list[str]:
+    """The command line that serves NotifyHub with `server` on `bind:port` from `processes` processes."""
     if server == "daphne":
+        if processes != 1:
+            raise ValueError("daphne serves from one process")
         return [sys.executable, "-m", "daphne", "--bind", bind, "--port", str(port), "--proxy-headers", APPLICATION]
     if server == "uvicorn":
         # uvicorn trusts proxy headers from 127.0.0.1 by default (FORWARDED_ALLOW_IPS widens it).
+        # With more than one worker it binds the port, then spawns (not forks) each worker, which imports
+        # notifyhub.asgi afresh: every worker has its own connection pool, channel-layer client and ack batcher.
         argv = [sys.executable, "-m", "uvicorn", APPLICATION, "--host", bind, "--port", str(port)]
-        return [*argv, "--proxy-headers", "--no-server-header"]
+        return [*argv, "--workers", str(processes), "--proxy-headers", "--no-server-header"]
     raise ValueError(f"unknown ASGI server {server!r}")
 
 
@@ -38,7 +44,7 @@ def main() -> None:
         port = env.int("PORT", default=8000, minimum=1)
     except ConfigError as error:
         config_error_exit(error)
-    argv = server_command(settings.ASGI_SERVER, bind=bind, port=port)
+    argv = server_command(settings.ASGI_SERVER, bind=bind, port=port, processes=settings.WEB_CONCURRENCY)
     os.execv(argv[0], argv)  # noqa: S606 - replace this process: signals go straight to the server
 
 

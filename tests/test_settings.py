@@ -74,6 +74,16 @@ def test_database_defaults_to_sqlite_file_for_make_run():
         ),
         ({"FCM_CREDENTIALS_FILE": "/no/such/file.json"}, "FCM_CREDENTIALS_FILE='/no/such/file.json' is not a readable"),
         ({"NOTIFY_MAX_WS_ATTEMPTS": "0"}, "NOTIFY_MAX_WS_ATTEMPTS=0 must be at least 1"),
+        ({"ASGI_SERVER": "uvicorn", "WEB_CONCURRENCY": "two"}, "WEB_CONCURRENCY='two' is not an integer"),
+        ({"ASGI_SERVER": "uvicorn", "WEB_CONCURRENCY": "0"}, "WEB_CONCURRENCY=0 must be at least 1"),
+        (
+            {"ASGI_SERVER": "daphne", "WEB_CONCURRENCY": "2"},
+            "WEB_CONCURRENCY=2 needs ASGI_SERVER=uvicorn (daphne runs one process)",
+        ),
+        (
+            {"ASGI_SERVER": None, "WEB_CONCURRENCY": "4"},  # daphne is the default
+            "WEB_CONCURRENCY=4 needs ASGI_SERVER=uvicorn (daphne runs one process)",
+        ),
         ({"SIGNALR_KEEPALIVE_INTERVAL": "often"}, "SIGNALR_KEEPALIVE_INTERVAL='often' is not a number"),
         (
             {"SIGNALR_KEEPALIVE_INTERVAL": "30", "SIGNALR_CLIENT_TIMEOUT": "30"},
@@ -156,3 +166,16 @@ def test_bad_database_pool_max_size_fails_with_one_clear_line():
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "DATABASE_POOL_MAX_SIZE" in lines[0], result.stderr
+
+
+PRINT_WEB_PROCESSES = "print(settings.ASGI_SERVER, settings.WEB_CONCURRENCY)"
+
+
+def test_one_web_process_by_default():
+    result = load_settings(PRINT_WEB_PROCESSES, ASGI_SERVER=None, WEB_CONCURRENCY=None)
+    assert result.stdout.strip() == "daphne 1", result.stderr
+
+
+def test_uvicorn_may_serve_from_several_processes():
+    result = load_settings(PRINT_WEB_PROCESSES, ASGI_SERVER="uvicorn", WEB_CONCURRENCY="4")
+    assert result.stdout.strip() == "uvicorn 4", result.stderr

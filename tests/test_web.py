@@ -1,14 +1,18 @@
-"""The web process: `python -m notifyhub.web` serves NotifyHub under the ASGI server ASGI_SERVER names."""
+"""The web process: `python -m notifyhub.web` serves NotifyHub under the ASGI server ASGI_SERVER names,
+from WEB_CONCURRENCY processes under uvicorn."""
 
-import http.client
-import socket
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+from django.contrib.auth.models import Permission
 
 from notifyhub.web import server_command
-from tests.support.servers import REPO_ROOT, ServerProcess, child_environment
+from tests.factories import UserFactory
+from tests.support.hub_client import NativeClient, access_token, until_notification
+from tests.support.servers import REPO_ROOT, WebProcess, child_environment, post_json
 
 
 @pytest.mark.parametrize("server", ["daphne", "uvicorn"])
@@ -20,41 +24,101 @@ def test_both_servers_serve_the_one_application_on_the_given_address(server):
     assert "10.1.2.3" in argv and "8123" in argv
 
 
-def test_an_unknown_server_stops_with_one_line():
-    environment = child_environment({"ASGI_SERVER": "tomcat"})
-    result = subprocess.run(
+@pytest.mark.parametrize("processes", [1, 3])
+def test_uvicorn_runs_as_many_workers_as_asked(processes):
+    argv = server_command("uvicorn", bind="127.0.0.1", port=8000, processes=processes)
+    assert argv[argv.index("--workers") + 1] == str(processes)
+
+
+def test_daphne_is_never_asked_for_more_than_one_process():
+    with pytest.raises(ValueError, match="one process"):
+        server_command("daphne", bind="127.0.0.1", port=8000, processes=2)
+
+
+def run_web(overrides: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
         [sys.executable, "-m", "notifyhub.web"],
         cwd=REPO_ROOT,
-        env=environment,
+        env=child_environment(overrides),
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "line"),
+    [
+        ({"ASGI_SERVER": "tomcat"}, "ASGI_SERVER='tomcat' must be one of: daphne, uvicorn"),
+        ({"ASGI_SERVER": "daphne", "WEB_CONCURRENCY": "2"}, "WEB_CONCURRENCY=2 needs ASGI_SERVER=uvicorn"),
+        ({"ASGI_SERVER": "uvicorn", "WEB_CONCURRENCY": "0"}, "WEB_CONCURRENCY=0 must be at least 1"),
+    ],
+)
+def test_a_bad_server_setting_stops_with_one_line(overrides, line):
+    result = run_web(overrides)
     assert result.returncode != 0
-    assert result.stderr.strip().splitlines() == [
-        "NotifyHub configuration error: ASGI_SERVER='tomcat' must be one of: daphne, uvicorn"
-    ]
+    [printed] = result.stderr.strip().splitlines()
+    assert printed.startswith(f"NotifyHub configuration error: {line}")
 
 
 @pytest.mark.django_db(transaction=True)
 def test_asgi_server_uvicorn_runs_uvicorn(tmp_path):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    environment = child_environment({"ASGI_SERVER": "uvicorn", "PORT": str(port), "WEB_BIND": "127.0.0.1"})
-    web = ServerProcess("web", [sys.executable, "-m", "notifyhub.web"], env=environment, log_path=tmp_path / "web.log")
-
-    def health() -> int | None:
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/healthz")
-            return connection.getresponse().status
-        except OSError:
-            return None
-
-    web.start(ready=lambda: health() is not None)
+    web = WebProcess("web", env={"ASGI_SERVER": "uvicorn"}, log_path=tmp_path / "web.log").start()
     try:
-        assert health() == 200
+        assert web.request("GET", "/healthz").status == 200
         assert "Uvicorn running" in web.log_text()
+        assert len(worker_pids(web)) == 1
     finally:
+        web.stop()
+
+
+def worker_pids(web: WebProcess) -> set[int]:
+    """The processes that logged starting a server (uvicorn's workers, or the one server process)."""
+    return {int(pid) for pid in re.findall(r"Started server process \[(\d+)\]", web.log_text())}
+
+
+def parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_web_concurrency_serves_from_that_many_uvicorn_workers_and_stops_them_with_the_server(tmp_path):
+    web = WebProcess("web-2", env={"ASGI_SERVER": "uvicorn", "WEB_CONCURRENCY": "2"}, log_path=tmp_path / "web.log")
+    web.start(ready=lambda: web.answers_http() and len(worker_pids(web)) == 2)
+    workers = worker_pids(web)
+    try:
+        assert {parent_of(pid) for pid in workers} == {web.process.pid}
+        assert all(web.request("GET", "/healthz").status == 200 for _ in range(10))
+    finally:
+        web.stop()
+    assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_two_workers_every_client_gets_what_is_published_through_either(tmp_path, redis_client):
+    web = WebProcess(
+        "web-2-delivery", env={"ASGI_SERVER": "uvicorn", "WEB_CONCURRENCY": "2"}, log_path=tmp_path / "web.log"
+    )
+    web.start(ready=lambda: web.answers_http() and len(worker_pids(web)) == 2)
+    publisher = UserFactory()
+    publisher.user_permissions.add(Permission.objects.get(codename="publish_notification"))
+    recipients = [UserFactory() for _ in range(6)]
+    clients = []
+    try:
+        for user in recipients:  # the kernel hands each connection to one worker or the other
+            client = NativeClient.connect(web, token=access_token(user))
+            client.start()
+            clients.append(client)
+        for user, client in zip(recipients, clients, strict=True):
+            published = post_json(
+                web,
+                "/api/notifications/",
+                {"event": "Ping", "title": "t", "recipients": {"users": [user.pk]}},
+                token=access_token(publisher),
+            )
+            assert published.status == 201, published.body
+            assert client.frames_until(until_notification(published.body["id"]))[-1]["event"] == "Ping"
+    finally:
+        for client in clients:
+            client.close()
         web.stop()

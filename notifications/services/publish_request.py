@@ -18,7 +18,6 @@ class PublishResult:
     replayed: bool  # True: an earlier request with the same Idempotency-Key produced it
 
 
-@transaction.atomic
 def notification_publish_requested(
     *,
     published_by_id: int,
@@ -36,34 +35,42 @@ def notification_publish_requested(
 ) -> PublishResult:
     """Resolve the recipients and publish, or replay what an earlier request with the same key published.
 
-    The key is claimed first by inserting it (unique per publisher) in this
-    transaction: a concurrent request with the same key blocks on that insert
-    until this one commits, then replays it; if this one fails, the key is free
-    again. The same key with a different body raises `idempotency_conflict`.
-    Unknown recipients raise `UnknownRecipients` and nothing is written.
+    The key is claimed first by inserting it (unique per publisher) in the
+    publishing transaction: a concurrent request with the same key blocks on
+    that insert until this one commits, then replays it; if this one fails,
+    the key is free again. The same key with a different body raises
+    `idempotency_conflict`. Unknown recipients raise `UnknownRecipients` and
+    nothing is written.
     """
-    claim = None
-    if idempotency_key is not None:
+    content = {
+        "event": event,
+        "title": title,
+        "body": body,
+        "data": data,
+        "document_id": document_id,
+        "priority": priority,
+        "expires_at": expires_at,
+        "published_by_id": published_by_id,
+    }
+    if idempotency_key is None:
+        # notification_publish's own transaction is enough: the lookup before it only reads (no savepoint, issue 7).
+        return _resolve_and_publish(users=users, departments=departments, content=content)
+    with transaction.atomic():
         claim, earlier = _claim_or_replay(publisher_id=published_by_id, key=idempotency_key, request_hash=request_hash)
         if earlier is not None:
             return earlier
-    user_ids, department_ids = selectors.recipients_resolve(users=users, departments=departments)
-    notification = notification_publish(
-        event=event,
-        title=title,
-        body=body,
-        data=data,
-        user_ids=user_ids,
-        department_ids=department_ids,
-        document_id=document_id,
-        priority=priority,
-        expires_at=expires_at,
-        published_by_id=published_by_id,
-        recipients_verified=True,  # just resolved above, in this transaction
-    )
-    if claim is not None:
-        claim.notification = notification
+        result = _resolve_and_publish(users=users, departments=departments, content=content)
+        claim.notification = result.notification
         claim.save(update_fields=["notification"])
+        return result
+
+
+def _resolve_and_publish(*, users: list[int | str], departments: list[int | str], content: dict) -> PublishResult:
+    user_ids, department_ids = selectors.recipients_resolve(users=users, departments=departments)
+    # Just resolved: a recipient deleted in between gets no delivery (the insert selects existing users).
+    notification = notification_publish(
+        **content, user_ids=user_ids, department_ids=department_ids, recipients_verified=True
+    )
     return PublishResult(notification=notification, recipient_count=notification.recipient_count, replayed=False)
 
 

@@ -23,6 +23,9 @@ Tests using a server must commit their data: mark them
 or `post_json(server, path, payload, token=...)` for its HTTP API, and read
 what it logged with `server.log_text()`.
 
+`WebProcess` runs the Procfile's web line itself (`python -m notifyhub.web`,
+e.g. with `ASGI_SERVER=uvicorn` and `WEB_CONCURRENCY=2`) and has the same client.
+
 For other processes (a Celery worker, a benchmark driver), `child_environment()`
 gives the environment that points a NotifyHub process at the same database
 and Redis, and `ServerProcess` runs and stops one with its output in a log
@@ -143,7 +146,41 @@ class ServerProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
-class HubServer(ServerProcess):
+class ListeningServer(ServerProcess):
+    """A server process listening on 127.0.0.1:`self.port`, with a client for its HTTP and WebSocket endpoints."""
+
+    port: int
+
+    def answers_http(self) -> bool:
+        try:
+            self.request("GET", "/healthz", timeout=2)
+        except OSError:
+            return False
+        return True
+
+    def request(
+        self, method: str, path: str, *, body: bytes | None = None, headers: dict | None = None, timeout: float = 30
+    ) -> http.client.HTTPResponse:
+        """One HTTP request to the server; returns the response with its body read into `.data`."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            connection.request(method, path, body=body, headers=headers or {})
+            response = connection.getresponse()
+            response.data = response.read()
+            return response
+        finally:
+            connection.close()
+
+    def ws_url(self, path: str = NATIVE_PATH, **query: str) -> str:
+        """ws://127.0.0.1:<port><path>?<query>"""
+        return f"ws://127.0.0.1:{self.port}{path}" + (f"?{urlencode(query)}" if query else "")
+
+    def http_url(self, path: str = "/") -> str:
+        """http://127.0.0.1:<port><path>"""
+        return f"http://127.0.0.1:{self.port}{path}"
+
+
+class HubServer(ListeningServer):
     """`notifyhub.asgi:application` under daphne (as in the Procfile) or uvicorn, on a port the OS picked.
 
     The test process binds the listening socket and hands it over (`--fd`), so
@@ -189,33 +226,20 @@ class HubServer(ServerProcess):
         super().stop()
         self.socket.close()
 
-    def answers_http(self) -> bool:
-        try:
-            self.request("GET", "/healthz", timeout=2)
-        except OSError:
-            return False
-        return True
 
-    def request(
-        self, method: str, path: str, *, body: bytes | None = None, headers: dict | None = None, timeout: float = 30
-    ) -> http.client.HTTPResponse:
-        """One HTTP request to the server; returns the response with its body read into `.data`."""
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        try:
-            connection.request(method, path, body=body, headers=headers or {})
-            response = connection.getresponse()
-            response.data = response.read()
-            return response
-        finally:
-            connection.close()
+class WebProcess(ListeningServer):
+    """`python -m notifyhub.web` (the Procfile's web line) on a free port, its settings from `env`."""
 
-    def ws_url(self, path: str = NATIVE_PATH, **query: str) -> str:
-        """ws://127.0.0.1:<port><path>?<query>"""
-        return f"ws://127.0.0.1:{self.port}{path}" + (f"?{urlencode(query)}" if query else "")
+    def __init__(self, name: str, *, log_path: Path, env: Mapping[str, str] | None = None) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        environment = child_environment({"WEB_BIND": "127.0.0.1", "PORT": str(self.port), **(env or {})})
+        super().__init__(name, [sys.executable, "-m", "notifyhub.web"], env=environment, log_path=log_path)
 
-    def http_url(self, path: str = "/") -> str:
-        """http://127.0.0.1:<port><path>"""
-        return f"http://127.0.0.1:{self.port}{path}"
+    def start(self, *, ready: Callable[[], bool] | None = None, timeout: float = 30) -> WebProcess:
+        super().start(ready=ready or self.answers_http, timeout=timeout)
+        return self
 
 
 class JSONResponse(NamedTuple):
@@ -223,7 +247,7 @@ class JSONResponse(NamedTuple):
     body: dict | list | None
 
 
-def post_json(server: HubServer, path: str, payload: dict, *, token: str | None = None) -> JSONResponse:
+def post_json(server: ListeningServer, path: str, payload: dict, *, token: str | None = None) -> JSONResponse:
     """POST a JSON body (as a bearer of `token`) to a running server's API."""
     headers = {"Content-Type": "application/json"}
     if token:

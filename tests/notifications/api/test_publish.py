@@ -100,6 +100,15 @@ class TestPublish:
         assert_error(response, 403, "permission_denied")
         assert len(queries) == 2  # the token's user, then one permission query (direct or through a group)
 
+    @pytest.mark.django_db(transaction=True)
+    def test_without_an_idempotency_key_the_publish_is_one_transaction_without_savepoints(self, publisher):
+        recipient = UserFactory()
+        with CaptureQueriesContext(connection) as queries:
+            response = publish(client_for(publisher), minimal(users=[recipient.pk]))
+        assert response.status_code == 201, response.json()
+        assert not [query["sql"] for query in queries if "SAVEPOINT" in query["sql"].upper()]
+        assert Delivery.objects.get(notification_id=response.json()["id"]).recipient_id == recipient.pk
+
     def test_a_user_without_the_permission_may_not_and_nothing_is_created(self):
         plain = UserFactory()
         response = publish(client_for(plain), minimal(users=[plain.pk]))

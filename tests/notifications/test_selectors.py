@@ -1,0 +1,50 @@
+"""Read-side queries that the API's hot path relies on: they must answer what the ORM would."""
+
+import pytest
+from django.contrib.auth.models import Group, Permission
+
+from notifications import selectors
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def grant(user, *, directly=(), through_group=()) -> None:
+    for codename in directly:
+        user.user_permissions.add(Permission.objects.get(codename=codename))
+    if through_group:
+        group = Group.objects.create(name=f"group-of-{user.username}")
+        group.permissions.add(*Permission.objects.filter(codename__in=through_group))
+        user.groups.add(group)
+
+
+@pytest.mark.parametrize(
+    ("attributes", "directly", "through_group"),
+    [
+        ({}, (), ()),
+        ({}, ("publish_notification",), ()),
+        ({}, (), ("publish_notification",)),
+        ({}, ("publish_notification",), ("publish_notification",)),
+        ({}, ("view_notification", "add_delivery"), ("change_notification",)),  # other permissions only
+        ({"is_staff": True}, (), ()),
+        ({"is_superuser": True}, (), ()),
+        ({"is_active": False}, ("publish_notification",), ("publish_notification",)),
+        ({"is_active": False, "is_staff": True}, (), ()),
+        ({"is_active": False, "is_superuser": True}, (), ()),
+    ],
+)
+def test_user_may_publish_answers_as_has_perm_or_staff(attributes, directly, through_group):
+    user = UserFactory(**attributes)
+    grant(user, directly=directly, through_group=through_group)
+    fresh = type(user).objects.get(pk=user.pk)  # no permission cache from granting
+
+    expected = fresh.has_perm("notifications.publish_notification") or fresh.is_staff
+    assert selectors.user_may_publish(fresh) is expected
+
+
+def test_another_users_permission_does_not_count():
+    holder, other = UserFactory(), UserFactory()
+    grant(holder, directly=("publish_notification",), through_group=("publish_notification",))
+
+    assert selectors.user_may_publish(holder) is True
+    assert selectors.user_may_publish(other) is False
