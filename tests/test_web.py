@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.models import Permission
 
+from notifyhub.logging import REDACTED
 from notifyhub.web import server_command
 from tests.factories import UserFactory
 from tests.support.hub_client import NativeClient, access_token, until_notification
@@ -95,7 +96,9 @@ def test_web_concurrency_serves_from_that_many_uvicorn_workers_and_stops_them_wi
 
 
 @pytest.mark.django_db(transaction=True)
-def test_with_two_workers_every_client_gets_what_is_published_through_either(tmp_path, redis_client):
+def test_with_two_workers_every_client_gets_what_is_published_through_either_and_no_token_is_logged(
+    tmp_path, redis_client
+):
     web = WebProcess(
         "web-2-delivery", env={"ASGI_SERVER": "uvicorn", "WEB_CONCURRENCY": "2"}, log_path=tmp_path / "web.log"
     )
@@ -103,10 +106,11 @@ def test_with_two_workers_every_client_gets_what_is_published_through_either(tmp
     publisher = UserFactory()
     publisher.user_permissions.add(Permission.objects.get(codename="publish_notification"))
     recipients = [UserFactory() for _ in range(6)]
+    tokens = [access_token(user) for user in recipients]
     clients = []
     try:
-        for user in recipients:  # the kernel hands each connection to one worker or the other
-            client = NativeClient.connect(web, token=access_token(user))
+        for token in tokens:  # the kernel hands each connection to one worker or the other
+            client = NativeClient.connect(web, token=token, via="query")  # as browsers send it
             client.start()
             clients.append(client)
         for user, client in zip(recipients, clients, strict=True):
@@ -122,3 +126,6 @@ def test_with_two_workers_every_client_gets_what_is_published_through_either(tmp
         for client in clients:
             client.close()
         web.stop()
+    log = web.log_text()
+    assert log.count(f"access_token={REDACTED}") >= len(tokens)  # every worker scrubs its access log
+    assert not any(token in log for token in tokens)
