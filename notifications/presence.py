@@ -57,6 +57,8 @@ def _ttl() -> float:
 
 
 # --- Async side: the hub's consumers -----------------------------------------
+MAX_ASYNC_CONNECTIONS = 1_000
+POOL_WAIT_SECONDS = 10
 _async_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, redis.asyncio.Redis]" = (
     weakref.WeakKeyDictionary()
 )
@@ -67,7 +69,13 @@ def _async_client() -> redis.asyncio.Redis:
     loop = asyncio.get_running_loop()
     client = _async_clients.get(loop)
     if client is None:
-        client = redis.asyncio.Redis.from_url(settings.REDIS_URL, socket_timeout=5, max_connections=1_000)
+        # A blocking pool: past MAX_ASYNC_CONNECTIONS a call waits for a free connection. redis-py 8's default
+        # pool raises instead, which lost the presence cleanup of thousands of clients disconnecting at once
+        # (they then looked online until their heartbeat expired).
+        pool = redis.asyncio.BlockingConnectionPool.from_url(
+            settings.REDIS_URL, socket_timeout=5, max_connections=MAX_ASYNC_CONNECTIONS, timeout=POOL_WAIT_SECONDS
+        )
+        client = redis.asyncio.Redis(connection_pool=pool)
         _async_clients[loop] = client
     return client
 

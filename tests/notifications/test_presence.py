@@ -40,3 +40,17 @@ def test_room_entry_lists_users_once_and_leave_reports_the_last_connection(redis
     assert run(presence.room_left(30, 1, "tab-1")) is False  # tab-2 is still there
     assert run(presence.room_left(30, 1, "tab-2")) is True
     assert run(presence.room_entered(30, 3, "laptop")) == [2, 3]
+
+
+def test_more_concurrent_calls_than_pooled_connections_wait_instead_of_failing(redis_client, monkeypatch):
+    """Thousands of clients disconnecting at once each clean up their presence; none may be refused."""
+    monkeypatch.setattr(presence, "MAX_ASYNC_CONNECTIONS", 20)
+    user_ids = range(1, 201)
+
+    async def everyone_connects_then_leaves() -> None:
+        await asyncio.gather(*(presence.connection_alive(user_id, f"c{user_id}") for user_id in user_ids))
+        await asyncio.gather(*(presence.connection_gone(user_id, f"c{user_id}") for user_id in user_ids))
+
+    run(everyone_connects_then_leaves())
+
+    assert presence.live_connection_counts(user_ids) == {}
