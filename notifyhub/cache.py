@@ -1,31 +1,41 @@
-"""Django's Redis cache backend, with one redis-py client per connection pool instead of one per call.
+"""Django's Redis cache backend, with one redis-py client per server for the whole process.
 
-Django's RedisCacheClient builds a new `redis.Redis` for every get and set;
-redis-py 8 copies and upper-cases its ~170 response callbacks in each one.
-The API's rate limits make two cache calls per request, so that was ~0.5 ms
-of CPU per API request for nothing (issue 7). A redis-py client is
-thread-safe (each command borrows a connection from the pool), so one per
-pool serves every thread of the process.
+Django's RedisCacheClient builds a new `redis.Redis` for every get and set
+(redis-py 8 copies and upper-cases its ~170 response callbacks in each), and
+every backend object opens its own connection pools. Under ASGI
+`django.core.cache.cache` is a new backend object in every request context,
+so each API request also opened a new Redis connection. The API's rate limits
+make two cache calls per request: together ~0.5 ms of CPU and a TCP connect
+per request for nothing (issue 7). A redis-py client is thread-safe (each
+command borrows a connection from its pool), so one per server and options
+serves every backend object and thread of the process.
 """
+
+import threading
 
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient
 
+# (server URL, pool class, pool options) -> client, shared by every backend object of the process.
+_clients: dict[tuple, object] = {}
+_clients_lock = threading.Lock()
 
-class ReusedClientRedisCacheClient(RedisCacheClient):
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self._clients = {}
 
+class SharedClientRedisCacheClient(RedisCacheClient):
     def get_client(self, key=None, *, write=False):
-        pool = self._get_connection_pool(write)
-        client = self._clients.get(pool)
+        index = self._get_connection_pool_index(write)
+        identity = (self._servers[index], self._pool_class, repr(sorted(self._pool_options.items(), key=str)))
+        client = _clients.get(identity)
         if client is None:
-            client = self._clients.setdefault(pool, self._client(connection_pool=pool))
+            with _clients_lock:
+                client = _clients.get(identity)
+                if client is None:
+                    pool = self._pool_class.from_url(self._servers[index], **self._pool_options)
+                    client = _clients[identity] = self._client(connection_pool=pool)
         return client
 
 
 class RedisCache(DjangoRedisCache):
     def __init__(self, server, params) -> None:
         super().__init__(server, params)
-        self._class = ReusedClientRedisCacheClient
+        self._class = SharedClientRedisCacheClient

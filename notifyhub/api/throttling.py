@@ -6,12 +6,8 @@ Counters live in the shared cache (Redis), so every web process counts together.
 """
 
 import logging
-from functools import cache
 
 import redis
-from django.core.cache import DEFAULT_CACHE_ALIAS, caches
-from django.core.signals import setting_changed
-from django.dispatch import receiver
 from rest_framework.settings import api_settings
 from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle
 from rest_framework.throttling import UserRateThrottle as DRFUserRateThrottle
@@ -19,29 +15,7 @@ from rest_framework.throttling import UserRateThrottle as DRFUserRateThrottle
 logger = logging.getLogger(__name__)
 
 
-@cache
-def _process_cache():
-    """One cache client for the whole process.
-
-    `django.core.cache.cache` is a new backend object in every request context,
-    and Django's Redis backend opens a new connection pool with each: under
-    ASGI that was a new Redis connection per request (issue 7). redis-py's
-    client is thread-safe, so the process shares one.
-    """
-    return caches.create_connection(DEFAULT_CACHE_ALIAS)
-
-
-@receiver(setting_changed)
-def _forget_process_cache(*, setting: str, **kwargs) -> None:
-    if setting == "CACHES":  # tests point the cache elsewhere
-        _process_cache.cache_clear()
-
-
 class _RateFromSettings(SimpleRateThrottle):
-    @property
-    def cache(self):
-        return _process_cache()
-
     def get_rate(self) -> str:
         return api_settings.DEFAULT_THROTTLE_RATES[self.scope]
 

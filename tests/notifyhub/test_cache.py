@@ -1,4 +1,4 @@
-"""notifyhub/cache.py: Django's Redis cache, one redis-py client per pool for every call and thread."""
+"""notifyhub/cache.py: Django's Redis cache, one redis-py client per server for every call, thread and backend."""
 
 import threading
 
@@ -25,3 +25,10 @@ def test_every_call_and_thread_uses_one_client(redis_client):
     thread.join()
 
     assert len({id(client) for client in clients}) == 1
+
+
+def test_every_backend_object_of_the_process_shares_the_client(redis_client):
+    """Under ASGI each request context gets its own backend object: they must not each open a connection pool."""
+    first, second = caches.create_connection("default"), caches.create_connection("default")
+
+    assert first._cache.get_client(write=True) is second._cache.get_client(write=True)
