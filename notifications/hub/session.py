@@ -237,11 +237,16 @@ def _load_connection(token: AccessToken) -> _ConnectionStart:
     """Everything a connection needs from the database at connect, in one trip (sync)."""
     identity = identity_for_token(token)
     user_id = identity.user.pk
+    summary = selectors.inbox_summary(user_id)
+    if summary.unacknowledged:
+        first_replay_page = services.deliveries_replay_page(user_id=user_id, limit=REPLAY_PAGE_SIZE)
+    else:  # nothing to replay (most connects): no replay query. A later commit arrives live (presence is up).
+        first_replay_page = ReplayPage(notifications=[], cursor=None)
     return _ConnectionStart(
         identity=identity,
         department_ids=department_ids_of(user_id),
-        unread_count=selectors.unread_count(user_id),
-        first_replay_page=services.deliveries_replay_page(user_id=user_id, limit=REPLAY_PAGE_SIZE),
+        unread_count=summary.unread,
+        first_replay_page=first_replay_page,
     )
 
 

@@ -177,10 +177,20 @@ def deliveries_mark_sent(*, notification_id: uuid.UUID, recipient_ids: Collectio
     unless they are acknowledged first. Final ones (acknowledged, pushed, ...) are left alone.
     On PostgreSQL one statement updates the rows and logs their attempts, however many.
     """
-    if not recipient_ids:
+    return _mark_sent(notification_ids=[notification_id], recipient_ids=recipient_ids)
+
+
+def deliveries_mark_replayed(*, user_id: int, notification_ids: Collection[uuid.UUID]) -> int:
+    """`deliveries_mark_sent` for one user's replay: many notifications, one statement."""
+    return _mark_sent(notification_ids=notification_ids, recipient_ids=[user_id])
+
+
+def _mark_sent(*, notification_ids: Collection[uuid.UUID], recipient_ids: Collection[int]) -> int:
+    # Exact only because one of the two lists is a single id (the rows are their cross product).
+    if not notification_ids or not recipient_ids:
         return 0
     if connection.vendor != "postgresql":
-        return _deliveries_mark_sent_orm(notification_id=notification_id, recipient_ids=recipient_ids)
+        return _deliveries_mark_sent_orm(notification_ids=notification_ids, recipient_ids=recipient_ids)
     now = timezone.now()
     delivery = Columns(Delivery)
     # `attempts` on the right of SET is the value before this send: the n-th send waits ack timeout * 2**(n-1).
@@ -192,7 +202,8 @@ def deliveries_mark_sent(*, notification_id: uuid.UUID, recipient_ids: Collectio
                    {delivery.sent_at} = COALESCE({delivery.sent_at}, %s),
                    {delivery.next_attempt_at} = %s + %s * power(2, {delivery.attempts}) * interval '1 second',
                    {delivery.updated_at} = %s
-             WHERE {delivery.notification} = %s AND {delivery.recipient} = ANY(%s) AND {delivery.status} = ANY(%s)
+             WHERE {delivery.notification} = ANY(%s) AND {delivery.recipient} = ANY(%s)
+               AND {delivery.status} = ANY(%s)
          RETURNING {delivery.id}
         )
         {_attempts_insert_sql("SELECT id FROM sent")}
@@ -203,7 +214,7 @@ def deliveries_mark_sent(*, notification_id: uuid.UUID, recipient_ids: Collectio
         now,
         float(settings.NOTIFY_ACK_TIMEOUT),
         now,
-        notification_id,
+        list(notification_ids),
         list(recipient_ids),
         list(Delivery.OPEN_STATUSES),
         *_attempt_values(outcome=DeliveryAttempt.Outcome.SENT, now=now),
@@ -214,12 +225,12 @@ def deliveries_mark_sent(*, notification_id: uuid.UUID, recipient_ids: Collectio
 
 
 @transaction.atomic
-def _deliveries_mark_sent_orm(*, notification_id: uuid.UUID, recipient_ids: Collection[int]) -> int:
+def _deliveries_mark_sent_orm(*, notification_ids: Collection[uuid.UUID], recipient_ids: Collection[int]) -> int:
     """The portable path (SQLite in `make run`)."""
     now = timezone.now()
     sends_by_delivery = dict(
         Delivery.objects.select_for_update(of=("self",))
-        .filter(notification_id=notification_id, recipient_id__in=recipient_ids, status__in=Delivery.OPEN_STATUSES)
+        .filter(notification_id__in=notification_ids, recipient_id__in=recipient_ids, status__in=Delivery.OPEN_STATUSES)
         .values_list("id", "attempts")
     )
     delivery_ids_by_sends = defaultdict(list)

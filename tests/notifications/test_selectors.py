@@ -48,3 +48,29 @@ def test_another_users_permission_does_not_count():
 
     assert selectors.user_may_publish(holder) is True
     assert selectors.user_may_publish(other) is False
+
+
+def test_inbox_summary_counts_unread_and_unacknowledged_as_their_own_selectors_do():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from notifications.models import Delivery
+    from notifications.services import delivery_acknowledge, delivery_mark_read, notification_publish
+
+    user, other = UserFactory(), UserFactory()
+    published = [notification_publish(event="Ping", title=str(number), user_ids=[user.pk]) for number in range(5)]
+    notification_publish(event="Ping", title="not mine", user_ids=[other.pk])
+    delivery_acknowledge(user_id=user.pk, notification_id=published[0].pk)  # acknowledged, still unread
+    delivery_mark_read(user_id=user.pk, notification_id=published[1].pk)  # read (and so acknowledged)
+    expiring = notification_publish(
+        event="Ping", title="soon gone", user_ids=[user.pk], expires_at=timezone.now() + timedelta(seconds=30)
+    )
+    type(expiring).objects.filter(pk=expiring.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+
+    summary = selectors.inbox_summary(user.pk)
+
+    assert summary == selectors.InboxSummary(unread=4, unacknowledged=3)
+    assert summary.unread == selectors.unread_count(user.pk)
+    assert summary.unacknowledged == selectors.deliveries_to_replay(user.pk).count()
+    assert Delivery.objects.filter(recipient=user).count() == 6  # the expired one exists but counts nowhere
