@@ -54,3 +54,27 @@ def test_more_concurrent_calls_than_pooled_connections_wait_instead_of_failing(r
     run(everyone_connects_then_leaves())
 
     assert presence.live_connection_counts(user_ids) == {}
+
+
+def test_replies_are_parsed_by_hiredis(redis_client):
+    """redis-py parses replies in pure Python unless hiredis is installed: 3-5x the CPU of a 1,000-member lookup."""
+    from redis._parsers import _AsyncHiredisParser, _HiredisParser
+
+    presence.live_connection_counts([1])  # opens a pooled connection
+    sync_connection = presence._client().connection_pool.get_connection()
+    try:
+        assert isinstance(sync_connection._parser, _HiredisParser)
+    finally:
+        presence._client().connection_pool.release(sync_connection)
+
+    async def async_parser():
+        await presence.live_connection_count(1)
+        client = presence._async_client()
+        connection = await client.connection_pool.get_connection()
+        try:
+            return connection._parser
+        finally:
+            await client.connection_pool.release(connection)
+            await client.aclose()
+
+    assert isinstance(run(async_parser()), _AsyncHiredisParser)
