@@ -27,7 +27,8 @@ def start(pid: int, *, output: Path) -> subprocess.Popen | None:
     if binary is None:
         return None
     output.parent.mkdir(parents=True, exist_ok=True)
-    argv = [binary, "record", "--pid", str(pid), "--rate", "200", "--format", "raw", "--nonblocking"]
+    # --subprocesses: with WEB_CONCURRENCY > 1 the requests are served by uvicorn's workers, not `pid`.
+    argv = [binary, "record", "--pid", str(pid), "--rate", "200", "--format", "raw", "--nonblocking", "--subprocesses"]
     return subprocess.Popen([*argv, "--output", str(output)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 

@@ -2,7 +2,8 @@
 
 Each server binds 127.0.0.1 on a port the OS picked, writes its output to a log
 file (shown when it fails to start), and is measured through /proc: CPU
-seconds (user + system) and resident memory of that one process.
+seconds (user + system) and resident memory of the process and its
+descendants (uvicorn's workers when WEB_CONCURRENCY is above 1).
 """
 
 import os
@@ -47,14 +48,46 @@ def server_env(kind: str, environment: dict | None, *, port: int) -> dict:
     return environment
 
 
+def _stat_fields(pid: int) -> list[str]:
+    """/proc/<pid>/stat after the command name (which may hold spaces): state, ppid, ..."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its live descendants: uvicorn with WEB_CONCURRENCY > 1 serves from spawned worker processes."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                children.setdefault(int(_stat_fields(int(entry.name))[1]), []).append(int(entry.name))
+            except (OSError, IndexError, ValueError):  # gone meanwhile
+                continue
+    tree, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        tree.append(current)
+        pending.extend(children.get(current, ()))
+    return tree
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of one process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    fields = _stat_fields(pid)
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def rss_bytes(pid: int) -> int:
     return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE_SIZE
+
+
+def _sum_over_tree(measure, pid: int) -> float:
+    total = 0
+    for member in process_tree(pid):
+        try:
+            total += measure(member)
+        except OSError:  # exited between listing and reading
+            continue
+    return total
 
 
 @dataclass
@@ -112,10 +145,11 @@ class Server:
             self.process.wait()
 
     def cpu_seconds(self) -> float:
-        return cpu_seconds(self.pid)
+        """CPU of the server and its workers (of those alive now: read before and after, not across a restart)."""
+        return _sum_over_tree(cpu_seconds, self.pid)
 
     def rss_bytes(self) -> int:
-        return rss_bytes(self.pid)
+        return _sum_over_tree(rss_bytes, self.pid)
 
     def log_tail(self, lines: int = 30) -> str:
         if not self.log_path.exists():

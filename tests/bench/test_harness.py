@@ -115,3 +115,36 @@ def test_quick_preset_shortens_the_run_but_explicit_flags_win():
     quick = parse_options(["--quick", "--fanout-sends", "9"])
     assert (quick.rounds, quick.memory_points, quick.fanout_sends) == (1, (1_000,), 9)
     assert parse_options([]).memory_points == (1_000, 5_000)
+
+
+def test_server_cpu_and_memory_include_its_worker_processes(tmp_path):
+    """uvicorn with WEB_CONCURRENCY > 1 serves from spawned workers: the parent alone would read as idle."""
+    import subprocess
+    import sys
+    import time
+
+    from bench import stack
+
+    busy_child = "\n".join(
+        ["import time", "start = time.process_time()", "while time.process_time() - start < 0.5: pass", "time.sleep(9)"]
+    )
+    parent_code = "\n".join(
+        ["import subprocess, sys, time", f"subprocess.Popen([sys.executable, '-c', {busy_child!r}])", "time.sleep(60)"]
+    )
+    parent = subprocess.Popen([sys.executable, "-c", parent_code])
+    server = Server("bare", {}, tmp_path, redis_url="")
+    server.process = parent
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and server.cpu_seconds() < 0.5:
+            time.sleep(0.05)
+        tree = stack.process_tree(parent.pid)
+
+        assert len(tree) == 2 and tree[0] == parent.pid
+        assert server.cpu_seconds() >= 0.5 > stack.cpu_seconds(parent.pid) + 0.2
+        assert server.rss_bytes() > stack.rss_bytes(parent.pid)
+    finally:
+        for pid in stack.process_tree(parent.pid)[1:]:
+            subprocess.run(["kill", str(pid)], check=False)
+        parent.kill()
+        parent.wait()
