@@ -4,7 +4,8 @@ Each user has one sorted set whose members are connection ids and whose scores
 are the times those connections' heartbeats expire. A connection counts as
 live only while its own score lies in the future, so a crashed server leaves
 no ghost users: its connections simply stop being refreshed and age out. The
-hub refreshes each connection every `NOTIFY_PRESENCE_HEARTBEAT` seconds;
+hub refreshes each connection at least every `NOTIFY_PRESENCE_HEARTBEAT`
+seconds, a process's connections together (`notifications.hub.heartbeat`);
 stale members are pruned as a side effect of every write.
 
 The same scheme records which live connections sit in which department group
@@ -14,10 +15,14 @@ document room (so a room can say who is there). Their members are
 """
 
 import asyncio
+import hashlib
 import time
 import weakref
 from collections import Counter
 from collections.abc import Iterable
+from itertools import groupby
+from operator import itemgetter
+from typing import NamedTuple
 
 import redis
 import redis.asyncio
@@ -86,23 +91,82 @@ def _refresh(pipe, key: str, member: str, now: float, ttl: float) -> None:
     pipe.expire(key, int(ttl) + 1)
 
 
+class LiveConnection(NamedTuple):
+    """What presence records of one open connection: its user, and the department groups and rooms it is in."""
+
+    user_id: int
+    connection_id: str
+    department_ids: Iterable[int] = ()
+    document_ids: Iterable[int] = ()
+
+
+# `_refresh` for many keys at once, as one command. KEYS: the sorted sets; ARGV: the members' new score, the
+# time before which members are stale, the keys' TTL in seconds, then per key: how many members, the members.
+_REFRESH_MANY = """
+local at = 4
+for _, key in ipairs(KEYS) do
+    local count = tonumber(ARGV[at])
+    for i = at + 1, at + count do
+        redis.call('ZADD', key, ARGV[1], ARGV[i])
+    end
+    at = at + count + 1
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', ARGV[2])
+    redis.call('EXPIRE', key, ARGV[3])
+end
+return #KEYS
+"""
+_REFRESH_MANY_SHA = hashlib.sha1(_REFRESH_MANY.encode(), usedforsecurity=False).hexdigest()  # what EVALSHA names it by
+# Members per script call: one call runs alone in Redis, so thousands of connections go in several (one pipeline).
+REFRESH_MEMBERS_PER_CALL = 1_000
+
+
+async def connections_alive(connections: Iterable[LiveConnection]) -> None:
+    """Register or refresh connections' heartbeats, with their department groups and rooms, in one round trip.
+
+    Runs on connect and on ping (one connection), and on every tick of the
+    process's heartbeat (`notifications.hub.heartbeat`: many).
+    """
+    members_by_key: dict[str, list[str]] = {}
+    for user_id, connection_id, department_ids, document_ids in connections:
+        members_by_key.setdefault(presence_key(user_id), []).append(connection_id)
+        member = _member(user_id, connection_id)
+        for department_id in department_ids:
+            members_by_key.setdefault(department_key(department_id), []).append(member)
+        for document_id in document_ids:
+            members_by_key.setdefault(room_key(document_id), []).append(member)
+    pairs = [(key, member) for key, members in members_by_key.items() for member in members]
+    if not pairs:
+        return
+    now = time.time()
+    ttl = _ttl()
+    header = [repr(now + ttl), repr(now), int(ttl) + 1]
+    client = _async_client()
+    for attempt in range(2):
+        try:
+            async with client.pipeline(transaction=False) as pipe:
+                for start in range(0, len(pairs), REFRESH_MEMBERS_PER_CALL):
+                    keys, args = [], list(header)
+                    for key, chunk in groupby(pairs[start : start + REFRESH_MEMBERS_PER_CALL], key=itemgetter(0)):
+                        members = [member for _, member in chunk]
+                        keys.append(key)
+                        args += [len(members), *members]
+                    pipe.evalsha(_REFRESH_MANY_SHA, len(keys), *keys, *args)
+                await pipe.execute()
+            return
+        except redis.exceptions.NoScriptError:  # a new or restarted Redis: load the script, then once more
+            if attempt:
+                raise
+            await client.script_load(_REFRESH_MANY)
+
+
 async def connection_alive(
     user_id: int, connection_id: str, *, department_ids: Iterable[int] = (), document_ids: Iterable[int] = ()
 ) -> None:
     """Register or refresh one connection's heartbeat, and its department groups and rooms, in one round trip.
 
-    Runs on connect, on every heartbeat and on ping.
+    Runs on connect and on ping.
     """
-    now = time.time()
-    ttl = _ttl()
-    member = _member(user_id, connection_id)
-    async with _async_client().pipeline(transaction=False) as pipe:
-        _refresh(pipe, presence_key(user_id), connection_id, now, ttl)
-        for department_id in department_ids:
-            _refresh(pipe, department_key(department_id), member, now, ttl)
-        for document_id in document_ids:
-            _refresh(pipe, room_key(document_id), member, now, ttl)
-        await pipe.execute()
+    await connections_alive([LiveConnection(user_id, connection_id, department_ids, document_ids)])
 
 
 async def connection_gone(

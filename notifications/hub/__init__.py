@@ -3,8 +3,11 @@
 - `auth.py`     JWT from the `Authorization: Bearer` header or `access_token` query → `HubIdentity`
 - `origin.py`   the Origin rule (`WS_ALLOWED_ORIGINS`), as ASGI middleware
 - `session.py`  `HubSession`: everything a connection does, independent of the wire protocol
-                (auth result, presence, groups, heartbeat, token expiry, replay, ack/read,
+                (auth result, presence, groups, token expiry, replay, ack/read,
                 rooms, typing, de-duplication, flood limit) and the protocol-neutral events
+- `router.py`   `HubRouter`: the process's one member of the channel-layer groups, handing messages to its connections
+- `heartbeat.py` `PresenceRefresher`: the process's one timer keeping its connections' presence fresh
+- `per_loop.py` `one_per_event_loop`: how the router, the refresher and the ack batcher are one per process
 - `consumer.py` `HubConsumer`: the Channels lifecycle, guards and layer handlers every endpoint shares
 - `native.py`   `/ws/notifications/`, the native JSON protocol (docs/protocol.md)
 - `signalr/`    `/hubs/workflow`, the ASP.NET Core SignalR protocol for unchanged SignalR clients (docs/signalr.md)

@@ -21,7 +21,8 @@ under a lock per group stripe so the two never race. channels-redis forgets
 group members after `group_expiry`; the router re-adds itself to all its
 groups six times per `group_expiry`, and at once after the layer failed or
 its Redis restarted and lost every group (a new Redis run id, checked every
-presence heartbeat; the connections' presence comes back on the same beat).
+presence heartbeat; the process's presence refresher, `heartbeat.py`, puts the
+connections' presence back within a heartbeat).
 
 One router per event loop (the tests run several loops in one process;
 a server runs one).
@@ -29,12 +30,12 @@ a server runs one).
 
 import asyncio
 import logging
-import weakref
 from collections.abc import Callable, Iterable
 
 from django.conf import settings
 
 from notifications import events
+from notifications.hub.per_loop import one_per_event_loop
 
 logger = logging.getLogger(__name__)
 
@@ -175,13 +176,5 @@ class HubRouter:
         return True
 
 
-_routers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, HubRouter]" = weakref.WeakKeyDictionary()
-
-
-def hub_router() -> HubRouter:
-    """The router of the running event loop."""
-    loop = asyncio.get_running_loop()
-    router = _routers.get(loop)
-    if router is None:
-        router = _routers[loop] = HubRouter()
-    return router
+# hub_router(): the router of the running event loop.
+hub_router = one_per_event_loop(HubRouter)

@@ -14,7 +14,8 @@ into calls on this class and renders the `HubEvent`s and `HubError`s it gets
 back. Every rule lives here once:
 
 - `open(raw_token)` authenticates, joins the groups, registers presence,
-  starts the heartbeat and the token-expiry timer, and returns `Hello`;
+  hands the session to the process's presence heartbeat (`heartbeat.py`),
+  starts the token-expiry timer, and returns `Hello`;
   `replay()` then yields what the user has not acknowledged, oldest first.
 - Commands (`acknowledge`, `mark_read`, ...) return the event to send back,
   if any, or raise `HubError(code, message)`; the connection stays up.
@@ -31,7 +32,6 @@ back. Every rule lives here once:
 import asyncio
 import logging
 import time
-import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -46,6 +46,8 @@ from rest_framework_simplejwt.tokens import AccessToken
 from notifications import events, presence, selectors, services
 from notifications.errors import NotificationError
 from notifications.hub.auth import HubIdentity, identity_for_token, user_id_of, validate_access_token
+from notifications.hub.heartbeat import presence_refresher
+from notifications.hub.per_loop import one_per_event_loop
 from notifications.hub.router import hub_router
 from notifications.services import ReplayPage
 from workflow.selectors import department_ids_of, document_is_visible_to
@@ -324,15 +326,7 @@ class AckBatcher:
 
 
 # One batcher per event loop (the tests run several loops in one process; a server runs one).
-_ack_batchers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AckBatcher]" = weakref.WeakKeyDictionary()
-
-
-def _ack_batcher() -> AckBatcher:
-    loop = asyncio.get_running_loop()
-    batcher = _ack_batchers.get(loop)
-    if batcher is None:
-        batcher = _ack_batchers[loop] = AckBatcher()
-    return batcher
+_ack_batcher = one_per_event_loop(AckBatcher)
 
 
 def _parse_document_id(value: object) -> int:
@@ -379,7 +373,7 @@ class HubSession:
         return UserRef(id=user.pk, username=user.get_username())
 
     async def open(self, raw_token: str | None) -> Hello:
-        """Authenticate and go live: groups, presence, heartbeat, expiry timer. Raises `AuthRefused`.
+        """Authenticate and go live: groups, presence and its heartbeat, expiry timer. Raises `AuthRefused`.
 
         Every notification committed while this runs arrives live or in the
         replay (or both: de-duplicated), because each route is joined before
@@ -397,11 +391,9 @@ class HubSession:
         self._replay_start = start.first_replay_page
         await self._join(self._groups())
         await self._refresh_presence()
+        presence_refresher().register(self)
         seconds_left = (start.identity.token_expires_at - timezone.now()).total_seconds()
-        self._tasks = [
-            asyncio.create_task(self._heartbeat_forever()),
-            asyncio.create_task(self._close_at_token_expiry(seconds_left)),
-        ]
+        self._tasks = [asyncio.create_task(self._close_at_token_expiry(seconds_left))]
         return Hello(
             user=self.user,
             department_ids=start.department_ids,
@@ -436,6 +428,7 @@ class HubSession:
         if self.user_id is None:
             return
         try:
+            await presence_refresher().unregister(self)  # before connection_gone, or a tick could undo it
             for document_id in list(self.rooms):
                 await self._leave_room(document_id)
             await presence.connection_gone(self.user_id, self.connection_id, department_ids=self.department_ids)
@@ -563,6 +556,7 @@ class HubSession:
         self.rooms.discard(document_id)
         self._typing_at.pop(document_id, None)
         await hub_router().leave(self.connection_id, [events.document_group(document_id)])
+        await presence_refresher().settled(self)  # a tick that still saw the room must not re-add it after room_left
         if await presence.room_left(document_id, self.user_id, self.connection_id):
             await events.room_presence_send(
                 document_id=document_id, user=self.user.as_dict(), state="leave", origin=self.connection_id
@@ -581,15 +575,6 @@ class HubSession:
         await presence.connection_alive(
             self.user_id, self.connection_id, department_ids=self.department_ids, document_ids=self.rooms
         )
-
-    async def _heartbeat_forever(self) -> None:
-        """Keep presence fresh (group membership is the process router's, which refreshes it)."""
-        while True:
-            await asyncio.sleep(settings.NOTIFY_PRESENCE_HEARTBEAT)
-            try:
-                await self._refresh_presence()
-            except Exception:  # Redis hiccup: try again next beat; presence ages out if it persists
-                logger.warning("hub heartbeat of %s failed", self.connection_id, exc_info=True)
 
     async def _close_at_token_expiry(self, seconds_left: float) -> None:
         # Access tokens cannot be revoked; a connection must not outlive the one it opened with.

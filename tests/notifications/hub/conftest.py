@@ -1,8 +1,11 @@
 """Fixtures of the hub's end-to-end tests (the server fixtures are in tests/conftest.py)."""
 
 import pytest
+from channels.layers import channel_layers
+from django.conf import settings as django_settings
 
 from tests.support.hub_client import NativeClient, access_token
+from tests.support.redis_server import PrivateRedis
 
 
 @pytest.fixture
@@ -39,3 +42,26 @@ def quick_timers_server(start_server):
             "SIGNALR_HANDSHAKE_TIMEOUT": str(QUICK_HANDSHAKE_TIMEOUT),
         },
     )
+
+
+@pytest.fixture
+def private_redis(settings):
+    """A redis-server of this test's own (see tests/support/redis_server.py) as the layer and presence store.
+
+    Servers started during the test (`start_server`) use it too.
+    """
+    redis_server = PrivateRedis()
+    redis_server.start()
+    settings.REDIS_URL = redis_server.url
+    layer = django_settings.CHANNEL_LAYERS["default"]
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            **layer,
+            "CONFIG": {**layer["CONFIG"], "hosts": [{**layer["CONFIG"]["hosts"][0], "address": redis_server.url}]},
+        }
+    }
+    settings.NOTIFY_PRESENCE_HEARTBEAT = 0.3
+    channel_layers.backends.clear()
+    yield redis_server
+    redis_server.stop()
+    channel_layers.backends.clear()

@@ -3,13 +3,10 @@
 import asyncio
 import json
 import socket
-import subprocess
 import time
 
 import pytest
-import redis
 from channels.db import database_sync_to_async
-from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
 from django.conf import settings as django_settings
 
@@ -33,12 +30,6 @@ LAYER_PREFIX = django_settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]
 
 def group_members(redis_client, group: str) -> list[bytes]:
     return redis_client.zrange(f"{LAYER_PREFIX}:group:{group}", 0, -1)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_until(predicate, timeout: float = 5.0) -> bool:
@@ -82,52 +73,6 @@ def test_the_group_stays_while_one_local_connection_is_left(connect, redis_clien
     assert len(group_members(redis_client, group)) == 1
 
 
-@pytest.fixture
-def private_redis(settings):
-    """A redis-server of this test's own (it is restarted: never the shared one), as the layer and presence store."""
-    port = free_port()
-    argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-
-    def start() -> subprocess.Popen:
-        process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis(port=port)
-        assert wait_until(lambda: _pings(client)), "private redis-server did not start"
-        client.close()
-        return process
-
-    url = f"redis://127.0.0.1:{port}/0"
-    settings.REDIS_URL = url
-    settings.CHANNEL_LAYERS = {
-        "default": {
-            **django_settings.CHANNEL_LAYERS["default"],
-            "CONFIG": {
-                **django_settings.CHANNEL_LAYERS["default"]["CONFIG"],
-                "hosts": [{**django_settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0], "address": url}],
-            },
-        }
-    }
-    settings.NOTIFY_PRESENCE_HEARTBEAT = 0.3
-    channel_layers.backends.clear()
-    state = {"process": start()}
-
-    def restart() -> None:
-        state["process"].kill()
-        state["process"].wait()
-        state["process"] = start()
-
-    yield restart
-    state["process"].kill()
-    state["process"].wait()
-    channel_layers.backends.clear()
-
-
-def _pings(client: redis.Redis) -> bool:
-    try:
-        return client.ping()
-    except redis.RedisError:
-        return False
-
-
 def test_after_redis_restarts_the_router_joins_its_groups_again(private_redis, monkeypatch):
     """A restart loses every group: the open connection still gets later notifications, without reconnecting."""
     monkeypatch.setattr(hub_router_module, "RETRY_SECONDS", 0.2)
@@ -142,7 +87,7 @@ def test_after_redis_restarts_the_router_joins_its_groups_again(private_redis, m
         assert (await communicator.receive_json_from())["type"] == "hello"
         assert (await communicator.receive_json_from())["type"] == "replay_complete"
 
-        await asyncio.to_thread(private_redis)
+        await asyncio.to_thread(private_redis.restart)
         await asyncio.sleep(2)  # the router re-joins; the heartbeat re-registers presence
         notification = await database_sync_to_async(notification_publish)(
             event="Ping", title="after the restart", user_ids=[user.pk]

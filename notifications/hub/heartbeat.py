@@ -1,0 +1,132 @@
+"""The process's presence heartbeat: one timer keeps every open connection's presence fresh.
+
+Presence (`notifications.presence`) counts a connection as live until
+`NOTIFY_PRESENCE_TTL` after its last refresh. A session refreshes it itself on
+connect and on ping; this refresher does it for all of the process's sessions
+at least every `NOTIFY_PRESENCE_HEARTBEAT` seconds.
+
+Why one per process (issue 7): with a timer per connection, each sending its
+own pipeline, 2,000 idle clients cost ~100 Redis round trips a second, a good
+part of a core, and a task each. Now the refresher ticks `TICKS_PER_HEARTBEAT`
+times per heartbeat, and each tick refreshes in one round trip
+(`presence.connections_alive`) the sessions refreshed longest ago: every one
+that would be late by the next tick, and at least a `TICKS_PER_HEARTBEAT`-th
+of all of them, so a crowd that connected together (after a deploy) spreads
+over the interval instead of coming due at once every heartbeat. A tick reads
+each session's departments and rooms when it runs.
+
+Sessions `register` once `open()` succeeded and `unregister` on `close()`. A
+tick whose round trip fails (Redis away) is logged once per failure streak and
+its sessions are retried on the next tick; if the task dies anyway, the next
+`register` starts it again. The task ends by itself when no session is left.
+
+One refresher per event loop (the tests run several loops in one process;
+a server runs one).
+"""
+
+import asyncio
+import logging
+import math
+from collections import OrderedDict
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+
+from notifications import presence
+from notifications.hub.per_loop import one_per_event_loop
+
+if TYPE_CHECKING:
+    from notifications.hub.session import HubSession
+
+logger = logging.getLogger(__name__)
+
+# Ticks per NOTIFY_PRESENCE_HEARTBEAT: every second by default, each refreshing about 1/20 of the connections.
+TICKS_PER_HEARTBEAT = 20
+
+
+class PresenceRefresher:
+    """Refreshes the presence of this event loop's open sessions; see the module docstring."""
+
+    def __init__(self) -> None:
+        # connection id -> (session, loop time of its last refresh); least recently refreshed first
+        self._sessions: OrderedDict[str, tuple[HubSession, float]] = OrderedDict()
+        self._task: asyncio.Task | None = None
+        # The tick whose round trip is under way: the connection ids it refreshes, done when it is over.
+        self._in_flight: frozenset[str] = frozenset()
+        self._tick_done: asyncio.Future | None = None
+        self._failed_ticks = 0
+
+    def register(self, session: "HubSession") -> None:
+        """After `session.open()` succeeded (it has just refreshed its presence): keep it fresh from now on."""
+        self._sessions[session.connection_id] = (session, asyncio.get_running_loop().time())
+        if self._task is None or self._task.done():
+            if self._task is not None and not self._task.cancelled() and self._task.exception() is not None:
+                logger.error("presence refresher stopped; starting it again", exc_info=self._task.exception())
+            self._task = asyncio.create_task(self._refresh_forever(), name="hub-presence-refresher")
+
+    async def unregister(self, session: "HubSession") -> None:
+        """On `session.close()`: refresh it no more; returns once no refresh of it is in flight."""
+        self._sessions.pop(session.connection_id, None)
+        await self.settled(session)
+
+    async def settled(self, session: "HubSession") -> None:
+        """Returns once no tick that read the session's groups and rooms is in flight.
+
+        Call it before taking the session (or one of its rooms) out of
+        presence: a tick's ZADD that reaches Redis after the ZREM would put the
+        member back for a whole TTL. Waiting for the tick's answer (a round
+        trip, or the Redis timeout at worst) orders the two, where marking the
+        session closed could not: the tick's command may already be on its way.
+        Later ticks no longer see it (unregistered, or the room already left).
+        """
+        if self._tick_done is not None and session.connection_id in self._in_flight:
+            await asyncio.shield(self._tick_done)  # a cancelled close must not cancel the tick
+
+    async def _refresh_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._sessions:
+            heartbeat = settings.NOTIFY_PRESENCE_HEARTBEAT
+            tick = heartbeat / TICKS_PER_HEARTBEAT
+            await asyncio.sleep(tick)
+            # Refreshed at or before `due_before`, a session would be late by the next tick.
+            await self._tick(now=loop.time(), due_before=loop.time() + tick - heartbeat)
+
+    async def _tick(self, *, now: float, due_before: float) -> None:
+        """Refresh, in one round trip, the sessions due and this tick's share of the others (module docstring)."""
+        share = math.ceil(len(self._sessions) / TICKS_PER_HEARTBEAT)
+        batch = []
+        for session, refreshed_at in self._sessions.values():
+            if len(batch) >= share and refreshed_at > due_before:
+                break
+            batch.append(session)
+        if not batch:
+            return
+        connections = [
+            presence.LiveConnection(
+                session.user_id, session.connection_id, tuple(session.department_ids), tuple(session.rooms)
+            )
+            for session in batch
+        ]
+        self._in_flight = frozenset(connection.connection_id for connection in connections)
+        self._tick_done = asyncio.get_running_loop().create_future()
+        try:
+            await presence.connections_alive(connections)
+        except Exception:
+            if not self._failed_ticks:
+                logger.warning("presence refresh failed; trying again every tick", exc_info=True)
+            self._failed_ticks += 1
+            return  # the batch stays first in line for the next tick
+        finally:
+            self._tick_done.set_result(None)
+            self._tick_done, self._in_flight = None, frozenset()
+        if self._failed_ticks:
+            logger.warning("presence refresh works again after %d failed ticks", self._failed_ticks)
+            self._failed_ticks = 0
+        for session in batch:
+            if session.connection_id in self._sessions:  # not closed meanwhile
+                self._sessions[session.connection_id] = (session, now)
+                self._sessions.move_to_end(session.connection_id)
+
+
+# presence_refresher(): the presence refresher of the running event loop.
+presence_refresher = one_per_event_loop(PresenceRefresher)
