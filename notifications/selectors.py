@@ -71,12 +71,35 @@ class InboxSummary:
 
 def inbox_summary(user_id: int) -> InboxSummary:
     """Both counts a connecting client needs, in one query: most connects have nothing to replay, and
-    knowing that spares the replay's own query and transaction (issue 7: connects per second)."""
-    counts = _unexpired_deliveries_of(user_id).aggregate(
-        unread=Count("id", filter=Q(read_at__isnull=True)),
-        unacknowledged=Count("id", filter=Q(status__in=UNACKNOWLEDGED_STATUSES)),
-    )
-    return InboxSummary(**counts)
+    knowing that spares the replay's own query and transaction (issue 7: connects per second).
+
+    The same rows as `unread_count` and `deliveries_to_replay`, written out: every connect runs it, and
+    the ORM took ~1.3 ms of CPU to build the filtered aggregate, several times the query's own cost.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _inbox_summary_sql(),
+            [
+                *UNACKNOWLEDGED_STATUSES,
+                user_id,
+                Delivery._meta.get_field("created_at").get_db_prep_value(timezone.now(), connection),
+            ],
+        )
+        unread, unacknowledged = cursor.fetchone()
+    return InboxSummary(unread=unread, unacknowledged=unacknowledged)
+
+
+@functools.cache
+def _inbox_summary_sql() -> str:
+    """Portable SQL (PostgreSQL, and SQLite >= 3.30 for `make run`)."""
+    delivery, notification = Columns(Delivery), Columns(Notification)
+    statuses = ", ".join(["%s"] * len(UNACKNOWLEDGED_STATUSES))
+    return f"""
+        SELECT COUNT(*) FILTER (WHERE d.{delivery.read_at} IS NULL),
+               COUNT(*) FILTER (WHERE d.{delivery.status} IN ({statuses}))
+          FROM {delivery.table} d JOIN {notification.table} n ON n.{notification.id} = d.{delivery.notification}
+         WHERE d.{delivery.recipient} = %s AND (n.{notification.expires_at} IS NULL OR n.{notification.expires_at} > %s)
+    """  # noqa: S608 - identifiers come from model _meta; values are parameters
 
 
 def usernames_of(user_ids: Iterable[int]) -> dict[int, str]:

@@ -67,10 +67,12 @@ def test_inbox_summary_counts_unread_and_unacknowledged_as_their_own_selectors_d
         event="Ping", title="soon gone", user_ids=[user.pk], expires_at=timezone.now() + timedelta(seconds=30)
     )
     type(expiring).objects.filter(pk=expiring.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    later = timezone.now() + timedelta(hours=1)
+    notification_publish(event="Ping", title="later", user_ids=[user.pk], expires_at=later)
 
     summary = selectors.inbox_summary(user.pk)
 
-    assert summary == selectors.InboxSummary(unread=4, unacknowledged=3)
+    assert summary == selectors.InboxSummary(unread=5, unacknowledged=4)
     assert summary.unread == selectors.unread_count(user.pk)
     assert summary.unacknowledged == selectors.deliveries_to_replay(user.pk).count()
-    assert Delivery.objects.filter(recipient=user).count() == 6  # the expired one exists but counts nowhere
+    assert Delivery.objects.filter(recipient=user).count() == 7  # the expired one exists but counts nowhere
