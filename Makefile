@@ -20,7 +20,7 @@ BENCH_STAMP := $(VENV)/.bench-requirements-installed
 help:
 	@echo "make run    create .venv, migrate, seed demo data, start web + worker + beat"
 	@echo "make test   create/update .venv and run the whole test suite (PostgreSQL + Redis)"
-	@echo "make bench  about 3 minutes of benchmarks against a bare baseline (BENCH_ARGS=--help for options)"
+	@echo "make bench  about 3.5 minutes of benchmarks against a bare baseline (BENCH_ARGS=--help for options)"
 	@echo "make lint   ruff check"
 
 $(STAMP): requirements.txt

@@ -1,6 +1,6 @@
 """Command-line options of `python -m bench` (`make bench BENCH_ARGS="..."`).
 
-The defaults fit a run of about three minutes on a 2-core machine; every
+The defaults fit a run of about three and a half minutes on a 2-core machine; every
 scenario size and round count can be changed here.
 """
 
