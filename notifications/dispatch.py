@@ -1,11 +1,15 @@
 """What happens to a notification once its transaction has committed.
 
 Recipients with a live connection (per the presence registry) get it over the
-channel layer and their deliveries become `sent`, which starts the ack clock.
-Everyone else gets the FCM fallback at once: one push task per delivery is
-queued. If Redis (layer, presence or broker) is down, the rows stay `pending`
-and the retry sweep takes over after NOTIFY_DISPATCH_GRACE: nothing is lost,
-because the rows were committed before anything here ran.
+channel layer. Publishing reads presence before it writes the rows
+(`online_recipients`), so theirs are written `sent` already, which starts the
+ack clock; after the commit dispatch looks again for the others (someone may
+have connected meanwhile) and those it finds now get it too. Everyone else
+gets the FCM fallback at once: one push task per delivery is queued. If Redis
+(layer, presence or broker) is down, the rows stay `pending` (or `sent`, if
+only the send failed) and the retry sweep takes over after
+NOTIFY_DISPATCH_GRACE (the ack timeout): nothing is lost, because the rows
+were committed before anything here ran.
 
 A notification for a department goes to the department's group once, naming
 the recipients it is for, instead of once per member. Only recipients whose
@@ -21,7 +25,9 @@ The retry sweep sends through here too (`deliveries_resend_on_commit`,
 import logging
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
 
+import redis
 from django.db import transaction
 
 # `tasks` imports the services that import this module: use it as tasks.<name> at call time.
@@ -32,49 +38,81 @@ from notifications.services.deliveries import deliveries_mark_sent, deliveries_r
 logger = logging.getLogger(__name__)
 
 
-def notification_dispatch_on_commit(
-    *,
-    notification: Notification,
-    recipient_ids: list[int],
-    department_member_ids: Mapping[int, Collection[int]] | None = None,
-) -> None:
-    """Schedule the dispatch for when the current transaction commits.
+@dataclass(frozen=True)
+class OnlineRecipients:
+    """Who of a notification's recipients is online, read before its rows are written (`online_recipients`)."""
 
-    `department_member_ids` maps each targeted department to its members among `recipient_ids`.
+    connection_counts: Mapping[int, int]  # live connections per online recipient
+    department_routes: Mapping[int, set[int]]  # per department: the online members one send to its group reaches
+
+
+NOBODY_ONLINE = OnlineRecipients(connection_counts={}, department_routes={})
+
+
+def online_recipients(
+    *, recipient_ids: Collection[int], department_member_ids: Mapping[int, Collection[int]] | None = None
+) -> OnlineRecipients:
+    """Who is online now, and which department groups reach whom; nobody if presence is unreachable.
+
+    Publishing reads this before it writes the rows, so the online recipients' rows start as `sent`.
+    With Redis away everyone's row starts `pending`, and dispatch or the retry sweep takes it from there.
     """
+    try:
+        live = presence.live_connection_counts(recipient_ids)
+        routes = _department_routes(live, department_member_ids or {}) if live else {}
+    except redis.RedisError:
+        logger.warning("presence unreachable at publish: every delivery starts pending", exc_info=True)
+        return NOBODY_ONLINE
+    return OnlineRecipients(connection_counts=live, department_routes=routes)
+
+
+def notification_dispatch_on_commit(
+    *, notification: Notification, recipient_ids: list[int], online: OnlineRecipients
+) -> None:
+    """Schedule the dispatch for when the current transaction commits (`online`: see `online_recipients`)."""
     payload = events.notification_payload(notification)
 
     # robust: the rows are committed whatever happens here; a failure is logged and
     # left to replay on connect and the retry sweep, never raised into the caller.
     # (A def, not functools.partial: Django's robust on_commit logs the callback's __qualname__.)
     def dispatch_after_commit() -> None:
-        notification_dispatch(payload=payload, recipient_ids=recipient_ids, department_member_ids=department_member_ids)
+        notification_dispatch(payload=payload, recipient_ids=recipient_ids, online=online)
 
     transaction.on_commit(dispatch_after_commit, robust=True)
 
 
-def notification_dispatch(
-    *,
-    payload: dict,
-    recipient_ids: Collection[int],
-    department_member_ids: Mapping[int, Collection[int]] | None = None,
-) -> None:
-    """Send to the recipients who are online now, record those sends, and queue pushes for the rest."""
-    live = presence.live_connection_counts(recipient_ids)
-    if live:
-        department_recipients = _department_routes(live, department_member_ids or {})
-        reached_by_department = set().union(*department_recipients.values())
+def notification_dispatch(*, payload: dict, recipient_ids: Collection[int], online: OnlineRecipients) -> None:
+    """Send to the recipients who were online at publish (their rows say `sent` already), then look again
+    for the rest: send to those online now, and queue pushes for everyone else.
+
+    The second look is what keeps the hub's promise to a client connecting while the notification was being
+    published: it registers presence before it reads its replay (`HubSession.open`), so either its replay ran
+    after the commit and shows the notification, or its presence is there for this look, after the commit.
+    If the send fails (channel layer down) the `sent` rows come due for the retry sweep after the ack timeout.
+    """
+    if online.connection_counts:
+        reached_by_department = set().union(*online.department_routes.values())
         events.send_notification(
             payload=payload,
-            user_ids=sorted(set(live) - reached_by_department),
-            department_recipients=department_recipients,
+            user_ids=sorted(set(online.connection_counts) - reached_by_department),
+            department_recipients=online.department_routes,
         )
-        deliveries_mark_sent(notification_id=payload["id"], recipient_ids=set(live))
-    offline = [user_id for user_id in recipient_ids if user_id not in live]
+    rest = [user_id for user_id in recipient_ids if user_id not in online.connection_counts]
+    late = presence.live_connection_counts(rest) if rest else {}
+    if late:
+        events.send_notification(payload=payload, user_ids=sorted(late))
+        deliveries_mark_sent(notification_id=payload["id"], recipient_ids=set(late))
+    offline = [user_id for user_id in rest if user_id not in late]
     if offline:
         delivery_ids = deliveries_record_offline_recipients(notification_id=payload["id"], recipient_ids=offline)
         pushes_enqueue(delivery_ids=delivery_ids)
-    logger.debug("dispatched %s: %d online, %d pushed", payload["id"], len(live), len(offline))
+    logger.debug(
+        "dispatched %s: %d online, %d came online, %d pushed",
+        payload["id"],
+        len(online.connection_counts),
+        len(late),
+        len(offline),
+    )
 
 
 def _department_routes(

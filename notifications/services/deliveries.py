@@ -206,7 +206,7 @@ def _mark_sent(*, notification_ids: Collection[uuid.UUID], recipient_ids: Collec
                AND {delivery.status} = ANY(%s)
          RETURNING {delivery.id}
         )
-        {_attempts_insert_sql("SELECT id FROM sent")}
+        {websocket_attempts_insert_sql("SELECT id FROM sent")}
     """  # noqa: S608 - identifiers come from model _meta; values are parameters
     params = [
         Delivery.Status.SENT,
@@ -217,7 +217,7 @@ def _mark_sent(*, notification_ids: Collection[uuid.UUID], recipient_ids: Collec
         list(notification_ids),
         list(recipient_ids),
         list(Delivery.OPEN_STATUSES),
-        *_attempt_values(outcome=DeliveryAttempt.Outcome.SENT, now=now),
+        *websocket_attempt_values(outcome=DeliveryAttempt.Outcome.SENT, now=now),
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -248,6 +248,11 @@ def _deliveries_mark_sent_orm(*, notification_ids: Collection[uuid.UUID], recipi
     return len(sends_by_delivery)
 
 
+def deliveries_record_sent(*, delivery_ids: Collection[int]) -> None:
+    """Log a first WebSocket send for deliveries written as `sent` (the portable path of publishing)."""
+    _log_websocket_attempts(delivery_ids=delivery_ids, outcome=DeliveryAttempt.Outcome.SENT, now=timezone.now())
+
+
 def deliveries_record_offline(*, delivery_ids: Collection[int]) -> None:
     """Log that these recipients had no live connection when a WebSocket send was due (so they get a push)."""
     _log_websocket_attempts(
@@ -276,9 +281,9 @@ def deliveries_record_offline_recipients(*, notification_id: uuid.UUID, recipien
         f"SELECT {delivery.id} FROM {delivery.table}"  # noqa: S608 (identifiers from _meta)
         f" WHERE {delivery.notification} = %s AND {delivery.recipient} = ANY(%s) AND {delivery.status} = %s"
     )
-    sql = f"{_attempts_insert_sql(pending)} RETURNING {Columns(DeliveryAttempt).delivery}"
+    sql = f"{websocket_attempts_insert_sql(pending)} RETURNING {Columns(DeliveryAttempt).delivery}"
     params = [
-        *_attempt_values(outcome=DeliveryAttempt.Outcome.NO_CONNECTION, now=now),
+        *websocket_attempt_values(outcome=DeliveryAttempt.Outcome.NO_CONNECTION, now=now),
         notification_id,
         list(recipient_ids),
         Delivery.Status.PENDING,
@@ -288,7 +293,7 @@ def deliveries_record_offline_recipients(*, notification_id: uuid.UUID, recipien
         return [delivery_id for (delivery_id,) in cursor.fetchall()]
 
 
-def _attempts_insert_sql(delivery_ids_select: str) -> str:
+def websocket_attempts_insert_sql(delivery_ids_select: str) -> str:
     """INSERT of one WebSocket DeliveryAttempt per delivery id the SELECT yields (its placeholders come last)."""
     attempt = Columns(DeliveryAttempt)
     return (
@@ -298,7 +303,7 @@ def _attempts_insert_sql(delivery_ids_select: str) -> str:
     )
 
 
-def _attempt_values(*, outcome: str, now) -> list:
+def websocket_attempt_values(*, outcome: str, now) -> list:
     return [DeliveryAttempt.Channel.WEBSOCKET, outcome, now]
 
 

@@ -6,7 +6,7 @@ hands them to `notifications.events` only after that transaction commits.
 """
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -16,7 +16,13 @@ from django.utils import timezone
 
 from notifications import dispatch
 from notifications.errors import NotificationError, UnknownRecipients
-from notifications.models import EVENT_NAME_VALIDATOR, Delivery, Notification
+from notifications.models import EVENT_NAME_VALIDATOR, Delivery, DeliveryAttempt, Notification
+from notifications.services.deliveries import (
+    deliveries_record_sent,
+    websocket_attempt_values,
+    websocket_attempts_insert_sql,
+    websocket_retry_delay,
+)
 from notifications.sql import Columns
 from workflow.models import Department, DepartmentMembership
 
@@ -64,15 +70,14 @@ def notification_publish(
         expires_at=expires_at,
         published_by_id=published_by_id,
     )
-    # If this process dies between commit and dispatch, the retry sweep dispatches them after the grace period.
-    redispatch_at = notification.created_at + timedelta(seconds=settings.NOTIFY_DISPATCH_GRACE)
-    recipient_ids, department_member_ids = _deliveries_create(
-        notification=notification, user_ids=user_ids, department_ids=department_ids, next_attempt_at=redispatch_at
-    )
+    recipient_ids, department_member_ids = _recipients_of(user_ids=user_ids, department_ids=department_ids)
+    # Who is online decides how each row starts: theirs as `sent` (the send follows the commit), so the rows
+    # are written once, not inserted and then updated (issue 7). Dispatch looks again after the commit for
+    # the rest, so a client connecting meanwhile is still reached (see notification_dispatch).
+    online = dispatch.online_recipients(recipient_ids=recipient_ids, department_member_ids=department_member_ids)
+    _deliveries_create(notification=notification, recipient_ids=recipient_ids, sent_to=online.connection_counts.keys())
     notification.recipient_count = len(recipient_ids)
-    dispatch.notification_dispatch_on_commit(
-        notification=notification, recipient_ids=sorted(recipient_ids), department_member_ids=department_member_ids
-    )
+    dispatch.notification_dispatch_on_commit(notification=notification, recipient_ids=recipient_ids, online=online)
     return notification
 
 
@@ -102,86 +107,111 @@ def _check_recipients_exist(*, user_ids: set[int], department_ids: set[int]) -> 
         )
 
 
-def _deliveries_create(
-    *, notification: Notification, user_ids: set[int], department_ids: set[int], next_attempt_at: datetime
-) -> tuple[set[int], dict[int, set[int]]]:
-    """One pending Delivery per distinct active recipient; returns them, and each department's active members.
+def _recipients_of(*, user_ids: set[int], department_ids: set[int]) -> tuple[list[int], dict[int, set[int]]]:
+    """Every distinct active recipient (sorted), and each targeted department's active members.
 
-    On PostgreSQL this is one statement whatever the department's size: the
-    recipients are selected, deduplicated and inserted inside the database, and
-    only their (department, user) ids come back for the dispatch's routing.
+    One query whatever the departments' sizes (on PostgreSQL written out: the ORM's version took longer
+    to build than to run).
     """
-    if connection.vendor != "postgresql":
-        return _deliveries_create_orm(
-            notification=notification,
-            user_ids=user_ids,
-            department_ids=department_ids,
-            next_attempt_at=next_attempt_at,
-        )
-    columns, values = _delivery_insert_values(notification=notification, next_attempt_at=next_attempt_at)
-    user, membership = Columns(User), Columns(DepartmentMembership)
-    sql = f"""
-        WITH targets AS (
-            SELECT m.{membership.department} AS department_id, m.{membership.user} AS user_id
+    if connection.vendor == "postgresql":
+        user, membership = Columns(User), Columns(DepartmentMembership)
+        sql = f"""
+            SELECT m.{membership.department}, m.{membership.user}
               FROM {membership.table} m JOIN {user.table} u ON u.{user.id} = m.{membership.user}
              WHERE m.{membership.department} = ANY(%s) AND u.{user.is_active}
             UNION ALL
             SELECT NULL, u.{user.id} FROM {user.table} u WHERE u.{user.id} = ANY(%s) AND u.{user.is_active}
-        ), inserted AS (  -- ids in recipient order, as before (listings order deliveries by id)
-            INSERT INTO {Columns(Delivery).table} ({", ".join(columns)})
-            SELECT {", ".join(["%s"] * len(values))}, user_id FROM (SELECT DISTINCT user_id FROM targets) recipients
-             ORDER BY user_id
-        )
-        SELECT department_id, user_id FROM targets
-    """  # noqa: S608 - identifiers come from model _meta; values are parameters
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [sorted(department_ids), sorted(user_ids), *values])
-        rows = cursor.fetchall()
+        """  # noqa: S608 - identifiers come from model _meta; values are parameters
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [sorted(department_ids), sorted(user_ids)])
+            targets = cursor.fetchall()
+    else:  # the portable path (SQLite in `make run`)
+        memberships = DepartmentMembership.objects.filter(department_id__in=department_ids, user__is_active=True)
+        direct = User.objects.filter(pk__in=user_ids, is_active=True).values_list("pk", flat=True)
+        targets = [*memberships.values_list("department_id", "user_id"), *((None, user_id) for user_id in direct)]
     recipient_ids: set[int] = set()
     department_member_ids: dict[int, set[int]] = defaultdict(set)
-    for department_id, user_id in rows:
+    for department_id, user_id in targets:
         recipient_ids.add(user_id)
         if department_id is not None:
             department_member_ids[department_id].add(user_id)
-    return recipient_ids, dict(department_member_ids)
+    return sorted(recipient_ids), dict(department_member_ids)
 
 
-def _delivery_insert_values(*, notification: Notification, next_attempt_at: datetime) -> tuple[list[str], list]:
-    """Quoted columns and database values of a new Delivery, every field at its model default but these;
-    the recipient column comes last (the SELECT supplies it)."""
+def _deliveries_create(*, notification: Notification, recipient_ids: list[int], sent_to: Collection[int]) -> None:
+    """One Delivery per recipient: `sent`, with its first WebSocket attempt logged, for those in `sent_to`;
+    the others `pending` until dispatch pushes them. One statement on PostgreSQL, however many recipients.
+
+    A `pending` row is due for the retry sweep after NOTIFY_DISPATCH_GRACE (in case this process dies
+    between commit and dispatch); a `sent` one after the ack timeout, like any WebSocket send.
+    """
     now = timezone.now()
-    given = {"notification_id": notification.pk, "next_attempt_at": next_attempt_at, "created_at": now}
-    columns, values = [], []
-    for field in Delivery._meta.concrete_fields:
-        if field.primary_key or field.attname == "recipient_id":
-            continue
-        if field.attname in given:
-            value = given[field.attname]
-        elif getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
-            value = now
-        else:
-            value = field.get_default()
-        columns.append(connection.ops.quote_name(field.column))
-        values.append(field.get_db_prep_save(value, connection))
-    columns.append(connection.ops.quote_name(Delivery._meta.get_field("recipient").column))
-    return columns, values
-
-
-def _deliveries_create_orm(
-    *, notification: Notification, user_ids: set[int], department_ids: set[int], next_attempt_at: datetime
-) -> tuple[set[int], dict[int, set[int]]]:
-    """The portable path (SQLite in `make run`): the same rows through the ORM."""
-    recipient_ids = set(User.objects.filter(pk__in=user_ids, is_active=True).values_list("pk", flat=True))
-    department_member_ids: dict[int, set[int]] = defaultdict(set)
-    memberships = DepartmentMembership.objects.filter(department_id__in=department_ids, user__is_active=True)
-    for department_id, user_id in memberships.values_list("department_id", "user_id"):
-        department_member_ids[department_id].add(user_id)
-        recipient_ids.add(user_id)
-    Delivery.objects.bulk_create(
-        [
-            Delivery(notification=notification, recipient_id=user_id, next_attempt_at=next_attempt_at)
-            for user_id in sorted(recipient_ids)
-        ],
-        batch_size=1_000,
+    sent_fields = {
+        "status": Delivery.Status.SENT,
+        "attempts": 1,
+        "sent_at": now,
+        "next_attempt_at": now + websocket_retry_delay(1),
+    }
+    # If this process dies between commit and dispatch, the retry sweep dispatches these after the grace period.
+    pending_fields = {"next_attempt_at": notification.created_at + timedelta(seconds=settings.NOTIFY_DISPATCH_GRACE)}
+    sent_to = set(sent_to)
+    if connection.vendor != "postgresql":  # the portable path (SQLite in `make run`)
+        deliveries = Delivery.objects.bulk_create(
+            [
+                Delivery(
+                    notification=notification,
+                    recipient_id=user_id,
+                    created_at=now,
+                    **(sent_fields if user_id in sent_to else pending_fields),
+                )
+                for user_id in recipient_ids
+            ],
+            batch_size=1_000,
+        )
+        deliveries_record_sent(delivery_ids=[row.pk for row in deliveries if row.status == Delivery.Status.SENT])
+        return
+    columns, expressions, params = _delivery_columns(
+        sent=Delivery(created_at=now, **sent_fields), pending=Delivery(created_at=now, **pending_fields), now=now
     )
-    return recipient_ids, dict(department_member_ids)
+    delivery = Columns(Delivery)
+    sql = f"""
+        WITH inserted AS (  -- ids in recipient order (listings order deliveries by id)
+            INSERT INTO {delivery.table} ({", ".join(columns)}, {delivery.notification}, {delivery.recipient})
+            SELECT {", ".join(expressions)}, %s, r.user_id
+              FROM unnest(%s::integer[], %s::boolean[]) AS r(user_id, live)
+             ORDER BY r.user_id
+         RETURNING {delivery.id}, {delivery.status}
+        )
+        {websocket_attempts_insert_sql("SELECT id FROM inserted WHERE status = %s")}
+    """  # noqa: S608 - identifiers come from model _meta; values are parameters
+    params += [
+        notification.pk,
+        recipient_ids,
+        [user_id in sent_to for user_id in recipient_ids],
+        *websocket_attempt_values(outcome=DeliveryAttempt.Outcome.SENT, now=now),
+        Delivery.Status.SENT,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def _delivery_columns(*, sent: Delivery, pending: Delivery, now) -> tuple[list[str], list[str], list]:
+    """Quoted columns of a new Delivery but its two keys, and for each the SQL that gives its value: one
+    value if both rows agree, else `CASE WHEN r.live` (the recipient is online) between the two."""
+    columns, expressions, params = [], [], []
+    for field in Delivery._meta.concrete_fields:
+        if field.primary_key or field.attname in ("notification_id", "recipient_id"):
+            continue
+        auto_now = getattr(field, "auto_now", False)
+        values = [
+            field.get_db_prep_save(now if auto_now else getattr(row, field.attname), connection)
+            for row in (sent, pending)
+        ]
+        columns.append(connection.ops.quote_name(field.column))
+        if values[0] == values[1]:
+            expressions.append("%s")
+            params.append(values[0])
+        else:
+            expressions.append("CASE WHEN r.live THEN %s ELSE %s END")
+            params += values
+    return columns, expressions, params

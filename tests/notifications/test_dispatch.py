@@ -84,3 +84,47 @@ def test_a_member_of_two_targeted_departments_is_routed_once_and_direct_targets_
     assert sorted(named) == sorted([both.pk, support_only.pk])
     assert support_only.pk in routes(support_connection)[0]
     assert routes(direct_connection) == [None]
+
+
+def test_the_rows_of_online_recipients_are_written_sent_not_updated_after_the_send(connect, redis_client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from notifications.models import Delivery, DeliveryAttempt
+
+    department = DepartmentFactory()
+    online, offline = UserFactory(), UserFactory()
+    add_members(department, online, offline)
+    listener = connect(online, department)
+
+    with CaptureQueriesContext(connection) as queries:
+        notification = notification_publish(event="Ping", title="t", department_ids=[department.pk])
+
+    assert routes(listener) == [[online.pk]]
+    rows = {row.recipient_id: row for row in Delivery.objects.filter(notification=notification)}
+    assert (rows[online.pk].status, rows[online.pk].attempts) == (Delivery.Status.SENT, 1)
+    assert rows[offline.pk].status == Delivery.Status.PENDING
+    assert list(DeliveryAttempt.objects.filter(delivery=rows[online.pk]).values_list("outcome", flat=True)) == [
+        DeliveryAttempt.Outcome.SENT
+    ]
+    # Written once: no UPDATE of a delivery, whether it went live (written `sent`) or to a push (logged, queued).
+    assert not [query["sql"] for query in queries if 'UPDATE "notifications_delivery"' in query["sql"]]
+
+
+def test_a_client_that_connects_while_the_notification_is_published_still_gets_it_live(connect, redis_client):
+    """Presence is read before the rows are written; a client that registers after that read, and whose
+    replay runs before the commit (so it cannot see the row), must be found by the look after the commit."""
+    from django.db import transaction
+
+    from notifications.models import Delivery
+    from tests.broker import queued_push_delivery_ids
+
+    user = UserFactory()
+    with transaction.atomic():
+        notification = notification_publish(event="Ping", title="t", user_ids=[user.pk])  # nobody online yet
+        listener = connect(user)  # presence registered now; its replay would not see the uncommitted row
+
+    assert [message["notification"]["id"] for message in listener.drain()] == [str(notification.pk)]
+    row = Delivery.objects.get(notification=notification, recipient=user)
+    assert (row.status, row.attempts) == (Delivery.Status.SENT, 1)
+    assert queued_push_delivery_ids(redis_client) == []
