@@ -124,7 +124,8 @@ class Swarm:
         websocket = await connect(
             url,
             additional_headers=headers or None,
-            compression=None,  # the same for every server: no permessage-deflate
+            # permessage-deflate offered, as browsers do: each server's own setting decides (the hub refuses
+            # it unless WS_PER_MESSAGE_DEFLATE=true, daphne always; the bare server refuses it too).
             ping_interval=None,
             max_size=2**20,
             open_timeout=None,  # bounded by the caller's wait_for

@@ -33,11 +33,19 @@ try:
     ASGI_SERVER = env.choice("ASGI_SERVER", ASGI_SERVERS, default="daphne")
     # ... and how many processes serve its port (uvicorn's --workers; daphne serves from one process).
     WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", default=1, minimum=1)
+    # permessage-deflate, which every browser offers: uvicorn accepts it unless told not to, and then keeps
+    # zlib state per connection (~40 KiB) and compresses every frame per connection (~40% more CPU per
+    # delivered notification, issue 7). Notifications are a few hundred bytes: off unless asked for.
+    WS_PER_MESSAGE_DEFLATE = env.bool("WS_PER_MESSAGE_DEFLATE", default=False)
 except ConfigError as error:
     config_error_exit(error)
 if WEB_CONCURRENCY > 1 and ASGI_SERVER != "uvicorn":
     config_error_exit(
         ConfigError(f"WEB_CONCURRENCY={WEB_CONCURRENCY} needs ASGI_SERVER=uvicorn ({ASGI_SERVER} runs one process)")
+    )
+if WS_PER_MESSAGE_DEFLATE and ASGI_SERVER != "uvicorn":
+    config_error_exit(
+        ConfigError(f"WS_PER_MESSAGE_DEFLATE=true needs ASGI_SERVER=uvicorn ({ASGI_SERVER} does not compress frames)")
     )
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

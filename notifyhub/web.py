@@ -19,8 +19,14 @@ from notifyhub.env import ConfigError, config_error_exit, env
 APPLICATION = "notifyhub.asgi:application"
 
 
-def server_command(server: str, *, bind: str, port: int, processes: int = 1) -> list[str]:
-    """The command line that serves NotifyHub with `server` on `bind:port` from `processes` processes."""
+def server_command(
+    server: str, *, bind: str, port: int, processes: int = 1, per_message_deflate: bool = False
+) -> list[str]:
+    """The command line that serves NotifyHub with `server` on `bind:port` from `processes` processes.
+
+    `per_message_deflate`: whether uvicorn accepts the compression clients offer (see WS_PER_MESSAGE_DEFLATE);
+    daphne never does.
+    """
     if server == "daphne":
         if processes != 1:
             raise ValueError("daphne serves from one process")
@@ -30,6 +36,7 @@ def server_command(server: str, *, bind: str, port: int, processes: int = 1) -> 
         # With more than one worker it binds the port, then spawns (not forks) each worker, which imports
         # notifyhub.asgi afresh: every worker has its own connection pool, channel-layer client and ack batcher.
         argv = [sys.executable, "-m", "uvicorn", APPLICATION, "--host", bind, "--port", str(port)]
+        argv += ["--ws-per-message-deflate", "true" if per_message_deflate else "false"]
         return [*argv, "--workers", str(processes), "--proxy-headers", "--no-server-header"]
     raise ValueError(f"unknown ASGI server {server!r}")
 
@@ -44,7 +51,13 @@ def main() -> None:
         port = env.int("PORT", default=8000, minimum=1)
     except ConfigError as error:
         config_error_exit(error)
-    argv = server_command(settings.ASGI_SERVER, bind=bind, port=port, processes=settings.WEB_CONCURRENCY)
+    argv = server_command(
+        settings.ASGI_SERVER,
+        bind=bind,
+        port=port,
+        processes=settings.WEB_CONCURRENCY,
+        per_message_deflate=settings.WS_PER_MESSAGE_DEFLATE,
+    )
     os.execv(argv[0], argv)  # noqa: S606 - replace this process: signals go straight to the server
 
 

@@ -1,6 +1,7 @@
 """The web process: `python -m notifyhub.web` serves NotifyHub under the ASGI server ASGI_SERVER names,
 from WEB_CONCURRENCY processes under uvicorn."""
 
+import json
 import re
 import subprocess
 import sys
@@ -31,6 +32,12 @@ def test_uvicorn_runs_as_many_workers_as_asked(processes):
     assert argv[argv.index("--workers") + 1] == str(processes)
 
 
+def test_uvicorn_refuses_permessage_deflate_unless_asked():
+    assert "--ws-per-message-deflate false" in " ".join(server_command("uvicorn", bind="127.0.0.1", port=8000))
+    argv = server_command("uvicorn", bind="127.0.0.1", port=8000, per_message_deflate=True)
+    assert "--ws-per-message-deflate true" in " ".join(argv)
+
+
 def test_daphne_is_never_asked_for_more_than_one_process():
     with pytest.raises(ValueError, match="one process"):
         server_command("daphne", bind="127.0.0.1", port=8000, processes=2)
@@ -53,6 +60,10 @@ def run_web(overrides: dict[str, str]) -> subprocess.CompletedProcess:
         ({"ASGI_SERVER": "tomcat"}, "ASGI_SERVER='tomcat' must be one of: daphne, uvicorn"),
         ({"ASGI_SERVER": "daphne", "WEB_CONCURRENCY": "2"}, "WEB_CONCURRENCY=2 needs ASGI_SERVER=uvicorn"),
         ({"ASGI_SERVER": "uvicorn", "WEB_CONCURRENCY": "0"}, "WEB_CONCURRENCY=0 must be at least 1"),
+        (
+            {"ASGI_SERVER": "daphne", "WS_PER_MESSAGE_DEFLATE": "true"},
+            "WS_PER_MESSAGE_DEFLATE=true needs ASGI_SERVER=uvicorn",
+        ),
     ],
 )
 def test_a_bad_server_setting_stops_with_one_line(overrides, line):
@@ -129,3 +140,20 @@ def test_with_two_workers_every_client_gets_what_is_published_through_either_and
     log = web.log_text()
     assert log.count(f"access_token={REDACTED}") >= len(tokens)  # every worker scrubs its access log
     assert not any(token in log for token in tokens)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("setting", "negotiated"), [(None, []), ("true", ["permessage-deflate"])])
+def test_the_compression_browsers_offer_is_accepted_only_when_configured(tmp_path, setting, negotiated):
+    """Browsers offer permessage-deflate; uvicorn accepts it by default, at ~40 KiB and ~40% more CPU a connection."""
+    from websockets.sync.client import connect
+
+    env = {"ASGI_SERVER": "uvicorn", **({"WS_PER_MESSAGE_DEFLATE": setting} if setting else {})}
+    web = WebProcess("web-deflate", env=env, log_path=tmp_path / "web.log").start()
+    try:
+        url = f"ws://127.0.0.1:{web.port}/ws/notifications/?access_token={access_token(UserFactory())}"
+        with connect(url) as websocket:  # offers permessage-deflate, as browsers do
+            assert [extension.name for extension in websocket.protocol.extensions] == negotiated
+            assert json.loads(websocket.recv(timeout=10))["type"] == "hello"
+    finally:
+        web.stop()

@@ -210,6 +210,8 @@ class HubServer(ListeningServer):
                 "--fd",
                 str(fd),
                 "--no-server-header",
+                "--ws-per-message-deflate",  # as the Procfile's web line runs it (WS_PER_MESSAGE_DEFLATE)
+                "false",
                 "notifyhub.asgi:application",
             ]
         else:
