@@ -6,10 +6,10 @@ channel layer. Publishing reads presence before it writes the rows
 ack clock; after the commit dispatch looks again for the others (someone may
 have connected meanwhile) and those it finds now get it too. Everyone else
 gets the FCM fallback at once: one push task per delivery is queued. If Redis
-(layer, presence or broker) is down, the rows stay `pending` (or `sent`, if
-only the send failed) and the retry sweep takes over after
-NOTIFY_DISPATCH_GRACE (the ack timeout): nothing is lost, because the rows
-were committed before anything here ran.
+(layer, presence or broker) is down, the retry sweep takes over: `pending`
+rows after NOTIFY_DISPATCH_GRACE, `sent` ones (only the send failed) after
+the ack timeout. Nothing is lost, because the rows were committed before
+anything here ran.
 
 A notification for a department goes to the department's group once, naming
 the recipients it is for, instead of once per member. Only recipients whose
