@@ -93,10 +93,11 @@ class PushSimulatedFilter(admin.SimpleListFilter):
         return [("real", "Pushed through FCM"), ("simulated", "Simulated (log backend)")]
 
     def queryset(self, request, queryset: QuerySet[Delivery]) -> QuerySet[Delivery]:
+        # Whatever the status now: a delivery acknowledged after its push was pushed all the same.
         if self.value() == "real":
-            return queryset.filter(status=Delivery.Status.PUSHED, push_simulated=False)
+            return queryset.filter(pushed_at__isnull=False, push_simulated=False)
         if self.value() == "simulated":
-            return queryset.filter(push_simulated=True)
+            return queryset.filter(pushed_at__isnull=False, push_simulated=True)
         return queryset
 
 

@@ -155,7 +155,13 @@ def pushes_enqueue_on_commit(*, delivery_ids: Collection[int]) -> None:
 
 
 def deliveries_resend_on_commit(*, deliveries: Collection[Delivery]) -> None:
-    """After commit, send these deliveries (with their notifications loaded) over the WebSocket again."""
+    """After commit, send these deliveries (with their notifications loaded) over the WebSocket again.
+
+    The sweep has recorded the resends in its transaction (`deliveries_mark_resent`). A connection that has
+    shown the notification already drops the resend (`HubSession.notification_event`): a resend is for a
+    send the layer lost (a Redis restart, a full channel), never a second copy for a client that has it and
+    has not acknowledged yet (its ack may be on its way; one that never acks is pushed after the last send).
+    """
     if not deliveries:
         return
     recipients_by_notification: dict[Notification, list[int]] = defaultdict(list)
@@ -168,7 +174,6 @@ def deliveries_resend_on_commit(*, deliveries: Collection[Delivery]) -> None:
 
     def resend_after_commit() -> None:
         for payload, recipient_ids in resends:
-            events.send_notification(payload=payload, user_ids=recipient_ids, retry=True)
-            deliveries_mark_sent(notification_id=payload["id"], recipient_ids=recipient_ids)
+            events.send_notification(payload=payload, user_ids=recipient_ids)
 
     transaction.on_commit(resend_after_commit, robust=True)

@@ -67,19 +67,15 @@ def send_notification(
     payload: dict,
     user_ids: Iterable[int],
     department_recipients: Mapping[int, Collection[int]] | None = None,
-    retry: bool = False,
 ) -> None:
     """Hand a notification to live connections (raises if the layer is down).
 
     `user_ids` are reached through their own groups; `department_recipients`
     maps a department id to the recipients reached through that department's
     group, so a large department costs one send instead of one per member.
-    A `retry` (an unacknowledged notification sent again) reaches connections
-    that have shown it already: the client may have lost it before acking.
+    A connection shows a notification once, however often it is sent.
     """
     message = {"type": NOTIFICATION_CREATED, "notification": payload}
-    if retry:
-        message["retry"] = True
     sends = [(user_group(user_id), message) for user_id in user_ids]
     for department_id, recipient_ids in (department_recipients or {}).items():
         sends.append((department_group(department_id), {**message, "recipient_ids": sorted(recipient_ids)}))

@@ -73,8 +73,10 @@ class Delivery(models.Model):
         PUSH_UNAVAILABLE = "push_unavailable", "FCM kept failing temporarily"
         EXPIRED = "expired", "Expired before it was delivered"
 
-    # The sweep and the push tasks work only on these; every other status is final
-    # (a late acknowledgement or read is still recorded, but nothing is sent again).
+    # The sweep and the push tasks work only on these; every other status is final: nothing is sent again.
+    # A late acknowledgement or read (after `pushed` or `failed`) still moves the delivery on to `acknowledged`
+    # or `read`: a client has it. `pushed_at` keeps the push; the failure fields are cleared (the attempt log
+    # keeps what happened). See notifications/services/deliveries.py `SUPERSEDED_FAILURE`.
     OPEN_STATUSES = (Status.PENDING, Status.SENT)
 
     # No single-column indexes on the two keys: `unique_delivery_per_recipient` and `delivery_recipient_status`
@@ -131,6 +133,8 @@ class Delivery(models.Model):
             return "pushed (simulated: log backend, no device reached)"
         if self.status == self.Status.FAILED and self.failure_reason:
             return f"failed: {self.failure_reason}"
+        if self.status in (self.Status.ACKNOWLEDGED, self.Status.READ) and self.pushed_at is not None:
+            return f"{self.status} (after a {'simulated ' if self.push_simulated else ''}push)"
         return self.status
 
 

@@ -132,17 +132,26 @@ def delivery_status_of(notification_id: uuid.UUID) -> QuerySet[Delivery]:
     )
 
 
-def delivery_status_counts(notification_id: uuid.UUID) -> dict[str, int]:
-    """How many deliveries of one notification are in each status (every status present, zeros included)."""
-    counts = dict.fromkeys(Delivery.Status.values, 0)
+@dataclass(frozen=True)
+class DeliveryCounts:
+    by_status: dict[str, int]  # every status, zeros included
+    pushed: int  # pushed through FCM (or simulated), whatever the status now: a late ack keeps its push
+
+
+def delivery_counts(notification_id: uuid.UUID) -> DeliveryCounts:
+    """How many deliveries of one notification are in each status, and how many were pushed, in one query."""
+    by_status = dict.fromkeys(Delivery.Status.values, 0)
     rows = (
         Delivery.objects.filter(notification_id=notification_id)
         .order_by()
         .values_list("status")
-        .annotate(n=Count("id"))
+        .annotate(n=Count("id"), pushed=Count("id", filter=Q(pushed_at__isnull=False)))
     )
-    counts.update(dict(rows))
-    return counts
+    pushed = 0
+    for status, count, pushed_count in rows:
+        by_status[status] = count
+        pushed += pushed_count
+    return DeliveryCounts(by_status=by_status, pushed=pushed)
 
 
 def recipients_resolve(

@@ -346,12 +346,18 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# The retry sweep has a queue of its own, served by the Procfile's `sweeper` line: behind a backlog of push
+# tasks in the default queue it would wait its turn, and (with an expiry of one interval) be discarded every
+# time, so resends, the recovery of stuck rows and expiry all stopped while pushes were backed up (issue 12).
+SWEEP_QUEUE = "sweep"
+CELERY_TASK_ROUTES = {"notifications.sweep_deliveries": {"queue": SWEEP_QUEUE}}
 CELERY_BEAT_SCHEDULE = {
     "sweep-deliveries": {
         "task": "notifications.sweep_deliveries",
         "schedule": NOTIFY_SWEEP_INTERVAL,
-        # A sweep that waited longer than one interval is superseded by the next one.
-        "options": {"expires": NOTIFY_SWEEP_INTERVAL},
+        # Sweeps are idempotent and cheap when nothing is due: a sweeper that was down comes back to at most a
+        # minute's worth of them, not to hours of queued runs; a late one still runs (never every one dropped).
+        "options": {"queue": SWEEP_QUEUE, "expires": max(60.0, 10 * NOTIFY_SWEEP_INTERVAL)},
     }
 }
 

@@ -193,7 +193,7 @@ class NotificationViewSet(viewsets.GenericViewSet):
 
 
 def _published_summary(notification: Notification) -> dict:
-    by_status = selectors.delivery_status_counts(notification.pk)
+    counts = selectors.delivery_counts(notification.pk)
     return {
         "id": notification.pk,
         "event": notification.event,
@@ -202,8 +202,9 @@ def _published_summary(notification: Notification) -> dict:
         "created_at": notification.created_at,
         "expires_at": notification.expires_at,
         "published_by": notification.published_by,
-        "recipient_count": sum(by_status.values()),
-        "by_status": by_status,
+        "recipient_count": sum(counts.by_status.values()),
+        "by_status": counts.by_status,
+        "pushed": counts.pushed,
     }
 
 

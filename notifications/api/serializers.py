@@ -186,3 +186,7 @@ class PublishedNotificationSerializer(serializers.Serializer):
     published_by = UserSummarySerializer(allow_null=True)
     recipient_count = serializers.IntegerField()
     by_status = serializers.DictField(child=serializers.IntegerField(), help_text="Deliveries per status.")
+    pushed = serializers.IntegerField(
+        help_text="Deliveries pushed through FCM, whatever their status now: a client that acknowledges a "
+        "notification after its push makes the delivery `acknowledged`, and it still counts here."
+    )

@@ -508,8 +508,9 @@ class HubSession:
         if recipient_ids is not None and self.user_id not in recipient_ids:
             return None
         payload = message["notification"]
-        # Overlapping routes of one send are shown once; a retry is shown again (the client never acked it).
-        if not self._first_sight(payload["id"]) and not message.get("retry"):
+        # Overlapping routes of one send, and the sweep's resends, are shown once per connection: a client that
+        # has it and has not acked yet is not sent a second copy (see `dispatch.deliveries_resend_on_commit`).
+        if not self._first_sight(payload["id"]):
             return None
         self._rate.grant()
         return NotificationEvent(notification=payload, replayed=False)

@@ -10,7 +10,6 @@ import enum
 import functools
 import operator
 import uuid
-from collections import defaultdict
 from collections.abc import Collection, Sequence
 from datetime import timedelta
 
@@ -26,6 +25,13 @@ from notifications.models import Delivery, DeliveryAttempt
 from notifications.sql import Columns
 
 ACKNOWLEDGED_OR_READ = (Delivery.Status.ACKNOWLEDGED, Delivery.Status.READ)
+
+# A client that acknowledges or reads a delivery has it, whatever happened before: a delivery that was pushed
+# or failed (no device, FCM refused it, it expired while the user was away) becomes acknowledged or read like
+# any other. What happened stays visible where it belongs: `pushed_at` and `push_simulated` keep the push
+# (the publisher's summary counts it), the attempt log keeps every send and FCM answer; the failure no longer
+# holds, so its fields are cleared rather than left beside a status that contradicts them.
+SUPERSEDED_FAILURE = {"failure_reason": "", "failed_at": None, "last_error": ""}
 
 
 def delivery_not_found(notification_id) -> NotificationError:
@@ -83,12 +89,15 @@ def deliveries_acknowledge_many(pairs: Sequence[tuple[int, object]]) -> list[Ack
            SET {delivery.acknowledged_at} = %s,
                {delivery.status} = %s,
                {delivery.next_attempt_at} = NULL,
+               {delivery.failure_reason} = '',
+               {delivery.failed_at} = NULL,
+               {delivery.last_error} = '',
                {delivery.updated_at} = %s
          WHERE {delivery.acknowledged_at} IS NULL AND ({delivery.recipient}, {delivery.notification}) IN (VALUES {rows})
      RETURNING {delivery.recipient}, {delivery.notification}
     """  # noqa: S608 - identifiers come from model _meta; values are parameters
     with connection.cursor() as cursor:
-        # A late ack after a push or a failure is recorded; it never reopens the delivery.
+        # A late ack (after a push or a failure) makes the delivery acknowledged too: see `SUPERSEDED_FAILURE`.
         cursor.execute(sql, [now, Delivery.Status.ACKNOWLEDGED, now, *params])
         returned = cursor.fetchall()
     acknowledged = {(user_id, notification_id_field.to_python(value)) for user_id, value in returned}
@@ -126,6 +135,7 @@ def delivery_mark_read(*, user_id: int, notification_id: uuid.UUID | str, origin
         acknowledged_at=Coalesce(F("acknowledged_at"), now),
         status=Delivery.Status.READ,
         next_attempt_at=None,
+        **SUPERSEDED_FAILURE,
         updated_at=now,
     )
     if not changed:
@@ -153,6 +163,7 @@ def deliveries_mark_all_read(*, user_id: int, origin: str | None = None) -> int:
         acknowledged_at=Coalesce(F("acknowledged_at"), now),
         status=Delivery.Status.READ,
         next_attempt_at=None,
+        **SUPERSEDED_FAILURE,
         updated_at=now,
     )
     if changed:
@@ -165,17 +176,33 @@ def deliveries_mark_all_read(*, user_id: int, origin: str | None = None) -> int:
     return changed
 
 
+# However many sends came before, a client never gets longer than this to acknowledge one (the doubling stops here).
+WEBSOCKET_RETRY_MAX_DELAY = timedelta(minutes=10)
+
+
 def websocket_retry_delay(sends: int) -> timedelta:
-    """How long a client has to acknowledge the `sends`-th WebSocket send: the ack timeout, doubled per resend."""
-    return timedelta(seconds=settings.NOTIFY_ACK_TIMEOUT * 2 ** (sends - 1))
+    """How long a client has to acknowledge the `sends`-th WebSocket send: the ack timeout, doubled per resend,
+    at most `WEBSOCKET_RETRY_MAX_DELAY`."""
+    doubled = settings.NOTIFY_ACK_TIMEOUT * 2 ** (min(max(sends, 1), 32) - 1)
+    return min(timedelta(seconds=doubled), WEBSOCKET_RETRY_MAX_DELAY)
+
+
+def websocket_fallback_bound() -> timedelta:
+    """The longest a delivery sent to a connected client that never acknowledges it waits for its push:
+    every WebSocket send's wait, added up (replays never add to it: see `deliveries_mark_sent`)."""
+    return sum((websocket_retry_delay(sends) for sends in range(1, settings.NOTIFY_MAX_WS_ATTEMPTS + 1)), timedelta())
 
 
 def deliveries_mark_sent(*, notification_id: uuid.UUID, recipient_ids: Collection[int]) -> int:
-    """Record a WebSocket send to live connections of `recipient_ids`; the ack clock starts now.
+    """Record a WebSocket send to live connections of `recipient_ids`; returns how many deliveries it counted for.
 
-    Open deliveries become `sent`; the sweep resends after `websocket_retry_delay`
-    unless they are acknowledged first. Final ones (acknowledged, pushed, ...) are left alone.
-    On PostgreSQL one statement updates the rows and logs their attempts, however many.
+    Only a send the fallback schedule counts changes a delivery: one still in its WebSocket phase (open, never
+    pushed) with fewer than NOTIFY_MAX_WS_ATTEMPTS sends. A `pending` one becomes `sent` and its ack clock starts;
+    one already `sent` counts one more send, and its next step (resend or push) may come sooner, never later.
+    So a client that reconnects over and over (each connect replays what it has not acknowledged) brings its
+    push forward instead of putting it off, and a delivery's attempt log holds at most NOTIFY_MAX_WS_ATTEMPTS
+    WebSocket sends however often it is replayed. On PostgreSQL one statement updates the rows and logs their
+    attempts, however many.
     """
     return _mark_sent(notification_ids=[notification_id], recipient_ids=recipient_ids)
 
@@ -191,32 +218,65 @@ def _mark_sent(*, notification_ids: Collection[uuid.UUID], recipient_ids: Collec
         return 0
     if connection.vendor != "postgresql":
         return _deliveries_mark_sent_orm(notification_ids=notification_ids, recipient_ids=recipient_ids)
-    now = timezone.now()
     delivery = Columns(Delivery)
-    # `attempts` on the right of SET is the value before this send: the n-th send waits ack timeout * 2**(n-1).
+    where = (
+        f"{delivery.notification} = ANY(%s) AND {delivery.recipient} = ANY(%s) AND {delivery.status} = ANY(%s)"
+        f" AND {delivery.push_attempts} = 0 AND {delivery.attempts} < %s"
+    )
+    params = [
+        list(notification_ids),
+        list(recipient_ids),
+        list(Delivery.OPEN_STATUSES),
+        settings.NOTIFY_MAX_WS_ATTEMPTS,
+    ]
+    return _record_websocket_sends(where=where, where_params=params, keep_earlier_deadline=True)
+
+
+def deliveries_mark_resent(*, delivery_ids: Collection[int]) -> int:
+    """Record the retry sweep's WebSocket resend of these deliveries (it chose them); the wait starts afresh."""
+    if not delivery_ids:
+        return 0
+    if connection.vendor != "postgresql":
+        return _deliveries_mark_sent_orm(delivery_ids=delivery_ids)
+    where = f"{Columns(Delivery).id} = ANY(%s)"
+    return _record_websocket_sends(where=where, where_params=[list(delivery_ids)], keep_earlier_deadline=False)
+
+
+def _record_websocket_sends(*, where: str, where_params: list, keep_earlier_deadline: bool) -> int:
+    """One statement: the WebSocket send of every delivery `where` selects, and its attempt log row.
+
+    The n-th send waits `websocket_retry_delay(n)` (`attempts` on the right of SET is the value before this
+    send). With `keep_earlier_deadline`, a `sent` delivery keeps its next step if that comes sooner.
+    """
+    delivery = Columns(Delivery)
+    wait = f"clock.now + LEAST(clock.ack * power(2, LEAST({delivery.attempts}, 32)), clock.most) * interval '1 second'"
+    next_attempt_at = wait
+    if keep_earlier_deadline:
+        next_attempt_at = (
+            f"CASE WHEN {delivery.status} = clock.sent THEN LEAST({delivery.next_attempt_at}, {wait}) ELSE {wait} END"
+        )
     sql = f"""
         WITH sent AS (
             UPDATE {delivery.table}
-               SET {delivery.status} = %s,
+               SET {delivery.status} = clock.sent,
                    {delivery.attempts} = {delivery.attempts} + 1,
-                   {delivery.sent_at} = COALESCE({delivery.sent_at}, %s),
-                   {delivery.next_attempt_at} = %s + %s * power(2, {delivery.attempts}) * interval '1 second',
-                   {delivery.updated_at} = %s
-             WHERE {delivery.notification} = ANY(%s) AND {delivery.recipient} = ANY(%s)
-               AND {delivery.status} = ANY(%s)
+                   {delivery.sent_at} = COALESCE({delivery.sent_at}, clock.now),
+                   {delivery.next_attempt_at} = {next_attempt_at},
+                   {delivery.updated_at} = clock.now
+              FROM (SELECT %s::timestamptz, %s::double precision, %s::double precision, %s::varchar)
+                   AS clock(now, ack, most, sent)
+             WHERE {where}
          RETURNING {delivery.id}
         )
         {websocket_attempts_insert_sql("SELECT id FROM sent")}
     """  # noqa: S608 - identifiers come from model _meta; values are parameters
+    now = timezone.now()
     params = [
-        Delivery.Status.SENT,
-        now,
         now,
         float(settings.NOTIFY_ACK_TIMEOUT),
-        now,
-        list(notification_ids),
-        list(recipient_ids),
-        list(Delivery.OPEN_STATUSES),
+        WEBSOCKET_RETRY_MAX_DELAY.total_seconds(),
+        Delivery.Status.SENT,
+        *where_params,
         *websocket_attempt_values(outcome=DeliveryAttempt.Outcome.SENT, now=now),
     ]
     with connection.cursor() as cursor:
@@ -225,27 +285,42 @@ def _mark_sent(*, notification_ids: Collection[uuid.UUID], recipient_ids: Collec
 
 
 @transaction.atomic
-def _deliveries_mark_sent_orm(*, notification_ids: Collection[uuid.UUID], recipient_ids: Collection[int]) -> int:
-    """The portable path (SQLite in `make run`)."""
+def _deliveries_mark_sent_orm(
+    *,
+    notification_ids: Collection[uuid.UUID] = (),
+    recipient_ids: Collection[int] = (),
+    delivery_ids: Collection[int] = (),
+) -> int:
+    """The portable path (SQLite in `make run`): `deliveries_mark_sent` by notification and recipient ids,
+    `deliveries_mark_resent` by delivery ids."""
     now = timezone.now()
-    sends_by_delivery = dict(
-        Delivery.objects.select_for_update(of=("self",))
-        .filter(notification_id__in=notification_ids, recipient_id__in=recipient_ids, status__in=Delivery.OPEN_STATUSES)
-        .values_list("id", "attempts")
-    )
-    delivery_ids_by_sends = defaultdict(list)
-    for delivery_id, attempts in sends_by_delivery.items():
-        delivery_ids_by_sends[attempts + 1].append(delivery_id)
-    for sends, delivery_ids in delivery_ids_by_sends.items():
-        Delivery.objects.filter(id__in=delivery_ids).update(
+    rows = Delivery.objects.select_for_update(of=("self",))
+    if delivery_ids:
+        rows = rows.filter(id__in=delivery_ids)
+    else:
+        rows = rows.filter(
+            notification_id__in=notification_ids,
+            recipient_id__in=recipient_ids,
+            status__in=Delivery.OPEN_STATUSES,
+            push_attempts=0,
+            attempts__lt=settings.NOTIFY_MAX_WS_ATTEMPTS,
+        )
+    marked = list(rows.values_list("id", "attempts", "status", "next_attempt_at"))
+    for delivery_id, attempts, status, next_attempt_at in marked:
+        due = now + websocket_retry_delay(attempts + 1)
+        if not delivery_ids and status == Delivery.Status.SENT and next_attempt_at is not None:
+            due = min(due, next_attempt_at)
+        Delivery.objects.filter(id=delivery_id).update(
             status=Delivery.Status.SENT,
-            attempts=sends,
+            attempts=attempts + 1,
             sent_at=Coalesce(F("sent_at"), now),
-            next_attempt_at=now + websocket_retry_delay(sends),
+            next_attempt_at=due,
             updated_at=now,
         )
-    _log_websocket_attempts(delivery_ids=sends_by_delivery, outcome=DeliveryAttempt.Outcome.SENT, now=now)
-    return len(sends_by_delivery)
+    _log_websocket_attempts(
+        delivery_ids=[delivery_id for delivery_id, *_ in marked], outcome=DeliveryAttempt.Outcome.SENT, now=now
+    )
+    return len(marked)
 
 
 def deliveries_record_sent(*, delivery_ids: Collection[int]) -> None:

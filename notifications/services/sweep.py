@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from notifications import dispatch, presence
 from notifications.models import Delivery
-from notifications.services.deliveries import deliveries_fail, deliveries_record_offline
+from notifications.services.deliveries import deliveries_fail, deliveries_mark_resent, deliveries_record_offline
 
 SWEEP_BATCH_SIZE = 500
 SWEEP_MAX_BATCHES = 20
@@ -79,11 +79,9 @@ def _sweep_batch(*, batch_size: int, report: Counter) -> int:
 
     if expired:
         deliveries_fail(delivery_ids=[delivery.pk for delivery in expired], reason=Delivery.FailureReason.EXPIRED)
-    # The claim: no other sweep sees these rows again until their next step has had time to happen.
-    if resend:
-        Delivery.objects.filter(pk__in=resend_ids).update(
-            next_attempt_at=now + timedelta(seconds=settings.NOTIFY_ACK_TIMEOUT), updated_at=now
-        )
+    # The claims: no other sweep sees these rows again until their next step has had time to happen. A resend
+    # is recorded here, in the claim's transaction (its wait doubled); the frames leave after the commit.
+    deliveries_mark_resent(delivery_ids=resend_ids)
     if to_push:
         Delivery.objects.filter(pk__in=to_push).update(
             next_attempt_at=now + timedelta(seconds=settings.NOTIFY_PUSH_LEASE), updated_at=now

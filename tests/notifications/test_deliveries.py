@@ -15,11 +15,13 @@ from notifications.services import (
     AckOutcome,
     deliveries_acknowledge_many,
     deliveries_mark_all_read,
+    deliveries_mark_resent,
     deliveries_mark_sent,
     delivery_acknowledge,
     delivery_mark_read,
     notification_publish,
 )
+from notifications.services.deliveries import WEBSOCKET_RETRY_MAX_DELAY, websocket_retry_delay
 from tests.broker import queued_push_delivery_ids
 from tests.factories import UserFactory
 
@@ -127,19 +129,40 @@ class TestAcknowledge:
         assert caught.value.code == "not_found"
         assert delivery(notification, owner).status == Delivery.Status.PENDING
 
-    def test_late_ack_after_push_is_recorded_without_reopening(self):
+    def test_a_late_ack_after_a_push_makes_it_acknowledged_and_keeps_the_push(self):
         user = UserFactory()
         notification = publish_to(user)
+        pushed_at = timezone.now()
         Delivery.objects.filter(notification=notification).update(
-            status=Delivery.Status.PUSHED, pushed_at=timezone.now()
+            status=Delivery.Status.PUSHED, pushed_at=pushed_at, push_simulated=True
         )
 
         delivery_acknowledge(user_id=user.pk, notification_id=notification.pk)
 
         acknowledged = delivery(notification, user)
         assert acknowledged.status == Delivery.Status.ACKNOWLEDGED
-        assert acknowledged.pushed_at is not None
+        assert (acknowledged.pushed_at, acknowledged.push_simulated) == (pushed_at, True)
         assert acknowledged.acknowledged_at is not None
+        assert acknowledged.status_label == "acknowledged (after a simulated push)"
+
+    @pytest.mark.parametrize("reason", ["no_devices", "push_rejected", "expired"])
+    @pytest.mark.parametrize("late", ["ack", "read"])
+    def test_a_late_ack_or_read_after_a_failure_clears_the_failure_it_supersedes(self, reason, late):
+        user = UserFactory()
+        notification = publish_to(user)
+        Delivery.objects.filter(notification=notification).update(
+            status=Delivery.Status.FAILED, failure_reason=reason, failed_at=timezone.now(), last_error="why"
+        )
+
+        if late == "ack":
+            delivery_acknowledge(user_id=user.pk, notification_id=notification.pk)
+        else:
+            delivery_mark_read(user_id=user.pk, notification_id=notification.pk)
+
+        superseded = delivery(notification, user)
+        assert superseded.status == ("acknowledged" if late == "ack" else "read")
+        assert (superseded.failure_reason, superseded.failed_at, superseded.last_error) == ("", None, "")
+        assert superseded.status_label == superseded.status
 
     def test_ack_after_read_keeps_read(self):
         user = UserFactory()
@@ -207,7 +230,7 @@ class TestReplayAndSent:
 
         assert replayed == [old.pk, new.pk]
 
-    def test_mark_sent_counts_attempts_logs_them_and_doubles_the_ack_wait(self, settings):
+    def test_mark_sent_counts_attempts_and_logs_them_but_never_puts_the_next_step_off(self, settings):
         settings.NOTIFY_ACK_TIMEOUT = 7
         user, other = UserFactory(), UserFactory()
         notification = publish_to(user, other)
@@ -221,8 +244,53 @@ class TestReplayAndSent:
         attempts = list(DeliveryAttempt.objects.filter(delivery=sent))
         assert [(attempt.channel, attempt.outcome) for attempt in attempts] == [("ws", "sent"), ("ws", "sent")]
         assert first.next_attempt_at - attempts[0].created_at == timedelta(seconds=7)
-        assert sent.next_attempt_at - attempts[1].created_at == timedelta(seconds=14)
+        # A second send (a replay on another connect) counts, but the resend or push due after the first stays due.
+        assert sent.next_attempt_at == first.next_attempt_at
         assert delivery(notification, other).status == Delivery.Status.PENDING
+
+    def test_sends_past_the_last_websocket_attempt_change_and_log_nothing(self, settings):
+        settings.NOTIFY_MAX_WS_ATTEMPTS = 3
+        user = UserFactory()
+        notification = publish_to(user)
+
+        counted = [deliveries_mark_sent(notification_id=notification.pk, recipient_ids=[user.pk]) for _ in range(50)]
+
+        assert counted == [1, 1, 1] + [0] * 47
+        sent = delivery(notification, user)
+        assert sent.attempts == 3
+        assert sent.attempt_log.count() == 3
+        assert sent.next_attempt_at <= timezone.now() + timedelta(seconds=settings.NOTIFY_ACK_TIMEOUT)
+
+    def test_a_send_leaves_a_delivery_in_its_push_rounds_alone(self):
+        user = UserFactory()
+        notification = publish_to(user)
+        retry_at = timezone.now() + timedelta(seconds=40)
+        Delivery.objects.filter(notification=notification).update(push_attempts=1, next_attempt_at=retry_at)
+
+        assert deliveries_mark_sent(notification_id=notification.pk, recipient_ids=[user.pk]) == 0
+
+        untouched = delivery(notification, user)
+        assert (untouched.status, untouched.attempts, untouched.next_attempt_at) == ("pending", 0, retry_at)
+
+    def test_the_sweeps_resend_doubles_the_wait_up_to_a_cap(self, settings):
+        settings.NOTIFY_ACK_TIMEOUT = 7
+        settings.NOTIFY_MAX_WS_ATTEMPTS = 40
+        user = UserFactory()
+        notification = publish_to(user)
+        deliveries_mark_sent(notification_id=notification.pk, recipient_ids=[user.pk])
+        sent = delivery(notification, user)
+
+        assert deliveries_mark_resent(delivery_ids=[sent.pk]) == 1
+        resent = delivery(notification, user)
+        last_send = DeliveryAttempt.objects.filter(delivery=resent).last()
+        assert resent.next_attempt_at - last_send.created_at == timedelta(seconds=14)
+
+        Delivery.objects.filter(pk=sent.pk).update(attempts=35)
+        deliveries_mark_resent(delivery_ids=[sent.pk])
+        capped = delivery(notification, user)
+        last_send = DeliveryAttempt.objects.filter(delivery=capped).last()
+        assert capped.next_attempt_at - last_send.created_at == WEBSOCKET_RETRY_MAX_DELAY
+        assert websocket_retry_delay(36) == WEBSOCKET_RETRY_MAX_DELAY
 
     def test_mark_sent_never_reopens_acknowledged(self):
         user = UserFactory()

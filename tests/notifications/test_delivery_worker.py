@@ -1,4 +1,4 @@
-"""End to end with a real Celery worker and beat (as in the Procfile) on the Redis broker.
+"""End to end with a real Celery worker, sweeper and beat (the Procfile's lines) on the Redis broker.
 
 The worker runs `notifications.push_delivery` and `notifications.sweep_deliveries`
 against this session's test database, the test Redis database and the fake FCM
@@ -9,25 +9,28 @@ process standing in for one where a test needs to control presence directly.
 
 import os
 import signal
-import sys
 import time
-from pathlib import Path
-from typing import NamedTuple
+from datetime import timedelta
 
 import pytest
 import redis
 from django.conf import settings as django_settings
 from django.db import connection
+from django.test import Client
+from django.urls import reverse
 
 from notifications import events, presence
 from notifications.models import Delivery, DeliveryAttempt, Notification
 from notifications.services import notification_publish
+from notifications.services.deliveries import websocket_fallback_bound
+from tests.api_support import client_for
 from tests.factories import DeviceFactory, UserFactory
 from tests.fake_fcm import OK, Reply
 from tests.notifications.sweeping import due_for_push, sweeps_at_once
+from tests.support.celery_stack import CeleryStack
 from tests.support.hub_client import NativeClient, access_token, until_notification
 from tests.support.layer import LayerListener
-from tests.support.servers import ServerProcess, child_environment
+from tests.support.servers import child_environment
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -35,20 +38,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 ACK_TIMEOUT = 0.5
 MAX_WS_ATTEMPTS = 2
 PUSH_LEASE = 10  # longer than Celery takes to notice a killed pool process (~5 s here)
-# The Procfile's command, with firebase-admin pointed at the fake FCM server (tests/celery_worker.py).
-CELERY = [sys.executable, "-m", "tests.celery_worker", "--app", "notifyhub"]
-
-
-class Celery(NamedTuple):
-    worker: ServerProcess
-    beat: ServerProcess
-
-    def pool_child_pids(self) -> list[int]:
-        pid = self.worker.process.pid
-        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-
-    def logs(self) -> str:
-        return "\n".join(f"--- {process.name}\n{process.log_text()[-4000:]}" for process in self)
 
 
 @pytest.fixture(scope="module")
@@ -67,29 +56,13 @@ def celery(django_db_setup, fake_fcm_server, tmp_path_factory):
             "FAKE_FCM_URL": fake_fcm_server.send_url,
         }
     )
-    logs = tmp_path_factory.mktemp("celery")
-    worker = ServerProcess(
-        "worker",
-        [*CELERY, "worker", "--pool", "prefork", "--concurrency", "1", "--loglevel", "INFO",
-         "--without-gossip", "--without-mingle", "--hostname", f"e2e-{os.getpid()}@localhost"],
-        env=environment,
-        log_path=logs / "worker.log",
-    )  # fmt: skip
-    worker.start(ready=lambda: " ready." in worker.log_text(), timeout=60)
-    beat = ServerProcess(
-        "beat",
-        [*CELERY, "beat", "--loglevel", "INFO", "--schedule", str(logs / "beat-schedule")],
-        env=environment,
-        log_path=logs / "beat.log",
-    )
-    beat.start(ready=lambda: "beat: Starting" in beat.log_text())
-    yield Celery(worker, beat)
-    beat.stop()
-    worker.stop()
+    stack = CeleryStack.start(environment=environment, log_dir=tmp_path_factory.mktemp("celery"))
+    yield stack
+    stack.stop()
 
 
 @pytest.fixture
-def worker(celery, fcm, settings, transactional_db) -> Celery:
+def worker(celery, fcm, settings, transactional_db) -> CeleryStack:
     """The running worker and beat; this process uses the same delivery timings as they do."""
     settings.NOTIFY_ACK_TIMEOUT = ACK_TIMEOUT
     settings.NOTIFY_MAX_WS_ATTEMPTS = MAX_WS_ATTEMPTS
@@ -102,7 +75,7 @@ def worker(celery, fcm, settings, transactional_db) -> Celery:
         cursor.execute("SET deadlock_timeout = '30s'")
 
 
-def wait_until(condition, worker: Celery, what: str, timeout: float = 30) -> None:
+def wait_until(condition, worker: CeleryStack, what: str, timeout: float = 30) -> None:
     assert eventually(condition, timeout=timeout), f"timed out waiting until {what}\n{worker.logs()}"
 
 
@@ -131,9 +104,11 @@ def test_over_the_hub_a_client_that_never_acks_is_pushed_once_and_one_that_acks_
         attentive_client.send(type="ack", id=str(notification.pk))
 
         wait_until(lambda: delivery(notification, silent).status == Delivery.Status.PUSHED, worker, "pushed")
-        # Every retry reached the socket that showed it but never acked, not only the first send.
-        for _ in range(MAX_WS_ATTEMPTS - 1):
-            silent_client.frames_until(until_notification(notification.pk))
+        # The sweep's resends reach the layer (test below), but a connection that has shown the notification
+        # is never sent a second copy: the one that acked, and the one that never will (it is pushed instead).
+        marker = notification_publish(event="Marker", title="after the push", user_ids=[silent.pk])
+        after_first = silent_client.frames_until(until_notification(marker.pk))
+        assert [frame["id"] for frame in after_first if frame["type"] == "notification"] == [str(marker.pk)]
 
     pushed = delivery(notification, silent)
     assert (pushed.attempts, pushed.push_attempts, pushed.push_simulated) == (MAX_WS_ATTEMPTS, 1, False)
@@ -145,6 +120,42 @@ def test_over_the_hub_a_client_that_never_acks_is_pushed_once_and_one_that_acks_
     assert acknowledged.status == Delivery.Status.ACKNOWLEDGED
     assert acknowledged.push_attempts == 0 and acknowledged.pushed_at is None
     assert fcm.messages_to(attentive_phone.token) == []
+
+
+def test_a_client_that_reconnects_fifty_times_without_acking_is_pushed_within_the_bound(worker, fcm, hub_server):
+    """Every connect replays the delivery: a replay must never put its push off, nor lock the user out."""
+    user = UserFactory()
+    phone = DeviceFactory(user=user)
+    client = connected(hub_server, user)
+    notification = notification_publish(event="NewTask", title="Approve", user_ids=[user.pk])
+    client.frames_until(until_notification(notification.pk))
+    client.close()
+
+    replays = 0
+    for _ in range(50):
+        with NativeClient.connect(hub_server, token=access_token(user)) as again:
+            _hello, replayed = again.start()  # a lockout would close this connect with 1011 instead
+            replays += [frame["id"] for frame in replayed].count(str(notification.pk))
+
+    wait_until(lambda: delivery(notification, user).status == Delivery.Status.PUSHED, worker, "pushed")
+    pushed = delivery(notification, user)
+    # The documented bound (every WebSocket send's wait, added up) plus a sweep or two and a generous margin;
+    # a replay that postponed the push by its doubled wait would be minutes late, not seconds.
+    bound = websocket_fallback_bound() + timedelta(seconds=10)
+    assert pushed.pushed_at - pushed.sent_at <= bound, (pushed.sent_at, pushed.pushed_at)
+    assert pushed.attempts <= 3  # the hub's own NOTIFY_MAX_WS_ATTEMPTS (its default) at most
+    assert pushed.attempt_log.filter(channel="ws").count() == pushed.attempts
+    assert len(fcm.accepted(phone.token)) == 1
+    assert replays >= 1  # until the push, each connect replayed it (after it, pushed ones are replayed too)
+
+    api = client_for(user)
+    assert api.get("/api/notifications/").status_code == 200
+    assert api.get(f"/api/notifications/{notification.pk}/").status_code == 200
+    staff = UserFactory(is_staff=True, is_superuser=True)
+    assert client_for(staff).get(f"/api/notifications/{notification.pk}/deliveries/").status_code == 200
+    admin = Client()
+    admin.force_login(staff)
+    assert admin.get(reverse("admin:notifications_delivery_change", args=[pushed.pk])).status_code == 200
 
 
 def test_each_unacknowledged_websocket_send_reaches_the_layer_before_the_push(worker, fcm):

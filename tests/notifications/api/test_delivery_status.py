@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from django.utils import timezone
 
 from notifications.models import Delivery, DeliveryAttempt, Device
 from notifications.services import delivery_acknowledge, delivery_mark_read, delivery_push
@@ -60,6 +61,7 @@ def test_publisher_sees_each_members_state_and_attempts(publisher, department_wi
         "pushed": 0,
         "failed": 1,
     }
+    assert body["notification"]["pushed"] == 0
     rows = {row["recipient"]["username"]: row for row in body["results"]}
     assert rows["ops0"]["status"] == "read" and rows["ops0"]["read_at"] is not None
     assert rows["ops1"]["status"] == "acknowledged" and rows["ops1"]["acknowledged_at"] is not None
@@ -124,3 +126,21 @@ def test_a_push_the_log_backend_simulated_says_so(publisher, department_with_mem
     [row] = response.json()["results"]
     assert (row["status"], row["push_simulated"]) == ("pushed", True)
     assert [(attempt["channel"], attempt["outcome"]) for attempt in row["attempt_log"]] == [("fcm", "simulated")]
+
+
+def test_a_push_acknowledged_late_still_counts_as_pushed_in_the_summary(publisher, department_with_members):
+    _, (pushed_then_acked, pushed, _) = department_with_members
+    notification_id = publish_to_department(publisher, "ops")
+    Delivery.objects.filter(notification_id=notification_id, recipient__in=[pushed_then_acked, pushed]).update(
+        status="pushed", pushed_at=timezone.now()
+    )
+    delivery_acknowledge(user_id=pushed_then_acked.pk, notification_id=notification_id)
+
+    body = client_for(publisher).get(f"/api/notifications/{notification_id}/deliveries/").json()
+
+    assert body["notification"]["by_status"]["acknowledged"] == 1
+    assert body["notification"]["by_status"]["pushed"] == 1
+    assert body["notification"]["pushed"] == 2
+    rows = {row["recipient"]["username"]: row for row in body["results"]}
+    late = rows[pushed_then_acked.username]
+    assert late["status"] == "acknowledged" and late["pushed_at"] is not None
