@@ -15,12 +15,19 @@ keeps per thread — the database connection, returned to the pool at
 request_finished — behaves exactly as before.
 """
 
+import io
+import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.base import BaseHandler
+from django.db import DEFAULT_DB_ALIAS, connections
+
+from notifyhub.database import TRANSIENT_DATABASE_ERRORS
+
+logger = logging.getLogger(__name__)
 
 # Threads kept for the next requests after a burst; more are started when more requests run at once.
 IDLE_THREADS_KEPT = 32
@@ -67,4 +74,61 @@ class SyncViewsASGIHandler(ASGIHandler):
             self.request_threads.give_back(executor)
 
     async def get_response_async(self, request):
-        return await sync_to_async(self.get_response, thread_sensitive=True)(request)
+        return await sync_to_async(self.get_response_retrying, thread_sensitive=True)(request)
+
+    def get_response_retrying(self, request):
+        """The response, with the request run once more if the database failed it before anything was committed.
+
+        A PostgreSQL restart, or an operator terminating backends, fails the queries in flight at that moment
+        (the pool's own check replaces idle connections before they are handed out). Such a request answers
+        503 `database_unavailable` (notifyhub/api/errors.py); when the ledger shows it committed no write, it
+        is run again at once on a fresh connection, and the client never sees the blip.
+        """
+        ledger = DatabaseLedger()
+        with connections[DEFAULT_DB_ALIAS].execute_wrapper(ledger):
+            response = self.get_response(request)
+        if not (ledger.transient_error and ledger.nothing_committed and response.status_code == 503):
+            return response
+        try:
+            body = request.body  # read (and kept) by the view already, or still unread in its stream
+        except Exception:  # e.g. too large to keep: answer the 503, the client retries
+            return response
+        logger.warning(
+            "%s %s: the database failed mid-request before any commit; running it again", request.method, request.path
+        )
+        response.close()
+        connections[DEFAULT_DB_ALIAS].close()  # back to the pool, which discards it if broken
+        retry = self.request_class(request.scope, io.BytesIO(body))
+        return self.get_response(retry)
+
+
+class DatabaseLedger:
+    """What one request did with the database, as its queries run (a `connection.execute_wrapper`).
+
+    `transient_error`: a query failed with a transient database error (a lost connection, a deadlock).
+    `nothing_committed`: no write has been committed yet, so running the request again cannot repeat one.
+    A write inside a transaction counts once that transaction commits; outside one, at once (autocommit).
+    """
+
+    READS = ("SELECT", "SAVEPOINT", "RELEASE", "ROLLBACK", "SET", "SHOW")
+
+    def __init__(self) -> None:
+        self.transient_error = False
+        self.nothing_committed = True
+
+    def __call__(self, execute, sql, params, many, context):
+        try:
+            result = execute(sql, params, many, context)
+        except TRANSIENT_DATABASE_ERRORS:
+            self.transient_error = True
+            raise
+        if not sql.lstrip().upper().startswith(self.READS):
+            connection = context["connection"]
+            if connection.in_atomic_block:
+                connection.on_commit(self._committed)
+            else:
+                self._committed()
+        return result
+
+    def _committed(self) -> None:
+        self.nothing_committed = False

@@ -75,6 +75,10 @@ if (
         "max_size": DATABASE_POOL_MAX_SIZE,
         "timeout": 10,  # seconds to wait for a free connection before the call fails
     }
+    # With a pool, Django has psycopg check each connection as it leaves the pool (ConnectionPool.check_connection):
+    # after a PostgreSQL restart (or terminated backends) every pooled connection is dead, and without the check
+    # each one failed one request, connect or ack (issue 12).
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 INSTALLED_APPS = [
     "daphne",

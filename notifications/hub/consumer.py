@@ -24,9 +24,21 @@ It may also override `close_code(reason)`, the WebSocket close code sent for
 a `CloseReason` (by default its own code).
 
 and calls `start_session()` once the client may receive frames: at once for
-the native protocol, after the handshake message for SignalR. A protocol whose
-every request needs an answer (SignalR completions) also overrides
-`send_reply(reply, request)`, which by default sends the reply event, if any.
+the native protocol, after the handshake message for SignalR. The session
+opens and replays in a task of its own, so the connection goes on reading
+frames meanwhile: acknowledgements of replayed notifications are written while
+the replay is still going out. A protocol whose every request needs an answer
+(SignalR completions) also overrides `send_reply(reply, request)`, which by
+default sends the reply event, if any.
+
+Acknowledgements do not wait in line: a protocol hands each one to
+`acknowledge(notification_id, request)`, which passes it to the process's ack
+batcher and returns at once; `confirm_ack(notification_id, request)` (the
+protocol's) tells the client once it is written, `send_error` if it was
+refused. Any other command first waits for the acks before it (`perform`), so
+its answer still means every earlier frame has been handled. Acks that arrive
+after the server decided to close (`receive_acks_only`) and acks in flight at
+shutdown are still written.
 """
 
 import asyncio
@@ -44,6 +56,7 @@ from notifications.hub.session import (
     FLOODING,
     MAX_MESSAGE_BYTES,
     MESSAGE_TOO_BIG,
+    SERVER_ERROR,
     SERVER_SHUTDOWN,
     TOO_SLOW,
     CloseReason,
@@ -81,6 +94,10 @@ class HubConsumer(AsyncWebsocketConsumer):
     _outbox: asyncio.Queue
     _writer: asyncio.Task | None = None
     _closer: asyncio.Task | None = None
+    _starter: asyncio.Task | None = None
+    _session_open: asyncio.Event  # set once `session.open()` succeeded (or failed): acks may be written
+    _replayed: asyncio.Event  # set once the replay went out (or the start failed): other commands may run
+    _acks_in_flight: set[asyncio.Task]
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
@@ -116,6 +133,9 @@ class HubConsumer(AsyncWebsocketConsumer):
         self.base_send = send
         self.connection_id = f"hub.{uuid.uuid4().hex}"
         self._outbox = asyncio.Queue()
+        self._session_open = asyncio.Event()
+        self._replayed = asyncio.Event()
+        self._acks_in_flight = set()
         try:
             while True:
                 await self.dispatch(await receive())
@@ -123,18 +143,21 @@ class HubConsumer(AsyncWebsocketConsumer):
             pass
         except asyncio.CancelledError:
             # daphne cancels every connection on shutdown (and uvicorn after its graceful timeout): no
-            # disconnect handler runs, so say goodbye (clients reconnect to another process) and clean up here.
+            # disconnect handler runs, so write the acks in flight, say goodbye (clients reconnect to another
+            # process) and clean up here.
             if hasattr(self, "session"):
                 try:
                     async with asyncio.timeout(SHUTDOWN_GRACE_SECONDS):
+                        await self.acks_settled()
                         await self.close_with(SERVER_SHUTDOWN)
                         await self.session.close()
                 except Exception:
                     logger.warning("hub connection %s not cleaned up at shutdown", self.connection_id, exc_info=True)
             raise
         finally:
-            if self._writer is not None:
-                self._writer.cancel()
+            for task in (self._writer, self._starter):
+                if task is not None:
+                    task.cancel()
 
     async def connect(self) -> None:
         """Runs on the handshake: always accept, so a refusal can carry a 4401 close code."""
@@ -147,29 +170,53 @@ class HubConsumer(AsyncWebsocketConsumer):
         """The WebSocket subprotocol to accept (none by default)."""
         return None
 
-    async def start_session(self) -> None:
-        """Authenticate, say hello, replay what the user missed; on refusal close with 4401."""
+    def start_session(self) -> None:
+        """Authenticate, say hello, replay what the user missed (on refusal close with 4401), in a task of its own:
+        the connection reads frames (acks of the replay) meanwhile."""
+        self._starter = asyncio.create_task(self._open_and_replay(), name=f"{self.connection_id}-start")
+
+    async def _open_and_replay(self) -> None:
         try:
-            hello = await self.session.open(token_from_scope(self.scope))
-        except AuthRefused as refused:
-            await self.close_with(CloseReason.unauthorized(refused.reason))
-            return
-        except BaseException:
-            await self.session.close()  # no disconnect handler runs after the consumer crashes
-            raise
-        await self.send_event(hello)
-        count = 0
-        async for event in self.session.replay():
-            if self.closing:  # e.g. the token expired during a long replay
+            try:
+                hello = await self.session.open(token_from_scope(self.scope))
+            except AuthRefused as refused:
+                await self.close_with(CloseReason.unauthorized(refused.reason))
                 return
-            await self.send_event(event)
-            count += 1
-        await self.send_event(ReplayComplete(count=count))
-        # Live messages queued during the replay go out now, after it: the client sees replay_complete first.
-        self._writer = asyncio.create_task(self._write_outbox())
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("hub connection %s could not start", self.connection_id)
+                await self.session.close()
+                await self.close_with(SERVER_ERROR)
+                return
+            self._session_open.set()
+            await self.send_event(hello)
+            count = 0
+            async for event in self.session.replay():
+                if self.closing:  # e.g. the token expired during a long replay
+                    return
+                await self.send_event(event)
+                count += 1
+            await self.send_event(ReplayComplete(count=count))
+            # Live messages queued during the replay go out now, after it: the client sees replay_complete first.
+            self._writer = asyncio.create_task(self._write_outbox())
+        finally:
+            # Whatever happened, frames waiting for the start go on (to nothing, if the connection is closing).
+            self._session_open.set()
+            self._replayed.set()
+
+    async def commands_may_run(self) -> bool:
+        """Wait until the replay has gone out and the acks before are answered (commands are answered in order,
+        after both); False if the connection is closing."""
+        await self._replayed.wait()
+        await self.acks_settled()
+        return not self.closing
 
     async def disconnect(self, code: int) -> None:
         """Runs when the socket has closed, from either side."""
+        if self._starter is not None and not self._starter.done():
+            self._starter.cancel()  # an open still under way must not join groups after close() left them
+            await asyncio.wait([self._starter])
         await self.session.close()
 
     async def close_with(self, reason: CloseReason) -> None:
@@ -189,6 +236,9 @@ class HubConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Runs for every inbound frame: size and flood guards, then the protocol's parser."""
         if self.closing:
+            # The server has decided to close, but acks already on their way are still written.
+            if frame_size(text_data, bytes_data) <= MAX_MESSAGE_BYTES and self._session_open.is_set():
+                await self.receive_acks_only(text_data, bytes_data)
             return
         if frame_size(text_data, bytes_data) > MAX_MESSAGE_BYTES:
             await self.close_with(MESSAGE_TOO_BIG)
@@ -200,7 +250,10 @@ class HubConsumer(AsyncWebsocketConsumer):
         await self.receive_frame(text_data, bytes_data)
 
     async def perform(self, command: Awaitable[HubEvent | None], *, request: str | None = None) -> None:
-        """Await a session command; send its reply, or an error if it was refused or failed."""
+        """Await a session command, after the replay and the acks before it; send its reply, or an error."""
+        if not await self.commands_may_run():
+            getattr(command, "close", lambda: None)()  # a coroutine never awaited: the connection is going
+            return
         try:
             reply = await command
         except HubError as error:
@@ -216,6 +269,43 @@ class HubConsumer(AsyncWebsocketConsumer):
         """Send what a command answered: the event itself, if any (a protocol with completions overrides this)."""
         if reply is not None:
             await self.send_event(reply)
+
+    # Acknowledgements ------------------------------------------------------------------------------------------
+
+    def acknowledge(self, notification_id: object, request: str | None = None) -> None:
+        """Hand one ack to the process's ack batcher and go on reading; its answer follows once it is written."""
+        task = asyncio.create_task(self._acknowledge(notification_id, request))
+        self._acks_in_flight.add(task)
+        task.add_done_callback(self._acks_in_flight.discard)
+
+    async def _acknowledge(self, notification_id: object, request: str | None) -> None:
+        await self._session_open.wait()
+        if self.session.identity is None:  # the start failed: nobody to acknowledge for
+            return
+        try:
+            await self.session.acknowledge(notification_id)
+        except HubError as error:
+            await self._send_unless_gone(self.send_error(error, request))
+            return
+        except Exception:
+            logger.exception("hub ack failed on %s", self.connection_id)
+            error = HubError(HubError.INTERNAL, "The server could not record that ack now; send it again.")
+            await self._send_unless_gone(self.send_error(error, request))
+            return
+        await self._send_unless_gone(self.confirm_ack(notification_id, request))
+
+    async def acks_settled(self) -> None:
+        """Returns once every ack received so far is written and answered."""
+        while self._acks_in_flight:
+            await asyncio.wait(set(self._acks_in_flight))
+
+    async def _send_unless_gone(self, sending: Awaitable[None]) -> None:
+        # After a close (ours or the client's) there is nobody left to tell; the ack itself is written.
+        try:
+            await sending
+        except Exception:
+            if not self.closing:
+                raise
 
     # Layer messages (see notifications.events), handed over by the process's HubRouter -------------------------
 
@@ -292,6 +382,14 @@ class HubConsumer(AsyncWebsocketConsumer):
     # What a protocol implements -----------------------------------------------------------------------------
 
     async def receive_frame(self, text_data: str | None, bytes_data: bytes | None) -> None:
+        raise NotImplementedError
+
+    async def receive_acks_only(self, text_data: str | None, bytes_data: bytes | None) -> None:
+        """A frame that arrived after the server decided to close: `acknowledge` the acks in it, ignore the rest."""
+        raise NotImplementedError
+
+    async def confirm_ack(self, notification_id: object, request: str | None) -> None:
+        """Tell the client its ack of `notification_id` is written."""
         raise NotImplementedError
 
     async def send_event(self, event: HubEvent) -> None:

@@ -6,6 +6,7 @@ presence, groups, replay and the meaning of every command are in
 `session.py`, shared with the SignalR endpoint.
 """
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -38,8 +39,9 @@ UNSUPPORTED = "unsupported"
 Command = Callable[[HubSession, dict], Awaitable[HubEvent | None]]
 
 # type -> (required fields, what it does)
+# `ack` is not among them: acks do not wait in line (HubConsumer.acknowledge) and are answered with `acked`.
+ACK = "ack"
 COMMANDS: dict[str, tuple[tuple[str, ...], Command]] = {
-    "ack": (("id",), lambda session, frame: session.acknowledge(frame["id"])),
     "read": (("id",), lambda session, frame: session.mark_read(frame["id"])),
     "read_all": ((), lambda session, frame: session.mark_all_read()),
     "ping": ((), lambda session, frame: session.ping()),
@@ -108,9 +110,10 @@ class NativeHubConsumer(HubConsumer):
     """`/ws/notifications/`: the hub over plain JSON frames."""
 
     async def connect(self) -> None:
-        """Runs on the handshake: accept, authenticate, hello, replay."""
+        """Runs on the handshake: accept, then authenticate, hello, replay (while frames are read)."""
+        self._acked_ids: list = []
         await super().connect()
-        await self.start_session()
+        self.start_session()
 
     async def receive_frame(self, text_data: str | None, bytes_data: bytes | None) -> None:
         """Runs for every inbound frame that passed the size and flood guards."""
@@ -126,8 +129,14 @@ class NativeHubConsumer(HubConsumer):
             await self.send_frame(error_frame(INVALID_MESSAGE, 'A frame must be a JSON object with a "type".'))
             return
         request_type = frame["type"]
+        if request_type == ACK:
+            if frame.get("id") is None:
+                await self.send_frame(error_frame(HubError.INVALID, "ack needs 'id'.", ACK))
+                return
+            self.acknowledge(frame["id"], ACK)
+            return
         if request_type not in COMMANDS:
-            known = ", ".join(sorted(COMMANDS))
+            known = ", ".join(sorted([ACK, *COMMANDS]))
             await self.send_frame(
                 error_frame(UNKNOWN_TYPE, f"Unknown type {request_type[:64]!r}; expected one of {known}.")
             )
@@ -139,6 +148,24 @@ class NativeHubConsumer(HubConsumer):
             await self.send_frame(error_frame(HubError.INVALID, message, request_type))
             return
         await self.perform(command(self.session, frame), request=request_type)
+
+    async def receive_acks_only(self, text_data: str | None, bytes_data: bytes | None) -> None:
+        """Runs for a frame that arrived after the server decided to close: acks are still written."""
+        try:
+            frame = json.loads(text_data) if text_data is not None else None
+        except (ValueError, RecursionError):
+            return
+        if isinstance(frame, dict) and frame.get("type") == ACK and frame.get("id") is not None:
+            self.acknowledge(frame["id"], ACK)
+
+    async def confirm_ack(self, notification_id: object, request: str | None) -> None:
+        """One `acked` frame names every ack written by the same database write (they are answered together)."""
+        self._acked_ids.append(notification_id)
+        if len(self._acked_ids) > 1:
+            return  # the first of this batch sends it
+        await asyncio.sleep(0)  # the other acks of the same write resume first, and join
+        ids, self._acked_ids = self._acked_ids, []
+        await self.send_frame({"type": "acked", "ids": ids})
 
     async def send_event(self, event: HubEvent) -> None:
         for frame in render(event):

@@ -34,12 +34,13 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
-from channels.db import database_sync_to_async
+from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 from django.utils import timezone
 from rest_framework_simplejwt.tokens import AccessToken
 
@@ -50,6 +51,7 @@ from notifications.hub.heartbeat import presence_refresher
 from notifications.hub.per_loop import one_per_event_loop
 from notifications.hub.router import hub_router
 from notifications.services import ReplayPage
+from notifyhub.database import TRANSIENT_DATABASE_ERRORS
 from workflow.selectors import department_ids_of, document_is_visible_to
 
 logger = logging.getLogger(__name__)
@@ -107,6 +109,8 @@ FLOODING = CloseReason(1008, "too many messages", "rate_limited")
 TOO_SLOW = CloseReason(1013, "too slow to keep up", "too_slow")
 # The server process is stopping (daphne cancels every connection first): reconnect, another process will answer.
 SERVER_SHUTDOWN = CloseReason(1001, "server shutting down", "server_shutdown")
+# Something on the server failed (e.g. the database was unreachable for longer than a retry): reconnect with backoff.
+SERVER_ERROR = CloseReason(1011, "server error; reconnect", "internal_error")
 
 
 # --- Events: what the hub tells a client, before any protocol renders it ----------------------------------------
@@ -252,24 +256,32 @@ def _load_connection(token: AccessToken) -> _ConnectionStart:
     )
 
 
-def _in_database_thread(function):
-    """`function` run in a worker thread with its own short-lived database connection.
+def _in_database_thread(function, *, executor: ThreadPoolExecutor | None = None):
+    """`function` run in a worker thread with its own short-lived database connection, retried once if the
+    database failed it transiently (a lost connection: PostgreSQL restarted, a backend was terminated).
 
+    Every hub call is idempotent (reads, acks, reads marked, replay pages), so running it again is safe.
     Not thread-sensitive: hub connections are independent, and serialising
     every connect, ack and read of a process through one thread made 1,000
     concurrent connects queue behind each other's database connection setup.
     The connection is closed inside the call: Channels' own cleanup around a
     non-thread-sensitive call was seen to leave it open (asgiref 3.13 runs the
     call in a copied context whose connection the cleanup does not see).
+    `executor`: the threads to run it in (default: the event loop's).
     """
 
     def run_then_close_connection(*args, **kwargs):
         try:
-            return function(*args, **kwargs)
+            try:
+                return function(*args, **kwargs)
+            except TRANSIENT_DATABASE_ERRORS as error:
+                logger.warning("hub: %s failed on the database (%s); once more", function.__name__, error)
+                connection.close()  # back to the pool, which drops it if it is broken
+                return function(*args, **kwargs)
         finally:
             close_old_connections()
 
-    return database_sync_to_async(run_then_close_connection, thread_sensitive=False)
+    return sync_to_async(run_then_close_connection, thread_sensitive=False, executor=executor)
 
 
 class AckBatcher:
@@ -287,6 +299,8 @@ class AckBatcher:
     def __init__(self) -> None:
         self._waiting: list[tuple[int, object, asyncio.Future]] = []
         self._writer: asyncio.Task | None = None
+        # A thread of its own: acks never queue behind connects and replays for a worker thread (issue 12).
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hub-acks")
 
     async def acknowledge(self, user_id: int, notification_id: object) -> services.AckOutcome:
         outcome = asyncio.get_running_loop().create_future()
@@ -307,10 +321,9 @@ class AckBatcher:
                 outcome.cancel()
             self._waiting.clear()
 
-    @staticmethod
-    async def _write(batch: list[tuple[int, object, asyncio.Future]]) -> None:
+    async def _write(self, batch: list[tuple[int, object, asyncio.Future]]) -> None:
         try:
-            outcomes = await _in_database_thread(services.deliveries_acknowledge_many)(
+            outcomes = await _in_database_thread(services.deliveries_acknowledge_many, executor=self._thread)(
                 [(user_id, notification_id) for user_id, notification_id, _ in batch]
             )
         except BaseException as error:

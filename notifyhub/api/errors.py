@@ -8,6 +8,8 @@ Every error response body is::
 (only when input was at fault) maps a dotted field path to its messages.
 """
 
+import logging
+
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse
 from django.urls import is_valid_path
@@ -16,7 +18,11 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from notifications.errors import NotificationError, UnknownRecipients
+from notifyhub.database import TRANSIENT_DATABASE_ERRORS
 from workflow.errors import WorkflowError
+
+logger = logging.getLogger(__name__)
+DATABASE_RETRY_AFTER_SECONDS = "1"
 
 NON_FIELD_KEYS = ("non_field_errors", "detail")
 
@@ -40,6 +46,15 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF's EXCEPTION_HANDLER: every handled error leaves in the shape above."""
     if isinstance(exc, WorkflowError | NotificationError):
         return _domain_error_response(exc)
+    if isinstance(exc, TRANSIENT_DATABASE_ERRORS):
+        # Not a bug: the database restarted or aborted this transaction. notifyhub/http.py runs the request
+        # again when nothing was committed; otherwise the client retries after a second.
+        logger.warning("database unavailable for %s: %s", context["request"].path, str(exc).strip().splitlines()[0])
+        return Response(
+            error_body("database_unavailable", "The database is unavailable for a moment; try again."),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": DATABASE_RETRY_AFTER_SECONDS},
+        )
     response = exception_handler(exc, context)
     if response is None:
         return None  # a bug: Django logs it and answers 500 (see server_error below)

@@ -77,11 +77,12 @@ class HubMethod:
         return f"{self.name} takes {expected}, not {count}."
 
 
+ACKNOWLEDGE = HubMethod("AcknowledgeNotification", ("notificationId",), HubSession.acknowledge)
 # Lower-cased name -> method. AcknowledgeNotification is the ASP.NET WorkflowHub's; the others map the native commands.
 HUB_METHODS: dict[str, HubMethod] = {
     method.name.lower(): method
     for method in (
-        HubMethod("AcknowledgeNotification", ("notificationId",), HubSession.acknowledge),
+        ACKNOWLEDGE,
         HubMethod("MarkRead", ("notificationId",), HubSession.mark_read),
         HubMethod("MarkAllRead", (), HubSession.mark_all_read),
         HubMethod("SubscribeDocument", ("documentId",), HubSession.subscribe),
@@ -153,7 +154,7 @@ class SignalRHubConsumer(HubConsumer):
         self.handshake_done = True
         await self.send_message(protocol.HANDSHAKE_ACCEPTED)
         self.timer = asyncio.create_task(self._keep_alive())
-        await self.start_session()
+        self.start_session()
 
     async def _handle_message(self, record: str) -> None:
         try:
@@ -172,6 +173,12 @@ class SignalRHubConsumer(HubConsumer):
 
     async def _invoke(self, invocation: protocol.Invocation) -> None:
         method = HUB_METHODS.get(invocation.target.lower())
+        if method is ACKNOWLEDGE and not invocation.stream_ids and not method.arity_error(len(invocation.arguments)):
+            # Acks do not wait in line (not even for the replay): completed once written (HubConsumer.acknowledge).
+            self.acknowledge(invocation.arguments[0], invocation.invocation_id)
+            return
+        if not await self.commands_may_run():
+            return
         if method is None:
             await self._refuse(invocation, f"Unknown hub method '{invocation.target[:128]}'")
             return
@@ -182,6 +189,29 @@ class SignalRHubConsumer(HubConsumer):
             await self._refuse(invocation, error)
             return
         await self.perform(method.command(self.session, *invocation.arguments), request=invocation.invocation_id)
+
+    async def receive_acks_only(self, text_data: str | None, bytes_data: bytes | None) -> None:
+        """Runs for a frame that arrived after the server decided to close: AcknowledgeNotification still counts."""
+        if text_data is None:
+            try:
+                text_data = bytes_data.decode()
+            except UnicodeDecodeError:
+                return
+        try:
+            records = self.records.feed(text_data) if self.handshake_done else []
+            for record in records:
+                message = protocol.parse_message(record)
+                if message["type"] != MessageType.INVOCATION:
+                    continue
+                invocation = protocol.parse_invocation(message)
+                if invocation.target.lower() == ACKNOWLEDGE.name.lower() and len(invocation.arguments) == 1:
+                    self.acknowledge(invocation.arguments[0], invocation.invocation_id)
+        except (protocol.RecordTooLarge, protocol.ProtocolViolation):
+            return
+
+    async def confirm_ack(self, notification_id: object, request: str | None) -> None:
+        """The invocation's completion says the ack is written (none for a call without an invocationId)."""
+        await self.send_reply(None, request)
 
     async def _refuse(self, invocation: protocol.Invocation, text: str) -> None:
         await self.send_error(HubError(HubError.INVALID, text), invocation.invocation_id)
