@@ -33,7 +33,11 @@ from django.db import transaction
 # `tasks` imports the services that import this module: use it as tasks.<name> at call time.
 from notifications import events, presence, tasks
 from notifications.models import Delivery, Notification
-from notifications.services.deliveries import deliveries_mark_sent, deliveries_record_offline_recipients
+from notifications.services.deliveries import (
+    deliveries_mark_sent,
+    deliveries_postpone,
+    deliveries_record_offline_recipients,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +48,9 @@ class OnlineRecipients:
 
     connection_counts: Mapping[int, int]  # live connections per online recipient
     department_routes: Mapping[int, set[int]]  # per department: the online members one send to its group reaches
+    # Seconds until the presence registry is complete again (0: it is). Just after a Redis restart a connected
+    # user may look offline (presence.Presence): their push waits for the registry, see notification_dispatch.
+    incomplete_for: float = 0.0
 
 
 NOBODY_ONLINE = OnlineRecipients(connection_counts={}, department_routes={})
@@ -58,12 +65,13 @@ def online_recipients(
     With Redis away everyone's row starts `pending`, and dispatch or the retry sweep takes it from there.
     """
     try:
-        live = presence.live_connection_counts(recipient_ids)
+        found = presence.lookup(recipient_ids)
+        live = found.connection_counts
         routes = _department_routes(live, department_member_ids or {}) if live else {}
     except redis.RedisError:
         logger.warning("presence unreachable at publish: every delivery starts pending", exc_info=True)
         return NOBODY_ONLINE
-    return OnlineRecipients(connection_counts=live, department_routes=routes)
+    return OnlineRecipients(connection_counts=live, department_routes=routes, incomplete_for=found.incomplete_for)
 
 
 def notification_dispatch_on_commit(
@@ -98,12 +106,19 @@ def notification_dispatch(*, payload: dict, recipient_ids: Collection[int], onli
             department_recipients=online.department_routes,
         )
     rest = [user_id for user_id in recipient_ids if user_id not in online.connection_counts]
-    late = presence.live_connection_counts(rest) if rest else {}
+    found = presence.lookup(rest) if rest else presence.Presence(connection_counts={})
+    late = found.connection_counts
     if late:
         events.send_notification(payload=payload, user_ids=sorted(late))
         deliveries_mark_sent(notification_id=payload["id"], recipient_ids=set(late))
     offline = [user_id for user_id in rest if user_id not in late]
-    if offline:
+    if offline and not found.complete:
+        # Redis has just restarted: these users may be connected to a process that has not put its connections
+        # back yet. Send it to their groups anyway (their process may be listening again already) and hold the
+        # push until the registry is complete; then the sweep resends or pushes (a connection shows it once).
+        events.send_notification(payload=payload, user_ids=offline)
+        deliveries_postpone(notification_id=payload["id"], recipient_ids=offline, seconds=found.incomplete_for)
+    elif offline:
         delivery_ids = deliveries_record_offline_recipients(notification_id=payload["id"], recipient_ids=offline)
         pushes_enqueue(delivery_ids=delivery_ids)
     logger.debug(

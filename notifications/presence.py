@@ -2,24 +2,50 @@
 
 Each user has one sorted set whose members are connection ids and whose scores
 are the times those connections' heartbeats expire. A connection counts as
-live only while its own score lies in the future, so a crashed server leaves
-no ghost users: its connections simply stop being refreshed and age out. The
-hub refreshes each connection at least every `NOTIFY_PRESENCE_HEARTBEAT`
+live only while its own score lies in the future **and its process is alive**:
+
+- Every web process has a liveness key (`process_key`) that lives
+  `NOTIFY_PRESENCE_PROCESS_TTL` seconds and that a thread of the process
+  refreshes several times per TTL (`ProcessLiveness`), however busy its event
+  loop is. A connection id names its process (`hub~<process id>~<random>`),
+  so when a process is killed (`kill -9`, a crashed host) its connections
+  stop counting within that TTL, not after their own heartbeat TTL
+  (`NOTIFY_PRESENCE_TTL`, a minute), during which notifications were written
+  `sent` to a dead process.
+- All times are Redis's (`TIME` inside the scripts), never a host's: a web
+  host whose clock is a minute behind made all its users look offline.
+
+The hub refreshes each connection at least every `NOTIFY_PRESENCE_HEARTBEAT`
 seconds, a process's connections together (`notifications.hub.heartbeat`);
 stale members are pruned as a side effect of every write.
+
+**After a Redis restart** the registry is empty until every process has put
+its connections back. A process notices within one liveness tick (its key is
+gone) and re-registers all its connections at once (`on_registry_lost`). Until
+the registry is older than one process TTL (`notifyhub:presence:since`, set by
+the first write or read after a restart), a lookup says it is *incomplete*
+(`Presence.complete`): a recipient who looks offline may be connected to a
+process that has not re-registered yet, so publishing and the sweep hold
+their pushes until the registry is complete instead of pushing connected users.
 
 The same scheme records which live connections sit in which department group
 (so dispatch knows whom one department-wide send reaches) and which are in a
 document room (so a room can say who is there). Their members are
 `<user id>:<connection id>`.
+
+The scripts read keys they are not passed (the process keys): fine on one
+Redis server (or a primary with replicas), not on Redis Cluster.
 """
 
 import asyncio
 import hashlib
-import time
+import logging
+import threading
+import uuid
 import weakref
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from itertools import groupby
 from operator import itemgetter
 from typing import NamedTuple
@@ -30,9 +56,17 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+logger = logging.getLogger(__name__)
+
 KEY_PREFIX = "notifyhub:presence:user:"
 DEPARTMENT_KEY_PREFIX = "notifyhub:presence:dept:"
 ROOM_KEY_PREFIX = "notifyhub:presence:doc:"
+PROCESS_KEY_PREFIX = "notifyhub:presence:process:"
+# When the registry began (Redis time): younger than a process TTL, it may still miss connections (see above).
+SINCE_KEY = "notifyhub:presence:since"
+
+# This process's id: part of its connection ids (`hub~<process id>~<random>`), and the name of its liveness key.
+PROCESS_ID = uuid.uuid4().hex[:16]
 
 
 def presence_key(user_id: int) -> str:
@@ -47,6 +81,15 @@ def room_key(document_id: int) -> str:
     return f"{ROOM_KEY_PREFIX}{int(document_id)}"
 
 
+def process_key(process_id: str = PROCESS_ID) -> str:
+    return f"{PROCESS_KEY_PREFIX}{process_id}"
+
+
+def new_connection_id() -> str:
+    """A connection id unique across processes, naming this process (see the module docstring)."""
+    return f"hub~{PROCESS_ID}~{uuid.uuid4().hex}"
+
+
 def _member(user_id: int, connection_id: str) -> str:
     return f"{int(user_id)}:{connection_id}"
 
@@ -59,6 +102,164 @@ def _user_of(member: bytes | str) -> int:
 
 def _ttl() -> float:
     return float(settings.NOTIFY_PRESENCE_TTL)
+
+
+def process_ttl() -> float:
+    return float(settings.NOTIFY_PRESENCE_PROCESS_TTL)
+
+
+# --- The scripts (Redis time; a member counts while its score is ahead and its process key exists) ---------------
+
+_LUA_PRELUDE = f"""
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+local alive = {{}}
+local function process_alive(member)
+    local process = string.match(member, 'hub~(%w+)~')
+    if not process then return true end  -- a connection id that names no process (an older release's)
+    local known = alive[process]
+    if known == nil then
+        known = redis.call('EXISTS', '{PROCESS_KEY_PREFIX}' .. process) == 1
+        alive[process] = known
+    end
+    return known
+end
+local function live_members(key)
+    local members = {{}}
+    for _, member in ipairs(redis.call('ZRANGEBYSCORE', key, now, '+inf')) do
+        if process_alive(member) then members[#members + 1] = member end
+    end
+    return members
+end
+-- The registry's age in seconds (0 when this call starts it: Redis restarted or was flushed).
+local function registry_age()
+    local since = redis.call('GET', '{SINCE_KEY}')
+    if not since then
+        redis.call('SET', '{SINCE_KEY}', tostring(now))
+        return 0
+    end
+    return now - tonumber(since)
+end
+"""
+
+# Register or refresh members of many keys, and this process's liveness key. KEYS: the sorted sets; ARGV: the
+# heartbeat TTL, the process key's TTL, the process key, then per sorted set: how many members, the members.
+_REFRESH_MANY = (
+    _LUA_PRELUDE
+    + """
+registry_age()
+redis.call('SET', ARGV[3], '1', 'PX', math.floor(tonumber(ARGV[2]) * 1000))
+local expires = now + tonumber(ARGV[1])
+local ttl = math.floor(tonumber(ARGV[1])) + 1
+local at = 4
+for _, key in ipairs(KEYS) do
+    local count = tonumber(ARGV[at])
+    for i = at + 1, at + count do
+        redis.call('ZADD', key, expires, ARGV[i])
+    end
+    at = at + count + 1
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+    redis.call('EXPIRE', key, ttl)
+end
+return #KEYS
+"""
+)
+# Members per script call: one call runs alone in Redis, so thousands of connections go in several (one pipeline).
+REFRESH_MEMBERS_PER_CALL = 1_000
+
+# Live connections per key, and whether the registry is complete. KEYS: the sorted sets; ARGV[1]: the age the
+# registry must have to be complete. Returns {count per key..., seconds until complete (0: complete)}.
+_COUNT_LIVE = (
+    _LUA_PRELUDE
+    + """
+local counts = {}
+for i, key in ipairs(KEYS) do
+    counts[i] = #live_members(key)
+end
+local age = registry_age()
+local left = tonumber(ARGV[1]) - age
+if left < 0 then left = 0 end
+counts[#KEYS + 1] = tostring(left)
+return counts
+"""
+)
+
+# The live members of each key. KEYS: the sorted sets. Returns one list of members per key.
+_LIVE_MEMBERS = (
+    _LUA_PRELUDE
+    + """
+local lists = {}
+for i, key in ipairs(KEYS) do
+    lists[i] = live_members(key)
+end
+return lists
+"""
+)
+
+# Enter a room: ZADD the member, return the room's live members. KEYS[1]: the room; ARGV: TTL, member.
+_ROOM_ENTER = (
+    _LUA_PRELUDE
+    + """
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('EXPIRE', KEYS[1], math.floor(tonumber(ARGV[1])) + 1)
+return live_members(KEYS[1])
+"""
+)
+
+# Leave a room: ZREM the member, return the room's live members. KEYS[1]: the room; ARGV[1]: the member.
+_ROOM_LEAVE = (
+    _LUA_PRELUDE
+    + """
+redis.call('ZREM', KEYS[1], ARGV[1])
+return live_members(KEYS[1])
+"""
+)
+
+# A process's liveness tick: refresh its key; say whether the key was still there, and make sure the registry's
+# start is recorded. KEYS[1]: the process key; ARGV[1]: its TTL. Returns 1 if the key was there, else 0.
+_PROCESS_ALIVE = (
+    _LUA_PRELUDE
+    + """
+registry_age()
+local was_there = redis.call('EXISTS', KEYS[1])
+redis.call('SET', KEYS[1], '1', 'PX', math.floor(tonumber(ARGV[1]) * 1000))
+return was_there
+"""
+)
+
+
+class _Script:
+    """A Lua script run by EVALSHA, loaded on first use and again after Redis restarted (NOSCRIPT).
+
+    redis-py's own `Script` sends SCRIPT EXISTS first inside a pipeline: a round trip more per call.
+    """
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
+
+    def __call__(self, client: redis.Redis, keys: list[str], args: list) -> object:
+        try:
+            return client.evalsha(self.sha, len(keys), *keys, *args)
+        except redis.exceptions.NoScriptError:
+            client.script_load(self.source)
+            return client.evalsha(self.sha, len(keys), *keys, *args)
+
+    async def run_async(self, client: redis.asyncio.Redis, keys: list[str], args: list) -> object:
+        try:
+            return await client.evalsha(self.sha, len(keys), *keys, *args)
+        except redis.exceptions.NoScriptError:
+            await client.script_load(self.source)
+            return await client.evalsha(self.sha, len(keys), *keys, *args)
+
+
+REFRESH_MANY = _Script(_REFRESH_MANY)
+COUNT_LIVE = _Script(_COUNT_LIVE)
+LIVE_MEMBERS = _Script(_LIVE_MEMBERS)
+ROOM_ENTER = _Script(_ROOM_ENTER)
+ROOM_LEAVE = _Script(_ROOM_LEAVE)
+PROCESS_ALIVE = _Script(_PROCESS_ALIVE)
 
 
 # --- Async side: the hub's consumers -----------------------------------------
@@ -85,12 +286,6 @@ def _async_client() -> redis.asyncio.Redis:
     return client
 
 
-def _refresh(pipe, key: str, member: str, now: float, ttl: float) -> None:
-    pipe.zadd(key, {member: now + ttl})
-    pipe.zremrangebyscore(key, "-inf", now)
-    pipe.expire(key, int(ttl) + 1)
-
-
 class LiveConnection(NamedTuple):
     """What presence records of one open connection: its user, and the department groups and rooms it is in."""
 
@@ -100,31 +295,13 @@ class LiveConnection(NamedTuple):
     document_ids: Iterable[int] = ()
 
 
-# `_refresh` for many keys at once, as one command. KEYS: the sorted sets; ARGV: the members' new score, the
-# time before which members are stale, the keys' TTL in seconds, then per key: how many members, the members.
-_REFRESH_MANY = """
-local at = 4
-for _, key in ipairs(KEYS) do
-    local count = tonumber(ARGV[at])
-    for i = at + 1, at + count do
-        redis.call('ZADD', key, ARGV[1], ARGV[i])
-    end
-    at = at + count + 1
-    redis.call('ZREMRANGEBYSCORE', key, '-inf', ARGV[2])
-    redis.call('EXPIRE', key, ARGV[3])
-end
-return #KEYS
-"""
-_REFRESH_MANY_SHA = hashlib.sha1(_REFRESH_MANY.encode(), usedforsecurity=False).hexdigest()  # what EVALSHA names it by
-# Members per script call: one call runs alone in Redis, so thousands of connections go in several (one pipeline).
-REFRESH_MEMBERS_PER_CALL = 1_000
-
-
 async def connections_alive(connections: Iterable[LiveConnection]) -> None:
     """Register or refresh connections' heartbeats, with their department groups and rooms, in one round trip.
 
     Runs on connect and on ping (one connection), and on every tick of the
-    process's heartbeat (`notifications.hub.heartbeat`: many).
+    process's heartbeat (`notifications.hub.heartbeat`: many). Refreshes the
+    process's liveness key too, so a connection is never registered under a
+    process that does not look alive.
     """
     members_by_key: dict[str, list[str]] = {}
     for user_id, connection_id, department_ids, document_ids in connections:
@@ -137,9 +314,7 @@ async def connections_alive(connections: Iterable[LiveConnection]) -> None:
     pairs = [(key, member) for key, members in members_by_key.items() for member in members]
     if not pairs:
         return
-    now = time.time()
-    ttl = _ttl()
-    header = [repr(now + ttl), repr(now), int(ttl) + 1]
+    header = [repr(_ttl()), repr(process_ttl()), process_key()]
     client = _async_client()
     for attempt in range(2):
         try:
@@ -150,13 +325,13 @@ async def connections_alive(connections: Iterable[LiveConnection]) -> None:
                         members = [member for _, member in chunk]
                         keys.append(key)
                         args += [len(members), *members]
-                    pipe.evalsha(_REFRESH_MANY_SHA, len(keys), *keys, *args)
+                    pipe.evalsha(REFRESH_MANY.sha, len(keys), *keys, *args)
                 await pipe.execute()
             return
         except redis.exceptions.NoScriptError:  # a new or restarted Redis: load the script, then once more
             if attempt:
                 raise
-            await client.script_load(_REFRESH_MANY)
+            await client.script_load(REFRESH_MANY.source)
 
 
 async def connection_alive(
@@ -185,27 +360,21 @@ async def connection_gone(
 
 async def room_entered(document_id: int, user_id: int, connection_id: str) -> list[int]:
     """Record a connection in a document room; returns the ids of the users present, this one included."""
-    now = time.time()
-    key = room_key(document_id)
-    async with _async_client().pipeline(transaction=False) as pipe:
-        _refresh(pipe, key, _member(user_id, connection_id), now, _ttl())
-        pipe.zrangebyscore(key, now, "+inf")
-        *_, members = await pipe.execute()
+    members = await ROOM_ENTER.run_async(
+        _async_client(), [room_key(document_id)], [repr(_ttl()), _member(user_id, connection_id)]
+    )
     return sorted({_user_of(member) for member in members})
 
 
 async def room_left(document_id: int, user_id: int, connection_id: str) -> bool:
     """Take a connection out of a room; returns True if the user has no other live connection in it."""
-    key = room_key(document_id)
-    async with _async_client().pipeline(transaction=False) as pipe:
-        pipe.zrem(key, _member(user_id, connection_id))
-        pipe.zrangebyscore(key, time.time(), "+inf")
-        _, members = await pipe.execute()
+    members = await ROOM_LEAVE.run_async(_async_client(), [room_key(document_id)], [_member(user_id, connection_id)])
     return all(_user_of(member) != user_id for member in members)
 
 
 async def live_connection_count(user_id: int) -> int:
-    return await _async_client().zcount(presence_key(user_id), time.time(), "+inf")
+    [members] = await LIVE_MEMBERS.run_async(_async_client(), [presence_key(user_id)], [])
+    return len(members)
 
 
 # --- Sync side: services and Celery tasks ------------------------------------
@@ -224,6 +393,40 @@ def _forget_sync_client(*, setting: str, **kwargs) -> None:
     global _sync_client
     if setting == "REDIS_URL":  # tests point presence at another Redis
         _sync_client = None
+        process_liveness.forget_client()
+
+
+@dataclass(frozen=True)
+class Presence:
+    """A lookup: live connections per online user, and whether the registry can be trusted about the others."""
+
+    connection_counts: dict[int, int]
+    # Seconds until the registry is complete (0: it is). Just after a Redis restart a connected user may look
+    # offline until their process re-registers: do not push them before then.
+    incomplete_for: float = 0.0
+
+    @property
+    def complete(self) -> bool:
+        return self.incomplete_for <= 0
+
+
+def lookup(user_ids: Iterable[int]) -> Presence:
+    """Who of `user_ids` is online (live connections each), and whether the registry is complete, in one round trip."""
+    user_ids = list(user_ids)
+    keys = [presence_key(user_id) for user_id in user_ids]
+    *counts, incomplete_for = COUNT_LIVE(_client(), keys, [repr(process_ttl())])
+    return Presence(
+        connection_counts={user_id: count for user_id, count in zip(user_ids, counts, strict=True) if count},
+        incomplete_for=float(incomplete_for),
+    )
+
+
+def live_connection_counts(user_ids: Iterable[int]) -> dict[int, int]:
+    """Live connections per user, for the users in `user_ids` who have any, in one round trip."""
+    user_ids = list(user_ids)
+    if not user_ids:
+        return {}
+    return lookup(user_ids).connection_counts
 
 
 def online_user_ids(user_ids: Iterable[int]) -> set[int]:
@@ -235,38 +438,88 @@ def is_online(user_id: int) -> bool:
     return bool(online_user_ids([user_id]))
 
 
-# ZCOUNT of every key from ARGV[1] up, as one command: a pipeline of 1,000 ZCOUNTs cost ~25 ms of
-# client-side packing and parsing per 1,000-member department notification (issue 7), this ~1 ms.
-_COUNT_LIVE = """
-local counts = {}
-for i, key in ipairs(KEYS) do
-    counts[i] = redis.call('ZCOUNT', key, ARGV[1], '+inf')
-end
-return counts
-"""
-
-
-def live_connection_counts(user_ids: Iterable[int]) -> dict[int, int]:
-    """Live connections per user, for the users in `user_ids` who have any, in one round trip."""
-    user_ids = list(user_ids)
-    if not user_ids:
-        return {}
-    keys = [presence_key(user_id) for user_id in user_ids]
-    counts = _client().register_script(_COUNT_LIVE)(keys=keys, args=[repr(time.time())])
-    return {user_id: count for user_id, count in zip(user_ids, counts, strict=True) if count}
-
-
 def department_connection_counts(department_ids: Iterable[int]) -> dict[int, Counter[int]]:
     """Per department: how many live connections of each user are in its group, in one round trip."""
     department_ids = list(department_ids)
     if not department_ids:
         return {}
-    now = time.time()
-    pipe = _client().pipeline(transaction=False)
-    for department_id in department_ids:
-        pipe.zrangebyscore(department_key(department_id), now, "+inf")
-    results = pipe.execute()
+    lists = LIVE_MEMBERS(_client(), [department_key(department_id) for department_id in department_ids], [])
     return {
         department_id: Counter(_user_of(member) for member in members)
-        for department_id, members in zip(department_ids, results, strict=True)
+        for department_id, members in zip(department_ids, lists, strict=True)
     }
+
+
+# --- The process's liveness ----------------------------------------------------
+
+
+class ProcessLiveness:
+    """Keeps this process's liveness key alive from a thread of its own, and notices when Redis lost it.
+
+    A thread, not a task: an event loop busy for seconds (a reconnect storm) must not make every connection of
+    the process look dead. It ticks `TICKS_PER_TTL` times per `NOTIFY_PRESENCE_PROCESS_TTL`. When a tick finds
+    the key gone (Redis restarted, or was unreachable for longer than the TTL), it calls every callback given
+    to `on_registry_lost` (thread-safe ones: the hub's re-register everything on their own loops).
+    """
+
+    TICKS_PER_TTL = 5
+
+    def __init__(self) -> None:
+        self._lost_callbacks: list[Callable[[], None]] = []
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._client: redis.Redis | None = None
+        self._failing = False
+
+    def forget_client(self) -> None:
+        """Connect anew on the next tick (REDIS_URL changed)."""
+        self._client = None
+
+    def start(self) -> None:
+        """Start the thread (idempotent). The hub calls this when its first connection opens."""
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._tick_forever, name="presence-liveness", daemon=True)
+                self._thread.start()
+
+    def on_registry_lost(self, callback: Callable[[], None]) -> None:
+        with self._lock:
+            if callback not in self._lost_callbacks:
+                self._lost_callbacks.append(callback)
+
+    def tick(self) -> bool:
+        """Refresh the key once; returns False if it had been lost (and tells the callbacks).
+
+        The hub's first connection sets the key before the thread starts, so a missing key means it was lost
+        (a false alarm costs one refresh of the process's connections, nothing more).
+        """
+        if self._client is None:
+            self._client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
+        if PROCESS_ALIVE(self._client, [process_key()], [repr(process_ttl())]):
+            return True
+        logger.warning("presence: this process's liveness key was gone (Redis restarted?); re-registering")
+        for callback in list(self._lost_callbacks):
+            try:
+                callback()
+            except Exception:
+                logger.exception("presence: a re-registration callback failed")
+        return False
+
+    def _tick_forever(self) -> None:
+        stop = threading.Event()
+        while True:
+            try:
+                self.tick()
+                if self._failing:
+                    logger.warning("presence: the liveness key is refreshed again")
+                    self._failing = False
+            except redis.RedisError:
+                if not self._failing:
+                    logger.warning("presence: cannot refresh this process's liveness key", exc_info=True)
+                    self._failing = True
+            except Exception:  # never let the thread die: the process would look dead while it serves
+                logger.exception("presence: liveness tick failed")
+            stop.wait(process_ttl() / self.TICKS_PER_TTL)
+
+
+process_liveness = ProcessLiveness()

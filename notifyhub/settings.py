@@ -75,10 +75,10 @@ if (
         "max_size": DATABASE_POOL_MAX_SIZE,
         "timeout": 10,  # seconds to wait for a free connection before the call fails
     }
-    # With a pool, Django has psycopg check each connection as it leaves the pool (ConnectionPool.check_connection):
-    # after a PostgreSQL restart (or terminated backends) every pooled connection is dead, and without the check
-    # each one failed one request, connect or ack (issue 12).
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # The pool checks each connection as it hands it out, and drops every dead one at the first it meets
+    # (notifyhub/postgresql): after a PostgreSQL restart (or terminated backends) every pooled connection is
+    # dead, and each one failed one request, connect or ack (issue 12).
+    DATABASES["default"]["ENGINE"] = "notifyhub.postgresql"
 
 INSTALLED_APPS = [
     "daphne",
@@ -188,6 +188,9 @@ try:
     NOTIFY_PRESENCE_TTL = env.float("NOTIFY_PRESENCE_TTL", default=60, minimum=1)
     # ... and the hub refreshes it (and its group memberships) this often.
     NOTIFY_PRESENCE_HEARTBEAT = env.float("NOTIFY_PRESENCE_HEARTBEAT", default=20, minimum=0.5)
+    # A web process's connections count only while the process is alive: a thread of it refreshes its liveness
+    # key five times per this many seconds, so a killed process's users look offline within it (issue 12).
+    NOTIFY_PRESENCE_PROCESS_TTL = env.float("NOTIFY_PRESENCE_PROCESS_TTL", default=5, minimum=0.5)
 except ConfigError as error:
     config_error_exit(error)
 if NOTIFY_PRESENCE_HEARTBEAT >= NOTIFY_PRESENCE_TTL:

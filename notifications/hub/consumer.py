@@ -43,7 +43,6 @@ shutdown are still written.
 
 import asyncio
 import logging
-import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable
 
@@ -51,6 +50,7 @@ from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from notifications import presence
 from notifications.hub.auth import AuthRefused, token_from_scope
 from notifications.hub.session import (
     FLOODING,
@@ -131,7 +131,7 @@ class HubConsumer(AsyncWebsocketConsumer):
         self.scope = scope
         self.channel_layer = None
         self.base_send = send
-        self.connection_id = f"hub.{uuid.uuid4().hex}"
+        self.connection_id = presence.new_connection_id()
         self._outbox = asyncio.Queue()
         self._session_open = asyncio.Event()
         self._replayed = asyncio.Event()

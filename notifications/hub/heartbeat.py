@@ -20,11 +20,17 @@ tick whose round trip fails (Redis away) is logged once per failure streak and
 its sessions are retried on the next tick; if the task dies anyway, the next
 `register` starts it again. The task ends by itself when no session is left.
 
+When Redis lost the registry (a restart: the process's liveness key is gone,
+`presence.ProcessLiveness` notices within a fraction of
+NOTIFY_PRESENCE_PROCESS_TTL), one tick refreshes every session at once instead
+of a share per tick: a connected user must not look offline for a heartbeat.
+
 One refresher per event loop (the tests run several loops in one process;
 a server runs one).
 """
 
 import asyncio
+import functools
 import logging
 import math
 from collections import OrderedDict
@@ -55,14 +61,37 @@ class PresenceRefresher:
         self._in_flight: frozenset[str] = frozenset()
         self._tick_done: asyncio.Future | None = None
         self._failed_ticks = 0
+        self._one_tick_at_a_time = asyncio.Lock()
+        self._listening = False  # to the liveness thread's news of a lost registry
+        self._everyone_due = False  # the next tick refreshes every session (the registry was lost)
 
     def register(self, session: "HubSession") -> None:
         """After `session.open()` succeeded (it has just refreshed its presence): keep it fresh from now on."""
-        self._sessions[session.connection_id] = (session, asyncio.get_running_loop().time())
+        loop = asyncio.get_running_loop()
+        self._sessions[session.connection_id] = (session, loop.time())
         if self._task is None or self._task.done():
             if self._task is not None and not self._task.cancelled() and self._task.exception() is not None:
                 logger.error("presence refresher stopped; starting it again", exc_info=self._task.exception())
             self._task = asyncio.create_task(self._refresh_forever(), name="hub-presence-refresher")
+        if not self._listening:
+            self._listening = True
+            presence.process_liveness.on_registry_lost(functools.partial(self._registry_lost, loop))
+        presence.process_liveness.start()
+
+    def _registry_lost(self, loop: asyncio.AbstractEventLoop) -> None:
+        """On the liveness thread: Redis lost the registry; have the loop put every session back."""
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(self.refresh_all)
+
+    def refresh_all(self) -> None:
+        """Refresh every session at once, now (on the loop; the liveness thread calls it when Redis lost them)."""
+        self._everyone_due = True
+        if self._sessions:
+            asyncio.get_running_loop().create_task(self._tick_now())
+
+    async def _tick_now(self) -> None:
+        loop = asyncio.get_running_loop()
+        await self._tick(now=loop.time(), due_before=loop.time())
 
     async def unregister(self, session: "HubSession") -> None:
         """On `session.close()`: refresh it no more; returns once no refresh of it is in flight."""
@@ -93,6 +122,13 @@ class PresenceRefresher:
 
     async def _tick(self, *, now: float, due_before: float) -> None:
         """Refresh, in one round trip, the sessions due and this tick's share of the others (module docstring)."""
+        async with self._one_tick_at_a_time:  # `settled` waits for the one tick in flight
+            if self._everyone_due:
+                self._everyone_due, due_before = False, math.inf
+                logger.warning("presence: registering all %d connections again", len(self._sessions))
+            await self._refresh_batch(now=now, due_before=due_before)
+
+    async def _refresh_batch(self, *, now: float, due_before: float) -> None:
         share = math.ceil(len(self._sessions) / TICKS_PER_HEARTBEAT)
         batch = []
         for session, refreshed_at in self._sessions.values():
@@ -115,6 +151,8 @@ class PresenceRefresher:
             if not self._failed_ticks:
                 logger.warning("presence refresh failed; trying again every tick", exc_info=True)
             self._failed_ticks += 1
+            if due_before == math.inf:
+                self._everyone_due = True  # the next tick tries everyone again
             return  # the batch stays first in line for the next tick
         finally:
             self._tick_done.set_result(None)

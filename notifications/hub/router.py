@@ -29,12 +29,13 @@ a server runs one).
 """
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Iterable
 
 from django.conf import settings
 
-from notifications import events
+from notifications import events, presence
 from notifications.hub.per_loop import one_per_event_loop
 
 logger = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ class HubRouter:
         self._locks = [asyncio.Lock() for _ in range(LOCK_STRIPES)]
         self._started: asyncio.Future | None = None
         self._tasks: list[asyncio.Task] = []
+        self._rejoins: set[asyncio.Task] = set()
 
     # Membership ------------------------------------------------------------------------------------------------
 
@@ -114,6 +116,20 @@ class HubRouter:
             asyncio.create_task(self._receive_forever(), name="hub-router-receive"),
             asyncio.create_task(self._refresh_forever(), name="hub-router-refresh"),
         ]
+        # The layer's connections retry their commands, so a Redis restart may never fail the receive loop:
+        # the process's liveness thread notices the restart within a second and has every group joined again.
+        presence.process_liveness.on_registry_lost(functools.partial(self._redis_lost, asyncio.get_running_loop()))
+
+    def _redis_lost(self, loop: asyncio.AbstractEventLoop) -> None:
+        """On the liveness thread: Redis lost the groups with everything else; join them all again on the loop."""
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(self._rejoin_soon)
+
+    def _rejoin_soon(self) -> None:
+        logger.warning("hub router: Redis lost its groups; joining them again")
+        task = asyncio.create_task(self._rejoin_all())
+        self._rejoins.add(task)
+        task.add_done_callback(self._rejoins.discard)
 
     async def _receive_forever(self) -> None:
         while True:

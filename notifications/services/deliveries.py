@@ -409,6 +409,20 @@ def deliveries_fail(*, delivery_ids: Collection[int], reason: str, error: str = 
     )
 
 
+def deliveries_postpone(*, notification_id: uuid.UUID, recipient_ids: Collection[int], seconds: float) -> int:
+    """Hand these recipients' pending deliveries of a notification to the sweep `seconds` from now, no sooner."""
+    return Delivery.objects.filter(
+        notification_id=notification_id, recipient_id__in=recipient_ids, status=Delivery.Status.PENDING
+    ).update(next_attempt_at=timezone.now() + timedelta(seconds=seconds))
+
+
+def deliveries_due_now(*, notification_id: uuid.UUID) -> int:
+    """Hand a notification's open deliveries to the next sweep (its dispatch after commit was lost)."""
+    return Delivery.objects.filter(notification_id=notification_id, status__in=Delivery.OPEN_STATUSES).update(
+        next_attempt_at=timezone.now()
+    )
+
+
 def deliveries_retry_now(*, delivery_ids: Collection[int]) -> int:
     """Hand open deliveries to the next sweep (admin "retry now"); final ones are left alone."""
     return Delivery.objects.filter(id__in=delivery_ids, status__in=Delivery.OPEN_STATUSES).update(

@@ -29,7 +29,6 @@ from workflow.models import Department, DepartmentMembership
 User = get_user_model()
 
 
-@transaction.atomic
 def notification_publish(
     *,
     event: str,
@@ -59,23 +58,39 @@ def notification_publish(
         raise NotificationError("A notification needs at least one user or department.", code="no_recipients")
     if not recipients_verified:
         _check_recipients_exist(user_ids=user_ids, department_ids=department_ids)
-
-    notification = Notification.objects.create(
-        event=event,
-        title=title,
-        body=body or "",
-        data=data or {},
-        document_id=document_id,
-        priority=priority,
-        expires_at=expires_at,
-        published_by_id=published_by_id,
+    return _notification_persist(
+        user_ids=user_ids,
+        department_ids=department_ids,
+        fields={
+            "event": event,
+            "title": title,
+            "body": body or "",
+            "data": data or {},
+            "document_id": document_id,
+            "priority": priority,
+            "expires_at": expires_at,
+            "published_by_id": published_by_id,
+        },
     )
+
+
+# No savepoint when the caller's transaction is open (a workflow service's, or the API's verified commit): only
+# a database error can fail it after the checks above, and that fails the caller's whole transaction anyway
+# (no approval without its notification); a savepoint costs two round trips per publish (issue 7).
+@transaction.atomic(savepoint=False)
+def _notification_persist(*, user_ids: set[int], department_ids: set[int], fields: dict) -> Notification:
+    notification = Notification.objects.create(**fields)
     recipient_ids, department_member_ids = _recipients_of(user_ids=user_ids, department_ids=department_ids)
     # Who is online decides how each row starts: theirs as `sent` (the send follows the commit), so the rows
     # are written once, not inserted and then updated (issue 7). Dispatch looks again after the commit for
     # the rest, so a client connecting meanwhile is still reached (see notification_dispatch).
     online = dispatch.online_recipients(recipient_ids=recipient_ids, department_member_ids=department_member_ids)
-    _deliveries_create(notification=notification, recipient_ids=recipient_ids, sent_to=online.connection_counts.keys())
+    _deliveries_create(
+        notification=notification,
+        recipient_ids=recipient_ids,
+        sent_to=online.connection_counts.keys(),
+        dispatch_grace=min(online.incomplete_for or settings.NOTIFY_DISPATCH_GRACE, settings.NOTIFY_DISPATCH_GRACE),
+    )
     notification.recipient_count = len(recipient_ids)
     dispatch.notification_dispatch_on_commit(notification=notification, recipient_ids=recipient_ids, online=online)
     return notification
@@ -138,12 +153,15 @@ def _recipients_of(*, user_ids: set[int], department_ids: set[int]) -> tuple[lis
     return sorted(recipient_ids), dict(department_member_ids)
 
 
-def _deliveries_create(*, notification: Notification, recipient_ids: list[int], sent_to: Collection[int]) -> None:
+def _deliveries_create(
+    *, notification: Notification, recipient_ids: list[int], sent_to: Collection[int], dispatch_grace: float
+) -> None:
     """One Delivery per recipient: `sent`, with its first WebSocket attempt logged, for those in `sent_to`;
     the others `pending` until dispatch pushes them. One statement on PostgreSQL, however many recipients.
 
-    A `pending` row is due for the retry sweep after NOTIFY_DISPATCH_GRACE (in case this process dies
-    between commit and dispatch); a `sent` one after the ack timeout, like any WebSocket send.
+    A `pending` row is due for the retry sweep after `dispatch_grace` seconds (in case this process dies
+    between commit and dispatch: NOTIFY_DISPATCH_GRACE, or sooner while the presence registry is incomplete);
+    a `sent` one after the ack timeout, like any WebSocket send.
     """
     now = timezone.now()
     sent_fields = {
@@ -153,7 +171,7 @@ def _deliveries_create(*, notification: Notification, recipient_ids: list[int], 
         "next_attempt_at": now + websocket_retry_delay(1),
     }
     # If this process dies between commit and dispatch, the retry sweep dispatches these after the grace period.
-    pending_fields = {"next_attempt_at": notification.created_at + timedelta(seconds=settings.NOTIFY_DISPATCH_GRACE)}
+    pending_fields = {"next_attempt_at": notification.created_at + timedelta(seconds=dispatch_grace)}
     sent_to = set(sent_to)
     if connection.vendor != "postgresql":  # the portable path (SQLite in `make run`)
         deliveries = Delivery.objects.bulk_create(

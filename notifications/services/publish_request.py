@@ -8,7 +8,9 @@ from django.db import IntegrityError, transaction
 from notifications import selectors
 from notifications.errors import NotificationError
 from notifications.models import IdempotencyKey, Notification
+from notifications.services.deliveries import deliveries_due_now
 from notifications.services.publish import notification_publish
+from notifyhub.database import atomic_with_verified_commit
 
 
 @dataclass(frozen=True)
@@ -52,10 +54,11 @@ def notification_publish_requested(
         "expires_at": expires_at,
         "published_by_id": published_by_id,
     }
-    if idempotency_key is None:
-        # notification_publish's own transaction is enough: the lookup before it only reads (no savepoint, issue 7).
-        return _resolve_and_publish(users=users, departments=departments, content=content)
-    with transaction.atomic():
+
+    def publish() -> PublishResult:
+        if idempotency_key is None:
+            # One transaction, no savepoint (notification_publish joins this one: issue 7).
+            return _resolve_and_publish(users=users, departments=departments, content=content)
         claim, earlier = _claim_or_replay(publisher_id=published_by_id, key=idempotency_key, request_hash=request_hash)
         if earlier is not None:
             return earlier
@@ -63,6 +66,19 @@ def notification_publish_requested(
         claim.notification = result.notification
         claim.save(update_fields=["notification"])
         return result
+
+    # A PostgreSQL restart during COMMIT must neither lose a publish nor make it twice (issue 12).
+    return atomic_with_verified_commit(publish, landed=_landed, after_lost_commit=_dispatch_by_the_sweep)
+
+
+def _landed(result: PublishResult) -> bool:
+    return Notification.objects.filter(pk=result.notification.pk).exists()
+
+
+def _dispatch_by_the_sweep(result: PublishResult) -> None:
+    """The commit landed but its dispatch was lost with the connection: the retry sweep sends or pushes now."""
+    if not result.replayed:
+        deliveries_due_now(notification_id=result.notification.pk)
 
 
 def _resolve_and_publish(*, users: list[int | str], departments: list[int | str], content: dict) -> PublishResult:

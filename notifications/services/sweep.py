@@ -32,6 +32,8 @@ from notifications.services.deliveries import deliveries_fail, deliveries_mark_r
 
 SWEEP_BATCH_SIZE = 500
 SWEEP_MAX_BATCHES = 20
+# The shortest wait for a complete presence registry (after a Redis restart): not every sweep of the interval.
+MIN_HOLD_SECONDS = 0.5
 
 
 def deliveries_sweep(*, batch_size: int = SWEEP_BATCH_SIZE) -> dict[str, int]:
@@ -69,13 +71,20 @@ def _sweep_batch(*, batch_size: int, report: Counter) -> int:
         for delivery in live
         if delivery.push_attempts == 0 and delivery.attempts < settings.NOTIFY_MAX_WS_ATTEMPTS
     ]
-    online = presence.online_user_ids({delivery.recipient_id for delivery in websocket_phase})
-    resend = [delivery for delivery in websocket_phase if delivery.recipient_id in online]
+    found = presence.lookup({delivery.recipient_id for delivery in websocket_phase})
+    resend = [delivery for delivery in websocket_phase if delivery.recipient_id in found.connection_counts]
     resend_ids = {delivery.pk for delivery in resend}
-    to_push = [delivery.pk for delivery in live if delivery.pk not in resend_ids]
-    deliveries_record_offline(
-        delivery_ids=[delivery.pk for delivery in websocket_phase if delivery.recipient_id not in online]
-    )
+    offline = [delivery.pk for delivery in websocket_phase if delivery.pk not in resend_ids]
+    held = []
+    if not found.complete:
+        # Just after a Redis restart a connected user may look offline: push nobody who might be connected
+        # until the registry is complete (presence.Presence); this is not an attempt.
+        held, offline = offline, []
+        Delivery.objects.filter(pk__in=held).update(
+            next_attempt_at=now + timedelta(seconds=max(found.incomplete_for, MIN_HOLD_SECONDS)), updated_at=now
+        )
+    to_push = [delivery.pk for delivery in live if delivery.pk not in resend_ids and delivery.pk not in held]
+    deliveries_record_offline(delivery_ids=offline)
 
     if expired:
         deliveries_fail(delivery_ids=[delivery.pk for delivery in expired], reason=Delivery.FailureReason.EXPIRED)
@@ -90,4 +99,6 @@ def _sweep_batch(*, batch_size: int, report: Counter) -> int:
     dispatch.pushes_enqueue_on_commit(delivery_ids=to_push)
 
     report.update(expired=len(expired), resent=len(resend), push_queued=len(to_push))
+    if held:
+        report.update(held=len(held))
     return len(due)

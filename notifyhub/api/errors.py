@@ -50,11 +50,13 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         # Not a bug: the database restarted or aborted this transaction. notifyhub/http.py runs the request
         # again when nothing was committed; otherwise the client retries after a second.
         logger.warning("database unavailable for %s: %s", context["request"].path, str(exc).strip().splitlines()[0])
-        return Response(
+        response = Response(
             error_body("database_unavailable", "The database is unavailable for a moment; try again."),
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
             headers={"Retry-After": DATABASE_RETRY_AFTER_SECONDS},
         )
+        response._has_been_logged = True  # by the warning above: not again as an error by Django's request log
+        return response
     response = exception_handler(exc, context)
     if response is None:
         return None  # a bug: Django logs it and answers 500 (see server_error below)

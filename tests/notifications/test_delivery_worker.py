@@ -24,6 +24,7 @@ from notifications.models import Delivery, DeliveryAttempt, Notification
 from notifications.services import notification_publish
 from notifications.services.deliveries import websocket_fallback_bound
 from tests.api_support import client_for
+from tests.conftest import settle_presence_registry
 from tests.factories import DeviceFactory, UserFactory
 from tests.fake_fcm import OK, Reply
 from tests.notifications.sweeping import due_for_push, sweeps_at_once
@@ -44,6 +45,7 @@ PUSH_LEASE = 10  # longer than Celery takes to notice a killed pool process (~5 
 def celery(django_db_setup, fake_fcm_server, tmp_path_factory):
     broker = redis.Redis.from_url(django_settings.REDIS_URL)
     broker.flushdb()  # our test Redis DB: leftovers of earlier modules must not reach this worker
+    settle_presence_registry(broker)
     broker.close()
     environment = child_environment(
         {

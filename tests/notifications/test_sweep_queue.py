@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from notifications import tasks
 from notifications.models import Delivery, Notification
+from tests.conftest import settle_presence_registry
 from tests.factories import DeviceFactory, UserFactory
 from tests.fake_fcm import Reply
 from tests.support.celery_stack import CeleryStack
@@ -26,6 +27,7 @@ SLOW_PUSH_SECONDS = 5
 def stack(fcm, fake_fcm_server, tmp_path):
     broker = redis.Redis.from_url(django_settings.REDIS_URL)
     broker.flushdb()
+    settle_presence_registry(broker)
     environment = child_environment(
         {
             "NOTIFY_SWEEP_INTERVAL": "0.5",
