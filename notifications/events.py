@@ -19,6 +19,7 @@ Layer messages (all handled by `notifications.hub.consumer.HubConsumer`):
   the channel name of the connection that asked, which is not told again.
 - `room.presence` {document_id, user, state: join|leave, origin} and
   `room.typing` {document_id, user, origin}: to `doc.<id>`.
+- `user.deactivated` {}: to `user.<id>`; the user's connections close with 4401.
 """
 
 from collections.abc import Collection, Iterable, Mapping
@@ -33,6 +34,7 @@ NOTIFICATION_CREATED = "notification.created"
 NOTIFICATIONS_READ = "notifications.read"
 ROOM_PRESENCE = "room.presence"
 ROOM_TYPING = "room.typing"
+USER_DEACTIVATED = "user.deactivated"
 
 
 def user_group(user_id: int) -> str:
@@ -95,6 +97,15 @@ def notifications_read_on_commit(
 
     def send_after_commit() -> None:
         _group_send_many([(user_group(user_id), message)])
+
+    transaction.on_commit(send_after_commit, robust=True)
+
+
+def user_deactivated_on_commit(*, user_id: int) -> None:
+    """After commit, have the user's connections close (the user may no longer be notified)."""
+
+    def send_after_commit() -> None:
+        _group_send_many([(user_group(user_id), {"type": USER_DEACTIVATED})])
 
     transaction.on_commit(send_after_commit, robust=True)
 

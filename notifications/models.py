@@ -72,6 +72,7 @@ class Delivery(models.Model):
         PUSH_REJECTED = "push_rejected", "FCM rejected the push"
         PUSH_UNAVAILABLE = "push_unavailable", "FCM kept failing temporarily"
         EXPIRED = "expired", "Expired before it was delivered"
+        RECIPIENT_INACTIVE = "recipient_inactive", "The recipient was deactivated"
 
     # The sweep and the push tasks work only on these; every other status is final: nothing is sent again.
     # A late acknowledgement or read (after `pushed` or `failed`) still moves the delivery on to `acknowledged`

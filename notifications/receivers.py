@@ -1,8 +1,18 @@
-"""Turns workflow signals into notifications: each receiver calls one service.
+"""Turns workflow signals into notifications, and a user's deactivation into closed deliveries: each receiver
+calls one service.
 
 Connected once in `NotificationsConfig.ready()`. The signals arrive inside the
 workflow transaction, so the notification commits or rolls back with it.
+
+The user model is Django's, saved by the admin, management commands and
+directory syncs alike: its `pre_save`/`post_save` are the one place every
+deactivation passes (our habit of custom signals cannot reach there). A bulk
+`update(is_active=False)` sends no signal: call `services.recipient_deactivated`
+for each user then (a push is refused for an inactive recipient anyway).
 """
+
+from django.contrib.auth import get_user_model
+from django.db.models.signals import post_save, pre_save
 
 from notifications import services
 from workflow import signals
@@ -31,7 +41,23 @@ def on_document_rejected(sender, *, document_id, requester_id, rejected_by_id, s
     )
 
 
+def remember_whether_active(sender, *, instance, update_fields=None, **kwargs) -> None:
+    """Before a user is saved: was it active until now? (Not asked when the save cannot change it.)"""
+    if instance.pk is None or (update_fields is not None and "is_active" not in update_fields):
+        instance._was_active = None
+        return
+    instance._was_active = sender.objects.filter(pk=instance.pk, is_active=True).exists()
+
+
+def on_user_saved(sender, *, instance, **kwargs) -> None:
+    if getattr(instance, "_was_active", None) and not instance.is_active:
+        services.recipient_deactivated(user_id=instance.pk)
+
+
 def connect() -> None:
+    User = get_user_model()
+    pre_save.connect(remember_whether_active, sender=User, dispatch_uid="notifications.user_was_active")
+    post_save.connect(on_user_saved, sender=User, dispatch_uid="notifications.user_saved")
     signals.task_assigned.connect(on_task_assigned, dispatch_uid="notifications.task_assigned")
     signals.step_approved.connect(on_step_approved, dispatch_uid="notifications.step_approved")
     signals.document_rejected.connect(on_document_rejected, dispatch_uid="notifications.document_rejected")

@@ -166,7 +166,9 @@ class DeliveryStatusSerializer(serializers.Serializer):
     pushed_at = serializers.DateTimeField(allow_null=True)
     failed_at = serializers.DateTimeField(allow_null=True)
     next_attempt_at = serializers.DateTimeField(allow_null=True, help_text="When the retry sweep looks again.")
-    failure_reason = serializers.CharField(help_text="no_devices, push_rejected, push_unavailable or expired.")
+    failure_reason = serializers.CharField(
+        help_text="no_devices, push_rejected, push_unavailable, expired or recipient_inactive."
+    )
     last_error = serializers.CharField()
     push_simulated = serializers.BooleanField(
         help_text="Pushed by the log backend (no FCM credentials): recorded, but nothing reached a device."

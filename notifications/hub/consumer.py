@@ -59,6 +59,7 @@ from notifications.hub.session import (
     SERVER_ERROR,
     SERVER_SHUTDOWN,
     TOO_SLOW,
+    USER_INACTIVE,
     CloseReason,
     HubError,
     HubEvent,
@@ -373,6 +374,11 @@ class HubConsumer(AsyncWebsocketConsumer):
         """Runs when someone joins or leaves a document room this connection is in."""
         if self.session.is_open and (event := self.session.room_event(message)):
             await self.send_event(event)
+
+    async def user_deactivated(self, message: dict) -> None:
+        """Runs when the user was deactivated: the connection ends as an unauthorized one would."""
+        await self.close_with(USER_INACTIVE)
+        await self.session.close()
 
     async def room_typing(self, message: dict) -> None:
         """Runs when someone types in a document room this connection is in."""

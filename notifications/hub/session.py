@@ -103,6 +103,8 @@ class CloseReason:
 
 
 TOKEN_EXPIRED = CloseReason.unauthorized("token expired")
+# The same words as a refusal at connect (auth.identity_for_token): the user was deactivated while connected.
+USER_INACTIVE = CloseReason.unauthorized("user unknown or inactive")
 MESSAGE_TOO_BIG = CloseReason(1009, f"message larger than {MAX_MESSAGE_BYTES} bytes", "message_too_big")
 FLOODING = CloseReason(1008, "too many messages", "rate_limited")
 # The connection fell behind by OUTBOX_LIMIT messages (the client reads too slowly): it reconnects and replays.

@@ -22,6 +22,7 @@ from notifications.services.publish_request import (
     notification_publish_requested,
 )
 from notifications.services.pushes import delivery_push
+from notifications.services.recipients import recipient_deactivated
 from notifications.services.replay import ReplayPage, deliveries_replay_page
 from notifications.services.sweep import deliveries_sweep
 from notifications.services.workflow_events import (
@@ -56,4 +57,5 @@ __all__ = [
     "notification_publish",
     "notification_publish_replay",
     "notification_publish_requested",
+    "recipient_deactivated",
 ]

@@ -86,7 +86,10 @@ def push_retry_delay(push_attempts: int) -> timedelta:
 def _claim(*, delivery_id: int, claim_id: str) -> _Claim | str:
     now = timezone.now()
     delivery = (
-        Delivery.objects.select_for_update(of=("self",)).select_related("notification").filter(pk=delivery_id).first()
+        Delivery.objects.select_for_update(of=("self",))
+        .select_related("notification", "recipient")
+        .filter(pk=delivery_id)
+        .first()
     )
     if delivery is None:
         return "skipped: no such delivery"
@@ -97,6 +100,9 @@ def _claim(*, delivery_id: int, claim_id: str) -> _Claim | str:
     if delivery.notification.is_expired(now):
         deliveries_fail(delivery_ids=[delivery.pk], reason=FailureReason.EXPIRED)
         return "failed: expired"
+    if not delivery.recipient.is_active:  # deactivated by a path that sent no signal (e.g. a bulk update)
+        deliveries_fail(delivery_ids=[delivery.pk], reason=FailureReason.RECIPIENT_INACTIVE)
+        return "failed: recipient_inactive"
 
     settled_device_ids = DeliveryAttempt.objects.filter(
         delivery=delivery,
