@@ -62,6 +62,8 @@ KEY_PREFIX = "notifyhub:presence:user:"
 DEPARTMENT_KEY_PREFIX = "notifyhub:presence:dept:"
 ROOM_KEY_PREFIX = "notifyhub:presence:doc:"
 PROCESS_KEY_PREFIX = "notifyhub:presence:process:"
+# The live processes (scores: when their liveness ends, Redis time); their keys hold how far behind each is.
+PROCESSES_KEY = "notifyhub:presence:processes"
 # When the registry began (Redis time): younger than a process TTL, it may still miss connections (see above).
 SINCE_KEY = "notifyhub:presence:since"
 
@@ -148,7 +150,10 @@ _REFRESH_MANY = (
     _LUA_PRELUDE
     + """
 registry_age()
-redis.call('SET', ARGV[3], '1', 'PX', math.floor(tonumber(ARGV[2]) * 1000))
+local process_ms = math.floor(tonumber(ARGV[2]) * 1000)
+if not redis.call('SET', ARGV[3], '0', 'PX', process_ms, 'NX') then  -- keep what the liveness thread wrote
+    redis.call('PEXPIRE', ARGV[3], process_ms)
+end
 local expires = now + tonumber(ARGV[1])
 local ttl = math.floor(tonumber(ARGV[1])) + 1
 local at = 4
@@ -216,15 +221,32 @@ return live_members(KEYS[1])
 """
 )
 
-# A process's liveness tick: refresh its key; say whether the key was still there, and make sure the registry's
-# start is recorded. KEYS[1]: the process key; ARGV[1]: its TTL. Returns 1 if the key was there, else 0.
+# A process's liveness tick: refresh its key (its value: how many seconds behind the process is) and its place
+# among the live processes; say whether the key was still there; make sure the registry's start is recorded.
+# KEYS[1]: the process key, KEYS[2]: the processes; ARGV: the TTL, the process id, seconds behind.
+# Returns 1 if the key was there, else 0.
 _PROCESS_ALIVE = (
     _LUA_PRELUDE
     + """
 registry_age()
 local was_there = redis.call('EXISTS', KEYS[1])
-redis.call('SET', KEYS[1], '1', 'PX', math.floor(tonumber(ARGV[1]) * 1000))
+redis.call('SET', KEYS[1], ARGV[3], 'PX', math.floor(tonumber(ARGV[1]) * 1000))
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[1]), ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 return was_there
+"""
+)
+
+# How far behind the furthest-behind live process is, in seconds. KEYS[1]: the processes.
+_HUB_BEHIND = (
+    _LUA_PRELUDE
+    + f"""
+local most = 0
+for _, process in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf')) do
+    local behind = tonumber(redis.call('GET', '{PROCESS_KEY_PREFIX}' .. process) or '0') or 0
+    if behind > most then most = behind end
+end
+return tostring(most)
 """
 )
 
@@ -260,6 +282,7 @@ LIVE_MEMBERS = _Script(_LIVE_MEMBERS)
 ROOM_ENTER = _Script(_ROOM_ENTER)
 ROOM_LEAVE = _Script(_ROOM_LEAVE)
 PROCESS_ALIVE = _Script(_PROCESS_ALIVE)
+HUB_BEHIND = _Script(_HUB_BEHIND)
 
 
 # --- Async side: the hub's consumers -----------------------------------------
@@ -438,6 +461,11 @@ def is_online(user_id: int) -> bool:
     return bool(online_user_ids([user_id]))
 
 
+def hub_behind_seconds() -> float:
+    """How far behind the furthest-behind live web process is (see `ProcessLiveness`), in one round trip."""
+    return float(HUB_BEHIND(_client(), [PROCESSES_KEY], []))
+
+
 def department_connection_counts(department_ids: Iterable[int]) -> dict[int, Counter[int]]:
     """Per department: how many live connections of each user are in its group, in one round trip."""
     department_ids = list(department_ids)
@@ -459,12 +487,16 @@ class ProcessLiveness:
     A thread, not a task: an event loop busy for seconds (a reconnect storm) must not make every connection of
     the process look dead. It ticks `TICKS_PER_TTL` times per `NOTIFY_PRESENCE_PROCESS_TTL`. When a tick finds
     the key gone (Redis restarted, or was unreachable for longer than the TTL), it calls every callback given
-    to `on_registry_lost` (thread-safe ones: the hub's re-register everything on their own loops).
+    to `on_registry_lost` (thread-safe ones: the hub's re-register everything on their own loops). Each tick
+    also publishes how far behind the process's hub is (`behind_seconds`, read by the retry sweep and by
+    publishing: see `hub_behind_seconds`).
     """
 
     TICKS_PER_TTL = 5
 
     def __init__(self) -> None:
+        # How many seconds behind the process's hub is (notifications.hub.load): published with its key.
+        self.behind_seconds: Callable[[], float] = lambda: 0.0
         self._lost_callbacks: list[Callable[[], None]] = []
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -495,7 +527,8 @@ class ProcessLiveness:
         """
         if self._client is None:
             self._client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
-        if PROCESS_ALIVE(self._client, [process_key()], [repr(process_ttl())]):
+        behind = f"{max(self.behind_seconds(), 0.0):.3f}"
+        if PROCESS_ALIVE(self._client, [process_key(), PROCESSES_KEY], [repr(process_ttl()), PROCESS_ID, behind]):
             return True
         logger.warning("presence: this process's liveness key was gone (Redis restarted?); re-registering")
         for callback in list(self._lost_callbacks):

@@ -201,6 +201,9 @@ try:
     # WebSocket sends (the first included) before an unacknowledged delivery falls back to FCM;
     # the wait after the n-th send is NOTIFY_ACK_TIMEOUT * 2**(n-1).
     NOTIFY_MAX_WS_ATTEMPTS = env.int("NOTIFY_MAX_WS_ATTEMPTS", default=3, minimum=1)
+    # Publishing answers 429 (Retry-After) while the furthest-behind web process is this many seconds behind
+    # (its event loop, its channel, its acks): a hub that cannot keep up is not given more (issue 12).
+    NOTIFY_PUBLISH_MAX_BEHIND = env.float("NOTIFY_PUBLISH_MAX_BEHIND", default=10, minimum=0.5)
     # How often Celery beat runs the retry sweep, in seconds.
     NOTIFY_SWEEP_INTERVAL = env.float("NOTIFY_SWEEP_INTERVAL", default=5, minimum=0.1)
     # A delivery still pending this long after commit was lost by a dying process: the sweep re-dispatches it.

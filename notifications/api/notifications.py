@@ -19,6 +19,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from notifications import selectors, services
+from notifications.api.backpressure import HubBackpressureThrottle
 from notifications.api.filters import DeliveryStatusFilter, InboxFilter
 from notifications.api.pagination import DeliveryStatusPagination
 from notifications.api.permissions import CanPublishNotifications
@@ -74,7 +75,7 @@ class NotificationViewSet(viewsets.GenericViewSet):
 
     def get_throttles(self):
         if self.action == "create":
-            return [PublishRateThrottle()]
+            return [PublishRateThrottle(), HubBackpressureThrottle()]
         return super().get_throttles()
 
     def get_object(self) -> Delivery:

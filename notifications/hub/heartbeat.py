@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 
 from notifications import presence
+from notifications.hub import load
 from notifications.hub.per_loop import one_per_event_loop
 
 if TYPE_CHECKING:
@@ -76,6 +77,7 @@ class PresenceRefresher:
         if not self._listening:
             self._listening = True
             presence.process_liveness.on_registry_lost(functools.partial(self._registry_lost, loop))
+        presence.process_liveness.behind_seconds = load.process_behind_seconds
         presence.process_liveness.start()
 
     def _registry_lost(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -116,7 +118,9 @@ class PresenceRefresher:
         while self._sessions:
             heartbeat = settings.NOTIFY_PRESENCE_HEARTBEAT
             tick = heartbeat / TICKS_PER_HEARTBEAT
+            due = loop.time() + tick
             await asyncio.sleep(tick)
+            load.record_loop_lag(loop.time() - due)
             # Refreshed at or before `due_before`, a session would be late by the next tick.
             await self._tick(now=loop.time(), due_before=loop.time() + tick - heartbeat)
 

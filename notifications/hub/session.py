@@ -46,6 +46,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from notifications import events, presence, selectors, services
 from notifications.errors import NotificationError
+from notifications.hub import load
 from notifications.hub.auth import HubIdentity, identity_for_token, user_id_of, validate_access_token
 from notifications.hub.heartbeat import presence_refresher
 from notifications.hub.per_loop import one_per_event_loop
@@ -299,14 +300,22 @@ class AckBatcher:
     """
 
     def __init__(self) -> None:
-        self._waiting: list[tuple[int, object, asyncio.Future]] = []
+        # (user id, notification id, its outcome, when it arrived: time.monotonic()), oldest first
+        self._waiting: list[tuple[int, object, asyncio.Future, float]] = []
         self._writer: asyncio.Task | None = None
+        self._writing_since: float | None = None  # when the oldest ack of the write in flight arrived
+        load.watch_ack_backlog(self)
         # A thread of its own: acks never queue behind connects and replays for a worker thread (issue 12).
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hub-acks")
 
+    def oldest_wait_seconds(self) -> float:
+        """How long the oldest ack not yet written has waited (0 when none waits): see `load`."""
+        oldest = self._writing_since or (self._waiting[0][3] if self._waiting else None)
+        return 0.0 if oldest is None else time.monotonic() - oldest
+
     async def acknowledge(self, user_id: int, notification_id: object) -> services.AckOutcome:
         outcome = asyncio.get_running_loop().create_future()
-        self._waiting.append((user_id, notification_id, outcome))
+        self._waiting.append((user_id, notification_id, outcome, time.monotonic()))
         if self._writer is None:
             self._writer = asyncio.create_task(self._write_while_waiting())
         return await outcome
@@ -316,26 +325,29 @@ class AckBatcher:
             while self._waiting:
                 batch = self._waiting[:ACK_BATCH_SIZE]
                 del self._waiting[:ACK_BATCH_SIZE]
+                self._writing_since = batch[0][3]
                 await self._write(batch)
+                self._writing_since = None
         finally:
+            self._writing_since = None
             self._writer = None
-            for *_, outcome in self._waiting:  # only when cancelled (server shutdown): nobody waits forever
+            for _, _, outcome, _ in self._waiting:  # only when cancelled (server shutdown): nobody waits forever
                 outcome.cancel()
             self._waiting.clear()
 
     async def _write(self, batch: list[tuple[int, object, asyncio.Future]]) -> None:
         try:
             outcomes = await _in_database_thread(services.deliveries_acknowledge_many, executor=self._thread)(
-                [(user_id, notification_id) for user_id, notification_id, _ in batch]
+                [(user_id, notification_id) for user_id, notification_id, *_ in batch]
             )
         except BaseException as error:
-            for *_, outcome in batch:
+            for _, _, outcome, _ in batch:
                 if not outcome.done():
                     outcome.set_exception(error)
             if not isinstance(error, Exception):  # cancelled: stop writing
                 raise
             return
-        for (*_, outcome), result in zip(batch, outcomes, strict=True):
+        for (_, _, outcome, _), result in zip(batch, outcomes, strict=True):
             if not outcome.done():  # its connection may have gone meanwhile
                 outcome.set_result(result)
 

@@ -12,6 +12,11 @@ should have happened to it. The sweep takes the ones whose time has come:
 - deliveries left `pending` by a process that died between commit and dispatch
   (publish gives them NOTIFY_DISPATCH_GRACE seconds) are dispatched again the same way.
 
+Two things stretch a wait, never past twice the documented bound: a hub process
+that is behind (its clients' acks come late: `_hub_behind`), and a presence
+registry just emptied by a Redis restart (a user who looks offline may be
+connected: their push waits until the registry is complete).
+
 Rows are claimed with SELECT ... FOR UPDATE SKIP LOCKED and their
 `next_attempt_at` is moved past the step being taken before the transaction
 commits, so two sweeps running at once never take the same delivery; the
@@ -21,6 +26,7 @@ sends and task messages leave only after that commit.
 from collections import Counter
 from datetime import timedelta
 
+import redis
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
@@ -28,7 +34,12 @@ from django.utils import timezone
 
 from notifications import dispatch, presence
 from notifications.models import Delivery
-from notifications.services.deliveries import deliveries_fail, deliveries_mark_resent, deliveries_record_offline
+from notifications.services.deliveries import (
+    deliveries_fail,
+    deliveries_mark_resent,
+    deliveries_record_offline,
+    websocket_fallback_bound,
+)
 
 SWEEP_BATCH_SIZE = 500
 SWEEP_MAX_BATCHES = 20
@@ -39,26 +50,46 @@ MIN_HOLD_SECONDS = 0.5
 def deliveries_sweep(*, batch_size: int = SWEEP_BATCH_SIZE) -> dict[str, int]:
     """Take every due delivery one step further; returns counts (`expired`, `resent`, `push_queued`)."""
     report: Counter[str] = Counter()
+    hub_behind = _hub_behind()
     for _ in range(SWEEP_MAX_BATCHES):
-        if _sweep_batch(batch_size=batch_size, report=report) < batch_size:
+        if _sweep_batch(batch_size=batch_size, report=report, hub_behind=hub_behind) < batch_size:
             break
     return dict(report)
 
 
-def _due(now) -> Q:
+def _hub_behind() -> timedelta:
+    """How much longer than usual acks may take now: how far behind the hub is, at most one fallback bound.
+
+    A hub process that is behind (a reconnect storm, a burst) writes its clients' frames and reads their acks
+    late: resending then would only add to its backlog (every resend of an unacknowledged notification is more
+    work for the process that is behind), and pushing would push clients that have it. So while it is behind,
+    the WebSocket waits stretch by as much; never by more than `websocket_fallback_bound()`, so a push still
+    follows within twice the documented bound.
+    """
+    try:
+        seconds = presence.hub_behind_seconds()
+    except redis.RedisError:  # Redis away: presence lookups fail too, and the sweep with them
+        return timedelta()
+    return min(timedelta(seconds=seconds), websocket_fallback_bound())
+
+
+def _due(now, *, hub_behind: timedelta) -> Q:
     # Publish sets next_attempt_at; the fallback catches rows written without one.
     grace = timedelta(seconds=settings.NOTIFY_DISPATCH_GRACE)
     stale_pending = Q(next_attempt_at__isnull=True, created_at__lte=now - grace)
-    return Q(status__in=Delivery.OPEN_STATUSES) & (Q(next_attempt_at__lte=now) | stale_pending)
+    awaiting_ack = Q(status=Delivery.Status.SENT, push_attempts=0)
+    on_time = ~awaiting_ack & Q(next_attempt_at__lte=now)
+    ack_wait_over = awaiting_ack & Q(next_attempt_at__lte=now - hub_behind)
+    return Q(status__in=Delivery.OPEN_STATUSES) & (on_time | ack_wait_over | stale_pending)
 
 
 @transaction.atomic
-def _sweep_batch(*, batch_size: int, report: Counter) -> int:
+def _sweep_batch(*, batch_size: int, report: Counter, hub_behind: timedelta) -> int:
     now = timezone.now()
     due = list(
         Delivery.objects.select_for_update(skip_locked=True, of=("self",))
         .select_related("notification")
-        .filter(_due(now))
+        .filter(_due(now, hub_behind=hub_behind))
         .order_by("next_attempt_at", "id")[:batch_size]
     )
     if not due:

@@ -222,3 +222,37 @@ def test_two_sweeps_racing_take_each_due_delivery_exactly_once(redis_client):
 
     assert sum(report.get("push_queued", 0) for report in reports) == 60
     assert queued_push_delivery_ids(redis_client) == due  # each once: no duplicates, none missing
+
+
+def a_web_process_behind_by(seconds: float) -> None:
+    """What a web process's liveness thread publishes when its hub is `seconds` behind."""
+    liveness = presence.ProcessLiveness()
+    liveness.behind_seconds = lambda: seconds
+    liveness.tick()
+
+
+def test_while_a_hub_process_is_behind_acks_are_given_that_much_longer(redis_client, settings):
+    settings.NOTIFY_ACK_TIMEOUT = 5
+    user = UserFactory()
+    go_online(redis_client, user)
+    notification = publish_to(user)
+    make_due(notification)  # its ack was due a second ago
+
+    a_web_process_behind_by(30)
+    assert deliveries_sweep() == {}  # the ack may be stuck in the backlog: no resend, no push yet
+
+    a_web_process_behind_by(0)
+    assert deliveries_sweep() == {"expired": 0, "resent": 1, "push_queued": 0}
+
+
+def test_a_hub_that_stays_behind_delays_the_fallback_by_one_bound_at_most(redis_client, settings):
+    settings.NOTIFY_ACK_TIMEOUT = 1
+    settings.NOTIFY_MAX_WS_ATTEMPTS = 1  # the bound: 1 s
+    user = UserFactory()
+    go_online(redis_client, user)
+    notification = publish_to(user)
+    Delivery.objects.filter(notification=notification).update(next_attempt_at=timezone.now() - timedelta(seconds=2))
+
+    a_web_process_behind_by(3_600)
+
+    assert deliveries_sweep() == {"expired": 0, "resent": 0, "push_queued": 1}

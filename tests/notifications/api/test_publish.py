@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from notifications.api.serializers import MAX_DATA_BYTES
 from notifications.models import Delivery, IdempotencyKey, Notification
-from tests.api_support import assert_error, client_for
+from tests.api_support import assert_error, client_for, make_publisher
 from tests.factories import DepartmentFactory, UserFactory, add_members
 from workflow.models import Document
 
@@ -260,3 +260,27 @@ def test_unreferenced_document_field_stays_null(publisher):
     assert response.status_code == 201
     assert Notification.objects.get().document_id is None
     assert not Document.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_publishing_waits_while_the_hub_is_too_far_behind(redis_client, settings, monkeypatch):
+    from notifications import presence
+    from notifications.api import backpressure
+
+    settings.NOTIFY_PUBLISH_MAX_BEHIND = 10
+    monkeypatch.setattr(backpressure, "READ_EVERY_SECONDS", 0)
+    publisher, user = make_publisher(), UserFactory()
+    behind = presence.ProcessLiveness()
+    body = {"event": "Ping", "title": "t", "recipients": {"users": [user.pk]}}
+
+    behind.behind_seconds = lambda: 25
+    behind.tick()
+    refused = client_for(publisher).post("/api/notifications/", body, format="json")
+
+    assert_error(refused, 429, "throttled")
+    assert refused["Retry-After"] == "15"
+    assert not Notification.objects.exists()
+
+    behind.behind_seconds = lambda: 0
+    behind.tick()
+    assert client_for(publisher).post("/api/notifications/", body, format="json").status_code == 201
