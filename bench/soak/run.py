@@ -1,0 +1,322 @@
+"""`python -m bench.soak`: prepare the soak database, start the stack, run clients, publisher and chaos, judge.
+
+In order: a private Redis and the fake FCM server; the soak database created
+if missing, migrated, emptied and filled with the soak's users; the Procfile's
+processes; devices registered through the API; every client connected;
+then publishing for `--seconds` while the chaos steps strike on schedule;
+then the flaky clients settle, the driver waits until no delivery is open (up
+to the settle bound), collects what the clients saw, stops everything, and
+writes the table. Exit status: 0 if the run kept the rule, 1 if not, 2 if the
+soak itself could not run.
+"""
+
+import asyncio
+import logging
+import os
+import platform
+import random
+import secrets
+import sys
+import time
+from datetime import UTC, datetime
+
+from bench.clients import raise_fd_limit
+from bench.run import git_revision
+from bench.soak import analysis, chaos, database, report
+from bench.soak.options import Options, parse_options
+from bench.soak.population import Population
+from bench.soak.publisher import HttpTally, Publisher, Targets, register_devices
+from bench.soak.result import SoakResult, StepOutcome
+from bench.soak.stack import Stack, driver_environment
+from bench.soak.swarm import ClientRecords, SoakSwarm
+from bench.stats import percentile
+
+STATUS_EVERY = 5.0  # seconds between two progress lines of the same stage
+
+
+class Progress:
+    """Status lines on stderr, each stage at most every few seconds."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self._last: dict[str, float] = {}
+
+    def __call__(self, status: str) -> None:
+        now = time.monotonic()
+        stage = status.split(":")[0]
+        if now - self._last.get(stage, -STATUS_EVERY) < STATUS_EVERY and not stage.startswith("chaos"):
+            return
+        self._last[stage] = now
+        sys.stderr.write(f"[{now - self.started:5.0f}s] {status}\n")
+        sys.stderr.flush()
+
+
+def prepare_database(options: Options, *, rng: random.Random, run_id: str, progress: Progress) -> Population:
+    """Create, migrate and empty the soak database; create the soak's users, departments and publisher."""
+    import django
+
+    django.setup()
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request would drown the progress lines
+    from django.db import connection
+
+    from bench import fixtures
+    from bench.soak.population import create_population
+
+    progress("preparing the soak database")
+    fixtures.ensure_database(options.database_url)
+    fixtures.migrate_and_flush()
+    progress(f"creating {options.clients:,} users")
+    population = create_population(
+        clients=options.clients, mix=options.mix, department_size=options.department_size, run_id=run_id, rng=rng
+    )
+    connection.close()  # the driver holds no connection during the run (chaos step `pg` would break it)
+    return population
+
+
+class Soak:
+    def __init__(
+        self, options: Options, stack: Stack, population: Population, *, rng: random.Random, run_id: str, progress
+    ) -> None:
+        self.options = options
+        self.stack = stack
+        self.population = population
+        self.rng = rng
+        self.run_id = run_id
+        self.progress = progress
+        self.tally = HttpTally()
+        self.steps = [chaos.StepRecord(name, at) for name, at in zip(options.steps, options.step_times, strict=True)]
+
+    async def run(self) -> SoakResult:
+        options, stack, progress = self.options, self.stack, self.progress
+        await asyncio.to_thread(stack.start_processes, progress)
+        progress("registering devices through POST /api/devices/")
+        devices = await register_devices(base_url=stack.base_url, population=self.population, tally=self.tally)
+        swarm = SoakSwarm(options.client_processes)
+        targets = Targets(
+            self.population, department_share=options.department_share, probe_share=options.probe_share, rng=self.rng
+        )
+        publisher = Publisher(
+            base_url=stack.base_url,
+            population=self.population,
+            targets=targets,
+            rate=options.rate,
+            run_id=self.run_id,
+            tally=self.tally,
+        )
+        await swarm.start()
+        try:
+            await swarm.start_clients(self.population, options, ws_base=stack.ws_base)
+            missing = await swarm.wait_connected(timeout=max(60.0, options.clients / 10), progress=progress)
+            if missing:
+                raise RuntimeError(f"clients still not connected: {dict(missing)}\n{stack.web.log_tail()}")
+            publish_started, started = time.time(), time.monotonic()
+            watcher = asyncio.create_task(self._report_publishing(publisher, started))
+            strikes = asyncio.create_task(chaos.run_steps(stack, self.steps, started=started, progress=progress))
+            await publisher.run(seconds=options.seconds, started=started)
+            await strikes
+            watcher.cancel()
+            progress(f"publishing done: {len(publisher.publishes):,} sent; settling")
+            await swarm.settle()
+            settled, waited = await database.wait_until_settled(
+                options.database_url, bound=options.timings.settle_bound, progress=progress
+            )
+            await asyncio.sleep(2)  # the last frames and acks in flight
+            records = await swarm.collect()
+        finally:
+            await swarm.stop()
+            await publisher.close()
+        progress("judging")
+        return await asyncio.to_thread(
+            self.judge,
+            publisher=publisher,
+            records=records,
+            publish_started=publish_started,
+            settled=settled,
+            waited=waited,
+            devices=devices,
+        )
+
+    async def _report_publishing(self, publisher: Publisher, started: float) -> None:
+        while True:
+            await asyncio.sleep(STATUS_EVERY)
+            answered = sum(1 for publish in publisher.publishes if publish.status is not None or publish.gave_up)
+            self.progress(
+                f"publishing: {time.monotonic() - started:.0f}/{self.options.seconds:g} s, "
+                f"{len(publisher.publishes):,} sent, {answered:,} answered"
+            )
+
+    def judge(
+        self,
+        *,
+        publisher: Publisher,
+        records: ClientRecords,
+        publish_started: float,
+        settled: bool,
+        waited: float,
+        devices: int,
+    ) -> SoakResult:
+        """Read the database and the fake FCM server, and turn everything recorded into the result."""
+        options, population = self.options, self.population
+        rows = database.delivery_rows(options.database_url)
+        per_seq = database.notifications_per_seq(options.database_url)
+        accepted, pushed_twice = analysis.pushes_accepted(list(self.stack.fcm.requests))
+        losses = analysis.find_losses(
+            publishes=publisher.publishes,
+            rows=rows,
+            receipts=records.receipts,
+            population=population,
+            fcm_accepted=accepted,
+        )
+        repeats = analysis.find_repeats(records.receipts, population)
+        failed_reasons, failed_received = analysis.connected_failures(rows, records.receipts, population)
+        series = analysis.LatencySeries(
+            analysis.latency_samples(publisher.publishes, records.receipts, set(population.keys_of("native")))
+        )
+        publish_ended = publish_started + options.seconds
+        first_strike = self.steps[0].struck_at if self.steps else publish_ended
+        baseline_values = series.between(publish_started + options.warmup, first_strike)
+        baseline = percentile(baseline_values, 99) if baseline_values else None
+        handshake_5xx = sum(
+            count
+            for outcome, count in records.handshake_failures.items()
+            if outcome.startswith("HTTP ") and outcome[5:].isdigit() and int(outcome[5:]) >= 500
+        )
+        http = {endpoint: dict(outcomes) for endpoint, outcomes in self.tally.outcomes.items()}
+        http["websocket handshake (failures only)"] = dict(records.handshake_failures)
+        return SoakResult(
+            meta=self.meta(publish_started),
+            published=sum(publish.published for publish in publisher.publishes),
+            publishes_replayed=sum(publish.replayed for publish in publisher.publishes),
+            publishes_failed=sum(not publish.published for publish in publisher.publishes),
+            published_twice=sum(1 for ids in per_seq.values() if len(ids) > 1),
+            deliveries=len(rows),
+            deliveries_by_state=analysis.deliveries_by_state(rows),
+            lost_open=len(losses.open),
+            lost_missing=len(losses.missing),
+            lost_unreached=len(losses.unreached),
+            lost_examples=losses.examples(),
+            shown_twice=repeats.shown_twice,
+            shown_twice_examples=repeats.examples,
+            server_errors={**self.tally.server_errors(), "websocket handshake": handshake_5xx},
+            http=http,
+            closes=dict(records.server_closes.most_common()),
+            closes_1011=sum(count for name, count in records.server_closes.items() if name.endswith(" 1011")),
+            connected_failed=failed_reasons,
+            connected_failed_received=failed_received,
+            baseline_p99_ms=analysis.milliseconds(baseline),
+            latency_ms=self._latency_summary(series),
+            steps=self._step_outcomes(series, baseline, publish_started, publish_ended),
+            settled=settled,
+            settle_seconds=waited,
+            settle_bound=options.timings.settle_bound,
+            recovery_limit=options.recovery_limit,
+            info={
+                "devices registered through the API": devices,
+                "connections opened (hello, or SignalR handshake answered)": records.connections,
+                "repeats to never-acking clients (the hub's designed retries; not counted as shown twice)": (
+                    repeats.resends_to_silent
+                ),
+                "acknowledgements the hub refused": dict(records.ack_errors),
+                "SignalR acknowledgements left unanswered by a close": records.acks_unanswered,
+                "SignalR closes with an error": dict(records.signalr_close_errors),
+                "client errors": dict(records.client_errors),
+                "pushes FCM accepted": len(accepted),
+                "pushes FCM accepted twice for one notification and device": pushed_twice,
+                "failed deliveries a client acknowledged later": sum(
+                    1 for row in rows if row.status == "failed" and row.acknowledged
+                ),
+                "deliveries for a recipient the publisher never published to": losses.unexpected,
+                "publishes sent over a second late": publisher.late,
+                "notification frames without a soak stamp": records.stray_frames,
+            },
+        )
+
+    def _latency_summary(self, series: analysis.LatencySeries) -> dict[str, float]:
+        values = series.latencies
+        if not values:
+            return {}
+        return {
+            "p50": analysis.milliseconds(percentile(values, 50)),
+            "p99": analysis.milliseconds(percentile(values, 99)),
+            "max": analysis.milliseconds(max(values)),
+        }
+
+    def _step_outcomes(
+        self, series: analysis.LatencySeries, baseline: float | None, publish_started: float, publish_ended: float
+    ) -> list[StepOutcome]:
+        outcomes = []
+        for index, step in enumerate(self.steps):
+            following = self.steps[index + 1] if index + 1 < len(self.steps) else None
+            horizon_end = following.struck_at if following is not None and following.struck_at else publish_ended
+            recovery = None
+            if baseline is not None and step.struck_at:
+                recovery = series.recovery(
+                    struck_at=step.struck_at,
+                    horizon_end=horizon_end,
+                    baseline=baseline,
+                    window=self.options.window,
+                    hold=self.options.hold,
+                )
+            until = step.struck_at + (recovery if recovery is not None else horizon_end - step.struck_at)
+            affected = series.between(step.struck_at, until + self.options.window)
+            outcomes.append(
+                StepOutcome(
+                    name=step.name,
+                    description=step.description,
+                    at=step.struck_at - publish_started,
+                    detail=step.detail,
+                    recovery=recovery,
+                    horizon=horizon_end - step.struck_at,
+                    worst_latency_ms=analysis.milliseconds(max(affected)) if affected else None,
+                )
+            )
+        return outcomes
+
+    def meta(self, publish_started: float) -> dict[str, str]:
+        options = self.options
+        kinds = {kind: len(self.population.keys_of(kind)) for kind in options.mix if options.mix[kind]}
+        return {
+            "date": datetime.fromtimestamp(publish_started, UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "commit": git_revision(),
+            "machine": f"{os.cpu_count()} CPUs, {platform.python_implementation()} {platform.python_version()}, "
+            f"load average (1 min) at the end {os.getloadavg()[0]:.2f}",
+            "clients": f"{options.clients:,} ({', '.join(f'{kind} {count:,}' for kind, count in kinds.items())})",
+            "departments": f"{len(self.population.departments)} of {options.department_size[0]}–"
+            f"{options.department_size[1]} members; {options.department_share:.1%} of publishes",
+            "publishing": f"{options.rate:g}/s for {options.seconds:g} s; {options.probe_share:.0%} aimed at "
+            "always-connected native clients (latency probes)",
+            "chaos steps": ", ".join(f"{step.name} at {step.planned_at:g} s" for step in self.steps) or "none",
+            "delivery settings": " ".join(f"{name}={value}" for name, value in options.timings.environment().items()),
+            "settle bound": options.timings.describe(),
+            "recovery measure": f"p99 over a sliding {options.window:g} s window, back at the baseline and staying "
+            f"there {options.hold:g} s; limit {options.recovery_limit:g} s",
+            "Procfile": options.procfile.name,
+            "command": "python -m bench.soak " + " ".join(sys.argv[1:]),
+        }
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parse_options(argv)
+    progress = Progress()
+    raise_fd_limit()
+    rng = random.Random(options.seed)
+    run_id = secrets.token_hex(4)
+    stack = Stack(options)
+    try:
+        stack.start_services()
+        os.environ.update(driver_environment(options, secret_key=stack.secret_key, redis_url=stack.redis.url))
+        population = prepare_database(options, rng=rng, run_id=run_id, progress=progress)
+        soak = Soak(options, stack, population, rng=rng, run_id=run_id, progress=progress)
+        result = asyncio.run(soak.run())
+    except Exception as error:
+        sys.stderr.write(f"make soak could not run: {type(error).__name__}: {error}\n")
+        return 2
+    finally:
+        progress("stopping the stack")
+        stack.stop()
+    report.write(result, options.output)
+    if options.result_json is not None:
+        options.result_json.write_text(result.to_json())
+    print(report.table(result))
+    print(f"\nWritten: {options.output} (process logs in {options.logs})")
+    return 1 if result.violations() else 0
