@@ -18,6 +18,11 @@ STEPS = ("redis", "pg", "sigterm", "kill9", "worker", "beat")
 # What each kind of client does (bench/soak/client.py); offline users never connect.
 KINDS = ("native", "signalr", "silent", "flaky", "offline")
 DEFAULT_MIX = {"native": 35, "signalr": 20, "silent": 10, "flaky": 20, "offline": 15}
+# How "back at the baseline" is read after a step (bench/soak/analysis.py explains why `window` is the default).
+THRESHOLDS = {
+    "window": "the highest sliding-window p99 before the first step",
+    "p99": "the p99 of all samples before the first step",
+}
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/notifyhub_soak"
 RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
 REPO = Path(__file__).resolve().parents[2]
@@ -78,6 +83,7 @@ class Options:
     window: float
     hold: float
     recovery_limit: float
+    threshold: str
     warmup: float
     flaky_up: tuple[float, float]
     flaky_down: tuple[float, float]
@@ -186,6 +192,13 @@ def parse_options(argv: list[str] | None = None) -> Options:
     add("--window", type=_positive(float), default=2.0, help="sliding window of the live-latency p99, seconds")
     add("--hold", type=_positive(float), default=5.0, help="seconds the p99 must stay at the baseline to count")
     add("--recovery-limit", type=_positive(float), default=30.0, help="seconds a step may take to recover")
+    add(
+        "--threshold",
+        choices=THRESHOLDS,
+        default="window",
+        help="what a window p99 must be back at after a step: "
+        + "; ".join(f"{name}: {meaning}" for name, meaning in THRESHOLDS.items()),
+    )
     add("--warmup", type=float, default=5.0, help="seconds of publishing left out of the baseline")
     add("--flaky-up", type=_range(float), default="3-30", help="flaky clients stay connected LOW-HIGH s")
     add("--flaky-down", type=_range(float), default="0.2-3", help="then stay away LOW-HIGH s")

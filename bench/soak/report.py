@@ -66,6 +66,7 @@ def table(result: SoakResult) -> str:
             " / ".join(_ms(result.latency_ms.get(name)) for name in ("p50", "p99", "max")),
         ),
         ("baseline p99 (before the first step)", _ms(result.baseline_p99_ms)),
+        ("recovery threshold (see the measure below)", _ms(result.recovery_threshold_ms)),
     ]
     for step in result.steps:
         if step.recovery is None:
@@ -74,7 +75,7 @@ def table(result: SoakResult) -> str:
             back = f"{step.recovery:.1f} s" if step.recovery <= result.recovery_limit else f"**{step.recovery:.1f} s**"
         rows.append(
             (
-                f"**{step.name}** at {step.at:.0f} s: live delivery back at baseline p99 after",
+                f"**{step.name}** at {step.at:.0f} s: live delivery back at the threshold after",
                 f"{back} (slowest meanwhile {_ms(step.worst_latency_ms)}; {step.detail})",
             )
         )

@@ -48,6 +48,7 @@ class SoakResult:
     connected_failed: dict[str, int]  # failed deliveries of always-connected acking users, by reason
     connected_failed_received: int  # of those, how many their client received anyway (e.g. replayed later)
     baseline_p99_ms: float | None
+    recovery_threshold_ms: float | None  # what a window p99 must be back at after a step
     latency_ms: dict[str, float]  # probe latency over the whole run: p50, p99, max
     steps: list[StepOutcome]
     settled: bool

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from bench.clients import raise_fd_limit
 from bench.run import git_revision
 from bench.soak import analysis, chaos, database, report
-from bench.soak.options import Options, parse_options
+from bench.soak.options import THRESHOLDS, Options, parse_options
 from bench.soak.population import Population
 from bench.soak.publisher import HttpTally, Publisher, Targets, register_devices
 from bench.soak.result import SoakResult, StepOutcome
@@ -174,8 +174,12 @@ class Soak:
         )
         publish_ended = publish_started + options.seconds
         first_strike = self.steps[0].struck_at if self.steps else publish_ended
-        baseline_values = series.between(publish_started + options.warmup, first_strike)
+        baseline_start = publish_started + options.warmup
+        baseline_values = series.between(baseline_start, first_strike)
         baseline = percentile(baseline_values, 99) if baseline_values else None
+        threshold = baseline
+        if options.threshold == "window" and baseline is not None:
+            threshold = max([baseline, *series.window_p99s(baseline_start, first_strike, options.window)])
         handshake_5xx = sum(
             count
             for outcome, count in records.handshake_failures.items()
@@ -204,8 +208,9 @@ class Soak:
             connected_failed=failed_reasons,
             connected_failed_received=failed_received,
             baseline_p99_ms=analysis.milliseconds(baseline),
+            recovery_threshold_ms=analysis.milliseconds(threshold),
             latency_ms=self._latency_summary(series),
-            steps=self._step_outcomes(series, baseline, publish_started, publish_ended),
+            steps=self._step_outcomes(series, threshold, publish_started, publish_ended),
             settled=settled,
             settle_seconds=waited,
             settle_bound=options.timings.settle_bound,
@@ -242,18 +247,18 @@ class Soak:
         }
 
     def _step_outcomes(
-        self, series: analysis.LatencySeries, baseline: float | None, publish_started: float, publish_ended: float
+        self, series: analysis.LatencySeries, threshold: float | None, publish_started: float, publish_ended: float
     ) -> list[StepOutcome]:
         outcomes = []
         for index, step in enumerate(self.steps):
             following = self.steps[index + 1] if index + 1 < len(self.steps) else None
             horizon_end = following.struck_at if following is not None and following.struck_at else publish_ended
             recovery = None
-            if baseline is not None and step.struck_at:
+            if threshold is not None and step.struck_at:
                 recovery = series.recovery(
                     struck_at=step.struck_at,
                     horizon_end=horizon_end,
-                    baseline=baseline,
+                    threshold=threshold,
                     window=self.options.window,
                     hold=self.options.hold,
                 )
@@ -288,8 +293,9 @@ class Soak:
             "chaos steps": ", ".join(f"{step.name} at {step.planned_at:g} s" for step in self.steps) or "none",
             "delivery settings": " ".join(f"{name}={value}" for name, value in options.timings.environment().items()),
             "settle bound": options.timings.describe(),
-            "recovery measure": f"p99 over a sliding {options.window:g} s window, back at the baseline and staying "
-            f"there {options.hold:g} s; limit {options.recovery_limit:g} s",
+            "recovery measure": f"p99 over a sliding {options.window:g} s window, back at the threshold "
+            f"({THRESHOLDS[options.threshold]}) and staying there {options.hold:g} s; "
+            f"limit {options.recovery_limit:g} s",
             "Procfile": options.procfile.name,
             "command": "python -m bench.soak " + " ".join(sys.argv[1:]),
         }
