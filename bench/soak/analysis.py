@@ -19,14 +19,20 @@ FCM server accepted.
   Repeats to never-acknowledging clients are the hub's designed retries and
   are counted apart (`resends_to_silent`).
 - **Live delivery recovery**: latency samples are (first attempt time of a
-  publish, first receipt at an always-connected native recipient minus that time;
-  infinite if never received), keyed by publish time so that notifications
-  published into an outage carry its delay. The baseline is the p99 of
-  samples published after the warm-up and before the first step. After a
-  step, a window of `window` seconds slides in 0.25 s steps; a window is good
-  if it holds samples and their p99 is at or below the threshold. The step has
-  recovered at the first window start from which every window for `hold`
-  seconds is good; the recovery time is that start minus the strike.
+  single-recipient publish to an always-connected native client, its first
+  receipt there minus that time; infinite if never received), keyed by
+  publish time so that notifications published into an outage carry its
+  delay. Department fan-outs are left out: their latency is of another kind
+  (tens of members at once), and whether a short window holds one would
+  decide its p99. The baseline is the p99 of samples published after the
+  warm-up and before the first step. After a step, a window of `window`
+  seconds slides in 0.25 s steps; a window is good if it holds samples and
+  their p99 is at or below the threshold. The step has recovered at the
+  first window start from which every window for `hold` seconds is good; the
+  recovery time is that start minus the strike. The baseline, and each
+  step's observation, end a second before the next strike
+  (`judge.STRIKE_GUARD`): a notification published just before a strike is
+  still on its way when it strikes.
   The threshold (`--threshold`): `window` (the default) is the highest
   window p99 seen the same way before the first step. A window holds a few
   dozen samples, so its p99 is nearly its maximum, and in calm conditions it
@@ -42,16 +48,30 @@ import math
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from bench.soak.client import REPLAYED
 from bench.soak.database import OPEN_STATUSES, DeliveryRow
 from bench.soak.population import Population
 from bench.soak.publisher import Publish
-from bench.stats import percentile
+from bench.stats import percentile as finite_percentile
 
 Receipt = tuple[int, int, int, int, float, float]  # key, connection, seq, live, stamp t, received at
 SLIDE_STEP = 0.25
 EXAMPLES = 5
+
+
+def percentile(values: list[float], q: float) -> float:
+    """`bench.stats.percentile` (linear between ranks), where a never-received sample (inf) is the slowest."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q / 100
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    if math.isinf(ordered[high]):  # inf - inf would make it NaN
+        return ordered[low] if position == low else math.inf
+    return finite_percentile(ordered, q)
 
 
 # --- Deliveries: final states and losses --------------------------------------------------------------------
@@ -71,6 +91,9 @@ class Losses:
     missing: list[tuple[int, int]]
     unreached: list[tuple[int, int]]
     unexpected: int  # rows for a (seq, recipient) the publisher never published to
+
+    def all(self) -> list[tuple[int, int]]:
+        return [*self.open, *self.missing, *self.unreached]
 
     def examples(self) -> list[str]:
         lines = [f"seq {seq} to key {key}: still open" for seq, key in self.open[:EXAMPLES]]
@@ -108,20 +131,26 @@ def find_losses(
     )
 
 
-def connected_failures(
-    rows: list[DeliveryRow], receipts: list[Receipt], population: Population
-) -> tuple[dict[str, int], int]:
-    """Failed deliveries of always-connected acking users, by reason; and how many their client got anyway."""
+@dataclass(frozen=True)
+class ConnectedFailures:
+    pairs: list[tuple[int, int]]  # (seq, key)
+    reasons: dict[str, int]
+    received_anyway: int  # their client had it on a socket all the same (e.g. replayed on a later connect)
+
+
+def connected_failures(rows: list[DeliveryRow], receipts: list[Receipt], population: Population) -> ConnectedFailures:
+    """Failed deliveries of always-connected acknowledging users."""
     key_of = population.key_of_user_id()
     received = {(seq, key) for key, _connection, seq, *_ in receipts}
-    reasons: Counter = Counter()
-    got_anyway = 0
+    pairs, reasons = [], Counter()
     for row in rows:
         key = key_of.get(row.recipient_id)
         if row.status == "failed" and key is not None and population.users[key].always_connected:
+            pairs.append((row.seq, key))
             reasons[row.failure_reason or "?"] += 1
-            got_anyway += (row.seq, key) in received
-    return dict(reasons), got_anyway
+    return ConnectedFailures(
+        pairs=pairs, reasons=dict(reasons), received_anyway=sum(1 for pair in pairs if pair in received)
+    )
 
 
 # --- Duplicates ------------------------------------------------------------------------------------------------
@@ -130,6 +159,7 @@ def connected_failures(
 @dataclass(frozen=True)
 class Repeats:
     shown_twice: dict[str, int]  # by protocol, acknowledging clients only
+    times: list[float]  # when each was received
     examples: list[str]
     resends_to_silent: int
 
@@ -137,9 +167,10 @@ class Repeats:
 def find_repeats(receipts: list[Receipt], population: Population) -> Repeats:
     seen: set[tuple[int, int, int]] = set()
     shown_twice: Counter = Counter()
+    times: list[float] = []
     examples: list[str] = []
     resends_to_silent = 0
-    for key, connection, seq, live, _sent, _received in sorted(receipts, key=lambda receipt: receipt[5]):
+    for key, connection, seq, live, _sent, received in sorted(receipts, key=lambda receipt: receipt[5]):
         slot = (key, connection, seq)
         if slot in seen and live != REPLAYED:
             user = population.users[key]
@@ -147,10 +178,11 @@ def find_repeats(receipts: list[Receipt], population: Population) -> Repeats:
                 resends_to_silent += 1
             else:
                 shown_twice[user.protocol] += 1
+                times.append(received)
                 if len(examples) < EXAMPLES:
                     examples.append(f"seq {seq} again on connection {connection} of key {key} ({user.kind})")
         seen.add(slot)
-    return Repeats(shown_twice=dict(shown_twice), examples=examples, resends_to_silent=resends_to_silent)
+    return Repeats(shown_twice=dict(shown_twice), times=times, examples=examples, resends_to_silent=resends_to_silent)
 
 
 # --- Live latency and recovery ---------------------------------------------------------------------------------
@@ -159,18 +191,16 @@ def find_repeats(receipts: list[Receipt], population: Population) -> Repeats:
 def latency_samples(
     publishes: list[Publish], receipts: list[Receipt], probe_keys: set[int]
 ) -> list[tuple[float, float]]:
-    """(published at, seconds to the first receipt or inf) per publish and always-connected native recipient."""
+    """(published at, seconds to the first receipt or inf) per single-recipient publish to a probe client."""
     first: dict[tuple[int, int], float] = {}
     for key, _connection, seq, _live, _sent, received in receipts:
         if key in probe_keys and received < first.get((key, seq), math.inf):
             first[(key, seq)] = received
     samples = []
     for publish in publishes:
-        if not publish.published:
-            continue
-        for key in publish.recipient_keys:
-            if key in probe_keys:
-                samples.append((publish.sent_at, first.get((key, publish.seq), math.inf) - publish.sent_at))
+        if publish.published and publish.target == "user" and publish.target_id in probe_keys:
+            latency = first.get((publish.target_id, publish.seq), math.inf) - publish.sent_at
+            samples.append((publish.sent_at, latency))
     samples.sort()
     return samples
 
@@ -181,6 +211,17 @@ class LatencySeries:
     def __init__(self, samples: list[tuple[float, float]]) -> None:
         self.times = [published for published, _ in samples]
         self.latencies = [latency for _, latency in samples]
+
+    def write_csv(self, path: Path, *, origin: float) -> None:
+        """The samples as `published_s,latency_ms` (seconds after `origin`; empty latency: never received)."""
+        with path.open("w") as csv:
+            csv.write("published_s,latency_ms\n")
+            for published, latency in zip(self.times, self.latencies, strict=True):
+                csv.write(
+                    f"{published - origin:.3f},{latency * 1000:.1f}\n"
+                    if math.isfinite(latency)
+                    else f"{published - origin:.3f},\n"
+                )
 
     def between(self, start: float, end: float) -> list[float]:
         return self.latencies[bisect.bisect_left(self.times, start) : bisect.bisect_left(self.times, end)]

@@ -76,8 +76,8 @@ class Recorder:
     """Everything this process's clients saw; `collect` hands it to the driver."""
 
     receipts: list[tuple[int, int, int, int, float, float]] = field(default_factory=list)
-    server_closes: Counter = field(default_factory=Counter)  # "<protocol> <code>" -> count
-    handshake_failures: Counter = field(default_factory=Counter)  # "HTTP 503", "ConnectionRefusedError", ...
+    server_closes: list[tuple[float, str]] = field(default_factory=list)  # (when, "<protocol> <code>")
+    handshake_failures: list[tuple[float, str]] = field(default_factory=list)  # (when, "HTTP 503" or an error)
     ack_errors: Counter = field(default_factory=Counter)
     signalr_close_errors: Counter = field(default_factory=Counter)
     client_errors: Counter = field(default_factory=Counter)
@@ -124,7 +124,7 @@ class Session:
             return "left"
         close = self.websocket.protocol.close_rcvd
         code = close.code if close is not None else ABNORMAL_CLOSURE
-        self.recorder.server_closes[f"{self.client.spec.protocol} {code}"] += 1
+        self.recorder.server_closes.append((time.time(), f"{self.client.spec.protocol} {code}"))
         return "dropped" if self.up else "failed"
 
     async def read(self) -> None:
@@ -181,7 +181,8 @@ class SignalRSession(Session):
                     message = json.loads(record)
                     if not self.up:
                         if "error" in message:
-                            self.recorder.handshake_failures[f"SignalR handshake: {message['error']}"] += 1
+                            failure = f"SignalR handshake: {message['error']}"
+                            self.recorder.handshake_failures.append((time.time(), failure))
                             return
                         self.went_up()
                         self.tasks.append(asyncio.create_task(self._ping()))
@@ -263,10 +264,10 @@ class Client:
                     OPEN_TIMEOUT,
                 )
         except InvalidStatus as refused:
-            self.swarm.recorder.handshake_failures[f"HTTP {refused.response.status_code}"] += 1
+            self.swarm.recorder.handshake_failures.append((time.time(), f"HTTP {refused.response.status_code}"))
             return "failed"
         except Exception as error:  # refused, reset, timed out, a malformed handshake answer
-            self.swarm.recorder.handshake_failures[type(error).__name__] += 1
+            self.swarm.recorder.handshake_failures.append((time.time(), type(error).__name__))
             return "failed"
         session_class = NativeSession if self.spec.protocol == "native" else SignalRSession
         session = session_class(self, websocket, self.connections)
@@ -318,8 +319,8 @@ class Swarm:
         recorder = self.recorder
         return {
             "receipts": recorder.receipts,
-            "server_closes": dict(recorder.server_closes),
-            "handshake_failures": dict(recorder.handshake_failures),
+            "server_closes": recorder.server_closes,
+            "handshake_failures": recorder.handshake_failures,
             "ack_errors": dict(recorder.ack_errors),
             "signalr_close_errors": dict(recorder.signalr_close_errors),
             "client_errors": dict(recorder.client_errors),

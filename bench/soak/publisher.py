@@ -42,9 +42,12 @@ class HttpTally:
     """Every HTTP status the soak got, and every request that got none (by exception name), per endpoint."""
 
     outcomes: dict[str, Counter] = field(default_factory=dict)
+    server_error_times: list[float] = field(default_factory=list)
 
     def count(self, endpoint: str, outcome: int | str) -> None:
         self.outcomes.setdefault(endpoint, Counter())[str(outcome)] += 1
+        if isinstance(outcome, int) and outcome >= 500:
+            self.server_error_times.append(time.time())
 
     def server_errors(self) -> dict[str, int]:
         """5xx answers per endpoint."""

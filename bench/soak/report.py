@@ -76,7 +76,8 @@ def table(result: SoakResult) -> str:
         rows.append(
             (
                 f"**{step.name}** at {step.at:.0f} s: live delivery back at the threshold after",
-                f"{back} (slowest meanwhile {_ms(step.worst_latency_ms)}; {step.detail})",
+                f"{back} (slowest meanwhile {_ms(step.worst_latency_ms)}; {step.detail}); until the next step: "
+                f"{_parts(step.caused) if step.caused else 'nothing counted'}",
             )
         )
     settled = (

@@ -24,6 +24,9 @@ class StepOutcome:
     recovery: float | None  # seconds from the strike until live latency was back at the baseline p99; None: never
     horizon: float  # seconds observed after the strike (until the next step, or the end of publishing)
     worst_latency_ms: float | None  # the slowest probe delivery published between the strike and the recovery
+    # What happened between this strike and the next: "lost", "shown twice", "connected failed", "5xx",
+    # "1011 closes", "closes" (all closes the server caused) -> count, zeros left out.
+    caused: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -89,7 +92,7 @@ class SoakResult:
             broken.append(f"{self.server_errors_total} 5xx answers")
         for step in self.steps:
             if step.recovery is None:
-                broken.append(f"{step.name}: live delivery not back at the baseline p99 within {step.horizon:.0f} s")
+                broken.append(f"{step.name}: live delivery not back at the threshold within {step.horizon:.0f} s")
             elif step.recovery > self.recovery_limit:
                 limit = f"limit {self.recovery_limit:g} s"
                 broken.append(f"{step.name}: live delivery back after {step.recovery:.1f} s ({limit})")

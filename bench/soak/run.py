@@ -22,14 +22,13 @@ from datetime import UTC, datetime
 
 from bench.clients import raise_fd_limit
 from bench.run import git_revision
-from bench.soak import analysis, chaos, database, report
+from bench.soak import chaos, database, judge, report
 from bench.soak.options import THRESHOLDS, Options, parse_options
 from bench.soak.population import Population
 from bench.soak.publisher import HttpTally, Publisher, Targets, register_devices
-from bench.soak.result import SoakResult, StepOutcome
+from bench.soak.result import SoakResult
 from bench.soak.stack import Stack, driver_environment
 from bench.soak.swarm import ClientRecords, SoakSwarm
-from bench.stats import percentile
 
 STATUS_EVERY = 5.0  # seconds between two progress lines of the same stage
 
@@ -155,127 +154,24 @@ class Soak:
         waited: float,
         devices: int,
     ) -> SoakResult:
-        """Read the database and the fake FCM server, and turn everything recorded into the result."""
-        options, population = self.options, self.population
-        rows = database.delivery_rows(options.database_url)
-        per_seq = database.notifications_per_seq(options.database_url)
-        accepted, pushed_twice = analysis.pushes_accepted(list(self.stack.fcm.requests))
-        losses = analysis.find_losses(
-            publishes=publisher.publishes,
-            rows=rows,
-            receipts=records.receipts,
-            population=population,
-            fcm_accepted=accepted,
-        )
-        repeats = analysis.find_repeats(records.receipts, population)
-        failed_reasons, failed_received = analysis.connected_failures(rows, records.receipts, population)
-        series = analysis.LatencySeries(
-            analysis.latency_samples(publisher.publishes, records.receipts, set(population.keys_of("native")))
-        )
-        publish_ended = publish_started + options.seconds
-        first_strike = self.steps[0].struck_at if self.steps else publish_ended
-        baseline_start = publish_started + options.warmup
-        baseline_values = series.between(baseline_start, first_strike)
-        baseline = percentile(baseline_values, 99) if baseline_values else None
-        threshold = baseline
-        if options.threshold == "window" and baseline is not None:
-            threshold = max([baseline, *series.window_p99s(baseline_start, first_strike, options.window)])
-        handshake_5xx = sum(
-            count
-            for outcome, count in records.handshake_failures.items()
-            if outcome.startswith("HTTP ") and outcome[5:].isdigit() and int(outcome[5:]) >= 500
-        )
-        http = {endpoint: dict(outcomes) for endpoint, outcomes in self.tally.outcomes.items()}
-        http["websocket handshake (failures only)"] = dict(records.handshake_failures)
-        return SoakResult(
-            meta=self.meta(publish_started),
-            published=sum(publish.published for publish in publisher.publishes),
-            publishes_replayed=sum(publish.replayed for publish in publisher.publishes),
-            publishes_failed=sum(not publish.published for publish in publisher.publishes),
-            published_twice=sum(1 for ids in per_seq.values() if len(ids) > 1),
-            deliveries=len(rows),
-            deliveries_by_state=analysis.deliveries_by_state(rows),
-            lost_open=len(losses.open),
-            lost_missing=len(losses.missing),
-            lost_unreached=len(losses.unreached),
-            lost_examples=losses.examples(),
-            shown_twice=repeats.shown_twice,
-            shown_twice_examples=repeats.examples,
-            server_errors={**self.tally.server_errors(), "websocket handshake": handshake_5xx},
-            http=http,
-            closes=dict(records.server_closes.most_common()),
-            closes_1011=sum(count for name, count in records.server_closes.items() if name.endswith(" 1011")),
-            connected_failed=failed_reasons,
-            connected_failed_received=failed_received,
-            baseline_p99_ms=analysis.milliseconds(baseline),
-            recovery_threshold_ms=analysis.milliseconds(threshold),
-            latency_ms=self._latency_summary(series),
-            steps=self._step_outcomes(series, threshold, publish_started, publish_ended),
+        """Read the database and the fake FCM server, and judge everything recorded (bench/soak/judge.py)."""
+        recorded = judge.Recorded(
+            options=self.options,
+            population=self.population,
+            steps=self.steps,
+            publisher=publisher,
+            tally=self.tally,
+            records=records,
+            rows=database.delivery_rows(self.options.database_url),
+            notifications_per_seq=database.notifications_per_seq(self.options.database_url),
+            fcm_requests=list(self.stack.fcm.requests),
+            publish_started=publish_started,
             settled=settled,
             settle_seconds=waited,
-            settle_bound=options.timings.settle_bound,
-            recovery_limit=options.recovery_limit,
-            info={
-                "devices registered through the API": devices,
-                "connections opened (hello, or SignalR handshake answered)": records.connections,
-                "repeats to never-acking clients (the hub's designed retries; not counted as shown twice)": (
-                    repeats.resends_to_silent
-                ),
-                "acknowledgements the hub refused": dict(records.ack_errors),
-                "SignalR acknowledgements left unanswered by a close": records.acks_unanswered,
-                "SignalR closes with an error": dict(records.signalr_close_errors),
-                "client errors": dict(records.client_errors),
-                "pushes FCM accepted": len(accepted),
-                "pushes FCM accepted twice for one notification and device": pushed_twice,
-                "failed deliveries a client acknowledged later": sum(
-                    1 for row in rows if row.status == "failed" and row.acknowledged
-                ),
-                "deliveries for a recipient the publisher never published to": losses.unexpected,
-                "publishes sent over a second late": publisher.late,
-                "notification frames without a soak stamp": records.stray_frames,
-            },
+            devices=devices,
+            meta=self.meta(publish_started),
         )
-
-    def _latency_summary(self, series: analysis.LatencySeries) -> dict[str, float]:
-        values = series.latencies
-        if not values:
-            return {}
-        return {
-            "p50": analysis.milliseconds(percentile(values, 50)),
-            "p99": analysis.milliseconds(percentile(values, 99)),
-            "max": analysis.milliseconds(max(values)),
-        }
-
-    def _step_outcomes(
-        self, series: analysis.LatencySeries, threshold: float | None, publish_started: float, publish_ended: float
-    ) -> list[StepOutcome]:
-        outcomes = []
-        for index, step in enumerate(self.steps):
-            following = self.steps[index + 1] if index + 1 < len(self.steps) else None
-            horizon_end = following.struck_at if following is not None and following.struck_at else publish_ended
-            recovery = None
-            if threshold is not None and step.struck_at:
-                recovery = series.recovery(
-                    struck_at=step.struck_at,
-                    horizon_end=horizon_end,
-                    threshold=threshold,
-                    window=self.options.window,
-                    hold=self.options.hold,
-                )
-            until = step.struck_at + (recovery if recovery is not None else horizon_end - step.struck_at)
-            affected = series.between(step.struck_at, until + self.options.window)
-            outcomes.append(
-                StepOutcome(
-                    name=step.name,
-                    description=step.description,
-                    at=step.struck_at - publish_started,
-                    detail=step.detail,
-                    recovery=recovery,
-                    horizon=horizon_end - step.struck_at,
-                    worst_latency_ms=analysis.milliseconds(max(affected)) if affected else None,
-                )
-            )
-        return outcomes
+        return judge.judge(recorded)
 
     def meta(self, publish_started: float) -> dict[str, str]:
         options = self.options

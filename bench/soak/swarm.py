@@ -19,8 +19,8 @@ class ClientRecords:
     """What every client process recorded (see `bench.soak.client.Recorder`), merged."""
 
     receipts: list[tuple[int, int, int, int, float, float]] = field(default_factory=list)
-    server_closes: Counter = field(default_factory=Counter)
-    handshake_failures: Counter = field(default_factory=Counter)
+    server_closes: list[tuple[float, str]] = field(default_factory=list)  # (when, "<protocol> <code>")
+    handshake_failures: list[tuple[float, str]] = field(default_factory=list)  # (when, "HTTP 503" or an error)
     ack_errors: Counter = field(default_factory=Counter)
     signalr_close_errors: Counter = field(default_factory=Counter)
     client_errors: Counter = field(default_factory=Counter)
@@ -85,7 +85,9 @@ class SoakSwarm(ClientPool):
         records = ClientRecords()
         for answer in await self._ask_all("collect"):
             records.receipts.extend(tuple(receipt) for receipt in answer["receipts"])
-            for name in ("server_closes", "handshake_failures", "ack_errors", "signalr_close_errors", "client_errors"):
+            records.server_closes.extend(tuple(event) for event in answer["server_closes"])
+            records.handshake_failures.extend(tuple(event) for event in answer["handshake_failures"])
+            for name in ("ack_errors", "signalr_close_errors", "client_errors"):
                 getattr(records, name).update(answer[name])
             records.acks_unanswered += answer["acks_unanswered"]
             records.connections += answer["connections"]

@@ -10,8 +10,10 @@ import random
 import pytest
 
 from bench.soak.analysis import LatencySeries, find_losses, find_repeats, latency_samples
+from bench.soak.chaos import StepRecord
 from bench.soak.client import LIVE, REPLAYED, UNKNOWN
 from bench.soak.database import DeliveryRow
+from bench.soak.judge import BEFORE_CHAOS, Timeline
 from bench.soak.options import DeliveryTimings, parse_options
 from bench.soak.population import Population, SoakUser, assign_kinds, protocols_for
 from bench.soak.processes import parse_procfile, shell_command
@@ -146,10 +148,22 @@ def test_latency_samples_take_the_first_receipt_and_count_a_missing_one_as_infin
         Publish(seq=1, target="user", target_id=0, recipient_keys=(0,), sent_at=10.0, notification_id="a"),
         Publish(seq=2, target="user", target_id=0, recipient_keys=(0,), sent_at=11.0, notification_id="b"),
         Publish(seq=3, target="user", target_id=1, recipient_keys=(1,), sent_at=12.0, notification_id="c"),
+        Publish(seq=4, target="department", target_id=9, recipient_keys=(0,), sent_at=13.0, notification_id="d"),
     ]
-    receipts = [(0, 1, 1, LIVE, 10.0, 10.5), (0, 2, 1, REPLAYED, 10.0, 13.0), (1, 1, 3, LIVE, 12.0, 12.1)]
+    receipts = [
+        (0, 1, 1, LIVE, 10.0, 10.5),
+        (0, 2, 1, REPLAYED, 10.0, 13.0),
+        (1, 1, 3, LIVE, 12.0, 12.1),  # not a probe
+        (0, 2, 4, LIVE, 13.0, 13.2),  # a department's fan-out: another kind of latency
+    ]
 
     assert latency_samples(publishes, receipts, probe_keys={0}) == [(10.0, 0.5), (11.0, math.inf)]
+
+
+def test_a_never_received_sample_makes_the_p99_infinite_not_undefined():
+    series = LatencySeries([(t, 0.05) for t in range(98)] + [(98, math.inf), (99, math.inf)])
+    assert series.p99(0, 100) == math.inf
+    assert series.p99(0, 98) == pytest.approx(0.05)
 
 
 def series_with_outage(*, outage_from: float, outage_to: float) -> LatencySeries:
@@ -248,3 +262,11 @@ def test_the_http_tally_counts_5xx_per_endpoint():
     tally.count("devices", 201)
 
     assert tally.server_errors() == {"publish": 2, "devices": 0}
+
+
+def test_harm_is_put_down_to_the_last_step_struck_before_it():
+    steps = [StepRecord("redis", 10, struck_at=110.0), StepRecord("pg", 20, struck_at=120.0), StepRecord("beat", 30)]
+    timeline = Timeline(steps)  # beat never struck (the run ended first): nothing is put down to it
+
+    assert timeline.count([100.0, 110.0, 119.9, 125.0, 500.0]) == {BEFORE_CHAOS: 1, "redis": 2, "pg": 2}
+    assert timeline.count([109.5, 119.5], lead=1.0) == {"redis": 1, "pg": 1}
