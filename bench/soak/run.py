@@ -31,6 +31,9 @@ from bench.soak.stack import Stack, driver_environment
 from bench.soak.swarm import ClientRecords, SoakSwarm
 
 STATUS_EVERY = 5.0  # seconds between two progress lines of the same stage
+# After the last client is in: a SignalR client counts as connected when its handshake is answered, and the hub
+# registers its presence just after; publishing at once could find a connected user offline.
+CALM_BEFORE_PUBLISHING = 2.0
 
 
 class Progress:
@@ -108,6 +111,7 @@ class Soak:
             missing = await swarm.wait_connected(timeout=max(60.0, options.clients / 10), progress=progress)
             if missing:
                 raise RuntimeError(f"clients still not connected: {dict(missing)}\n{stack.web.log_tail()}")
+            await asyncio.sleep(CALM_BEFORE_PUBLISHING)
             publish_started, started = time.time(), time.monotonic()
             watcher = asyncio.create_task(self._report_publishing(publisher, started))
             strikes = asyncio.create_task(chaos.run_steps(stack, self.steps, started=started, progress=progress))
