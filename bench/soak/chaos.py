@@ -22,6 +22,9 @@ import psycopg
 
 from bench.soak.stack import Stack
 
+# How long a process may take to exit after SIGTERM before it is killed (a process manager's stop timeout).
+SIGTERM_PATIENCE = 30.0
+
 DESCRIPTIONS = {
     "redis": "restart Redis (kill, start empty on the same port)",
     "pg": "terminate every PostgreSQL backend of the soak database",
@@ -72,10 +75,13 @@ def _terminate_backends(stack: Stack, record: StepRecord) -> None:
 def _restart_gracefully(stack: Stack, record: StepRecord, name: str) -> None:
     process = stack.process_line(name)
     record.struck_at = time.time()
-    stopping = process.terminate(timeout=30)
+    stopping, killed = process.terminate(timeout=SIGTERM_PATIENCE)
     starting = process.start()
     record.whole_at = time.time()
-    record.detail = f"{name} exited {stopping:.1f} s after SIGTERM, ready {starting:.1f} s after start"
+    stopped = (
+        f"**ignored SIGTERM for {stopping:.0f} s, killed**" if killed else f"exited {stopping:.1f} s after SIGTERM"
+    )
+    record.detail = f"{name} {stopped}, ready {starting:.1f} s after start"
 
 
 def _kill_and_start(stack: Stack, record: StepRecord, name: str) -> None:
@@ -106,12 +112,35 @@ def strike(stack: Stack, record: StepRecord) -> None:
             raise ValueError(f"unknown chaos step {record.name!r}")
 
 
-async def run_steps(stack: Stack, records: list[StepRecord], *, started: float, progress) -> None:
-    """Strike each step at its time (seconds after `started`, a time.monotonic())."""
-    for record in records:
-        delay = started + record.planned_at - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        progress(f"chaos: {record.description}")
-        await asyncio.to_thread(strike, stack, record)
-        progress(f"chaos: {record.name} done ({record.detail})")
+@dataclass
+class Schedule:
+    """How long publishing lasts: the planned time, longer if the chaos steps ran late (see `run_steps`)."""
+
+    publish_seconds: float
+    final: bool = False  # every step has struck: `publish_seconds` will not change any more
+
+
+async def run_steps(
+    stack: Stack, records: list[StepRecord], *, schedule: Schedule, started: float, observe: float, progress
+) -> None:
+    """Strike each step at its planned time (seconds after `started`, a time.monotonic()), or later.
+
+    Every step is followed by at least `observe` seconds of the whole stack (all processes back) before the
+    next one strikes and before publishing ends: if one overruns (a process that ignores SIGTERM is killed
+    only after SIGTERM_PATIENCE), the rest of the schedule moves and publishing goes on longer, so no step
+    is judged on a second of observation.
+    """
+    earliest = 0.0
+    try:
+        for record in records:
+            strike_at = max(record.planned_at, earliest)
+            delay = started + strike_at - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            progress(f"chaos: {record.description}")
+            await asyncio.to_thread(strike, stack, record)
+            progress(f"chaos: {record.name} done ({record.detail})")
+            earliest = time.monotonic() - started + observe
+        schedule.publish_seconds = max(schedule.publish_seconds, earliest)
+    finally:
+        schedule.final = True

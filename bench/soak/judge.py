@@ -58,6 +58,7 @@ class Recorded:
     notifications_per_seq: dict[int, list[str]]
     fcm_requests: list
     publish_started: float
+    publish_seconds: float  # as long as it lasted (longer than planned if the steps ran late)
     settled: bool
     settle_seconds: float
     devices: int
@@ -157,7 +158,11 @@ def _baseline(series: analysis.LatencySeries, recorded: Recorded) -> tuple[float
     """The p99 before the first step, and the recovery threshold (see `--threshold`)."""
     options = recorded.options
     start = recorded.publish_started + options.warmup
-    end = recorded.steps[0].struck_at - STRIKE_GUARD if recorded.steps else recorded.publish_started + options.seconds
+    end = (
+        recorded.steps[0].struck_at - STRIKE_GUARD
+        if recorded.steps
+        else recorded.publish_started + recorded.publish_seconds
+    )
     values = series.between(start, end)
     if not values:
         return None, None
@@ -182,7 +187,7 @@ def _step_outcomes(
     series: analysis.LatencySeries, threshold: float | None, recorded: Recorded, harms: dict[str, Counter]
 ) -> list[StepOutcome]:
     options, steps = recorded.options, recorded.steps
-    publish_ended = recorded.publish_started + options.seconds
+    publish_ended = recorded.publish_started + recorded.publish_seconds
     outcomes = []
     for index, step in enumerate(steps):
         following = steps[index + 1] if index + 1 < len(steps) else None

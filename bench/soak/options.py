@@ -98,12 +98,18 @@ class Options:
     result_json: Path | None
 
     @property
+    def step_spacing(self) -> float:
+        return (self.seconds - self.baseline) / len(self.steps) if self.steps else 0.0
+
+    @property
+    def observe_after_step(self) -> float:
+        """Seconds of the whole stack every step is followed by at least (bench.soak.chaos.run_steps)."""
+        return min(self.step_spacing, self.recovery_limit)
+
+    @property
     def step_times(self) -> list[float]:
         """Seconds after publishing starts at which each chaos step runs: the first at the end of the baseline."""
-        if not self.steps:
-            return []
-        spacing = (self.seconds - self.baseline) / len(self.steps)
-        return [self.baseline + index * spacing for index in range(len(self.steps))]
+        return [self.baseline + index * self.step_spacing for index in range(len(self.steps))]
 
 
 def _range(kind):

@@ -137,17 +137,21 @@ class ProcfileProcess:
             time.sleep(0.05)
         return time.monotonic() - started
 
-    def terminate(self, *, timeout: float = 30) -> float:
-        """SIGTERM, and wait for the exit (SIGKILL to the group after `timeout`); returns the seconds it took."""
-        started = time.monotonic()
+    def terminate(self, *, timeout: float = 30) -> tuple[float, bool]:
+        """SIGTERM, and wait for the exit (SIGKILL to the group after `timeout`).
+
+        Returns the seconds it took and whether it had to be killed.
+        """
+        started, killed = time.monotonic(), False
         if self.running():
             self.process.send_signal(signal.SIGTERM)
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.kill()
+                killed = True
         self._reap_group()
-        return time.monotonic() - started
+        return time.monotonic() - started, killed
 
     def kill(self) -> None:
         """`kill -9` the process and everything in its group."""

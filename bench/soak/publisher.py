@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from bench.soak.chaos import Schedule
 from bench.soak.population import Population
 
 PUBLISH_PATH = "/api/notifications/"
@@ -127,8 +128,8 @@ class Publisher:
         self.late = 0  # publishes that left over a second after they were due (MAX_IN_FLIGHT reached)
         self.rng = random.Random()
 
-    async def run(self, *, seconds: float, started: float) -> None:
-        """Publish at `rate` for `seconds` from `started` (time.monotonic()), then wait for every answer."""
+    async def run(self, *, schedule: Schedule, started: float) -> None:
+        """Publish at `rate` from `started` (time.monotonic()) as long as `schedule` says, then wait for answers."""
         in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
         tasks: set[asyncio.Task] = set()
 
@@ -137,7 +138,7 @@ class Publisher:
             in_flight.release()
 
         seq = 0
-        while seq / self.rate < seconds:
+        while seq / self.rate < schedule.publish_seconds or not schedule.final:
             delay = started + seq / self.rate - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)

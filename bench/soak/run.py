@@ -87,6 +87,7 @@ class Soak:
         self.progress = progress
         self.tally = HttpTally()
         self.steps = [chaos.StepRecord(name, at) for name, at in zip(options.steps, options.step_times, strict=True)]
+        self.schedule = chaos.Schedule(publish_seconds=options.seconds, final=not self.steps)
 
     async def run(self) -> SoakResult:
         options, stack, progress = self.options, self.stack, self.progress
@@ -114,8 +115,17 @@ class Soak:
             await asyncio.sleep(CALM_BEFORE_PUBLISHING)
             publish_started, started = time.time(), time.monotonic()
             watcher = asyncio.create_task(self._report_publishing(publisher, started))
-            strikes = asyncio.create_task(chaos.run_steps(stack, self.steps, started=started, progress=progress))
-            await publisher.run(seconds=options.seconds, started=started)
+            strikes = asyncio.create_task(
+                chaos.run_steps(
+                    stack,
+                    self.steps,
+                    schedule=self.schedule,
+                    started=started,
+                    observe=options.observe_after_step,
+                    progress=progress,
+                )
+            )
+            await publisher.run(schedule=self.schedule, started=started)
             await strikes
             watcher.cancel()
             progress(f"publishing done: {len(publisher.publishes):,} sent; settling")
@@ -134,6 +144,7 @@ class Soak:
             publisher=publisher,
             records=records,
             publish_started=publish_started,
+            publish_seconds=self.schedule.publish_seconds,
             settled=settled,
             waited=waited,
             devices=devices,
@@ -144,7 +155,7 @@ class Soak:
             await asyncio.sleep(STATUS_EVERY)
             answered = sum(1 for publish in publisher.publishes if publish.status is not None or publish.gave_up)
             self.progress(
-                f"publishing: {time.monotonic() - started:.0f}/{self.options.seconds:g} s, "
+                f"publishing: {time.monotonic() - started:.0f}/{self.schedule.publish_seconds:.0f} s, "
                 f"{len(publisher.publishes):,} sent, {answered:,} answered"
             )
 
@@ -188,8 +199,13 @@ class Soak:
             "clients": f"{options.clients:,} ({', '.join(f'{kind} {count:,}' for kind, count in kinds.items())})",
             "departments": f"{len(self.population.departments)} of {options.department_size[0]}–"
             f"{options.department_size[1]} members; {options.department_share:.1%} of publishes",
-            "publishing": f"{options.rate:g}/s for {options.seconds:g} s; {options.probe_share:.0%} aimed at "
-            "always-connected native clients (latency probes)",
+            "publishing": f"{options.rate:g}/s for {self.schedule.publish_seconds:.0f} s"
+            + (
+                f" (planned {options.seconds:g} s; the steps ran late)"
+                if self.schedule.publish_seconds > options.seconds
+                else ""
+            )
+            + f"; {options.probe_share:.0%} aimed at always-connected native clients (latency probes)",
             "chaos steps": ", ".join(f"{step.name} at {step.planned_at:g} s" for step in self.steps) or "none",
             "delivery settings": " ".join(f"{name}={value}" for name, value in options.timings.environment().items()),
             "settle bound": options.timings.describe(),

@@ -4,11 +4,14 @@ A harness that miscounts is worse than none, so each figure's rule is pinned
 here on hand-made records (the end-to-end runs are in test_soak.py).
 """
 
+import asyncio
 import math
 import random
+import time
 
 import pytest
 
+from bench.soak import chaos
 from bench.soak.analysis import LatencySeries, find_losses, find_repeats, latency_samples
 from bench.soak.chaos import StepRecord
 from bench.soak.client import LIVE, REPLAYED, UNKNOWN
@@ -270,3 +273,21 @@ def test_harm_is_put_down_to_the_last_step_struck_before_it():
 
     assert timeline.count([100.0, 110.0, 119.9, 125.0, 500.0]) == {BEFORE_CHAOS: 1, "redis": 2, "pg": 2}
     assert timeline.count([109.5, 119.5], lead=1.0) == {"redis": 1, "pg": 1}
+
+
+def test_a_step_that_overruns_moves_the_next_one_and_publishing_goes_on_until_it_was_observed(monkeypatch):
+    def slow_first_strike(stack, record):
+        record.struck_at = time.time()
+        time.sleep(0.3 if record.name == "sigterm" else 0)
+        record.whole_at = time.time()
+
+    monkeypatch.setattr(chaos, "strike", slow_first_strike)
+    steps = [StepRecord("sigterm", 0.0), StepRecord("kill9", 0.1)]
+    schedule = chaos.Schedule(publish_seconds=0.2)
+    started = time.monotonic()
+
+    asyncio.run(chaos.run_steps(None, steps, schedule=schedule, started=started, observe=0.2, progress=lambda _: None))
+
+    assert steps[1].struck_at - steps[0].whole_at == pytest.approx(0.2, abs=0.05)  # not at 0.1 s as planned
+    assert schedule.final
+    assert schedule.publish_seconds == pytest.approx(steps[1].whole_at - started + 0.2, abs=0.05)
