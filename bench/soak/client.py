@@ -133,7 +133,7 @@ class Session:
     def went_up(self) -> None:
         self.up = True
         self.recorder.connections += 1
-        self.client.connected = True
+        self.client.connected = self.client.arrived = True
         if self.client.spec.flaky:
             self.tasks.append(asyncio.create_task(self._leave_later()))
 
@@ -226,6 +226,7 @@ class Client:
         self.spec = spec
         self.swarm = swarm
         self.connected = False
+        self.arrived = False  # connected at least once
         self.connections = 0
         self.task: asyncio.Task | None = None
 
@@ -303,12 +304,13 @@ class Swarm:
         return {"started": len(clients)}
 
     async def cmd_status(self) -> dict:
-        """Clients connected now, by kind."""
-        total, connected = Counter(), Counter()
+        """Clients by kind: in all, connected now, connected at least once."""
+        total, connected, arrived = Counter(), Counter(), Counter()
         for client in self.clients.values():
             total[client.spec.kind] += 1
             connected[client.spec.kind] += client.connected
-        return {"total": dict(total), "connected": dict(connected)}
+            arrived[client.spec.kind] += client.arrived
+        return {"total": dict(total), "connected": dict(connected), "arrived": dict(arrived)}
 
     async def cmd_settle(self) -> dict:
         """The soak is over: flaky clients stop leaving (they still reconnect after a drop)."""

@@ -59,19 +59,24 @@ class SoakSwarm(ClientPool):
         )
         return sum(answer["started"] for answer in answers)
 
-    async def connected(self) -> tuple[Counter, Counter]:
-        """(connected now, total) clients by kind."""
-        connected, total = Counter(), Counter()
+    async def status(self) -> tuple[Counter, Counter, Counter]:
+        """Clients by kind: (in all, connected now, connected at least once)."""
+        total, connected, arrived = Counter(), Counter(), Counter()
         for answer in await self._ask_all("status"):
-            connected.update(answer["connected"])
             total.update(answer["total"])
-        return connected, total
+            connected.update(answer["connected"])
+            arrived.update(answer["arrived"])
+        return total, connected, arrived
 
     async def wait_connected(self, *, timeout: float, progress) -> Counter:
-        """Wait until every client is connected; returns the kinds still missing some (empty when all are in)."""
+        """Wait until every client is in; returns the kinds still missing some (empty when all are in).
+
+        In: connected now, or for a flaky client (which leaves now and then by design) connected once.
+        """
         deadline = time.monotonic() + timeout
         while True:
-            connected, total = await self.connected()
+            total, connected, arrived = await self.status()
+            connected["flaky"] = arrived["flaky"]
             missing = total - connected
             progress(f"connecting clients: {sum(connected.values()):,}/{sum(total.values()):,}")
             if not missing or time.monotonic() > deadline:
