@@ -17,7 +17,7 @@ from bench.soak.chaos import StepRecord
 from bench.soak.database import DeliveryRow
 from bench.soak.options import Options
 from bench.soak.population import Population
-from bench.soak.publisher import HttpTally, Publisher
+from bench.soak.publisher import HttpTally, Publish, Publisher
 from bench.soak.result import SoakResult, StepOutcome
 from bench.soak.swarm import ClientRecords
 
@@ -124,6 +124,7 @@ def judge(recorded: Recorded) -> SoakResult:
         baseline_p99_ms=analysis.milliseconds(baseline),
         recovery_threshold_ms=analysis.milliseconds(threshold),
         latency_ms=_latency_summary(series),
+        publish_seconds=_publish_times(publishes, before=_first_strike(recorded)),
         steps=_step_outcomes(series, threshold, recorded, harms),
         settled=recorded.settled,
         settle_seconds=recorded.settle_seconds,
@@ -170,6 +171,19 @@ def _baseline(series: analysis.LatencySeries, recorded: Recorded) -> tuple[float
     if options.threshold == "p99":
         return baseline, baseline
     return baseline, max([baseline, *series.window_p99s(start, end, options.window)])
+
+
+def _first_strike(recorded: Recorded) -> float:
+    struck = [step.struck_at for step in recorded.steps if step.struck_at]
+    return min(struck) if struck else recorded.publish_started + recorded.publish_seconds
+
+
+def _publish_times(publishes: list[Publish], *, before: float) -> dict[str, float]:
+    """How long publishes sent before `before` took to be answered (retries included): p50, p99."""
+    seconds = [publish.answered_at - publish.sent_at for publish in publishes if publish.sent_at < before]
+    if not seconds:
+        return {}
+    return {"p50": analysis.percentile(seconds, 50), "p99": analysis.percentile(seconds, 99)}
 
 
 def _latency_summary(series: analysis.LatencySeries) -> dict[str, float]:

@@ -65,6 +65,7 @@ class Publish:
     target_id: int  # a user key, or a department id
     recipient_keys: tuple[int, ...]
     sent_at: float = 0.0  # first attempt, time.time(); the stamp's `t`
+    answered_at: float = 0.0  # the final answer (or giving up), time.time()
     attempts: int = 0
     status: int | None = None  # the last HTTP status
     notification_id: str | None = None
@@ -159,6 +160,12 @@ class Publisher:
 
     async def _publish(self, publish: Publish) -> None:
         publish.sent_at = time.time()
+        try:
+            await self._send_until_answered(publish)
+        finally:
+            publish.answered_at = time.time()
+
+    async def _send_until_answered(self, publish: Publish) -> None:
         if publish.target == "department":
             recipients = {"departments": [publish.target_id]}
         else:

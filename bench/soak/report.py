@@ -31,6 +31,11 @@ def _parts(parts: dict[str, int]) -> str:
 def table(result: SoakResult) -> str:
     """The one table: what was published, how every delivery ended, and each rule's figure."""
     verdict = "PASS" if not result.violations() else "FAIL: " + "; ".join(result.violations())
+    if result.overloaded:
+        verdict += (
+            " — **overloaded before any chaos** (the stack fell behind the publishing rate: latency, and repeats "
+            "of deliveries whose ack timeout ran out on the way, measure the backlog; lower --rate or --clients)"
+        )
     rows = [
         ("**result**", verdict),
         (
@@ -64,6 +69,13 @@ def table(result: SoakResult) -> str:
         (
             "live latency at always-connected native clients, p50 / p99 / max",
             " / ".join(_ms(result.latency_ms.get(name)) for name in ("p50", "p99", "max")),
+        ),
+        (
+            "publish requests before the first step, sent → answered, p50 / p99",
+            " / ".join(
+                _ms(result.publish_seconds[name] * 1000) if name in result.publish_seconds else "–"
+                for name in ("p50", "p99")
+            ),
         ),
         ("baseline p99 (before the first step)", _ms(result.baseline_p99_ms)),
         ("recovery threshold (see the measure below)", _ms(result.recovery_threshold_ms)),

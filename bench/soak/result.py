@@ -14,6 +14,9 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+# A publish answered, or a probe notification received, this late before any chaos: the stack is overloaded.
+OVERLOAD_SECONDS = 5.0
+
 
 @dataclass
 class StepOutcome:
@@ -53,12 +56,20 @@ class SoakResult:
     baseline_p99_ms: float | None
     recovery_threshold_ms: float | None  # what a window p99 must be back at after a step
     latency_ms: dict[str, float]  # probe latency over the whole run: p50, p99, max
+    publish_seconds: dict[str, float]  # first attempt to final answer of the publishes before the first step: p50, p99
     steps: list[StepOutcome]
     settled: bool
     settle_seconds: float
     settle_bound: float
     recovery_limit: float
     info: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def overloaded(self) -> bool:
+        """The stack fell behind the publishing rate before any chaos: then latency and repeats measure the backlog."""
+        return (self.publish_seconds.get("p99") or 0) > OVERLOAD_SECONDS or (
+            self.baseline_p99_ms or 0
+        ) > OVERLOAD_SECONDS * 1000
 
     @property
     def lost(self) -> int:

@@ -70,6 +70,7 @@ def test_without_chaos_the_soak_finds_nothing_wrong_and_sees_every_kind_of_clien
     )
 
     assert result.violations() == [], report.table(result)
+    assert not result.overloaded, report.table(result)
     assert result.published == 120
     assert result.deliveries > result.published  # departments too
     states = result.deliveries_by_state

@@ -221,6 +221,7 @@ def result(**overrides) -> SoakResult:
         "baseline_p99_ms": 40.0,
         "recovery_threshold_ms": 60.0,
         "latency_ms": {"p50": 10.0, "p99": 40.0, "max": 50.0},
+        "publish_seconds": {"p50": 0.02, "p99": 0.1},
         "steps": [StepOutcome("kill9", "kill -9 web", 60, "", 4.0, 50, 2000.0)],
         "settled": True,
         "settle_seconds": 5.0,
@@ -245,6 +246,12 @@ def test_the_rule_passes_a_clean_run_and_names_every_broken_part():
     assert broken[0].startswith("1 lost")
     assert "redis: live delivery not back" in broken[4]
     assert "pg: live delivery back after 31.0 s" in broken[5]
+
+
+def test_a_run_that_fell_behind_before_any_chaos_says_it_was_overloaded():
+    assert not result().overloaded
+    assert result(publish_seconds={"p50": 3.0, "p99": 40.0}).overloaded
+    assert result(baseline_p99_ms=12_000.0).overloaded
 
 
 def test_the_result_survives_its_json_file(tmp_path):
