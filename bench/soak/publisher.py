@@ -10,7 +10,8 @@ counts too.
 
 On a connection error, a timeout, a 429 or any 5xx the same request (same body,
 same key) is sent again after `Retry-After` if given, else after a jittered
-backoff, until `GIVE_UP_AFTER` seconds from the first attempt. Retrying a 5xx
+backoff, for up to `GIVE_UP_AFTER` seconds after the first failure (a
+request that waited behind a backlog has not been failing all that time). Retrying a 5xx
 with the same key is safe by the API's idempotency contract (a 200 answers a
 request that had in fact been published). Every answer and every failure to
 get one is counted by endpoint (`HttpTally`).
@@ -180,6 +181,7 @@ class Publisher:
             }
         )
         headers = {"Idempotency-Key": f"soak-{self.run_id}-{publish.seq}"}
+        first_failure = None
         while True:
             publish.attempts += 1
             response = None
@@ -196,7 +198,8 @@ class Publisher:
                     return
                 if response.status_code != 429 and response.status_code < 500:
                     return  # refused for good (a harness bug, or the API changed): counted, not retried
-            if time.time() - publish.sent_at > GIVE_UP_AFTER:
+            first_failure = first_failure or time.time()
+            if time.time() - first_failure > GIVE_UP_AFTER:
                 publish.gave_up = True
                 return
             backoff = min(RETRY_CAP, 0.25 * 2 ** (publish.attempts - 1)) * self.rng.uniform(0.5, 1.5)
