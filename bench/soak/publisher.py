@@ -2,19 +2,19 @@
 
 The publisher is a service user holding `notifications.publish_notification`.
 Publish `seq` is due at `seq / rate` seconds after the start, whether or not
-earlier ones were answered (up to `MAX_IN_FLIGHT` at once, then it waits and counts as late). Each carries an
-`Idempotency-Key` and, in its data, the stamp `{"soak": {"seq", "t"}}` (`t`:
-the wall-clock time of its first attempt), which the clients record: a
-notification's latency is receipt time minus `t`, so time spent retrying
-counts too.
+earlier ones were answered (up to `MAX_IN_FLIGHT` at once; past that it waits,
+and counts the publish as late). Each carries an `Idempotency-Key` and, in its
+data, the stamp `{"soak": {"seq", "t"}}` (`t`: the wall-clock time of its
+first attempt), which the clients record: a notification's latency is receipt
+time minus `t`, so time spent retrying counts too.
 
-On a connection error, a timeout, a 429 or any 5xx the same request (same body,
-same key) is sent again after `Retry-After` if given, else after a jittered
-backoff, for up to `GIVE_UP_AFTER` seconds after the first failure (a
-request that waited behind a backlog has not been failing all that time). Retrying a 5xx
-with the same key is safe by the API's idempotency contract (a 200 answers a
-request that had in fact been published). Every answer and every failure to
-get one is counted by endpoint (`HttpTally`).
+On a connection error, a timeout, a 429 or any 5xx the same request (same
+body, same key) is sent again after `Retry-After` if given, else after a
+jittered backoff, for up to `GIVE_UP_AFTER` seconds after its first failure
+(a request that waited behind a backlog has not been failing all that time).
+Retrying a 5xx with the same key is safe by the API's idempotency contract (a
+200 answers a request that had in fact been published). Every answer and
+every failure to get one is counted by endpoint (`HttpTally`).
 """
 
 import asyncio
