@@ -23,7 +23,7 @@ help:
 	@echo "make run    create .venv, migrate, seed demo data, start web + worker + beat"
 	@echo "make test   create/update .venv and run the whole test suite (PostgreSQL + Redis)"
 	@echo "make bench  about 3.5 minutes of benchmarks against a bare baseline (BENCH_ARGS=--help for options)"
-	@echo "make soak   about 8 minutes of chaos under load; exits 1 if anything was lost (SOAK_ARGS=--help for options)"
+	@echo "make soak   8-15 minutes of chaos under load; exits 1 if anything was lost (SOAK_ARGS=--help for options)"
 	@echo "make lint   ruff check"
 
 $(STAMP): requirements.txt

@@ -11,6 +11,7 @@ import bisect
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from bench.soak import analysis
 from bench.soak.chaos import StepRecord
@@ -85,6 +86,7 @@ def judge(recorded: Recorded) -> SoakResult:
         analysis.latency_samples(publishes, records.receipts, set(population.keys_of("native")))
     )
     series.write_csv(options.logs / "latency-samples.csv", origin=recorded.publish_started)
+    _write_receipts(options.logs / "receipts.csv", records.receipts, origin=recorded.publish_started)
     baseline, threshold = _baseline(series, recorded)
 
     handshake_5xx = [when for when, outcome in records.handshake_failures if (_http_status(outcome) or 0) >= 500]
@@ -153,6 +155,14 @@ def judge(recorded: Recorded) -> SoakResult:
             "notification frames without a soak stamp": records.stray_frames,
         },
     )
+
+
+def _write_receipts(path: Path, receipts: list, *, origin: float) -> None:
+    """Every notification frame the clients got, for whoever looks into a finding (times after `origin`)."""
+    with path.open("w") as csv:
+        csv.write("key,connection,seq,live,published_s,received_s\n")
+        for key, connection, seq, live, sent, received in sorted(receipts, key=lambda receipt: receipt[5]):
+            csv.write(f"{key},{connection},{seq},{live},{sent - origin:.3f},{received - origin:.3f}\n")
 
 
 def _baseline(series: analysis.LatencySeries, recorded: Recorded) -> tuple[float | None, float | None]:
