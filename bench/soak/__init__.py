@@ -6,5 +6,6 @@ Procfile's lines), `population` (users, departments, publisher), `client` and
 `swarm` (WebSocket clients in child processes), `publisher` (the REST
 publisher and device registration), `chaos` (the steps), `database` (settling
 and the final rows), `analysis` (figures), `result` (the rule), `report`
-(the table), `run` (the driver).
+(the table), `run` (the driver); `judge` turns what a run recorded into its
+result. What it runs, the rule and the settings: README, "Chaos soak".
 """
