@@ -14,13 +14,16 @@ TEST_REDIS_URL    ?= redis://127.0.0.1:6379/15
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/notifyhub_bench
 BENCH_REDIS_URL    ?= redis://127.0.0.1:6379/14
 BENCH_STAMP := $(VENV)/.bench-requirements-installed
+# make soak uses its own database (created, migrated and emptied by the soak) and its own redis-server.
+SOAK_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/notifyhub_soak
 
-.PHONY: help venv run test bench lint format clean
+.PHONY: help venv run test bench soak lint format clean
 
 help:
 	@echo "make run    create .venv, migrate, seed demo data, start web + worker + beat"
 	@echo "make test   create/update .venv and run the whole test suite (PostgreSQL + Redis)"
 	@echo "make bench  about 3.5 minutes of benchmarks against a bare baseline (BENCH_ARGS=--help for options)"
+	@echo "make soak   8-15 minutes of chaos under load; exits 1 if anything was lost (SOAK_ARGS=--help for options)"
 	@echo "make lint   ruff check"
 
 $(STAMP): requirements.txt
@@ -65,6 +68,9 @@ $(BENCH_STAMP): bench/requirements.txt $(STAMP)
 bench: venv $(BENCH_STAMP)
 	$(PYTHON) -m bench --database-url "$(BENCH_DATABASE_URL)" --redis-url "$(BENCH_REDIS_URL)" $(BENCH_ARGS)
 
+soak: venv
+	$(PYTHON) -m bench.soak --database-url "$(SOAK_DATABASE_URL)" $(SOAK_ARGS)
+
 lint: venv
 	$(BIN)/ruff check .
 
@@ -73,4 +79,4 @@ format: venv
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache bench/results/logs $(NODE_CLIENT)/node_modules
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache bench/results/logs bench/results/soak-logs $(NODE_CLIENT)/node_modules

@@ -45,10 +45,15 @@ class _Worker:
 
 
 class ClientPool:
-    """N client processes, commanded as one."""
+    """N client processes, commanded as one.
 
-    def __init__(self, processes: int) -> None:
+    `module` is the client program each process runs (`python -m <module>`): the bench's swarm by default;
+    the soak runs its own (`bench.soak.client`) over the same stdin/stdout plumbing.
+    """
+
+    def __init__(self, processes: int, module: str = "bench.clients") -> None:
         self.size = processes
+        self.module = module
         self._workers: list[_Worker] = []
         self._ids = itertools.count(1)
 
@@ -57,7 +62,7 @@ class ClientPool:
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "bench.clients",
+                self.module,
                 cwd=REPO,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
