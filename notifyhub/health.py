@@ -3,14 +3,11 @@
 Each returns None when the service answers, else a one-line reason.
 """
 
-import asyncio
-import uuid
-
 import redis
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection
+
+from notifications import events
 
 
 def check_database() -> str | None:
@@ -37,21 +34,8 @@ def check_redis(url: str | None = None, timeout: float = 2.0) -> str | None:
 
 def check_channel_layer(timeout: float = 2.0) -> str | None:
     """Return None when a message makes a round trip through the channel layer, else a one-line reason."""
-    layer = get_channel_layer()
-    if layer is None:
-        return "no channel layer is configured"
-    # A plain (not process-local "!") channel: its receive is one blocking pop, no shared receive loop.
-    channel = f"healthz.{uuid.uuid4().hex}"
-
-    async def round_trip() -> None:
-        await layer.send(channel, {"type": "healthz.ping"})
-        await layer.receive(channel)
-
-    async def bounded_round_trip() -> None:
-        await asyncio.wait_for(round_trip(), timeout)
-
     try:
-        async_to_sync(bounded_round_trip)()
+        events.layer_round_trip(timeout)
     except TimeoutError:
         return f"no round trip within {timeout:g} s"
     except Exception as error:
