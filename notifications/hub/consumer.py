@@ -27,6 +27,12 @@ and calls `start_session()` once the client may receive frames: at once for
 the native protocol, after the handshake message for SignalR. A protocol whose
 every request needs an answer (SignalR completions) also overrides
 `send_reply(reply, request)`, which by default sends the reply event, if any.
+
+When the server shuts down (SIGTERM, `notifyhub/shutdown.py`), it calls
+`hub_connections_shut_down()` once it has stopped accepting connections: every
+open connection of the event loop runs `shut_down()`, which tells the client
+to reconnect (`SERVER_SHUTDOWN`) and closes the session, within
+`SHUTDOWN_GRACE_SECONDS`. A connection cancelled by its server does the same.
 """
 
 import asyncio
@@ -40,6 +46,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from notifications.hub.auth import AuthRefused, token_from_scope
+from notifications.hub.per_loop import one_per_event_loop
 from notifications.hub.session import (
     FLOODING,
     MAX_MESSAGE_BYTES,
@@ -61,6 +68,21 @@ SHUTDOWN_GRACE_SECONDS = 5
 OUTBOX_LIMIT = 500
 # Rendered live notification frames kept per protocol (see HubConsumer._live_frame).
 LIVE_FRAMES_KEPT = 256
+
+
+# open_connections(): the running event loop's open hub connections, for the goodbye at shutdown.
+open_connections = one_per_event_loop(set)
+
+
+async def hub_connections_shut_down() -> None:
+    """At server shutdown, once no new connection can arrive: every open connection says goodbye, all at once.
+
+    Returns within `SHUTDOWN_GRACE_SECONDS` (each `shut_down()` is bounded) and never raises.
+    """
+    connections = list(open_connections())
+    if connections:
+        logger.info("shutdown: telling %d hub connection(s) to reconnect", len(connections))
+        await asyncio.gather(*(connection.shut_down() for connection in connections))
 
 
 def frame_size(text_data: str | None, bytes_data: bytes | None) -> int:
@@ -116,23 +138,20 @@ class HubConsumer(AsyncWebsocketConsumer):
         self.base_send = send
         self.connection_id = f"hub.{uuid.uuid4().hex}"
         self._outbox = asyncio.Queue()
+        connections = open_connections()
+        connections.add(self)
         try:
             while True:
                 await self.dispatch(await receive())
         except StopConsumer:
             pass
         except asyncio.CancelledError:
-            # daphne cancels every connection on shutdown (and uvicorn after its graceful timeout): no
-            # disconnect handler runs, so say goodbye (clients reconnect to another process) and clean up here.
-            if hasattr(self, "session"):
-                try:
-                    async with asyncio.timeout(SHUTDOWN_GRACE_SECONDS):
-                        await self.close_with(SERVER_SHUTDOWN)
-                        await self.session.close()
-                except Exception:
-                    logger.warning("hub connection %s not cleaned up at shutdown", self.connection_id, exc_info=True)
+            # The server gave up on the connection (a shutdown past its grace): no disconnect handler runs, so say
+            # goodbye and clean up here, unless hub_connections_shut_down() did already.
+            await self.shut_down()
             raise
         finally:
+            connections.discard(self)
             if self._writer is not None:
                 self._writer.cancel()
 
@@ -171,6 +190,22 @@ class HubConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         """Runs when the socket has closed, from either side."""
         await self.session.close()
+
+    async def shut_down(self) -> None:
+        """When the server shuts down: tell the client to reconnect, then end the session (never raises).
+
+        Bounded by `SHUTDOWN_GRACE_SECONDS`. `session.close()` is where the
+        connection leaves presence and its groups: the place for anything it
+        must still write before the process goes (its queued acks).
+        """
+        if not hasattr(self, "session"):  # connect() has not run: nothing to say, nothing to undo
+            return
+        try:
+            async with asyncio.timeout(SHUTDOWN_GRACE_SECONDS):
+                await self.close_with(SERVER_SHUTDOWN)
+                await self.session.close()
+        except Exception:
+            logger.warning("hub connection %s not cleaned up at shutdown", self.connection_id, exc_info=True)
 
     async def close_with(self, reason: CloseReason) -> None:
         """End the connection, telling the client why (once)."""
