@@ -26,6 +26,8 @@ Layer messages (all handled by `notifications.hub.consumer.HubConsumer`):
   the channel name of the connection that asked, which is not told again.
 - `room.presence` {document_id, user, state: join|leave, origin} and
   `room.typing` {document_id, user, origin}: to `doc.<id>`.
+- `hub.router.ping` {ping}: a process's `HubRouter` to its own channel, to
+  measure how far behind its receive is (never handed to a connection).
 """
 
 import asyncio
@@ -45,6 +47,7 @@ NOTIFICATION_CREATED = "notification.created"
 NOTIFICATIONS_READ = "notifications.read"
 ROOM_PRESENCE = "room.presence"
 ROOM_TYPING = "room.typing"
+ROUTER_PING = "hub.router.ping"
 
 # How long sync code waits for its layer sends; past that it logs and goes on (the retry sweep sends again).
 SYNC_SEND_TIMEOUT = 5.0
@@ -238,6 +241,29 @@ async def process_channel_new() -> str:
 async def process_channel_receive(channel_name: str) -> dict:
     """The next message for the process's `HubRouter` (raises if the layer is down)."""
     return await get_channel_layer().receive(channel_name)
+
+
+async def process_channel_receive_abandoned() -> None:
+    """After the router cancelled a stuck receive: let go of what could keep the next one waiting.
+
+    channels-redis removes each received message from a backup queue in a
+    task of its own, which holds the lock every receive of this process
+    waits for; one hung on a half-open connection would hang every new
+    receive too. Those of this event loop are cancelled: their messages stay
+    in the backup queue, and the next receive puts them back in front (the
+    hub drops a notification it has shown already).
+    """
+    loop = asyncio.get_running_loop()
+    cleaners = [task for task in list(getattr(get_channel_layer(), "receive_cleaners", ())) if task.get_loop() is loop]
+    for cleaner in cleaners:
+        cleaner.cancel()
+    if cleaners:
+        await asyncio.wait(cleaners)
+
+
+async def process_channel_ping(channel_name: str, ping: int) -> None:
+    """Send the process's `HubRouter` a ping through the layer, to its own channel (see `ROUTER_PING`)."""
+    await get_channel_layer().send(channel_name, {"type": ROUTER_PING, "ping": ping})
 
 
 async def groups_join(channel_name: str, groups: Iterable[str]) -> None:

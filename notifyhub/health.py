@@ -1,4 +1,5 @@
-"""Reachability checks of the services NotifyHub needs, shared by `make run` and /healthz.
+"""Reachability checks of the services NotifyHub needs, shared by `make run` and /healthz,
+and the check of the web process's own hub router (/healthz only).
 
 Each returns None when the service answers, else a one-line reason.
 """
@@ -8,6 +9,7 @@ from django.conf import settings
 from django.db import connection
 
 from notifications import events
+from notifications.hub.router import process_router_problem
 
 
 def check_database() -> str | None:
@@ -41,3 +43,8 @@ def check_channel_layer(timeout: float = 2.0) -> str | None:
     except Exception as error:
         return f"{type(error).__name__}: {error}".splitlines()[0] if str(error) else type(error).__name__
     return None
+
+
+def check_hub_router() -> str | None:
+    """Return None when this process's hub router receives (or it has none: no hub connection yet), else why not."""
+    return process_router_problem()

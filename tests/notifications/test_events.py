@@ -1,11 +1,14 @@
 """notifications/events.py from sync code: sends never wait on the server's event loop, and never without a bound."""
 
 import asyncio
+import inspect
 import logging
 import threading
 
 import pytest
 from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from channels_redis.core import RedisChannelLayer
 
 from notifications import events
 from tests.api_support import closed_port
@@ -72,3 +75,12 @@ def test_sync_sends_refuse_to_block_a_running_event_loop():
 
     with pytest.raises(RuntimeError, match="from a running event loop"):
         asyncio.run(from_the_loop())
+
+
+def test_channels_redis_still_cleans_up_received_messages_in_tasks_it_lists():
+    """What `process_channel_receive_abandoned` cancels when the hub router restarts a stuck receive."""
+    assert isinstance(get_channel_layer(), RedisChannelLayer)
+    assert isinstance(get_channel_layer().receive_cleaners, list)
+    source = inspect.getsource(RedisChannelLayer.receive_single)
+    assert "self.receive_cleaners.append(cleaner)" in source
+    assert "self.receive_clean_locks.release(channel_key)" in source
