@@ -31,8 +31,11 @@ refresh tasks when they end (logged), and every `PING_INTERVAL` seconds while
 the router has members it sends itself a ping through the layer, to its own
 channel. A receive that hears nothing for `RECEIVE_STUCK_AFTER` seconds while a
 ping waits (say a half-open Redis connection: with `socket_timeout=None` its
-BLPOP waits forever) is cancelled and started again. Messages sent meanwhile
-wait in Redis for the new receive (up to the layer's `expiry`).
+BLPOP waits forever) is cancelled and started again, and so are the layer's
+clean-ups of received messages still pending on this loop (one hung the same
+way would hold up every new receive: `events.process_channel_receive_abandoned`).
+Messages sent meanwhile wait in Redis for the new receive (up to the layer's
+`expiry`).
 
 What the process can read, from any thread (plain attributes written on the
 router's loop): `health_problem()`, for /healthz (`process_router_problem`),
