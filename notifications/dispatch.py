@@ -96,7 +96,8 @@ def notification_dispatch(*, payload: dict, recipient_ids: Collection[int], onli
     The second look is what keeps the hub's promise to a client connecting while the notification was being
     published: it registers presence before it reads its replay (`HubSession.open`), so either its replay ran
     after the commit and shows the notification, or its presence is there for this look, after the commit.
-    If the send fails (channel layer down) the `sent` rows come due for the retry sweep after the ack timeout.
+    If a send fails or the layer does not answer in time (`events.send_notification` logs it and returns False),
+    the `sent` rows come due for the retry sweep after the ack timeout, and the late ones stay `pending` for it.
     """
     if online.connection_counts:
         reached_by_department = set().union(*online.department_routes.values())
@@ -108,8 +109,7 @@ def notification_dispatch(*, payload: dict, recipient_ids: Collection[int], onli
     rest = [user_id for user_id in recipient_ids if user_id not in online.connection_counts]
     found = presence.lookup(rest) if rest else presence.Presence(connection_counts={})
     late = found.connection_counts
-    if late:
-        events.send_notification(payload=payload, user_ids=sorted(late))
+    if late and events.send_notification(payload=payload, user_ids=sorted(late)):
         deliveries_mark_sent(notification_id=payload["id"], recipient_ids=set(late))
     offline = [user_id for user_id in rest if user_id not in late]
     if offline and not found.complete:
@@ -189,6 +189,7 @@ def deliveries_resend_on_commit(*, deliveries: Collection[Delivery]) -> None:
 
     def resend_after_commit() -> None:
         for payload, recipient_ids in resends:
+            # One the layer does not take is logged: the resend recorded by the claim comes due again.
             events.send_notification(payload=payload, user_ids=recipient_ids)
 
     transaction.on_commit(resend_after_commit, robust=True)

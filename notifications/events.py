@@ -10,6 +10,13 @@ Each group's members are the hub's *processes* (one `HubRouter` channel per
 web process, `notifications.hub.router`), which hand a message to their own
 connections in that group; so every message names the `group` it was sent to.
 
+Sync code (views, Celery tasks, the retry sweep) publishes through this
+module's own event loop on a daemon thread (`_SyncSideLoop`), never through the
+server's: every wait on it is bounded, and a send that fails or does not finish
+in time is logged, not raised (the rows are committed; the retry sweep sends
+again). The hub's own calls (below `process_channel_new`) are coroutines on the
+hub's loop.
+
 Layer messages (all handled by `notifications.hub.consumer.HubConsumer`):
 
 - `notification.created` {notification: payload, recipient_ids?: [int]}: sent
@@ -20,11 +27,18 @@ Layer messages (all handled by `notifications.hub.consumer.HubConsumer`):
 - `room.presence` {document_id, user, state: join|leave, origin} and
   `room.typing` {document_id, user, origin}: to `doc.<id>`.
 - `user.deactivated` {}: to `user.<id>`; the user's connections close with 4401.
+- `hub.router.ping` {ping}: a process's `HubRouter` to its own channel, to
+  measure how far behind its receive is (never handed to a connection).
 """
 
-from collections.abc import Collection, Iterable, Mapping
+import asyncio
+import logging
+import os
+import threading
+import uuid
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
+from typing import TypeVar
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
@@ -35,6 +49,13 @@ NOTIFICATIONS_READ = "notifications.read"
 ROOM_PRESENCE = "room.presence"
 ROOM_TYPING = "room.typing"
 USER_DEACTIVATED = "user.deactivated"
+ROUTER_PING = "hub.router.ping"
+
+# How long sync code waits for its layer sends; past that it logs and goes on (the retry sweep sends again).
+SYNC_SEND_TIMEOUT = 5.0
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def user_group(user_id: int) -> str:
@@ -69,8 +90,8 @@ def send_notification(
     payload: dict,
     user_ids: Iterable[int],
     department_recipients: Mapping[int, Collection[int]] | None = None,
-) -> None:
-    """Hand a notification to live connections (raises if the layer is down).
+) -> bool:
+    """Hand a notification to live connections: True once the layer has it, False (logged) if it could not.
 
     `user_ids` are reached through their own groups; `department_recipients`
     maps a department id to the recipients reached through that department's
@@ -81,7 +102,7 @@ def send_notification(
     sends = [(user_group(user_id), message) for user_id in user_ids]
     for department_id, recipient_ids in (department_recipients or {}).items():
         sends.append((department_group(department_id), {**message, "recipient_ids": sorted(recipient_ids)}))
-    _group_send_many(sends)
+    return _group_send_many(sends)
 
 
 def notifications_read_on_commit(
@@ -110,15 +131,91 @@ def user_deactivated_on_commit(*, user_id: int) -> None:
     transaction.on_commit(send_after_commit, robust=True)
 
 
-def _group_send_many(sends: list[tuple[str, dict]]) -> None:
+def _group_send_many(sends: list[tuple[str, dict]]) -> bool:
+    """Send from sync code, in order; False (logged, never raised) if the layer failed or took too long."""
     if not sends:
-        return
+        return True
 
     async def send_all() -> None:
         for group, message in sends:
             await _group_send(group, message)
 
-    async_to_sync(send_all)()
+    _refuse_from_event_loop()  # a bug in the caller, not a layer failure: raised
+    try:
+        _sync_side_loop.run(send_all, timeout=SYNC_SEND_TIMEOUT)
+    except Exception:
+        logger.warning(
+            "channel layer: %d group send(s) not completed; the retry sweep sends again", len(sends), exc_info=True
+        )
+        return False
+    return True
+
+
+def layer_round_trip(timeout: float) -> None:
+    """Send a message to a new channel and receive it (for /healthz); raises if the layer fails or is too slow."""
+    layer = get_channel_layer()
+    if layer is None:
+        raise RuntimeError("no channel layer is configured")
+    # A plain (not process-local "!") channel: its receive is one blocking pop, no shared receive loop.
+    channel = f"healthz.{uuid.uuid4().hex}"
+
+    async def round_trip() -> None:
+        await layer.send(channel, {"type": "healthz.ping"})
+        await layer.receive(channel)
+
+    _sync_side_loop.run(round_trip, timeout=timeout)
+
+
+class _SyncSideLoop:
+    """The event loop, on a daemon thread of its own, where sync code's layer calls run.
+
+    Why not `async_to_sync`: called from a request thread it runs the send on
+    the *server's* event loop, and once the server stopped that loop (SIGTERM)
+    the thread waited for it forever, holding its database connection; the
+    process then never exited. This loop belongs to this module and runs until
+    the process exits, and every wait on it is bounded. channels-redis keeps a
+    connection pool per event loop, so this loop has its own. Started on first
+    use, and again in a forked child (a Celery worker), which has no thread.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        os.register_at_fork(after_in_child=self._forget)
+
+    def run(self, coroutine_function: Callable[[], Awaitable[T]], *, timeout: float) -> T:
+        """Run `coroutine_function()` on the loop; its result, or its exception, or TimeoutError (then cancelled)."""
+        _refuse_from_event_loop()
+        future = asyncio.run_coroutine_threadsafe(coroutine_function(), self._running_loop())
+        try:
+            return future.result(timeout)
+        except TimeoutError:
+            future.cancel()
+            raise TimeoutError(f"the channel layer did not answer within {timeout:g} s") from None
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None:
+                self._loop = asyncio.new_event_loop()
+                threading.Thread(target=self._loop.run_forever, name="channel-layer-sync-sends", daemon=True).start()
+            return self._loop
+
+    def _forget(self) -> None:
+        # In a forked child the thread is gone (and the lock may have been held by another thread).
+        self._lock = threading.Lock()
+        self._loop = None
+
+
+_sync_side_loop = _SyncSideLoop()
+
+
+def _refuse_from_event_loop() -> None:
+    """Raise if called on a running event loop: waiting there would block it (the hub awaits the layer instead)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    raise RuntimeError("a sync layer call from a running event loop")
 
 
 async def _group_send(group: str, message: dict) -> None:
@@ -151,6 +248,29 @@ async def process_channel_new() -> str:
 async def process_channel_receive(channel_name: str) -> dict:
     """The next message for the process's `HubRouter` (raises if the layer is down)."""
     return await get_channel_layer().receive(channel_name)
+
+
+async def process_channel_receive_abandoned() -> None:
+    """After the router cancelled a stuck receive: let go of what could keep the next one waiting.
+
+    channels-redis removes each received message from a backup queue in a
+    task of its own, which holds the lock every receive of this process
+    waits for; one hung on a half-open connection would hang every new
+    receive too. Those of this event loop are cancelled: their messages stay
+    in the backup queue, and the next receive puts them back in front (the
+    hub drops a notification it has shown already).
+    """
+    loop = asyncio.get_running_loop()
+    cleaners = [task for task in list(getattr(get_channel_layer(), "receive_cleaners", ())) if task.get_loop() is loop]
+    for cleaner in cleaners:
+        cleaner.cancel()
+    if cleaners:
+        await asyncio.wait(cleaners)
+
+
+async def process_channel_ping(channel_name: str, ping: int) -> None:
+    """Send the process's `HubRouter` a ping through the layer, to its own channel (see `ROUTER_PING`)."""
+    await get_channel_layer().send(channel_name, {"type": ROUTER_PING, "ping": ping})
 
 
 async def groups_join(channel_name: str, groups: Iterable[str]) -> None:

@@ -11,12 +11,14 @@ daphne's handling of that one message with autobahn's lower-level
 on the wire are still passed to daphne unchanged. uvicorn needs nothing: it
 supports both already.
 
-**Shutdown.** On SIGTERM daphne cancels every application instance and waits
-for them, which is when the hub tells its clients to reconnect elsewhere
-(`HubConsumer.__call__`). But its `kill_all_applications` raises `KeyError` on
-the first connection that has no application running (an idle keep-alive
-HTTP connection, a socket whose application has finished), and then cancels
-nothing: every socket is just dropped. The replacement skips those.
+**Shutdown.** On SIGTERM daphne cancels every application instance at once
+(its reactor's before-shutdown trigger, `kill_all_applications`) and stops:
+in-flight HTTP requests are dropped without an answer; and it raises
+`KeyError` on a connection with no application running (an idle keep-alive
+HTTP connection), cancelling nothing. The replacement runs the steps of
+`notifyhub.shutdown` instead: stop listening, let HTTP requests finish within
+their grace while every hub connection says goodbye, then cancel what still
+runs; the reactor waits for it.
 
 Installed by `notifyhub.asgi`; `tests/test_daphne_patch.py` fails if a
 daphne upgrade moves what this relies on.
@@ -30,7 +32,13 @@ from daphne.server import Server
 from daphne.ws_protocol import WebSocketProtocol
 from twisted.internet import defer
 
+from notifications.hub.consumer import hub_connections_shut_down
+from notifyhub import shutdown
+
 logger = logging.getLogger("daphne.server")
+
+# Applications cancelled at the end of the shutdown get this long to finish (an HTTP request answers 503).
+CANCELLED_GRACE_SECONDS = 1.0
 
 # RFC 6455 §7.4: codes an endpoint may send in a close frame.
 SENDABLE_CLOSE_CODES = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014}) | frozenset(
@@ -39,6 +47,7 @@ SENDABLE_CLOSE_CODES = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010
 MAX_REASON_BYTES = 123  # a close frame's payload is at most 125 bytes, 2 of them the code
 
 _daphne_handle_reply = WebSocketProtocol.handle_reply
+_daphne_listen_success = Server.listen_success
 
 
 def _handle_reply(self: WebSocketProtocol, message: dict) -> None:
@@ -51,22 +60,55 @@ def _handle_reply(self: WebSocketProtocol, message: dict) -> None:
     _daphne_handle_reply(self, message)
 
 
+def _listen_success(self: Server, port) -> None:
+    """Keep the listening port (daphne keeps only its address), so that shutdown can close it."""
+    self.__dict__.setdefault("notifyhub_ports", []).append(port)
+    _daphne_listen_success(self, port)
+
+
 def _kill_all_applications(self: Server) -> defer.Deferred:
-    """Cancel every running application instance before the reactor stops, and make it wait for them."""
-    running = [
-        details["application_instance"]
-        for details in self.connections.values()
-        if details.get("application_instance") is not None and not details["application_instance"].done()
-    ]
+    """The reactor's before-shutdown trigger (SIGTERM): `notifyhub.shutdown`'s steps; the reactor waits for them."""
+    began_at = shutdown.begin()
+    for port in self.__dict__.get("notifyhub_ports", []):
+        port.stopListening()
+    waiting = defer.Deferred.fromFuture(asyncio.ensure_future(_drain(self, began_at)))
+    waiting.addErrback(lambda failure: logger.error("shutdown failed: %s", failure.getTraceback()))
+    return waiting
+
+
+async def _drain(server: Server, began_at: float) -> None:
+    await asyncio.gather(
+        hub_connections_shut_down(),
+        _applications_finished(server, seconds=shutdown.HTTP_GRACE_SECONDS, began_at=began_at),
+    )
+    # What still runs now: HTTP requests past their grace (http.py answers them 503), sockets that did not close.
+    running = _running_applications(server)
     for application_instance in running:
         application_instance.cancel()
     logger.info("Killed %i pending application instances", len(running))
-    waiting = defer.Deferred.fromFuture(asyncio.gather(*running))
-    waiting.addErrback(lambda failure: None)
-    return waiting
+    if running:
+        await asyncio.wait(running, timeout=CANCELLED_GRACE_SECONDS)
+
+
+async def _applications_finished(server: Server, *, seconds: float, began_at: float) -> None:
+    """Returns once no application instance runs (HTTP answered, sockets closed), or after `seconds` from `began_at`.
+
+    Looks again after each wait: a keep-alive HTTP connection may bring one more request meanwhile.
+    """
+    while (running := _running_applications(server)) and (left := shutdown.seconds_left(began_at, seconds)) > 0:
+        await asyncio.wait(running, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+
+
+def _running_applications(server: Server) -> list[asyncio.Future]:
+    return [
+        details["application_instance"]
+        for details in list(server.connections.values())
+        if details.get("application_instance") is not None and not details["application_instance"].done()
+    ]
 
 
 def install() -> None:
     """Patch daphne's WebSocket protocol and shutdown (idempotent)."""
     WebSocketProtocol.handle_reply = _handle_reply
+    Server.listen_success = _listen_success
     Server.kill_all_applications = _kill_all_applications

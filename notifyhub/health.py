@@ -1,16 +1,15 @@
-"""Reachability checks of the services NotifyHub needs, shared by `make run` and /healthz.
+"""Reachability checks of the services NotifyHub needs, shared by `make run` and /healthz,
+and the check of the web process's own hub router (/healthz only).
 
 Each returns None when the service answers, else a one-line reason.
 """
 
-import asyncio
-import uuid
-
 import redis
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection
+
+from notifications import events
+from notifications.hub.router import process_router_problem
 
 
 def check_database() -> str | None:
@@ -37,23 +36,15 @@ def check_redis(url: str | None = None, timeout: float = 2.0) -> str | None:
 
 def check_channel_layer(timeout: float = 2.0) -> str | None:
     """Return None when a message makes a round trip through the channel layer, else a one-line reason."""
-    layer = get_channel_layer()
-    if layer is None:
-        return "no channel layer is configured"
-    # A plain (not process-local "!") channel: its receive is one blocking pop, no shared receive loop.
-    channel = f"healthz.{uuid.uuid4().hex}"
-
-    async def round_trip() -> None:
-        await layer.send(channel, {"type": "healthz.ping"})
-        await layer.receive(channel)
-
-    async def bounded_round_trip() -> None:
-        await asyncio.wait_for(round_trip(), timeout)
-
     try:
-        async_to_sync(bounded_round_trip)()
+        events.layer_round_trip(timeout)
     except TimeoutError:
         return f"no round trip within {timeout:g} s"
     except Exception as error:
         return f"{type(error).__name__}: {error}".splitlines()[0] if str(error) else type(error).__name__
     return None
+
+
+def check_hub_router() -> str | None:
+    """Return None when this process's hub router receives (or it has none: no hub connection yet), else why not."""
+    return process_router_problem()

@@ -13,9 +13,14 @@ instead of starting one. A request still owns its thread from start to finish
 (request_started, the view, request_finished all run there), so what Django
 keeps per thread — the database connection, returned to the pool at
 request_finished — behaves exactly as before.
+
+A request the server cancels (at shutdown, past its grace: `notifyhub/shutdown.py`)
+is answered 503 `shutting_down` if it has no answer yet, rather than left without one.
 """
 
+import asyncio
 import io
+import json
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -67,11 +72,20 @@ class SyncViewsASGIHandler(ASGIHandler):
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
         executor = self.request_threads.take()
+        answer = Answer(send)
+        cancelled = False
         try:
             async with ThreadSensitiveContext(executor=executor):
-                await self.handle(scope, receive, send)
+                await self.handle(scope, receive, answer.send)
+        except asyncio.CancelledError:
+            cancelled = True
+            await answer.refuse_if_unanswered()
+            raise
         finally:
-            self.request_threads.give_back(executor)
+            if cancelled:  # the view may still be running on its thread: no other request may queue behind it
+                executor.shutdown(wait=False)
+            else:
+                self.request_threads.give_back(executor)
 
     async def get_response_async(self, request):
         return await sync_to_async(self.get_response_retrying, thread_sensitive=True)(request)
@@ -132,3 +146,38 @@ class DatabaseLedger:
 
     def _committed(self) -> None:
         self.nothing_committed = False
+
+
+class Answer:
+    """A request's ASGI `send`, which knows whether the response has started; once refused, the view's is dropped."""
+
+    RETRY_AFTER_SECONDS = 1
+
+    def __init__(self, send) -> None:
+        self._send = send
+        self.started = False
+        self.refused = False
+
+    async def send(self, message: dict) -> None:
+        if self.refused:  # the view finished after the server gave up on it: the client has its 503
+            return
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self._send(message)
+
+    async def refuse_if_unanswered(self) -> None:
+        """503 `shutting_down` (the error shape of notifyhub/api/errors.py) unless the response has started."""
+        if self.started:
+            return
+        self.refused = True
+        body = json.dumps(
+            {"code": "shutting_down", "message": "The server is restarting; send the request again."}
+        ).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"retry-after", str(self.RETRY_AFTER_SECONDS).encode()),
+            (b"connection", b"close"),
+        ]
+        await self._send({"type": "http.response.start", "status": 503, "headers": headers})
+        await self._send({"type": "http.response.body", "body": body})

@@ -6,12 +6,13 @@ is covered end to end in tests/notifications/hub/.
 
 import asyncio
 import inspect
+import time
 
 from autobahn.websocket.protocol import WebSocketProtocol as AutobahnProtocol
 from daphne.server import Server
 from daphne.ws_protocol import WebSocketProtocol
 
-from notifyhub import daphne_patch
+from notifyhub import daphne_patch, shutdown
 
 
 def test_daphne_still_routes_close_through_handle_reply():
@@ -31,6 +32,7 @@ def test_install_is_what_the_asgi_application_runs():
 
     assert WebSocketProtocol.handle_reply is daphne_patch._handle_reply
     assert Server.kill_all_applications is daphne_patch._kill_all_applications
+    assert Server.listen_success is daphne_patch._listen_success
     daphne_patch.install()
     assert WebSocketProtocol.handle_reply is daphne_patch._handle_reply
 
@@ -38,25 +40,52 @@ def test_install_is_what_the_asgi_application_runs():
 def test_daphne_still_kills_applications_before_shutdown_from_its_connections_table():
     source = inspect.getsource(Server.run)
     assert 'reactor.addSystemEventTrigger("before", "shutdown", self.kill_all_applications)' in source
+    assert "listener.addCallback(self.listen_success)" in source
     assert '"application_instance"' in inspect.getsource(Server.create_application)
 
 
-def test_shutdown_cancels_running_applications_and_skips_connections_without_one():
-    async def scenario() -> tuple[bool, bool]:
-        running = asyncio.ensure_future(asyncio.sleep(60))
+class FakePort:
+    listening = True
+
+    def stopListening(self) -> None:  # Twisted's name
+        self.listening = False
+
+
+def test_shutdown_stops_listening_at_once(monkeypatch):
+    monkeypatch.setattr(shutdown, "begin", time.monotonic)  # no exit deadline in the test process
+
+    async def scenario() -> bool:
+        server = Server.__new__(Server)
+        server.connections = {}
+        port = FakePort()
+        daphne_patch._listen_success(server, port)
+        waiting = daphne_patch._kill_all_applications(server)
+        stopped_first = not port.listening
+        await waiting.asFuture(asyncio.get_running_loop())
+        return stopped_first
+
+    assert asyncio.run(scenario())
+
+
+def test_shutdown_lets_applications_finish_within_the_grace_then_cancels_the_rest(monkeypatch):
+    monkeypatch.setattr(shutdown, "HTTP_GRACE_SECONDS", 1.0)
+
+    async def scenario() -> tuple[bool, bool, bool]:
+        finishing = asyncio.ensure_future(asyncio.sleep(0.1))  # an HTTP request about to answer
+        stuck = asyncio.ensure_future(asyncio.sleep(60))
         finished = asyncio.ensure_future(asyncio.sleep(0))
         await finished
         server = Server.__new__(Server)
         server.connections = {
             "idle keep-alive": {"connected": 0},
             "finished": {"connected": 0, "application_instance": finished},
-            "running": {"connected": 0, "application_instance": running},
+            "finishing": {"connected": 0, "application_instance": finishing},
+            "stuck": {"connected": 0, "application_instance": stuck},
         }
-        daphne_patch._kill_all_applications(server)
-        await asyncio.sleep(0)
-        return running.cancelled(), finished.cancelled()
+        await daphne_patch._drain(server, began_at=time.monotonic())
+        return finishing.cancelled(), stuck.cancelled(), finished.cancelled()
 
-    assert asyncio.run(scenario()) == (True, False)
+    assert asyncio.run(scenario()) == (False, True, False)
 
 
 def test_only_codes_rfc_6455_lets_endpoints_send_are_sent_directly():

@@ -37,8 +37,14 @@ batcher and returns at once; `confirm_ack(notification_id, request)` (the
 protocol's) tells the client once it is written, `send_error` if it was
 refused. Any other command first waits for the acks before it (`perform`), so
 its answer still means every earlier frame has been handled. Acks that arrive
-after the server decided to close (`receive_acks_only`) and acks in flight at
-shutdown are still written.
+after the server decided to close (`receive_acks_only`) are still written.
+
+When the server shuts down (SIGTERM, `notifyhub/shutdown.py`), it calls
+`hub_connections_shut_down()` once it has stopped accepting connections: every
+open connection of the event loop runs `shut_down()`, which writes the acks it
+has received, tells the client to reconnect (`SERVER_SHUTDOWN`) and closes the
+session, within `SHUTDOWN_GRACE_SECONDS`. A connection cancelled by its server
+does the same.
 """
 
 import asyncio
@@ -52,6 +58,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from notifications import presence
 from notifications.hub.auth import AuthRefused, token_from_scope
+from notifications.hub.per_loop import one_per_event_loop
 from notifications.hub.session import (
     FLOODING,
     MAX_MESSAGE_BYTES,
@@ -75,6 +82,21 @@ SHUTDOWN_GRACE_SECONDS = 5
 OUTBOX_LIMIT = 500
 # Rendered live notification frames kept per protocol (see HubConsumer._live_frame).
 LIVE_FRAMES_KEPT = 256
+
+
+# open_connections(): the running event loop's open hub connections, for the goodbye at shutdown.
+open_connections = one_per_event_loop(set)
+
+
+async def hub_connections_shut_down() -> None:
+    """At server shutdown, once no new connection can arrive: every open connection says goodbye, all at once.
+
+    Returns within `SHUTDOWN_GRACE_SECONDS` (each `shut_down()` is bounded) and never raises.
+    """
+    connections = list(open_connections())
+    if connections:
+        logger.info("shutdown: telling %d hub connection(s) to reconnect", len(connections))
+        await asyncio.gather(*(connection.shut_down() for connection in connections))
 
 
 def frame_size(text_data: str | None, bytes_data: bytes | None) -> int:
@@ -137,25 +159,20 @@ class HubConsumer(AsyncWebsocketConsumer):
         self._session_open = asyncio.Event()
         self._replayed = asyncio.Event()
         self._acks_in_flight = set()
+        connections = open_connections()
+        connections.add(self)
         try:
             while True:
                 await self.dispatch(await receive())
         except StopConsumer:
             pass
         except asyncio.CancelledError:
-            # daphne cancels every connection on shutdown (and uvicorn after its graceful timeout): no
-            # disconnect handler runs, so write the acks in flight, say goodbye (clients reconnect to another
-            # process) and clean up here.
-            if hasattr(self, "session"):
-                try:
-                    async with asyncio.timeout(SHUTDOWN_GRACE_SECONDS):
-                        await self.acks_settled()
-                        await self.close_with(SERVER_SHUTDOWN)
-                        await self.session.close()
-                except Exception:
-                    logger.warning("hub connection %s not cleaned up at shutdown", self.connection_id, exc_info=True)
+            # The server gave up on the connection (a shutdown past its grace): no disconnect handler runs, so write
+            # its acks, say goodbye and clean up here, unless hub_connections_shut_down() did already.
+            await self.shut_down()
             raise
         finally:
+            connections.discard(self)
             for task in (self._writer, self._starter):
                 if task is not None:
                     task.cancel()
@@ -219,6 +236,23 @@ class HubConsumer(AsyncWebsocketConsumer):
             self._starter.cancel()  # an open still under way must not join groups after close() left them
             await asyncio.wait([self._starter])
         await self.session.close()
+
+    async def shut_down(self) -> None:
+        """When the server shuts down: tell the client to reconnect, then end the session (never raises).
+
+        Bounded by `SHUTDOWN_GRACE_SECONDS`. `session.close()` is where the
+        connection leaves presence and its groups: the place for anything it
+        must still write before the process goes.
+        """
+        if not hasattr(self, "session"):  # connect() has not run: nothing to say, nothing to undo
+            return
+        try:
+            async with asyncio.timeout(SHUTDOWN_GRACE_SECONDS):
+                await self.acks_settled()  # written (and confirmed) before the goodbye
+                await self.close_with(SERVER_SHUTDOWN)
+                await self.session.close()
+        except Exception:
+            logger.warning("hub connection %s not cleaned up at shutdown", self.connection_id, exc_info=True)
 
     async def close_with(self, reason: CloseReason) -> None:
         """End the connection, telling the client why (once)."""

@@ -110,8 +110,9 @@ MESSAGE_TOO_BIG = CloseReason(1009, f"message larger than {MAX_MESSAGE_BYTES} by
 FLOODING = CloseReason(1008, "too many messages", "rate_limited")
 # The connection fell behind by OUTBOX_LIMIT messages (the client reads too slowly): it reconnects and replays.
 TOO_SLOW = CloseReason(1013, "too slow to keep up", "too_slow")
-# The server process is stopping (daphne cancels every connection first): reconnect, another process will answer.
-SERVER_SHUTDOWN = CloseReason(1001, "server shutting down", "server_shutdown")
+# The server process is stopping (a deploy or restart, see notifyhub/shutdown.py): 1012 "service restart" tells
+# clients to reconnect, and another process (or this one, restarted) answers and replays what they missed.
+SERVER_SHUTDOWN = CloseReason(1012, "server restarting", "server_shutdown")
 # Something on the server failed (e.g. the database was unreachable for longer than a retry): reconnect with backoff.
 SERVER_ERROR = CloseReason(1011, "server error; reconnect", "internal_error")
 

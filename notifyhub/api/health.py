@@ -1,4 +1,5 @@
-"""GET /healthz: can this process reach what it needs? For load balancers and orchestrators."""
+"""GET /healthz: can this process reach what it needs, and does its hub router receive? For load balancers
+and orchestrators."""
 
 import logging
 
@@ -8,17 +9,22 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from notifyhub.health import check_channel_layer, check_database, check_redis
+from notifyhub.health import check_channel_layer, check_database, check_hub_router, check_redis
 
 logger = logging.getLogger(__name__)
 
-CHECKS = {"database": check_database, "redis": check_redis, "channel_layer": check_channel_layer}
+CHECKS = {
+    "database": check_database,
+    "redis": check_redis,
+    "channel_layer": check_channel_layer,
+    "hub_router": check_hub_router,
+}
 
 
 class HealthSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["ok", "unavailable"])
     checks = serializers.DictField(
-        child=serializers.ChoiceField(choices=["ok", "failed"]), help_text="database, redis, channel_layer"
+        child=serializers.ChoiceField(choices=["ok", "failed"]), help_text="database, redis, channel_layer, hub_router"
     )
     failed = serializers.ListField(child=serializers.CharField(), help_text="The parts that did not answer.")
 
@@ -32,7 +38,7 @@ class HealthView(APIView):
 
     @extend_schema(
         tags=["health"],
-        summary="Database, Redis and channel-layer reachability",
+        summary="Database, Redis and channel-layer reachability; the hub router receiving",
         responses={200: HealthSerializer, 503: HealthSerializer},
     )
     def get(self, request):

@@ -1,6 +1,7 @@
 """notifyhub/http.py: HTTP requests under ASGI run their middleware and view in one hop, on a reused thread."""
 
 import asyncio
+import json
 import threading
 
 import pytest
@@ -29,6 +30,15 @@ def meet_another_request(request):
     return JsonResponse({"thread": threading.get_native_id()})
 
 
+view_started, view_may_finish = threading.Event(), threading.Event()
+
+
+def slow_to_answer(request):
+    view_started.set()
+    view_may_finish.wait(5)
+    return JsonResponse({"late": True})
+
+
 def query_the_database(request):
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
@@ -40,6 +50,7 @@ urlpatterns = [
     path("where", where_am_i),
     path("meet", meet_another_request),
     path("query", query_the_database),
+    path("slow", slow_to_answer),
 ]
 
 
@@ -48,6 +59,8 @@ def recorded_signals():
     seen.clear()
     request_connections.clear()
     meeting.reset()
+    view_started.clear()
+    view_may_finish.clear()
 
     def started(**kwargs):
         seen.append(("request_started", threading.get_native_id()))
@@ -62,8 +75,8 @@ def recorded_signals():
     request_finished.disconnect(finished)
 
 
-async def get(application, url: str) -> tuple[int, bytes]:
-    scope = {
+def http_scope(url: str) -> dict:
+    return {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
@@ -77,7 +90,10 @@ async def get(application, url: str) -> tuple[int, bytes]:
         "client": ("127.0.0.1", 50000),
         "server": ("testserver", 80),
     }
-    communicator = ApplicationCommunicator(application, scope)
+
+
+async def get(application, url: str) -> tuple[int, bytes]:
+    communicator = ApplicationCommunicator(application, http_scope(url))
     await communicator.send_input({"type": "http.request", "body": b"", "more_body": False})
     start = await communicator.receive_output(timeout=10)
     body = await communicator.receive_output(timeout=10)
@@ -132,6 +148,30 @@ def test_the_requests_database_connection_is_closed_when_it_finishes():
     assert (status, body) == (200, b'{"open": true}')
     [handle] = request_connections
     assert handle.connection is None  # closed by request_finished (or returned to the web process's pool)
+
+
+def test_a_request_the_server_cancels_at_shutdown_is_answered_503_and_the_view_s_late_answer_is_dropped():
+    async def scenario():
+        communicator = ApplicationCommunicator(SyncViewsASGIHandler(), http_scope("/slow"))
+        await communicator.send_input({"type": "http.request", "body": b"", "more_body": False})
+        assert await asyncio.to_thread(view_started.wait, 5)
+        communicator.future.cancel()  # what a server does to a request still running past its shutdown grace
+        # From the queue: receive_output() would raise the application's cancellation first.
+        start = await asyncio.wait_for(communicator.output_queue.get(), 10)
+        body = await asyncio.wait_for(communicator.output_queue.get(), 10)
+        view_may_finish.set()
+        await asyncio.sleep(0.5)  # the view returns; its response must not follow the 503
+        return start, body, communicator.output_queue.empty()
+
+    start, body, nothing_after = asyncio.run(scenario())
+
+    assert start["status"] == 503
+    assert (b"retry-after", b"1") in start["headers"]
+    assert json.loads(body["body"]) == {
+        "code": "shutting_down",
+        "message": "The server is restarting; send the request again.",
+    }
+    assert nothing_after
 
 
 def test_a_websocket_scope_is_not_django_s():

@@ -1,12 +1,15 @@
-"""The process router: one layer member per process and group, and recovery when Redis restarts."""
+"""The process router: one layer member per process and group, recovery when Redis restarts, and its watchdog."""
 
 import asyncio
 import json
+import logging
 import socket
+import threading
 import time
 
 import pytest
 from channels.db import database_sync_to_async
+from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
 from django.conf import settings as django_settings
 
@@ -20,8 +23,10 @@ from notifications.hub.signalr.consumer import SignalRHubConsumer
 from notifications.models import Delivery
 from notifications.services import notification_publish
 from notifyhub.asgi import application
+from tests.api_support import client_for
 from tests.factories import DepartmentFactory, UserFactory, add_members
 from tests.support.hub_client import NativeClient, access_token, until_notification
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -185,3 +190,160 @@ def test_a_live_frame_is_rendered_once_per_protocol_and_is_what_each_protocol_se
     assert signalr_frame == protocol.encode(invocation)
     assert invocation["target"] == "NewTask"
     assert NativeHubConsumer()._live_frame(payload) is native_frame  # the cache, shared by the protocol's connections
+
+
+# --- The watchdog: the receive task restarted when it ends or hangs; /healthz reports the router -----------------
+
+
+@pytest.fixture
+def quick_watchdog(monkeypatch):
+    """A watchdog that looks every 0.1 s and calls a receive stuck after 0.5 s of silence (the same code),
+    on a channel-layer object of the test's own.
+
+    These tests cancel receives; channels-redis keeps per-channel asyncio locks on the layer object, which a later
+    test's event loop could then not use (a server has one loop for its lifetime).
+    """
+    monkeypatch.setattr(hub_router_module, "PING_INTERVAL", 0.1)
+    monkeypatch.setattr(hub_router_module, "RECEIVE_STUCK_AFTER", 0.5)
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
+async def connected(user) -> WebsocketCommunicator:
+    """A native connection in this event loop, past hello and its (empty) replay: the router has a member."""
+    communicator = WebsocketCommunicator(
+        application, "/ws/notifications/", headers=[(b"authorization", f"Bearer {access_token(user)}".encode())]
+    )
+    connected, _ = await communicator.connect()
+    assert connected
+    assert (await communicator.receive_json_from())["type"] == "hello"
+    assert (await communicator.receive_json_from())["type"] == "replay_complete"
+    return communicator
+
+
+def router_receive_task() -> asyncio.Task:
+    [task] = [task for task in asyncio.all_tasks() if task.get_name() == "hub-router-receive"]
+    return task
+
+
+async def published_and_received(user, communicator: WebsocketCommunicator, title: str) -> tuple[str, dict]:
+    notification = await database_sync_to_async(notification_publish)(event="Ping", title=title, user_ids=[user.pk])
+    return str(notification.pk), await communicator.receive_json_from(timeout=10)
+
+
+def test_a_receive_task_that_ends_is_started_again_and_group_messages_still_arrive(quick_watchdog, redis_client):
+    user = UserFactory()
+
+    async def scenario() -> tuple[str, dict]:
+        communicator = await connected(user)
+        receive = router_receive_task()
+        receive.cancel()  # as an unexpected exception or a stray cancellation would end it
+        await asyncio.wait([receive])
+        delivered = await published_and_received(user, communicator, "after the receive task ended")
+        await communicator.disconnect()
+        return delivered
+
+    notification_id, frame = asyncio.run(scenario())
+
+    assert (frame["type"], frame["id"]) == ("notification", notification_id)
+
+
+class HangingReceive:
+    """Our seam to the layer's receive, made to wait forever while `hanging` is set (as a BLPOP on a half-open
+    Redis connection does: socket_timeout=None); each call checks the flag when it starts."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.hanging = threading.Event()
+        self.calls = 0
+        self._receive = events.process_channel_receive
+        monkeypatch.setattr(events, "process_channel_receive", self)
+
+    async def __call__(self, channel_name: str) -> dict:
+        self.calls += 1
+        if self.hanging.is_set():
+            await asyncio.get_running_loop().create_future()  # never done; only cancellation ends it
+        return await self._receive(channel_name)
+
+
+def test_a_receive_that_hangs_is_restarted_by_the_watchdog_and_messages_flow(
+    quick_watchdog, monkeypatch, redis_client, caplog
+):
+    user = UserFactory()
+    receive = HangingReceive(monkeypatch)
+    receive.hanging.set()
+
+    async def scenario() -> tuple[str, dict]:
+        communicator = await connected(user)  # the router's first receive hangs from the start
+        receive.hanging.clear()  # ...and only a new one would work
+        delivered = await published_and_received(user, communicator, "while the receive hung")
+        await communicator.disconnect()
+        return delivered
+
+    with caplog.at_level(logging.ERROR, logger="notifications.hub.router"):
+        notification_id, frame = asyncio.run(scenario())
+
+    assert (frame["type"], frame["id"]) == ("notification", notification_id)
+    assert receive.calls >= 2
+    assert "its receive heard nothing" in caplog.text
+
+
+class LoopThread:
+    """An event loop on its own thread, as a server's, while the test's thread calls /healthz."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coroutine, timeout: float = 30):
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def close(self) -> None:
+        async def cancel_everything_else() -> None:
+            tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        self.run(cancel_everything_else())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+def healthz() -> tuple[int, dict]:
+    response = client_for().get("/healthz")
+    return response.status_code, response.json()
+
+
+def test_healthz_fails_while_the_router_receives_nothing_and_recovers(quick_watchdog, monkeypatch, redis_client):
+    monkeypatch.setattr(hub_router_module, "UNHEALTHY_AFTER", 1.0)
+    user = UserFactory()
+    receive = HangingReceive(monkeypatch)
+    server = LoopThread()
+    try:
+        communicator = server.run(connected(user))
+        assert eventually(lambda: healthz()[0] == 200)
+        assert healthz()[1]["checks"]["hub_router"] == "ok"
+
+        receive.hanging.set()
+        server.run(cancel(router_receive_task))  # the running receive goes; every one started now hangs
+        # Restarted, the receive hangs again each time: its pings go unanswered past UNHEALTHY_AFTER (read from this
+        # thread, as a resend pacer would).
+        assert eventually(lambda: hub_router_module.process_behind_seconds() > 1.0)
+        status, body = healthz()
+        assert (status, body["failed"]) == (503, ["hub_router"])
+
+        receive.hanging.clear()  # the watchdog's next restart works
+        assert eventually(lambda: healthz()[0] == 200)
+        assert eventually(lambda: hub_router_module.process_behind_seconds() < 1.0)
+        server.run(communicator.disconnect())
+    finally:
+        server.close()
+
+
+async def cancel(find_task) -> None:
+    task = find_task()
+    task.cancel()
+    await asyncio.wait([task])

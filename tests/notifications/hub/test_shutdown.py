@@ -1,4 +1,6 @@
-"""When daphne shuts down (SIGTERM), every hub connection is told to reconnect before its socket closes."""
+"""When daphne shuts down (SIGTERM), every hub connection is told to reconnect before its socket closes.
+
+Both servers under publishing load: tests/notifyhub/test_shutdown.py."""
 
 import pytest
 
@@ -21,7 +23,7 @@ def test_signalr_clients_get_close_with_allow_reconnect_then_1000(start_server, 
     assert closed.code == 1000
 
 
-def test_native_clients_get_an_error_frame_and_1001_and_leave_presence(start_server, redis_client):
+def test_native_clients_get_an_error_frame_and_1012_and_leave_presence(start_server, redis_client):
     user = UserFactory()
     server = start_server("shutdown-native")
     client = NativeClient.connect(server, token=access_token(user))
@@ -31,6 +33,6 @@ def test_native_clients_get_an_error_frame_and_1001_and_leave_presence(start_ser
     server.stop()
 
     closed = client.closed()
-    assert closed.frames == [{"type": "error", "code": "server_shutdown", "message": "server shutting down"}]
-    assert (closed.code, closed.reason) == (1001, "server shutting down")
+    assert closed.frames == [{"type": "error", "code": "server_shutdown", "message": "server restarting"}]
+    assert (closed.code, closed.reason) == (1012, "server restarting")
     assert not presence.is_online(user.pk)

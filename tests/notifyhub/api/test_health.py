@@ -9,11 +9,12 @@ pytestmark = pytest.mark.django_db
 
 
 def test_all_up_is_200():
+    """A process with no hub connection has no router yet: that is ok (the router's own failures: test_router.py)."""
     response = client_for().get("/healthz")
     assert response.status_code == 200
     assert response.json() == {
         "status": "ok",
-        "checks": {"database": "ok", "redis": "ok", "channel_layer": "ok"},
+        "checks": {"database": "ok", "redis": "ok", "channel_layer": "ok", "hub_router": "ok"},
         "failed": [],
     }
 
@@ -34,7 +35,7 @@ def test_redis_down_is_503_naming_redis_and_the_channel_layer(settings):
     assert response.status_code == 503
     assert response.json() == {
         "status": "unavailable",
-        "checks": {"database": "ok", "redis": "failed", "channel_layer": "failed"},
+        "checks": {"database": "ok", "redis": "failed", "channel_layer": "failed", "hub_router": "ok"},
         "failed": ["redis", "channel_layer"],
     }
 

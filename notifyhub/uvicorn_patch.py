@@ -1,0 +1,38 @@
+"""uvicorn's shutdown, run in the order of `notifyhub.shutdown`.
+
+On SIGTERM uvicorn (0.5x) closes its listening sockets, then closes every
+WebSocket itself with a bare 1012 (no reason, and no goodbye from the hub:
+the native error frame and SignalR's Close message never went out), lets
+in-flight HTTP requests finish with no time limit unless
+`--timeout-graceful-shutdown` was given, and then cancels what still runs.
+The replacement first stops listening and lets the hub say goodbye to every
+connection, then gives uvicorn's own shutdown what is left of the HTTP grace.
+
+Installed by `notifyhub.asgi` (uvicorn imports the application before it
+shuts down, in every worker process); `tests/test_uvicorn_patch.py` fails if
+a uvicorn upgrade moves what this relies on.
+"""
+
+from uvicorn.server import Server
+
+from notifications.hub.consumer import hub_connections_shut_down
+from notifyhub import shutdown
+
+_uvicorn_shutdown = Server.shutdown
+
+
+async def _shutdown(self: Server, sockets=None) -> None:
+    """Runs when uvicorn's main loop has seen the signal: `notifyhub.shutdown`'s steps, then uvicorn's own."""
+    began_at = shutdown.begin()
+    for server in self.servers:  # uvicorn closes them too; first, so that no client reconnects to this process
+        server.close()
+    await hub_connections_shut_down()
+    if self.config.timeout_graceful_shutdown is None:
+        # At least a moment: uvicorn's wait returns at once when nothing runs, and cancels (HTTP answers 503) after.
+        self.config.timeout_graceful_shutdown = max(shutdown.seconds_left(began_at, shutdown.HTTP_GRACE_SECONDS), 0.1)
+    await _uvicorn_shutdown(self, sockets=sockets)
+
+
+def install() -> None:
+    """Patch uvicorn's `Server.shutdown` (idempotent)."""
+    Server.shutdown = _shutdown
