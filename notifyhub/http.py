@@ -23,6 +23,7 @@ import io
 import json
 import logging
 import threading
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
@@ -36,6 +37,8 @@ logger = logging.getLogger(__name__)
 
 # Threads kept for the next requests after a burst; more are started when more requests run at once.
 IDLE_THREADS_KEPT = 32
+# Requests whose view runs at once (see SyncViewsASGIHandler._request_slot).
+REQUESTS_AT_ONCE = 8
 
 
 class RequestThreads:
@@ -67,10 +70,28 @@ class SyncViewsASGIHandler(ASGIHandler):
         BaseHandler.__init__(self)
         self.load_middleware(is_async=False)
         self.request_threads = RequestThreads()
+        self._slots = weakref.WeakKeyDictionary()  # event loop -> its semaphore of REQUESTS_AT_ONCE
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+        async with self._request_slot():
+            await self._handle_on_a_thread(scope, receive, send)
+
+    def _request_slot(self) -> asyncio.Semaphore:
+        """At most REQUESTS_AT_ONCE requests run their view at once; the others wait on the event loop.
+
+        Views are CPU and database work under one GIL: dozens of request threads at once (a publisher with 64
+        connections) finish no sooner together, but starve the event loop that serves every WebSocket of the
+        process, and hold database connections while they wait for the GIL (issue 12).
+        """
+        loop = asyncio.get_running_loop()
+        slots = self._slots.get(loop)
+        if slots is None:
+            slots = self._slots[loop] = asyncio.Semaphore(REQUESTS_AT_ONCE)
+        return slots
+
+    async def _handle_on_a_thread(self, scope, receive, send) -> None:
         executor = self.request_threads.take()
         answer = Answer(send)
         cancelled = False

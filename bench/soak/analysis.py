@@ -16,8 +16,8 @@ FCM server accepted.
   notification in it (`HubSession._first_sight`), so on SignalR *any* repeat
   on one connection is a live one. Publishes are keyed by their sequence
   number, so a second notification created by a retried publish counts too.
-  Repeats to never-acknowledging clients are the hub's designed retries and
-  are counted apart (`resends_to_silent`).
+  Clients that never acknowledge are no exception: the sweep's resends reach
+  only connections that have not shown the notification (issue 12).
 - **Live delivery recovery**: latency samples are (first attempt time of a
   single-recipient publish to an always-connected native client, its first
   receipt there minus that time; infinite if never received), keyed by
@@ -158,10 +158,9 @@ def connected_failures(rows: list[DeliveryRow], receipts: list[Receipt], populat
 
 @dataclass(frozen=True)
 class Repeats:
-    shown_twice: dict[str, int]  # by protocol, acknowledging clients only
+    shown_twice: dict[str, int]  # by protocol
     times: list[float]  # when each was received
     examples: list[str]
-    resends_to_silent: int
 
 
 def find_repeats(receipts: list[Receipt], population: Population) -> Repeats:
@@ -169,20 +168,16 @@ def find_repeats(receipts: list[Receipt], population: Population) -> Repeats:
     shown_twice: Counter = Counter()
     times: list[float] = []
     examples: list[str] = []
-    resends_to_silent = 0
     for key, connection, seq, live, _sent, received in sorted(receipts, key=lambda receipt: receipt[5]):
         slot = (key, connection, seq)
         if slot in seen and live != REPLAYED:
             user = population.users[key]
-            if user.kind == "silent":
-                resends_to_silent += 1
-            else:
-                shown_twice[user.protocol] += 1
-                times.append(received)
-                if len(examples) < EXAMPLES:
-                    examples.append(f"seq {seq} again on connection {connection} of key {key} ({user.kind})")
+            shown_twice[user.protocol] += 1
+            times.append(received)
+            if len(examples) < EXAMPLES:
+                examples.append(f"seq {seq} again on connection {connection} of key {key} ({user.kind})")
         seen.add(slot)
-    return Repeats(shown_twice=dict(shown_twice), times=times, examples=examples, resends_to_silent=resends_to_silent)
+    return Repeats(shown_twice=dict(shown_twice), times=times, examples=examples)
 
 
 # --- Live latency and recovery ---------------------------------------------------------------------------------

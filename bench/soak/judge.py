@@ -138,9 +138,6 @@ def judge(recorded: Recorded) -> SoakResult:
             },
             "devices registered through the API": recorded.devices,
             "connections opened (hello, or SignalR handshake answered)": records.connections,
-            "repeats to never-acking clients (the hub's designed retries; not counted as shown twice)": (
-                repeats.resends_to_silent
-            ),
             "acknowledgements the hub refused": dict(records.ack_errors),
             "SignalR acknowledgements left unanswered by a close": records.acks_unanswered,
             "SignalR closes with an error": dict(records.signalr_close_errors),

@@ -75,18 +75,17 @@ def test_without_chaos_the_soak_finds_nothing_wrong_and_sees_every_kind_of_clien
     assert result.deliveries > result.published  # departments too
     states = result.deliveries_by_state
     assert states.get("acknowledged", 0) > 0 and states.get("pushed", 0) > 0, states  # acking clients; devices
-    assert info(result, "repeats to never-acking clients") > 0  # the harness sees the hub's retries...
-    assert result.shown_twice == {}  # ...and tells them apart from duplicates
+    assert result.shown_twice == {}  # never-acking clients included: resends skip connections that have it
     assert info(result, "pushes FCM accepted (") >= states["pushed"]  # through the real firebase-admin SDK
     assert result.closes == {}  # nobody was dropped
     assert result.latency_ms["p99"] < 5_000
 
 
 def test_the_chaos_minute_keeps_the_rule(tmp_path):
-    """Every chaos step, 10 s apart after a 12 s baseline, at 150 clients and 15 notifications/s."""
+    """Every chaos step, 15 s apart after a 12 s baseline, at 150 clients and 15 notifications/s."""
     result = run_soak(
         tmp_path,
-        *("--clients", "150", "--rate", "15", "--seconds", "72", "--baseline", "12", "--warmup", "3"),
+        *("--clients", "150", "--rate", "15", "--seconds", "102", "--baseline", "12", "--warmup", "3"),
         *("--window", "1", "--hold", "2", "--probe-share", "0.5", "--seed", "7"),
         *("--ack-timeout", "2", "--push-lease", "10"),
     )
