@@ -356,6 +356,11 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Queueing a push after a publish commits happens in the request's thread: with Redis away (a restart) it must fail
+# in about a second, not block the request and its slot for many; the rows are committed and the retry sweep queues
+# their pushes again (issue 12).
+CELERY_BROKER_CONNECTION_TIMEOUT = 1
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.25, "interval_max": 0.5}
 # The retry sweep has a queue of its own, served by the Procfile's `sweeper` line: behind a backlog of push
 # tasks in the default queue it would wait its turn, and (with an expiry of one interval) be discarded every
 # time, so resends, the recovery of stuck rows and expiry all stopped while pushes were backed up (issue 12).

@@ -175,9 +175,10 @@ def _baseline(series: analysis.LatencySeries, recorded: Recorded) -> tuple[float
     if not values:
         return None, None
     baseline = analysis.percentile(values, 99)
+    tolerance = options.tolerance_ms / 1000  # the series is in seconds
     if options.threshold == "p99":
-        return baseline, baseline
-    return baseline, max([baseline, *series.window_p99s(start, end, options.window)])
+        return baseline, baseline + tolerance
+    return baseline, max([baseline, *series.window_p99s(start, end, options.window)]) + tolerance
 
 
 def _first_strike(recorded: Recorded) -> float:

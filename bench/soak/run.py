@@ -210,7 +210,8 @@ class Soak:
             "delivery settings": " ".join(f"{name}={value}" for name, value in options.timings.environment().items()),
             "settle bound": options.timings.describe(),
             "recovery measure": f"p99 over a sliding {options.window:g} s window, back at the threshold "
-            f"({THRESHOLDS[options.threshold]}) and staying there {options.hold:g} s; "
+            f"({THRESHOLDS[options.threshold]}, plus {options.tolerance_ms:g} ms) "
+            f"and staying there {options.hold:g} s; "
             f"limit {options.recovery_limit:g} s",
             "Procfile": options.procfile.name,
             "command": "python -m bench.soak " + " ".join(sys.argv[1:]),

@@ -52,6 +52,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Awaitable
 
+import redis
 from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -66,6 +67,7 @@ from notifications.hub.session import (
     SERVER_ERROR,
     SERVER_SHUTDOWN,
     TOO_SLOW,
+    TRY_AGAIN_LATER,
     USER_INACTIVE,
     CloseReason,
     HubError,
@@ -73,6 +75,7 @@ from notifications.hub.session import (
     HubSession,
     ReplayComplete,
 )
+from notifyhub.database import TRANSIENT_DATABASE_ERRORS
 
 logger = logging.getLogger(__name__)
 
@@ -202,6 +205,11 @@ class HubConsumer(AsyncWebsocketConsumer):
                 return
             except asyncio.CancelledError:
                 raise
+            except (redis.RedisError, *TRANSIENT_DATABASE_ERRORS) as error:
+                logger.warning("hub connection %s could not start now: %s", self.connection_id, error)
+                await self.session.close()
+                await self.close_with(TRY_AGAIN_LATER)
+                return
             except Exception:
                 logger.exception("hub connection %s could not start", self.connection_id)
                 await self.session.close()

@@ -113,7 +113,9 @@ TOO_SLOW = CloseReason(1013, "too slow to keep up", "too_slow")
 # The server process is stopping (a deploy or restart, see notifyhub/shutdown.py): 1012 "service restart" tells
 # clients to reconnect, and another process (or this one, restarted) answers and replays what they missed.
 SERVER_SHUTDOWN = CloseReason(1012, "server restarting", "server_shutdown")
-# Something on the server failed (e.g. the database was unreachable for longer than a retry): reconnect with backoff.
+# Redis or the database failed the session's start (a restart under way): reconnect with backoff, it will work.
+TRY_AGAIN_LATER = CloseReason(1013, "try again later", "unavailable")
+# Anything else failed it (a bug, logged): reconnect with backoff.
 SERVER_ERROR = CloseReason(1011, "server error; reconnect", "internal_error")
 
 
