@@ -2,7 +2,7 @@
 
 Recipients with a live connection (per the presence registry) get it over the
 channel layer. Publishing reads presence before it writes the rows
-(`online_recipients`), so theirs are written `sent` already, which starts the
+(`presence.online_recipients`), so theirs are written `sent` already, which starts the
 ack clock; after the commit dispatch looks again for the others (someone may
 have connected meanwhile) and those it finds now get it too. Everyone else
 gets the FCM fallback at once: one push task per delivery is queued. If Redis
@@ -24,84 +24,39 @@ The retry sweep sends through here too (`deliveries_resend_on_commit`,
 
 import logging
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable
 
-import redis
+from celery import current_app
 from django.db import transaction
 
-# `tasks` imports the services that import this module: use it as tasks.<name> at call time.
-from notifications import events, presence, tasks
+from notifications import events, presence
 from notifications.models import Delivery, Notification
 from notifications.services.deliveries import (
+    deliveries_log_offline_pending,
     deliveries_mark_sent,
     deliveries_postpone,
-    deliveries_record_offline_recipients,
 )
 
 logger = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class OnlineRecipients:
-    """Who of a notification's recipients is online, read before its rows are written (`online_recipients`)."""
-
-    connection_counts: Mapping[int, int]  # live connections per online recipient
-    department_routes: Mapping[int, set[int]]  # per department: the online members one send to its group reaches
-    # Seconds until the presence registry is complete again (0: it is). Just after a Redis restart a connected
-    # user may look offline (presence.Presence): their push waits for the registry, see notification_dispatch.
-    incomplete_for: float = 0.0
+# The push task (notifications/tasks.py), queued by its name: the task runs services that dispatch through
+# this module, so this module does not import the task's.
+PUSH_TASK = "notifications.push_delivery"
 
 
-NOBODY_ONLINE = OnlineRecipients(connection_counts={}, department_routes={})
-
-
-def online_recipients(
-    *, recipient_ids: Collection[int], department_member_ids: Mapping[int, Collection[int]] | None = None
-) -> OnlineRecipients:
-    """Who is online now, and which department groups reach whom; nobody if presence is unreachable.
-
-    Publishing reads this before it writes the rows, so the online recipients' rows start as `sent`.
-    With Redis away everyone's row starts `pending`, and dispatch or the retry sweep takes it from there.
-    """
-    try:
-        found = presence.lookup(recipient_ids)
-        live = found.connection_counts
-        routes = _department_routes(live, department_member_ids or {}) if live else {}
-    except redis.RedisError:
-        logger.warning("presence unreachable at publish: every delivery starts pending", exc_info=True)
-        return NOBODY_ONLINE
-    return OnlineRecipients(connection_counts=live, department_routes=routes, incomplete_for=found.incomplete_for)
-
-
-def notification_dispatch_on_commit(
-    *, notification: Notification, recipient_ids: list[int], online: OnlineRecipients
-) -> None:
-    """Schedule the dispatch for when the current transaction commits (`online`: see `online_recipients`)."""
-    payload = events.notification_payload(notification)
-
-    # robust: the rows are committed whatever happens here; a failure is logged and
-    # left to replay on connect and the retry sweep, never raised into the caller.
-    # (A def, not functools.partial: Django's robust on_commit logs the callback's __qualname__.)
-    def dispatch_after_commit() -> None:
-        notification_dispatch(payload=payload, recipient_ids=recipient_ids, online=online)
-
-    transaction.on_commit(dispatch_after_commit, robust=True)
-
-
-def notification_dispatch(*, payload: dict, recipient_ids: Collection[int], online: OnlineRecipients) -> None:
+def notification_dispatch(*, payload: dict, recipient_ids: Collection[int], online: presence.OnlineRecipients) -> None:
     """Send to the recipients who were online at publish (their rows say `sent` already), then look again
     for the rest: send to those online now, and queue pushes for everyone else.
 
     The second look is what keeps the hub's promise to a client connecting while the notification was being
     published: it registers presence before it reads its replay (`HubSession.open`), so either its replay ran
     after the commit and shows the notification, or its presence is there for this look, after the commit.
-    If a send fails or the layer does not answer in time (`events.send_notification` logs it and returns False),
+    If a send fails or the layer does not answer in time (`events.send_notification_now` logs it and returns False),
     the `sent` rows come due for the retry sweep after the ack timeout, and the late ones stay `pending` for it.
     """
     if online.connection_counts:
         reached_by_department = set().union(*online.department_routes.values())
-        events.send_notification(
+        events.send_notification_now(
             payload=payload,
             user_ids=sorted(set(online.connection_counts) - reached_by_department),
             department_recipients=online.department_routes,
@@ -109,17 +64,17 @@ def notification_dispatch(*, payload: dict, recipient_ids: Collection[int], onli
     rest = [user_id for user_id in recipient_ids if user_id not in online.connection_counts]
     found = presence.lookup(rest) if rest else presence.Presence(connection_counts={})
     late = found.connection_counts
-    if late and events.send_notification(payload=payload, user_ids=sorted(late)):
-        deliveries_mark_sent(notification_id=payload["id"], recipient_ids=set(late))
+    if late and events.send_notification_now(payload=payload, user_ids=sorted(late)):
+        deliveries_mark_sent(notification_ids=[payload["id"]], recipient_ids=set(late))
     offline = [user_id for user_id in rest if user_id not in late]
     if offline and not found.complete:
         # Redis has just restarted: these users may be connected to a process that has not put its connections
         # back yet. Send it to their groups anyway (their process may be listening again already) and hold the
         # push until the registry is complete; then the sweep resends or pushes (a connection shows it once).
-        events.send_notification(payload=payload, user_ids=offline)
+        events.send_notification_now(payload=payload, user_ids=offline)
         deliveries_postpone(notification_id=payload["id"], recipient_ids=offline, seconds=found.incomplete_for)
     elif offline:
-        delivery_ids = deliveries_record_offline_recipients(notification_id=payload["id"], recipient_ids=offline)
+        delivery_ids = deliveries_log_offline_pending(notification_id=payload["id"], recipient_ids=offline)
         pushes_enqueue(delivery_ids=delivery_ids)
     logger.debug(
         "dispatched %s: %d online, %d came online, %d pushed",
@@ -130,32 +85,10 @@ def notification_dispatch(*, payload: dict, recipient_ids: Collection[int], onli
     )
 
 
-def _department_routes(
-    live: Mapping[int, int], department_member_ids: Mapping[int, Collection[int]]
-) -> dict[int, set[int]]:
-    """Per department, the online members that one send to its group reaches on every connection."""
-    if not department_member_ids:
-        return {}
-    in_groups = presence.department_connection_counts(department_member_ids.keys())
-    routes: dict[int, set[int]] = {}
-    routed: set[int] = set()
-    for department_id, member_ids in department_member_ids.items():
-        connections = in_groups.get(department_id, {})
-        reached = {
-            user_id
-            for user_id in member_ids
-            if user_id in live and user_id not in routed and connections.get(user_id, 0) >= live[user_id]
-        }
-        if reached:
-            routes[department_id] = reached
-            routed |= reached
-    return routes
-
-
 def pushes_enqueue(*, delivery_ids: Iterable[int]) -> None:
     """Queue one push task per delivery (each task claims its delivery, so a duplicate is harmless)."""
     for delivery_id in delivery_ids:
-        tasks.push_delivery.delay(delivery_id)
+        current_app.send_task(PUSH_TASK, args=[delivery_id])
 
 
 def pushes_enqueue_on_commit(*, delivery_ids: Collection[int]) -> None:
@@ -190,6 +123,6 @@ def deliveries_resend_on_commit(*, deliveries: Collection[Delivery]) -> None:
     def resend_after_commit() -> None:
         for payload, recipient_ids in resends:
             # One the layer does not take is logged: the resend recorded by the claim comes due again.
-            events.send_notification(payload=payload, user_ids=recipient_ids)
+            events.send_notification_now(payload=payload, user_ids=recipient_ids)
 
     transaction.on_commit(resend_after_commit, robust=True)

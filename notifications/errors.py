@@ -1,13 +1,10 @@
 """The one error type of the notifications domain, mapped once to HTTP and WebSocket errors."""
 
+from core.errors import DomainError
 
-class NotificationError(Exception):
+
+class NotificationError(DomainError):
     """A request the notifications domain refuses; nothing was changed."""
-
-    def __init__(self, message: str, *, code: str = "invalid") -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
 
 
 class UnknownRecipients(NotificationError):
@@ -22,3 +19,13 @@ class UnknownRecipients(NotificationError):
         if self.department_ids:
             parts.append(f"departments {', '.join(map(str, self.department_ids))}")
         super().__init__(f"Unknown recipients: {'; '.join(parts)}.", code="unknown_recipients")
+
+    def fields(self) -> dict[str, list[str]]:
+        fields = {}
+        if self.user_ids:
+            fields["recipients.users"] = [f"No such user: {reference}." for reference in self.user_ids]
+        if self.department_ids:
+            fields["recipients.departments"] = [
+                f"No such department: {reference}." for reference in self.department_ids
+            ]
+        return fields

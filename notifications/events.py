@@ -85,13 +85,14 @@ def notification_payload(notification: Notification) -> dict:
     }
 
 
-def send_notification(
+def send_notification_now(
     *,
     payload: dict,
     user_ids: Iterable[int],
     department_recipients: Mapping[int, Collection[int]] | None = None,
 ) -> bool:
-    """Hand a notification to live connections: True once the layer has it, False (logged) if it could not.
+    """Hand a notification to live connections now, whatever transaction is open (callers run it after commit):
+    True once the layer has it, False (logged) if it could not.
 
     `user_ids` are reached through their own groups; `department_recipients`
     maps a department id to the recipients reached through that department's

@@ -44,7 +44,7 @@ import threading
 import uuid
 import weakref
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from itertools import groupby
 from operator import itemgetter
@@ -476,6 +476,63 @@ def department_connection_counts(department_ids: Iterable[int]) -> dict[int, Cou
         department_id: Counter(_user_of(member) for member in members)
         for department_id, members in zip(department_ids, lists, strict=True)
     }
+
+
+# --- Who of a notification's recipients is online (read by publishing) ---------
+
+
+@dataclass(frozen=True)
+class OnlineRecipients:
+    """Who of a notification's recipients is online, read before its rows are written (`online_recipients`)."""
+
+    connection_counts: Mapping[int, int]  # live connections per online recipient
+    department_routes: Mapping[int, set[int]]  # per department: the online members one send to its group reaches
+    # Seconds until the presence registry is complete again (0: it is). Just after a Redis restart a connected
+    # user may look offline (Presence): their push waits for the registry (notifications.dispatch).
+    incomplete_for: float = 0.0
+
+
+NOBODY_ONLINE = OnlineRecipients(connection_counts={}, department_routes={})
+
+
+def online_recipients(
+    *, recipient_ids: Collection[int], department_member_ids: Mapping[int, Collection[int]] | None = None
+) -> OnlineRecipients:
+    """Who is online now, and which department groups reach whom; nobody if presence is unreachable.
+
+    Publishing reads this before it writes the rows, so the online recipients' rows start as `sent`.
+    With Redis away everyone's row starts `pending`, and dispatch or the retry sweep takes it from there.
+    """
+    try:
+        found = lookup(recipient_ids)
+        live = found.connection_counts
+        routes = _department_routes(live, department_member_ids or {}) if live else {}
+    except redis.RedisError:
+        logger.warning("presence unreachable at publish: every delivery starts pending", exc_info=True)
+        return NOBODY_ONLINE
+    return OnlineRecipients(connection_counts=live, department_routes=routes, incomplete_for=found.incomplete_for)
+
+
+def _department_routes(
+    live: Mapping[int, int], department_member_ids: Mapping[int, Collection[int]]
+) -> dict[int, set[int]]:
+    """Per department, the online members that one send to its group reaches on every connection."""
+    if not department_member_ids:
+        return {}
+    in_groups = department_connection_counts(department_member_ids.keys())
+    routes: dict[int, set[int]] = {}
+    routed: set[int] = set()
+    for department_id, member_ids in department_member_ids.items():
+        connections = in_groups.get(department_id, {})
+        reached = {
+            user_id
+            for user_id in member_ids
+            if user_id in live and user_id not in routed and connections.get(user_id, 0) >= live[user_id]
+        }
+        if reached:
+            routes[department_id] = reached
+            routed |= reached
+    return routes
 
 
 # --- The process's liveness ----------------------------------------------------

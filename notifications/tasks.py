@@ -6,6 +6,7 @@ Both are idempotent (the broker redelivers after a crash: acks_late, reject_on_w
 from celery import shared_task
 from django.conf import settings
 
+from notifications.dispatch import PUSH_TASK
 from notifications.services.pushes import delivery_push
 from notifications.services.sweep import deliveries_sweep
 
@@ -13,7 +14,7 @@ from notifications.services.sweep import deliveries_sweep
 PUSH_TIME_LIMIT = settings.NOTIFY_PUSH_LEASE * 0.8
 
 
-@shared_task(name="notifications.push_delivery", bind=True, ignore_result=True, time_limit=PUSH_TIME_LIMIT)
+@shared_task(name=PUSH_TASK, bind=True, ignore_result=True, time_limit=PUSH_TIME_LIMIT)
 def push_delivery(self, delivery_id: int) -> str:
     """Push one delivery through FCM (queued at publish for offline recipients, and by the sweep)."""
     # The task id names the claim: a redelivery of this same message resumes it.

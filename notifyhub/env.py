@@ -1,49 +1,91 @@
-"""Strict reading of environment variables for settings.py.
+"""Strict reading of environment variables for the settings: the one typed layer every value passes.
 
 django-environ does the parsing; this module adds what it lacks for a server
 that must refuse to start on bad configuration: strict booleans and URL schemes,
-and one clear line naming the variable instead of a traceback.
+and one clear line per problem naming the variable instead of a traceback.
+
+The settings read every variable, check the rules between them (`env.check`),
+then call `env.stop_if_invalid()`: a bad value is recorded and its default
+stands in until then, so one start reports every problem at once.
 """
 
 from __future__ import annotations
 
+import functools
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-NOT_SET = environ.Env.NOTSET
+NOT_SET: Any = environ.Env.NOTSET
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+POSTGRES_SCHEMES = {"postgres", "postgresql", "pgsql"}
+
+T = TypeVar("T")
 
 
 class ConfigError(Exception):
     """A required environment variable is missing or malformed."""
 
 
+def _recorded(neutral: Any) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Turn a parser `(env, name, text, **options) -> value` into an accessor `(env, name, default, **options)`.
+
+    A missing or bad value is recorded in `env.problems`; the parsed default (or `neutral` for a required
+    variable) stands in for it, so rules checked afterwards see a valid value and add no second complaint.
+    """
+
+    def decorate(parse: Callable[..., T]) -> Callable[..., T]:
+        @functools.wraps(parse)
+        def read(self: StrictEnv, name: str, default: Any = NOT_SET, **options: Any) -> T:
+            try:
+                return parse(self, name, self._raw(name, default), **options)
+            except ConfigError as error:
+                self.problems.append(str(error))
+                return neutral if default is NOT_SET else parse(self, name, default, **options)
+
+        return read
+
+    return decorate
+
+
 class StrictEnv:
-    """Typed accessors over os.environ that raise ConfigError naming the variable."""
+    """Typed accessors over os.environ; every problem is kept for `stop_if_invalid`."""
 
     def __init__(self) -> None:
         self._env = environ.Env()
+        self.problems: list[str] = []
 
-    def _raw(self, name: str, default):
+    def _raw(self, name: str, default: Any) -> Any:
         try:
-            return self._env.str(name, default=default)
+            value = self._env.str(name, default=default)
         except ImproperlyConfigured:
             raise ConfigError(f"{name} is required but not set (see .env.example)") from None
-
-    def str(self, name: str, default=NOT_SET) -> str:
-        value = self._raw(name, default)
         if default is NOT_SET and not value:
             raise ConfigError(f"{name} is required but empty (see .env.example)")
         return value
 
-    def bool(self, name: str, default=NOT_SET) -> bool:
-        value = self._raw(name, default)
+    def check(self, condition: bool, problem: str) -> None:
+        """Record `problem` unless `condition` holds (a rule between variables)."""
+        if not condition:
+            self.problems.append(problem)
+
+    def stop_if_invalid(self) -> None:
+        """Exit with one line per recorded problem, if there is any."""
+        if self.problems:
+            sys.exit("\n".join(f"NotifyHub configuration error: {problem}" for problem in self.problems))
+
+    @_recorded(neutral="")
+    def str(self, name: str, value: Any) -> str:
+        return value
+
+    @_recorded(neutral=False)
+    def bool(self, name: str, value: Any) -> bool:
         if isinstance(value, bool):
             return value
         lowered = value.strip().lower()
@@ -53,8 +95,8 @@ class StrictEnv:
             return False
         raise ConfigError(f"{name}={value!r} is not a boolean (use true or false)")
 
-    def int(self, name: str, default=NOT_SET, *, minimum: int | None = None) -> int:
-        value = self._raw(name, default)
+    @_recorded(neutral=0)
+    def int(self, name: str, value: Any, *, minimum: int | None = None) -> int:
         try:
             number = int(value)
         except (TypeError, ValueError):
@@ -63,8 +105,8 @@ class StrictEnv:
             raise ConfigError(f"{name}={number} must be at least {minimum}")
         return number
 
-    def float(self, name: str, default=NOT_SET, *, minimum: float | None = None) -> float:
-        value = self._raw(name, default)
+    @_recorded(neutral=0.0)
+    def float(self, name: str, value: Any, *, minimum: float | None = None) -> float:
         try:
             number = float(value)
         except (TypeError, ValueError):
@@ -73,30 +115,33 @@ class StrictEnv:
             raise ConfigError(f"{name}={number} must be at least {minimum}")
         return number
 
-    def list(self, name: str, default=NOT_SET) -> list[str]:
-        value = self._raw(name, default)
+    @_recorded(neutral=[])
+    def list(self, name: str, value: Any) -> list[str]:
         if isinstance(value, list):
             return value
         return [item.strip() for item in value.split(",") if item.strip()]
 
-    def choice(self, name: str, choices: tuple[str, ...], default=NOT_SET) -> str:
-        value = self._raw(name, default).strip().lower()
-        if value not in choices:
-            raise ConfigError(f"{name}={value!r} must be one of: {', '.join(choices)}")
-        return value
+    @_recorded(neutral="")
+    def choice(self, name: str, value: Any, *, choices: tuple[str, ...]) -> str:
+        chosen = value.strip().lower()
+        if chosen not in choices:
+            raise ConfigError(f"{name}={chosen!r} must be one of: {', '.join(choices)}")
+        return chosen
 
-    def db_url(self, name: str, default=NOT_SET) -> dict:
-        value = self._raw(name, default)
-        scheme = urlsplit(value).scheme
-        if scheme not in environ.Env.DB_SCHEMES:
-            raise ConfigError(f"{name}={_redact(value)!r} is not a database URL (e.g. postgres://user@host:5432/db)")
+    @_recorded(neutral={"ENGINE": "django.db.backends.postgresql", "NAME": ""})
+    def postgres_url(self, name: str, value: Any) -> dict:
+        """A PostgreSQL URL as Django's DATABASES entry (NotifyHub runs on PostgreSQL only)."""
+        if urlsplit(value).scheme not in POSTGRES_SCHEMES:
+            raise ConfigError(
+                f"{name}={_redact(value)!r} is not a PostgreSQL URL (e.g. postgres://postgres@127.0.0.1:5432/notifyhub)"
+            )
         try:
             return environ.Env.db_url_config(value)
         except (ValueError, ImproperlyConfigured) as error:
             raise ConfigError(f"{name} is malformed: {error}") from None
 
-    def redis_url(self, name: str, default=NOT_SET) -> str:
-        value = self._raw(name, default)
+    @_recorded(neutral="redis://127.0.0.1:6379/0")
+    def redis_url(self, name: str, value: Any) -> str:
         parts = urlsplit(value)
         if parts.scheme not in {"redis", "rediss", "unix"} or not (parts.hostname or parts.path):
             raise ConfigError(f"{name}={_redact(value)!r} is not a Redis URL (e.g. redis://127.0.0.1:6379/0)")
@@ -115,11 +160,6 @@ def read_env_file(path: Path) -> None:
     """Load KEY=VALUE lines from `path` into os.environ without overriding real variables."""
     if path.is_file():
         environ.Env.read_env(str(path), overwrite=False)
-
-
-def config_error_exit(error: ConfigError) -> NoReturn:
-    """Stop the process with one line instead of a settings traceback."""
-    sys.exit(f"NotifyHub configuration error: {error}")
 
 
 env = StrictEnv()

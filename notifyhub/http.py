@@ -31,7 +31,7 @@ from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.base import BaseHandler
 from django.db import DEFAULT_DB_ALIAS, connections
 
-from notifyhub.database import TRANSIENT_DATABASE_ERRORS
+from core.database import TRANSIENT_DATABASE_ERRORS
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ class SyncViewsASGIHandler(ASGIHandler):
 
         A PostgreSQL restart, or an operator terminating backends, fails the queries in flight at that moment
         (the pool's own check replaces idle connections before they are handed out). Such a request answers
-        503 `database_unavailable` (notifyhub/api/errors.py); when the ledger shows it committed no write, it
+        503 `database_unavailable` (core/api/errors.py); when the ledger shows it committed no write, it
         is run again at once on a fresh connection, and the client never sees the blip.
         """
         ledger = DatabaseLedger()
@@ -187,7 +187,7 @@ class Answer:
         await self._send(message)
 
     async def refuse_if_unanswered(self) -> None:
-        """503 `shutting_down` (the error shape of notifyhub/api/errors.py) unless the response has started."""
+        """503 `shutting_down` (the error shape of core/api/errors.py) unless the response has started."""
         if self.started:
             return
         self.refused = True

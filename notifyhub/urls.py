@@ -2,9 +2,9 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from core.api import auth
+from core.api.health import HealthView
 from notifications.hub.signalr.negotiate import negotiate
-from notifyhub.api import auth
-from notifyhub.api.health import HealthView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -20,7 +20,7 @@ urlpatterns = [
     path("hubs/workflow/negotiate", negotiate, name="signalr-negotiate"),
 ]
 
-# Unknown URLs and unhandled errors answer in the API's error shape (notifyhub/api/errors.py).
-handler400 = "notifyhub.api.errors.bad_request"
-handler404 = "notifyhub.api.errors.not_found"
-handler500 = "notifyhub.api.errors.server_error"
+# Unknown URLs and unhandled errors answer in the API's error shape (core/api/errors.py).
+handler400 = "core.api.errors.bad_request"
+handler404 = "core.api.errors.not_found"
+handler500 = "core.api.errors.server_error"

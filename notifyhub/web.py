@@ -14,8 +14,6 @@ settings refuse WEB_CONCURRENCY > 1 with it.
 import os
 import sys
 
-from notifyhub.env import ConfigError, config_error_exit, env
-
 APPLICATION = "notifyhub.asgi:application"
 
 
@@ -42,19 +40,14 @@ def server_command(
 
 
 def main() -> None:
-    # Settings read ASGI_SERVER (and refuse a bad value or a missing SECRET_KEY with one line) before
-    # the server starts; the server then loads them again in its own process.
+    # Settings read ASGI_SERVER, WEB_BIND and PORT (and refuse a bad value or a missing SECRET_KEY with one
+    # line) before the server starts; the server then loads them again in its own process.
     from notifyhub import settings
 
-    try:
-        bind = env.str("WEB_BIND", default="127.0.0.1")
-        port = env.int("PORT", default=8000, minimum=1)
-    except ConfigError as error:
-        config_error_exit(error)
     argv = server_command(
         settings.ASGI_SERVER,
-        bind=bind,
-        port=port,
+        bind=settings.WEB_BIND,
+        port=settings.WEB_PORT,
         processes=settings.WEB_CONCURRENCY,
         per_message_deflate=settings.WS_PER_MESSAGE_DEFLATE,
     )

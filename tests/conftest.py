@@ -12,18 +12,6 @@ from tests.support.servers import HubServer
 HUB_ALLOWED_ORIGINS = "https://app.example.com,.example.org"
 
 
-def pytest_configure(config) -> None:
-    engine = settings.DATABASES["default"]["ENGINE"]
-    if engine != "django.db.backends.postgresql":
-        raise pytest.UsageError(f"The tests run against PostgreSQL, not {engine}: set DATABASE_URL (see Makefile).")
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hasher(settings) -> None:
-    """PBKDF2 is slow by design; the tests create many users."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def settle_presence_registry(client: redis.Redis) -> None:
     """Mark the (just emptied) presence registry as long established, as in a running system.
 

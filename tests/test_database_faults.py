@@ -1,4 +1,4 @@
-"""PostgreSQL drops the web process's connections under load: nobody gets a 5xx or a 1011, no ack is lost (issue 12).
+"""PostgreSQL drops the web process's connections under load: nobody gets a 5xx or a 1011, no ack is lost.
 
 A restart of PostgreSQL (or an operator terminating backends) kills every connection at once: the idle ones in
 the web process's pool, and those with a query in flight. The pool checks a connection before handing it out;
@@ -72,7 +72,11 @@ class AckingClient(threading.Thread):
 
 
 class Publisher(threading.Thread):
-    """Publishes to the clients' users through the API, back to back, and records every answer's status."""
+    """Publishes to the clients' users through the API, back to back, and records every final answer's status.
+
+    A 429 (the publish rate limit, or a hub catching up) is an answer to honour, not a fault: the request is
+    sent again with the same Idempotency-Key after its Retry-After, as a well-behaved publisher would.
+    """
 
     def __init__(self, server, token: str, user_ids: list[int]) -> None:
         super().__init__(daemon=True)
@@ -92,6 +96,11 @@ class Publisher(threading.Thread):
                 "Idempotency-Key": str(uuid.uuid4()),
             }
             response = self.server.request("POST", "/api/notifications/", body=body, headers=headers)
+            while response.status == 429 and not self.stopping.is_set():
+                time.sleep(min(float(response.headers.get("Retry-After", 1)), 2.0))
+                response = self.server.request("POST", "/api/notifications/", body=body, headers=headers)
+            if response.status == 429:  # stopped while told to wait: nothing was published, nothing to count
+                return
             self.statuses.append(response.status)
             if response.status == 201:
                 self.published.append(json.loads(response.data)["id"])

@@ -1,4 +1,5 @@
-"""`make run` stops with one line when Redis is unreachable (manage.py preflight)."""
+"""`make run` stops with one line when Redis or PostgreSQL is unreachable, and creates a missing database
+(manage.py preflight)."""
 
 import os
 import socket
@@ -6,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
+
+import psycopg
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -16,9 +19,13 @@ def closed_port() -> int:
         return sock.getsockname()[1]
 
 
-def run_preflight(redis_url: str) -> subprocess.CompletedProcess:
-    # The server's maintenance database: it exists wherever PostgreSQL runs (the app's may not, yet).
-    database_url = urlsplit(os.environ["DATABASE_URL"])._replace(path="/postgres").geturl()
+def maintenance_database_url(name: str = "postgres") -> str:
+    """The test server with another database: `postgres` exists wherever PostgreSQL runs (the app's may not)."""
+    return urlsplit(os.environ["DATABASE_URL"])._replace(path=f"/{name}").geturl()
+
+
+def run_preflight(redis_url: str, database_url: str | None = None) -> subprocess.CompletedProcess:
+    database_url = database_url or maintenance_database_url()
     environment = {**os.environ, "REDIS_URL": redis_url, "DATABASE_URL": database_url, "ENV_FILE": "/nonexistent"}
     return subprocess.run(
         [sys.executable, "manage.py", "preflight"],
@@ -45,3 +52,28 @@ def test_reachable_services_pass():
     result = run_preflight(os.environ["REDIS_URL"])
     assert result.returncode == 0, result.stderr
     assert "reachable" in result.stdout
+
+
+def test_unreachable_postgresql_stops_with_one_line_naming_database_url():
+    url = f"postgres://postgres@127.0.0.1:{closed_port()}/notifyhub"
+    result = run_preflight(os.environ["REDIS_URL"], url)
+
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert f"DATABASE_URL={url}" in lines[0]
+    assert "start PostgreSQL" in lines[0]
+
+
+def test_a_missing_database_is_created(django_db_blocker):
+    name = "notifyhub_preflight_created"
+    with django_db_blocker.unblock(), psycopg.connect(maintenance_database_url(), autocommit=True) as server:
+        server.execute(f"DROP DATABASE IF EXISTS {name}")
+        try:
+            result = run_preflight(os.environ["REDIS_URL"], maintenance_database_url(name))
+
+            assert result.returncode == 0, result.stderr
+            assert f"Created the PostgreSQL database {name}." in result.stdout
+            assert server.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() == (1,)
+        finally:
+            server.execute(f"DROP DATABASE IF EXISTS {name}")

@@ -47,9 +47,24 @@ def test_valid_environment_loads():
     assert result.stdout.strip() == "False redis://127.0.0.1:6379/0"
 
 
-def test_database_defaults_to_sqlite_file_for_make_run():
-    result = load_settings("print(settings.DATABASES['default']['ENGINE'])", DATABASE_URL=None)
-    assert result.stdout.strip() == "django.db.backends.sqlite3", result.stderr
+def test_database_defaults_to_the_local_postgresql_for_make_run():
+    result = load_settings(
+        "d = settings.DATABASES['default']; print(d['ENGINE'], d['HOST'], d['PORT'], d['NAME'])", DATABASE_URL=None
+    )
+    assert result.stdout.strip() == "django.db.backends.postgresql 127.0.0.1 5432 notifyhub", result.stderr
+
+
+def test_every_bad_value_is_reported_at_once_one_line_each():
+    result = load_settings(DEBUG="maybe", WS_RATE_BURST="0", REDIS_URL="http://127.0.0.1:6379")
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert [line.removeprefix("NotifyHub configuration error: ") for line in lines] == [
+        "DEBUG='maybe' is not a boolean (use true or false)",
+        "REDIS_URL='http://127.0.0.1:6379' is not a Redis URL (e.g. redis://127.0.0.1:6379/0)",
+        "WS_RATE_BURST=0 must be at least 1",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -58,10 +73,12 @@ def test_database_defaults_to_sqlite_file_for_make_run():
         ({"SECRET_KEY": None}, "SECRET_KEY is required but not set"),
         ({"SECRET_KEY": ""}, "SECRET_KEY is required but empty"),
         ({"DEBUG": "maybe"}, "DEBUG='maybe' is not a boolean"),
-        ({"DATABASE_URL": "not a url"}, "DATABASE_URL='not a url' is not a database URL"),
+        ({"DATABASE_URL": "not a url"}, "DATABASE_URL='not a url' is not a PostgreSQL URL"),
+        ({"DATABASE_URL": "sqlite:///db.sqlite3"}, "DATABASE_URL='sqlite:///db.sqlite3' is not a PostgreSQL URL"),
         ({"REDIS_URL": "http://127.0.0.1:6379"}, "REDIS_URL='http://127.0.0.1:6379' is not a Redis URL"),
         ({"JWT_ACCESS_TOKEN_LIFETIME": "soon"}, "JWT_ACCESS_TOKEN_LIFETIME='soon' is not an integer"),
         ({"WS_RATE_LIMIT": "fast"}, "WS_RATE_LIMIT='fast' is not a number"),
+        ({"PORT": "web"}, "PORT='web' is not an integer"),
         ({"WS_RATE_BURST": "0"}, "WS_RATE_BURST=0 must be at least 1"),
         ({"API_RATE_USER": "fast"}, "API_RATE_USER='fast' is not a rate like 600/minute"),
         ({"API_RATE_PUBLISH": "0/minute"}, "API_RATE_PUBLISH='0/minute' is not a rate"),
@@ -156,7 +173,6 @@ def test_only_the_web_process_pools_postgresql_connections():
     [
         ({"DATABASE_POOL_MAX_SIZE": "3"}, "{'min_size': 3, 'max_size': 3, 'timeout': 10}"),
         ({"DATABASE_POOL_MAX_SIZE": "0"}, "None"),
-        ({"DATABASE_URL": None}, "None"),  # SQLite for `make run`: never pooled
     ],
 )
 def test_the_web_process_pool_follows_database_pool_max_size(overrides, expected):

@@ -1,13 +1,9 @@
 """The one error type of the workflow domain, mapped once to HTTP and WebSocket errors."""
 
+from core.errors import DomainError
 
-class WorkflowError(Exception):
-    """A workflow transition that is not allowed; nothing was changed.
 
-    `code` is stable and machine-readable; the message is for people.
-    """
+class WorkflowError(DomainError):
+    """A workflow transition that is not allowed; nothing was changed."""
 
-    def __init__(self, message: str, *, code: str = "invalid_transition") -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
+    default_code = "invalid_transition"

@@ -9,9 +9,9 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.response import Response
 
+from core.api.serializers import StrictInputSerializer
 from notifications import selectors, services
 from notifications.models import Device
-from notifyhub.api.serializers import StrictInputSerializer
 
 
 class DeviceSerializer(serializers.ModelSerializer):

@@ -2,8 +2,8 @@
 
 from django_filters import rest_framework as filters
 
+from core.api.filters import IdFilter, StrictBooleanFilter, UtcDateTimeFilter
 from notifications.models import Delivery
-from notifyhub.api.filters import IdFilter, StrictBooleanFilter, UtcDateTimeFilter
 
 
 class InboxFilter(filters.FilterSet):

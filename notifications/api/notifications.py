@@ -18,6 +18,8 @@ from rest_framework.generics import get_object_or_404
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
+from core.api.schema import error_response
+from core.api.throttling import PublishRateThrottle
 from notifications import selectors, services
 from notifications.api.backpressure import HubBackpressureThrottle
 from notifications.api.filters import DeliveryStatusFilter, InboxFilter
@@ -33,8 +35,6 @@ from notifications.api.serializers import (
     UnreadCountSerializer,
 )
 from notifications.models import Delivery, Notification
-from notifyhub.api.schema import error_response
-from notifyhub.api.throttling import PublishRateThrottle
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_KEY_FORMAT = re.compile(r"^[\x21-\x7e][\x20-\x7e]{0,254}\Z")  # printable ASCII, 1-255 characters
@@ -127,7 +127,10 @@ class NotificationViewSet(viewsets.GenericViewSet):
         parameters=[IDEMPOTENCY_KEY_PARAMETER],
         responses={
             201: PublishResultSerializer,
-            200: OpenApiResponse(PublishResultSerializer, description="A replay of an earlier request with this key."),
+            200: OpenApiResponse(
+                PublishResultSerializer,
+                description="What an earlier request with this key published.",
+            ),
             400: error_response("Invalid input or unknown recipients (listed in `fields`); nothing was created."),
             403: error_response("The caller may not publish."),
             409: error_response("The Idempotency-Key was used with a different body."),
@@ -137,7 +140,7 @@ class NotificationViewSet(viewsets.GenericViewSet):
         key = self._idempotency_key(request)
         request_hash = _canonical_hash(request.data) if key is not None else ""
         if key is not None:
-            earlier = services.notification_publish_replay(
+            earlier = services.notification_publish_repeated(
                 published_by_id=request.user.pk, idempotency_key=key, request_hash=request_hash
             )
             if earlier is not None:  # answered before validating: the original input was valid then
@@ -151,11 +154,11 @@ class NotificationViewSet(viewsets.GenericViewSet):
 
     def _publish_response(self, result: services.PublishResult) -> Response:
         headers = {"Location": reverse("notification-deliveries", kwargs={"id": result.notification.pk})}
-        if result.replayed:
+        if result.repeated:
             headers["Idempotent-Replayed"] = "true"
         return Response(
             PublishResultSerializer(result).data,
-            status=status.HTTP_200_OK if result.replayed else status.HTTP_201_CREATED,
+            status=status.HTTP_200_OK if result.repeated else status.HTTP_201_CREATED,
             headers=headers,
         )
 

@@ -6,8 +6,8 @@ from datetime import timedelta
 from django.utils import timezone
 from rest_framework import serializers
 
+from core.api.serializers import IdOrNameField, StrictInputSerializer, UserSummarySerializer
 from notifications.models import EVENT_NAME_VALIDATOR, Delivery, DeliveryAttempt, Notification
-from notifyhub.api.serializers import IdOrNameField, StrictInputSerializer, UserSummarySerializer
 from workflow.models import Document
 
 MAX_BODY_LENGTH = 4_000

@@ -57,6 +57,7 @@ from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from core.database import TRANSIENT_DATABASE_ERRORS
 from notifications import presence
 from notifications.hub.auth import AuthRefused, token_from_scope
 from notifications.hub.per_loop import one_per_event_loop
@@ -75,7 +76,6 @@ from notifications.hub.session import (
     HubSession,
     ReplayComplete,
 )
-from notifyhub.database import TRANSIENT_DATABASE_ERRORS
 
 logger = logging.getLogger(__name__)
 

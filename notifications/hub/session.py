@@ -44,6 +44,7 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 from rest_framework_simplejwt.tokens import AccessToken
 
+from core.database import TRANSIENT_DATABASE_ERRORS
 from notifications import events, presence, selectors, services
 from notifications.errors import NotificationError
 from notifications.hub import load
@@ -52,7 +53,6 @@ from notifications.hub.heartbeat import presence_refresher
 from notifications.hub.per_loop import one_per_event_loop
 from notifications.hub.router import hub_router
 from notifications.services import ReplayPage
-from notifyhub.database import TRANSIENT_DATABASE_ERRORS
 from workflow.selectors import department_ids_of, document_is_visible_to
 
 logger = logging.getLogger(__name__)

@@ -1,8 +1,8 @@
-"""Bring forward every open delivery whose next step was put off past any bound (issue 12).
+"""Bring forward every open delivery whose next step was put off past any bound.
 
-Before this release each replay on connect doubled an unacknowledged delivery's wait without a cap: a client
-that reconnected often pushed `next_attempt_at` years ahead, past year 9999 after ~36 connects, and such a row
-could no longer be read (`timestamp too large`). Nothing the product schedules now lies more than a day ahead,
+Earlier releases doubled an unacknowledged delivery's wait on each replay without a cap: a client that
+reconnected often pushed `next_attempt_at` years ahead, past year 9999 after ~36 connects, and such a row
+could no longer be read (`timestamp too large`). Nothing the product schedules lies more than a day ahead,
 so those rows are made due: the next sweep resends or pushes them.
 """
 
@@ -15,12 +15,7 @@ BRING_FORWARD = """
 """
 
 
-def bring_forward(apps, schema_editor) -> None:
-    if schema_editor.connection.vendor == "postgresql":  # other databases store no out-of-range timestamp
-        schema_editor.execute(BRING_FORWARD)
-
-
 class Migration(migrations.Migration):
     dependencies = [("notifications", "0004_delivery_drop_redundant_key_indexes")]
 
-    operations = [migrations.RunPython(bring_forward, migrations.RunPython.noop)]
+    operations = [migrations.RunSQL(BRING_FORWARD, migrations.RunSQL.noop)]

@@ -4,11 +4,11 @@ from notifications.services.deliveries import (
     AckOutcome,
     deliveries_acknowledge_many,
     deliveries_fail,
+    deliveries_log_offline,
+    deliveries_log_offline_pending,
     deliveries_mark_all_read,
     deliveries_mark_resent,
     deliveries_mark_sent,
-    deliveries_record_offline,
-    deliveries_record_offline_recipients,
     deliveries_retry_now,
     delivery_acknowledge,
     delivery_mark_read,
@@ -18,7 +18,7 @@ from notifications.services.devices import device_delete, device_register
 from notifications.services.publish import notification_publish
 from notifications.services.publish_request import (
     PublishResult,
-    notification_publish_replay,
+    notification_publish_repeated,
     notification_publish_requested,
 )
 from notifications.services.pushes import delivery_push
@@ -37,11 +37,11 @@ __all__ = [
     "ReplayPage",
     "deliveries_acknowledge_many",
     "deliveries_fail",
+    "deliveries_log_offline",
+    "deliveries_log_offline_pending",
     "deliveries_mark_all_read",
     "deliveries_mark_resent",
     "deliveries_mark_sent",
-    "deliveries_record_offline",
-    "deliveries_record_offline_recipients",
     "deliveries_replay_page",
     "deliveries_retry_now",
     "deliveries_sweep",
@@ -55,7 +55,7 @@ __all__ = [
     "document_rejected_publish",
     "new_task_publish",
     "notification_publish",
-    "notification_publish_replay",
+    "notification_publish_repeated",
     "notification_publish_requested",
     "recipient_deactivated",
 ]

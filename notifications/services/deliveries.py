@@ -82,7 +82,7 @@ def deliveries_acknowledge_many(pairs: Sequence[tuple[int, object]]) -> list[Ack
     for user_id, notification_id in wanted:
         params += [user_id, notification_id_field.get_db_prep_value(notification_id, connection)]
     now = timezone.now()
-    # Portable SQL (PostgreSQL and SQLite >= 3.35): row values and RETURNING; the ORM's update() returns no rows.
+    # Row values and RETURNING: the ORM's update() returns no rows.
     delivery = Columns(Delivery)
     sql = f"""
         UPDATE {delivery.table}
@@ -193,31 +193,23 @@ def websocket_fallback_bound() -> timedelta:
     return sum((websocket_retry_delay(sends) for sends in range(1, settings.NOTIFY_MAX_WS_ATTEMPTS + 1)), timedelta())
 
 
-def deliveries_mark_sent(*, notification_id: uuid.UUID, recipient_ids: Collection[int]) -> int:
-    """Record a WebSocket send to live connections of `recipient_ids`; returns how many deliveries it counted for.
+def deliveries_mark_sent(*, notification_ids: Collection[uuid.UUID], recipient_ids: Collection[int]) -> int:
+    """Count a WebSocket send to live connections (dispatch, or a user's replay on connect); returns how many
+    deliveries it counted for. One of the two lists must hold a single id (the rows are their cross product):
+    one notification to several recipients, or several notifications to one user.
 
     Only a send the fallback schedule counts changes a delivery: one still in its WebSocket phase (open, never
     pushed) with fewer than NOTIFY_MAX_WS_ATTEMPTS sends. A `pending` one becomes `sent` and its ack clock starts;
     one already `sent` counts one more send, and its next step (resend or push) may come sooner, never later.
     So a client that reconnects over and over (each connect replays what it has not acknowledged) brings its
     push forward instead of putting it off, and a delivery's attempt log holds at most NOTIFY_MAX_WS_ATTEMPTS
-    WebSocket sends however often it is replayed. On PostgreSQL one statement updates the rows and logs their
-    attempts, however many.
+    WebSocket sends however often it is replayed. One statement updates the rows and logs their attempts,
+    however many.
     """
-    return _mark_sent(notification_ids=[notification_id], recipient_ids=recipient_ids)
-
-
-def deliveries_mark_replayed(*, user_id: int, notification_ids: Collection[uuid.UUID]) -> int:
-    """`deliveries_mark_sent` for one user's replay: many notifications, one statement."""
-    return _mark_sent(notification_ids=notification_ids, recipient_ids=[user_id])
-
-
-def _mark_sent(*, notification_ids: Collection[uuid.UUID], recipient_ids: Collection[int]) -> int:
-    # Exact only because one of the two lists is a single id (the rows are their cross product).
     if not notification_ids or not recipient_ids:
         return 0
-    if connection.vendor != "postgresql":
-        return _deliveries_mark_sent_orm(notification_ids=notification_ids, recipient_ids=recipient_ids)
+    if len(notification_ids) > 1 and len(recipient_ids) > 1:
+        raise ValueError("one of notification_ids and recipient_ids must hold a single id")
     delivery = Columns(Delivery)
     where = (
         f"{delivery.notification} = ANY(%s) AND {delivery.recipient} = ANY(%s) AND {delivery.status} = ANY(%s)"
@@ -236,8 +228,6 @@ def deliveries_mark_resent(*, delivery_ids: Collection[int]) -> int:
     """Record the retry sweep's WebSocket resend of these deliveries (it chose them); the wait starts afresh."""
     if not delivery_ids:
         return 0
-    if connection.vendor != "postgresql":
-        return _deliveries_mark_sent_orm(delivery_ids=delivery_ids)
     where = f"{Columns(Delivery).id} = ANY(%s)"
     return _record_websocket_sends(where=where, where_params=[list(delivery_ids)], keep_earlier_deadline=False)
 
@@ -284,72 +274,22 @@ def _record_websocket_sends(*, where: str, where_params: list, keep_earlier_dead
         return cursor.rowcount
 
 
-@transaction.atomic
-def _deliveries_mark_sent_orm(
-    *,
-    notification_ids: Collection[uuid.UUID] = (),
-    recipient_ids: Collection[int] = (),
-    delivery_ids: Collection[int] = (),
-) -> int:
-    """The portable path (SQLite in `make run`): `deliveries_mark_sent` by notification and recipient ids,
-    `deliveries_mark_resent` by delivery ids."""
-    now = timezone.now()
-    rows = Delivery.objects.select_for_update(of=("self",))
-    if delivery_ids:
-        rows = rows.filter(id__in=delivery_ids)
-    else:
-        rows = rows.filter(
-            notification_id__in=notification_ids,
-            recipient_id__in=recipient_ids,
-            status__in=Delivery.OPEN_STATUSES,
-            push_attempts=0,
-            attempts__lt=settings.NOTIFY_MAX_WS_ATTEMPTS,
-        )
-    marked = list(rows.values_list("id", "attempts", "status", "next_attempt_at"))
-    for delivery_id, attempts, status, next_attempt_at in marked:
-        due = now + websocket_retry_delay(attempts + 1)
-        if not delivery_ids and status == Delivery.Status.SENT and next_attempt_at is not None:
-            due = min(due, next_attempt_at)
-        Delivery.objects.filter(id=delivery_id).update(
-            status=Delivery.Status.SENT,
-            attempts=attempts + 1,
-            sent_at=Coalesce(F("sent_at"), now),
-            next_attempt_at=due,
-            updated_at=now,
-        )
-    _log_websocket_attempts(
-        delivery_ids=[delivery_id for delivery_id, *_ in marked], outcome=DeliveryAttempt.Outcome.SENT, now=now
-    )
-    return len(marked)
-
-
-def deliveries_record_sent(*, delivery_ids: Collection[int]) -> None:
-    """Log a first WebSocket send for deliveries written as `sent` (the portable path of publishing)."""
-    _log_websocket_attempts(delivery_ids=delivery_ids, outcome=DeliveryAttempt.Outcome.SENT, now=timezone.now())
-
-
-def deliveries_record_offline(*, delivery_ids: Collection[int]) -> None:
-    """Log that these recipients had no live connection when a WebSocket send was due (so they get a push)."""
+def deliveries_log_offline(*, delivery_ids: Collection[int]) -> None:
+    """Log (no state change) that these deliveries' recipients had no live connection when a WebSocket send was
+    due, so they get a push."""
     _log_websocket_attempts(
         delivery_ids=delivery_ids, outcome=DeliveryAttempt.Outcome.NO_CONNECTION, now=timezone.now()
     )
 
 
-def deliveries_record_offline_recipients(*, notification_id: uuid.UUID, recipient_ids: Collection[int]) -> list[int]:
-    """Log `no_connection` for these recipients' pending deliveries of a notification; returns those deliveries' ids.
+def deliveries_log_offline_pending(*, notification_id: uuid.UUID, recipient_ids: Collection[int]) -> list[int]:
+    """Log (no state change) `no_connection` for these recipients' pending deliveries of a notification; returns
+    those deliveries' ids.
 
-    On PostgreSQL one statement selects the deliveries and logs their attempts, however many.
+    One statement selects the deliveries and logs their attempts, however many.
     """
     if not recipient_ids:
         return []
-    if connection.vendor != "postgresql":
-        delivery_ids = list(
-            Delivery.objects.filter(
-                notification_id=notification_id, recipient_id__in=recipient_ids, status=Delivery.Status.PENDING
-            ).values_list("id", flat=True)
-        )
-        deliveries_record_offline(delivery_ids=delivery_ids)
-        return delivery_ids
     delivery = Columns(Delivery)
     now = timezone.now()
     pending = (

@@ -14,11 +14,10 @@ from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.utils import timezone
 
-from notifications import dispatch
+from notifications import dispatch, events, presence
 from notifications.errors import NotificationError, UnknownRecipients
 from notifications.models import EVENT_NAME_VALIDATOR, Delivery, DeliveryAttempt, Notification
 from notifications.services.deliveries import (
-    deliveries_record_sent,
     websocket_attempt_values,
     websocket_attempts_insert_sql,
     websocket_retry_delay,
@@ -76,15 +75,15 @@ def notification_publish(
 
 # No savepoint when the caller's transaction is open (a workflow service's, or the API's verified commit): only
 # a database error can fail it after the checks above, and that fails the caller's whole transaction anyway
-# (no approval without its notification); a savepoint costs two round trips per publish (issue 7).
+# (no approval without its notification); a savepoint costs two round trips per publish.
 @transaction.atomic(savepoint=False)
 def _notification_persist(*, user_ids: set[int], department_ids: set[int], fields: dict) -> Notification:
     notification = Notification.objects.create(**fields)
     recipient_ids, department_member_ids = _recipients_of(user_ids=user_ids, department_ids=department_ids)
     # Who is online decides how each row starts: theirs as `sent` (the send follows the commit), so the rows
-    # are written once, not inserted and then updated (issue 7). Dispatch looks again after the commit for
-    # the rest, so a client connecting meanwhile is still reached (see notification_dispatch).
-    online = dispatch.online_recipients(recipient_ids=recipient_ids, department_member_ids=department_member_ids)
+    # are written once, not inserted and then updated. Dispatch looks again after the commit for the rest,
+    # so a client connecting meanwhile is still reached (see dispatch.notification_dispatch).
+    online = presence.online_recipients(recipient_ids=recipient_ids, department_member_ids=department_member_ids)
     _deliveries_create(
         notification=notification,
         recipient_ids=recipient_ids,
@@ -92,7 +91,15 @@ def _notification_persist(*, user_ids: set[int], department_ids: set[int], field
         dispatch_grace=min(online.incomplete_for or settings.NOTIFY_DISPATCH_GRACE, settings.NOTIFY_DISPATCH_GRACE),
     )
     notification.recipient_count = len(recipient_ids)
-    dispatch.notification_dispatch_on_commit(notification=notification, recipient_ids=recipient_ids, online=online)
+    payload = events.notification_payload(notification)
+
+    # After the commit, never before: the rows exist whatever dispatch meets. `robust`: a failure there is
+    # logged and left to replay on connect and the retry sweep, never raised into the caller, whose
+    # transaction has committed. (A def, not functools.partial: Django's robust on_commit logs its __qualname__.)
+    def dispatch_after_commit() -> None:
+        dispatch.notification_dispatch(payload=payload, recipient_ids=recipient_ids, online=online)
+
+    transaction.on_commit(dispatch_after_commit, robust=True)
     return notification
 
 
@@ -125,25 +132,19 @@ def _check_recipients_exist(*, user_ids: set[int], department_ids: set[int]) -> 
 def _recipients_of(*, user_ids: set[int], department_ids: set[int]) -> tuple[list[int], dict[int, set[int]]]:
     """Every distinct active recipient (sorted), and each targeted department's active members.
 
-    One query whatever the departments' sizes (on PostgreSQL written out: the ORM's version took longer
-    to build than to run).
+    One query whatever the departments' sizes (written out: the ORM's version took longer to build than to run).
     """
-    if connection.vendor == "postgresql":
-        user, membership = Columns(User), Columns(DepartmentMembership)
-        sql = f"""
-            SELECT m.{membership.department}, m.{membership.user}
-              FROM {membership.table} m JOIN {user.table} u ON u.{user.id} = m.{membership.user}
-             WHERE m.{membership.department} = ANY(%s) AND u.{user.is_active}
-            UNION ALL
-            SELECT NULL, u.{user.id} FROM {user.table} u WHERE u.{user.id} = ANY(%s) AND u.{user.is_active}
-        """  # noqa: S608 - identifiers come from model _meta; values are parameters
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [sorted(department_ids), sorted(user_ids)])
-            targets = cursor.fetchall()
-    else:  # the portable path (SQLite in `make run`)
-        memberships = DepartmentMembership.objects.filter(department_id__in=department_ids, user__is_active=True)
-        direct = User.objects.filter(pk__in=user_ids, is_active=True).values_list("pk", flat=True)
-        targets = [*memberships.values_list("department_id", "user_id"), *((None, user_id) for user_id in direct)]
+    user, membership = Columns(User), Columns(DepartmentMembership)
+    sql = f"""
+        SELECT m.{membership.department}, m.{membership.user}
+          FROM {membership.table} m JOIN {user.table} u ON u.{user.id} = m.{membership.user}
+         WHERE m.{membership.department} = ANY(%s) AND u.{user.is_active}
+        UNION ALL
+        SELECT NULL, u.{user.id} FROM {user.table} u WHERE u.{user.id} = ANY(%s) AND u.{user.is_active}
+    """  # noqa: S608 - identifiers come from model _meta; values are parameters
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [sorted(department_ids), sorted(user_ids)])
+        targets = cursor.fetchall()
     recipient_ids: set[int] = set()
     department_member_ids: dict[int, set[int]] = defaultdict(set)
     for department_id, user_id in targets:
@@ -157,7 +158,7 @@ def _deliveries_create(
     *, notification: Notification, recipient_ids: list[int], sent_to: Collection[int], dispatch_grace: float
 ) -> None:
     """One Delivery per recipient: `sent`, with its first WebSocket attempt logged, for those in `sent_to`;
-    the others `pending` until dispatch pushes them. One statement on PostgreSQL, however many recipients.
+    the others `pending` until dispatch pushes them. One statement, however many recipients.
 
     A `pending` row is due for the retry sweep after `dispatch_grace` seconds (in case this process dies
     between commit and dispatch: NOTIFY_DISPATCH_GRACE, or sooner while the presence registry is incomplete);
@@ -173,21 +174,6 @@ def _deliveries_create(
     # If this process dies between commit and dispatch, the retry sweep dispatches these after the grace period.
     pending_fields = {"next_attempt_at": notification.created_at + timedelta(seconds=dispatch_grace)}
     sent_to = set(sent_to)
-    if connection.vendor != "postgresql":  # the portable path (SQLite in `make run`)
-        deliveries = Delivery.objects.bulk_create(
-            [
-                Delivery(
-                    notification=notification,
-                    recipient_id=user_id,
-                    created_at=now,
-                    **(sent_fields if user_id in sent_to else pending_fields),
-                )
-                for user_id in recipient_ids
-            ],
-            batch_size=1_000,
-        )
-        deliveries_record_sent(delivery_ids=[row.pk for row in deliveries if row.status == Delivery.Status.SENT])
-        return
     columns, expressions, params = _delivery_columns(
         sent=Delivery(created_at=now, **sent_fields), pending=Delivery(created_at=now, **pending_fields), now=now
     )

@@ -5,19 +5,19 @@ from datetime import datetime
 
 from django.db import IntegrityError, transaction
 
+from core.database import atomic_with_verified_commit
 from notifications import selectors
 from notifications.errors import NotificationError
 from notifications.models import IdempotencyKey, Notification
 from notifications.services.deliveries import deliveries_due_now
 from notifications.services.publish import notification_publish
-from notifyhub.database import atomic_with_verified_commit
 
 
 @dataclass(frozen=True)
 class PublishResult:
     notification: Notification
     recipient_count: int
-    replayed: bool  # True: an earlier request with the same Idempotency-Key produced it
+    repeated: bool  # True: an earlier request with the same Idempotency-Key produced it
 
 
 def notification_publish_requested(
@@ -35,11 +35,11 @@ def notification_publish_requested(
     idempotency_key: str | None = None,
     request_hash: str = "",
 ) -> PublishResult:
-    """Resolve the recipients and publish, or replay what an earlier request with the same key published.
+    """Resolve the recipients and publish, or answer what an earlier request with the same key published.
 
     The key is claimed first by inserting it (unique per publisher) in the
     publishing transaction: a concurrent request with the same key blocks on
-    that insert until this one commits, then replays it; if this one fails,
+    that insert until this one commits, then answers with its result; if this one fails,
     the key is free again. The same key with a different body raises
     `idempotency_conflict`. Unknown recipients raise `UnknownRecipients` and
     nothing is written.
@@ -57,9 +57,11 @@ def notification_publish_requested(
 
     def publish() -> PublishResult:
         if idempotency_key is None:
-            # One transaction, no savepoint (notification_publish joins this one: issue 7).
+            # One transaction, no savepoint (notification_publish joins this one).
             return _resolve_and_publish(users=users, departments=departments, content=content)
-        claim, earlier = _claim_or_replay(publisher_id=published_by_id, key=idempotency_key, request_hash=request_hash)
+        claim, earlier = _claim_or_earlier_result(
+            publisher_id=published_by_id, key=idempotency_key, request_hash=request_hash
+        )
         if earlier is not None:
             return earlier
         result = _resolve_and_publish(users=users, departments=departments, content=content)
@@ -67,7 +69,7 @@ def notification_publish_requested(
         claim.save(update_fields=["notification"])
         return result
 
-    # A PostgreSQL restart during COMMIT must neither lose a publish nor make it twice (issue 12).
+    # A PostgreSQL restart during COMMIT must neither lose a publish nor make it twice.
     return atomic_with_verified_commit(publish, landed=_landed, after_lost_commit=_dispatch_by_the_sweep)
 
 
@@ -77,7 +79,7 @@ def _landed(result: PublishResult) -> bool:
 
 def _dispatch_by_the_sweep(result: PublishResult) -> None:
     """The commit landed but its dispatch was lost with the connection: the retry sweep sends or pushes now."""
-    if not result.replayed:
+    if not result.repeated:
         deliveries_due_now(notification_id=result.notification.pk)
 
 
@@ -87,10 +89,10 @@ def _resolve_and_publish(*, users: list[int | str], departments: list[int | str]
     notification = notification_publish(
         **content, user_ids=user_ids, department_ids=department_ids, recipients_verified=True
     )
-    return PublishResult(notification=notification, recipient_count=notification.recipient_count, replayed=False)
+    return PublishResult(notification=notification, recipient_count=notification.recipient_count, repeated=False)
 
 
-def notification_publish_replay(
+def notification_publish_repeated(
     *, published_by_id: int, idempotency_key: str, request_hash: str
 ) -> PublishResult | None:
     """What an earlier request with this key published, or None if the key is unused.
@@ -102,10 +104,10 @@ def notification_publish_replay(
         .filter(publisher_id=published_by_id, key=idempotency_key)
         .first()
     )
-    return None if earlier is None else _replay(earlier, request_hash)
+    return None if earlier is None else _earlier_result(earlier, request_hash)
 
 
-def _claim_or_replay(*, publisher_id: int, key: str, request_hash: str):
+def _claim_or_earlier_result(*, publisher_id: int, key: str, request_hash: str):
     try:
         with transaction.atomic():  # a savepoint: the failed insert must not poison the outer transaction
             return IdempotencyKey.objects.create(publisher_id=publisher_id, key=key, request_hash=request_hash), None
@@ -113,14 +115,14 @@ def _claim_or_replay(*, publisher_id: int, key: str, request_hash: str):
         pass
     # The key's first request has committed (the insert waited for it); this statement sees its row.
     earlier = IdempotencyKey.objects.select_related("notification").get(publisher_id=publisher_id, key=key)
-    return None, _replay(earlier, request_hash)
+    return None, _earlier_result(earlier, request_hash)
 
 
-def _replay(earlier: IdempotencyKey, request_hash: str) -> PublishResult:
+def _earlier_result(earlier: IdempotencyKey, request_hash: str) -> PublishResult:
     if earlier.request_hash != request_hash:
         raise NotificationError(
             "This Idempotency-Key was already used with a different request body; use a new key.",
             code="idempotency_conflict",
         )
     notification = earlier.notification
-    return PublishResult(notification=notification, recipient_count=notification.deliveries.count(), replayed=True)
+    return PublishResult(notification=notification, recipient_count=notification.deliveries.count(), repeated=True)

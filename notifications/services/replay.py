@@ -8,7 +8,7 @@ from django.db.models import Q
 
 from notifications import events, selectors
 from notifications.models import Delivery
-from notifications.services.deliveries import deliveries_mark_replayed
+from notifications.services.deliveries import deliveries_mark_sent
 
 
 @dataclass(frozen=True)
@@ -31,8 +31,8 @@ def deliveries_replay_page(*, user_id: int, after: tuple[datetime, int] | None =
         created_at, delivery_id = after
         deliveries = deliveries.filter(Q(created_at__gt=created_at) | Q(created_at=created_at, id__gt=delivery_id))
     page = list(deliveries[:limit])
-    deliveries_mark_replayed(
-        user_id=user_id,
+    deliveries_mark_sent(
+        recipient_ids=[user_id],
         notification_ids=[delivery.notification_id for delivery in page if delivery.status in Delivery.OPEN_STATUSES],
     )
     cursor = (page[-1].created_at, page[-1].id) if len(page) == limit else None

@@ -36,8 +36,8 @@ from notifications import dispatch, presence
 from notifications.models import Delivery
 from notifications.services.deliveries import (
     deliveries_fail,
+    deliveries_log_offline,
     deliveries_mark_resent,
-    deliveries_record_offline,
     websocket_fallback_bound,
 )
 
@@ -115,7 +115,7 @@ def _sweep_batch(*, batch_size: int, report: Counter, hub_behind: timedelta) -> 
             next_attempt_at=now + timedelta(seconds=max(found.incomplete_for, MIN_HOLD_SECONDS)), updated_at=now
         )
     to_push = [delivery.pk for delivery in live if delivery.pk not in resend_ids and delivery.pk not in held]
-    deliveries_record_offline(delivery_ids=offline)
+    deliveries_log_offline(delivery_ids=offline)
 
     if expired:
         deliveries_fail(delivery_ids=[delivery.pk for delivery in expired], reason=Delivery.FailureReason.EXPIRED)

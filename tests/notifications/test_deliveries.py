@@ -235,9 +235,9 @@ class TestReplayAndSent:
         user, other = UserFactory(), UserFactory()
         notification = publish_to(user, other)
 
-        assert deliveries_mark_sent(notification_id=notification.pk, recipient_ids=[user.pk]) == 1
+        assert deliveries_mark_sent(notification_ids=[notification.pk], recipient_ids=[user.pk]) == 1
         first = delivery(notification, user)
-        assert deliveries_mark_sent(notification_id=notification.pk, recipient_ids=[user.pk]) == 1
+        assert deliveries_mark_sent(notification_ids=[notification.pk], recipient_ids=[user.pk]) == 1
 
         sent = delivery(notification, user)
         assert (sent.status, sent.attempts, sent.sent_at) == (Delivery.Status.SENT, 2, first.sent_at)
@@ -253,7 +253,7 @@ class TestReplayAndSent:
         user = UserFactory()
         notification = publish_to(user)
 
-        counted = [deliveries_mark_sent(notification_id=notification.pk, recipient_ids=[user.pk]) for _ in range(50)]
+        counted = [deliveries_mark_sent(notification_ids=[notification.pk], recipient_ids=[user.pk]) for _ in range(50)]
 
         assert counted == [1, 1, 1] + [0] * 47
         sent = delivery(notification, user)
@@ -267,7 +267,7 @@ class TestReplayAndSent:
         retry_at = timezone.now() + timedelta(seconds=40)
         Delivery.objects.filter(notification=notification).update(push_attempts=1, next_attempt_at=retry_at)
 
-        assert deliveries_mark_sent(notification_id=notification.pk, recipient_ids=[user.pk]) == 0
+        assert deliveries_mark_sent(notification_ids=[notification.pk], recipient_ids=[user.pk]) == 0
 
         untouched = delivery(notification, user)
         assert (untouched.status, untouched.attempts, untouched.next_attempt_at) == ("pending", 0, retry_at)
@@ -277,7 +277,7 @@ class TestReplayAndSent:
         settings.NOTIFY_MAX_WS_ATTEMPTS = 40
         user = UserFactory()
         notification = publish_to(user)
-        deliveries_mark_sent(notification_id=notification.pk, recipient_ids=[user.pk])
+        deliveries_mark_sent(notification_ids=[notification.pk], recipient_ids=[user.pk])
         sent = delivery(notification, user)
 
         assert deliveries_mark_resent(delivery_ids=[sent.pk]) == 1
@@ -297,7 +297,7 @@ class TestReplayAndSent:
         notification = publish_to(user)
         delivery_acknowledge(user_id=user.pk, notification_id=notification.pk)
 
-        assert deliveries_mark_sent(notification_id=notification.pk, recipient_ids=[user.pk]) == 0
+        assert deliveries_mark_sent(notification_ids=[notification.pk], recipient_ids=[user.pk]) == 0
         assert delivery(notification, user).status == Delivery.Status.ACKNOWLEDGED
 
 

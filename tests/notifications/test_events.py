@@ -27,7 +27,7 @@ def test_a_request_thread_sends_after_the_servers_event_loop_has_stopped(redis_c
 
     def view() -> None:  # runs on a request thread, as every NotifyHub view does under ASGI
         loop_stopped.wait(5)
-        sent.append(events.send_notification(payload=PAYLOAD, user_ids=[7]))
+        sent.append(events.send_notification_now(payload=PAYLOAD, user_ids=[7]))
 
     request = server_loop.create_task(sync_to_async(view, thread_sensitive=False)())
     server_loop.run_until_complete(asyncio.sleep(0.2))  # the view is running; now the server's loop stops
@@ -51,7 +51,7 @@ def test_a_send_the_layer_does_not_finish_in_time_is_logged_and_not_raised(monke
     monkeypatch.setattr(events, "SYNC_SEND_TIMEOUT", 0.2)
 
     with caplog.at_level(logging.WARNING, logger="notifications.events"):
-        assert events.send_notification(payload=PAYLOAD, user_ids=[7, 8]) is False
+        assert events.send_notification_now(payload=PAYLOAD, user_ids=[7, 8]) is False
 
     assert "2 group send(s) not completed" in caplog.text
     assert "did not answer within 0.2 s" in caplog.text
@@ -64,14 +64,14 @@ def test_a_send_to_an_unreachable_layer_is_logged_and_not_raised(settings, caplo
     }
 
     with caplog.at_level(logging.WARNING, logger="notifications.events"):
-        assert events.send_notification(payload=PAYLOAD, user_ids=[7]) is False
+        assert events.send_notification_now(payload=PAYLOAD, user_ids=[7]) is False
 
     assert "not completed" in caplog.text
 
 
 def test_sync_sends_refuse_to_block_a_running_event_loop():
     async def from_the_loop() -> None:
-        events.send_notification(payload=PAYLOAD, user_ids=[7])
+        events.send_notification_now(payload=PAYLOAD, user_ids=[7])
 
     with pytest.raises(RuntimeError, match="from a running event loop"):
         asyncio.run(from_the_loop())

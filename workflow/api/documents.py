@@ -13,7 +13,7 @@ from rest_framework.decorators import action
 from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 
-from notifyhub.api.schema import error_response
+from core.api.schema import error_response
 from workflow import selectors, services
 from workflow.api.serializers import ApproveSerializer, DocumentCreateSerializer, DocumentSerializer, RejectSerializer
 from workflow.models import Document

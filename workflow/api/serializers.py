@@ -3,7 +3,7 @@
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
-from notifyhub.api.serializers import IdOrNameField, StrictInputSerializer, UserSummarySerializer
+from core.api.serializers import IdOrNameField, StrictInputSerializer, UserSummarySerializer
 from workflow.models import ApprovalStep, Department, Document, Task
 
 MAX_DESCRIPTION_LENGTH = 10_000

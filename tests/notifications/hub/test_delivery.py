@@ -96,7 +96,7 @@ def test_same_notification_through_user_and_department_groups_is_shown_once(conn
     notification = publish(user)
     payload = events.notification_payload(notification)
 
-    events.send_notification(payload=payload, user_ids=[user.pk], department_recipients={department.pk: [user.pk]})
+    events.send_notification_now(payload=payload, user_ids=[user.pk], department_recipients={department.pk: [user.pk]})
 
     received = notifications_until(client, publish(user))
     assert [frame["id"] for frame in received] == [str(notification.pk)]

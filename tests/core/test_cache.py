@@ -1,10 +1,10 @@
-"""notifyhub/cache.py: Django's Redis cache, one redis-py client per server for every call, thread and backend."""
+"""core/cache.py: Django's Redis cache, one redis-py client per server for every call, thread and backend."""
 
 import threading
 
 from django.core.cache import caches
 
-from notifyhub.cache import RedisCache
+from core.cache import RedisCache
 
 
 def test_the_default_cache_is_the_reused_client_backend_and_it_stores_and_expires(redis_client):

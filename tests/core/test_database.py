@@ -1,4 +1,4 @@
-"""notifyhub/database.py: a COMMIT whose connection dies is checked, neither lost nor repeated (issue 12)."""
+"""core/database.py: a COMMIT whose connection dies is checked, neither lost nor repeated (issue 12)."""
 
 from unittest import mock
 
@@ -7,9 +7,9 @@ import pytest
 from django.db import OperationalError, connection, connections
 from django.utils import timezone
 
+from core.database import atomic_with_verified_commit
 from notifications.models import Delivery, Notification
 from notifications.services import notification_publish_requested
-from notifyhub.database import atomic_with_verified_commit
 from tests.factories import UserFactory
 from tests.support.servers import database_url
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from notifyhub.health import check_channel_layer
+from notifications.health import check_channel_layer
 from tests.api_support import client_for, closed_port
 
 pytestmark = pytest.mark.django_db

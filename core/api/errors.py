@@ -17,9 +17,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from notifications.errors import NotificationError, UnknownRecipients
-from notifyhub.database import TRANSIENT_DATABASE_ERRORS
-from workflow.errors import WorkflowError
+from core.database import TRANSIENT_DATABASE_ERRORS
+from core.errors import DomainError
 
 logger = logging.getLogger(__name__)
 DATABASE_RETRY_AFTER_SECONDS = "1"
@@ -44,7 +43,7 @@ def error_body(code: str, message: str, fields: dict[str, list[str]] | None = No
 
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF's EXCEPTION_HANDLER: every handled error leaves in the shape above."""
-    if isinstance(exc, WorkflowError | NotificationError):
+    if isinstance(exc, DomainError):
         return _domain_error_response(exc)
     if isinstance(exc, TRANSIENT_DATABASE_ERRORS):
         # Not a bug: the database restarted or aborted this transaction. notifyhub/http.py runs the request
@@ -68,16 +67,9 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     return response
 
 
-def _domain_error_response(exc: WorkflowError | NotificationError) -> Response:
-    fields = None
-    if isinstance(exc, UnknownRecipients):
-        fields = {}
-        if exc.user_ids:
-            fields["recipients.users"] = [f"No such user: {reference}." for reference in exc.user_ids]
-        if exc.department_ids:
-            fields["recipients.departments"] = [f"No such department: {reference}." for reference in exc.department_ids]
+def _domain_error_response(exc: DomainError) -> Response:
     status_code = DOMAIN_STATUS.get(exc.code, status.HTTP_400_BAD_REQUEST)
-    return Response(error_body(exc.code, exc.message, fields), status=status_code)
+    return Response(error_body(exc.code, exc.message, exc.fields()), status=status_code)
 
 
 def _api_exception_body(exc: exceptions.APIException) -> dict:

@@ -12,9 +12,9 @@ from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt import serializers as jwt_serializers
 from rest_framework_simplejwt import views as jwt_views
 
-from notifyhub.api.schema import error_response
-from notifyhub.api.serializers import StrictInputSerializer
-from notifyhub.api.throttling import TokenRateThrottle
+from core.api.schema import error_response
+from core.api.serializers import StrictInputSerializer
+from core.api.throttling import TokenRateThrottle
 
 
 class TokenObtainPairSerializer(StrictInputSerializer, jwt_serializers.TokenObtainPairSerializer):

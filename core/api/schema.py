@@ -11,7 +11,7 @@ from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework.permissions import AllowAny
 
-from notifyhub.api.serializers import ErrorSerializer
+from core.api.serializers import ErrorSerializer
 
 
 def error_response(description: str) -> OpenApiResponse:
@@ -52,7 +52,7 @@ class AutoSchema(SpectacularAutoSchema):
 class StrictInputSerializerExtension(OpenApiSerializerExtension):
     """Request bodies of StrictInputSerializers say what the server enforces: no other fields."""
 
-    target_class = "notifyhub.api.serializers.StrictInputSerializer"
+    target_class = "core.api.serializers.StrictInputSerializer"
     match_subclasses = True
 
     def map_serializer(self, auto_schema, direction):

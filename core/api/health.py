@@ -9,16 +9,9 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from notifyhub.health import check_channel_layer, check_database, check_hub_router, check_redis
+from core import health
 
 logger = logging.getLogger(__name__)
-
-CHECKS = {
-    "database": check_database,
-    "redis": check_redis,
-    "channel_layer": check_channel_layer,
-    "hub_router": check_hub_router,
-}
 
 
 class HealthSerializer(serializers.Serializer):
@@ -43,7 +36,7 @@ class HealthView(APIView):
     )
     def get(self, request):
         checks, failed = {}, []
-        for name, check in CHECKS.items():
+        for name, check in health.checks().items():
             problem = check()
             checks[name] = "failed" if problem else "ok"
             if problem:

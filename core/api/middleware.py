@@ -3,7 +3,7 @@
 from django.http import JsonResponse
 from django.middleware.common import CommonMiddleware
 
-from notifyhub.api.errors import error_body
+from core.api.errors import error_body
 
 API_PREFIX = "/api/"
 

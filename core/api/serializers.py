@@ -56,7 +56,7 @@ class IdOrNameField(serializers.Field):
 
 
 class ErrorSerializer(serializers.Serializer):
-    """The body of every error response (see notifyhub/api/errors.py)."""
+    """The body of every error response (see core/api/errors.py)."""
 
     code = serializers.CharField(help_text="Stable machine-readable code, e.g. invalid, not_found, throttled.")
     message = serializers.CharField(help_text="What went wrong, for people.")
