@@ -3,16 +3,18 @@
 from django.http import JsonResponse
 from django.middleware.common import CommonMiddleware
 
-from core.api.errors import error_body
+from core.api.errors import error_body, not_found
 
 API_PREFIX = "/api/"
 
 
 class ApiCommonMiddleware(CommonMiddleware):
-    """CommonMiddleware, plus two refusals under /api/ where its behaviour would mislead a client.
+    """CommonMiddleware, plus three changes under /api/ where its behaviour would mislead a client.
 
     - No trailing-slash redirect: a 301 turns a POST into a GET and drops its body (and with
       DEBUG it is a 500). The JSON 404 says which URL was meant instead.
+    - An unknown URL is that JSON 404 with DEBUG on too, where Django would answer with its
+      HTML debug page: `make run` has DEBUG on, and clients should see what production sends.
     - A chunked body without Content-Length is a 411: REST framework would read it as empty
       and answer with misleading "field required" errors.
     """
@@ -30,6 +32,12 @@ class ApiCommonMiddleware(CommonMiddleware):
                 status=411,
             )
         return super().process_request(request)
+
+    def process_response(self, request, response):
+        """Runs on every response: a URL under /api/ that matched no route gets the JSON 404."""
+        if response.status_code == 404 and request.resolver_match is None and request.path_info.startswith(API_PREFIX):
+            response = not_found(request)
+        return super().process_response(request, response)
 
     def should_redirect_with_slash(self, request) -> bool:
         if request.path_info.startswith(API_PREFIX):

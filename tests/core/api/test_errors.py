@@ -81,12 +81,24 @@ def test_general_validation_errors_become_the_message(client):
     assert error["message"] == "Some fields are invalid."
 
 
-def test_missing_trailing_slash_is_a_404_naming_the_url_not_a_redirect(client, settings):
+# With DEBUG (as `make run` has it) Django would redirect a POST with a 500, and answer unknown URLs in HTML.
+@pytest.mark.parametrize("debug", [False, True])
+def test_missing_trailing_slash_is_a_404_naming_the_url_not_a_redirect(client, settings, debug):
+    settings.DEBUG = debug
     response = client.post("/api/notifications", "{}", content_type="application/json")
     error = assert_error(response, 404, "not_found")
-    assert "/api/notifications/ ?" in error["message"]
-    settings.DEBUG = True  # where Django's slash redirect of a POST is a RuntimeError (500)
-    assert client.post("/api/notifications", "{}", content_type="application/json").status_code == 404
+    assert error["message"] == "Not found. Did you mean /api/notifications/ ? API URLs end with a slash."
+
+
+def test_unknown_api_url_is_json_404_with_debug_on_too(client, settings):
+    settings.DEBUG = True
+    assert_error(client.get("/api/nothing-here/"), 404, "not_found")
+
+
+def test_a_views_own_404_keeps_its_message(client, settings):
+    settings.DEBUG = True
+    error = assert_error(client.get("/api/notifications/00000000-0000-0000-0000-000000000000/"), 404, "not_found")
+    assert "Did you mean" not in error["message"]
 
 
 def test_admin_still_gets_its_slash_redirect(client):
