@@ -222,18 +222,18 @@ return live_members(KEYS[1])
 )
 
 # A process's liveness tick: refresh its key (its value: how many seconds behind the process is) and its place
-# among the live processes; say whether the key was still there; make sure the registry's start is recorded.
-# KEYS[1]: the process key, KEYS[2]: the processes; ARGV: the TTL, the process id, seconds behind.
-# Returns 1 if the key was there, else 0.
+# among the live processes; say whether the key was still there, and when the registry began (recording it if
+# this starts it). KEYS[1]: the process key, KEYS[2]: the processes; ARGV: the TTL, the process id, seconds
+# behind. Returns {1 if the key was there else 0, the registry's start}.
 _PROCESS_ALIVE = (
     _LUA_PRELUDE
-    + """
+    + f"""
 registry_age()
 local was_there = redis.call('EXISTS', KEYS[1])
 redis.call('SET', KEYS[1], ARGV[3], 'PX', math.floor(tonumber(ARGV[1]) * 1000))
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[1]), ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-return was_there
+return {{was_there, redis.call('GET', '{SINCE_KEY}')}}
 """
 )
 
@@ -559,10 +559,12 @@ class ProcessLiveness:
         self._thread: threading.Thread | None = None
         self._client: redis.Redis | None = None
         self._failing = False
+        self._registry_since: bytes | None = None  # when the registry began, as the last tick read it
 
     def forget_client(self) -> None:
         """Connect anew on the next tick (REDIS_URL changed)."""
         self._client = None
+        self._registry_since = None
 
     def start(self) -> None:
         """Start the thread (idempotent). The hub calls this when its first connection opens."""
@@ -577,17 +579,26 @@ class ProcessLiveness:
                 self._lost_callbacks.append(callback)
 
     def tick(self) -> bool:
-        """Refresh the key once; returns False if it had been lost (and tells the callbacks).
+        """Refresh the key once; returns False if the registry had lost this process (and tells the callbacks).
 
-        The hub's first connection sets the key before the thread starts, so a missing key means it was lost
-        (a false alarm costs one refresh of the process's connections, nothing more).
+        Lost: the key was gone (Redis was unreachable for longer than its TTL), or the registry began anew since
+        the last tick (Redis restarted). The second is what a restart shows for certain: a connection of this
+        process that opens or refreshes in between puts the key back (it must count at once), and so hid the
+        restart from the first test, leaving every other connection of the process unregistered until its next
+        heartbeat. The hub's first connection sets the key before the thread starts, so a missing key at the
+        first tick also means it was lost (a false alarm costs one refresh of the process's connections).
         """
         if self._client is None:
             self._client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
         behind = f"{max(self.behind_seconds(), 0.0):.3f}"
-        if PROCESS_ALIVE(self._client, [process_key(), PROCESSES_KEY], [repr(process_ttl()), PROCESS_ID, behind]):
+        was_there, since = PROCESS_ALIVE(
+            self._client, [process_key(), PROCESSES_KEY], [repr(process_ttl()), PROCESS_ID, behind]
+        )
+        registry_began_anew = self._registry_since is not None and since != self._registry_since
+        self._registry_since = since
+        if was_there and not registry_began_anew:
             return True
-        logger.warning("presence: this process's liveness key was gone (Redis restarted?); re-registering")
+        logger.warning("presence: the registry lost this process (Redis restarted?); re-registering its connections")
         for callback in list(self._lost_callbacks):
             try:
                 callback()

@@ -67,6 +67,24 @@ def test_after_a_redis_restart_a_connected_client_gets_what_is_published_at_once
         server.stop()
 
 
+def test_a_restart_is_noticed_even_when_a_connection_put_the_process_key_back_first(redis_client):
+    """A connection opening (or refreshing) just after a Redis restart writes the process's liveness key again.
+    The next liveness tick must still see that the registry began anew, and have every connection re-registered,
+    or those that did not refresh look offline (and are pushed instead) until their next heartbeat."""
+    liveness = presence.ProcessLiveness()
+    lost = []
+    liveness.on_registry_lost(lambda: lost.append(True))
+    asyncio.run(presence.connection_alive(6, presence.new_connection_id()))  # the process's first connection
+    assert liveness.tick() is True
+
+    redis_client.flushdb()  # as a restart leaves Redis: empty
+    asyncio.run(presence.connection_alive(7, presence.new_connection_id()))  # a connection opens meanwhile
+
+    assert liveness.tick() is False
+    assert lost == [True]
+    assert liveness.tick() is True  # once: the registry it knows now is the new one
+
+
 def test_while_the_registry_is_incomplete_an_offline_looking_user_is_not_pushed_yet(redis_client, settings):
     settings.NOTIFY_PRESENCE_PROCESS_TTL = PROCESS_TTL
     redis_client.delete(presence.SINCE_KEY)  # as after a Redis restart: nobody has re-registered yet
