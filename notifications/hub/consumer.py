@@ -3,14 +3,14 @@
 `HubConsumer` owns one `HubSession` and does, for any wire protocol, what
 does not depend on the wire: accept the socket, enforce the 64 KiB frame
 limit (close 1009) and the flood limit (close 1008), turn layer messages
-into the session's events, and end the session on disconnect.
+into the session's client messages, and end the session on disconnect.
 
 A protocol subclasses it and implements five methods:
 
 - `receive_frame(text_data, bytes_data)`: parse one inbound frame and call
   the session (usually through `perform`, which sends the reply and maps
   `HubError` and unexpected failures to `send_error`);
-- `send_event(event)`: render a `session.HubEvent`;
+- `send_client_message(message)`: render a `ClientMessage` (client_messages.py);
 - `send_error(error, request)`: render a `session.HubError`; `request` is
   whatever `perform` was given to say which inbound message failed (the
   native protocol's `type`, a SignalR invocation id). The connection stays up;
@@ -29,7 +29,7 @@ opens and replays in a task of its own, so the connection goes on reading
 frames meanwhile: acknowledgements of replayed notifications are written while
 the replay is still going out. A protocol whose every request needs an answer
 (SignalR completions) also overrides `send_reply(reply, request)`, which by
-default sends the reply event, if any.
+default sends the reply, if any.
 
 Acknowledgements do not wait in line: a protocol hands each one to
 `acknowledge(notification_id, request)`, which passes it to the process's ack
@@ -60,8 +60,8 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from core.database import TRANSIENT_DATABASE_ERRORS
 from notifications import presence
 from notifications.hub.auth import AuthRefused, token_from_scope
-from notifications.hub.per_loop import one_per_event_loop
-from notifications.hub.session import (
+from notifications.hub.client_messages import ClientMessage, ReplayComplete
+from notifications.hub.closes import (
     FLOODING,
     MAX_MESSAGE_BYTES,
     MESSAGE_TOO_BIG,
@@ -71,11 +71,10 @@ from notifications.hub.session import (
     TRY_AGAIN_LATER,
     USER_INACTIVE,
     CloseReason,
-    HubError,
-    HubEvent,
-    HubSession,
-    ReplayComplete,
 )
+from notifications.hub.errors import HubError
+from notifications.hub.per_loop import one_per_event_loop
+from notifications.hub.session import HubSession
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +138,7 @@ class HubConsumer(AsyncWebsocketConsumer):
         every inbound frame and every delivery of every connection queued
         behind each other there (issue 7: most of a fan-out's time). The hub
         never touches the ORM on the event loop: its database work runs in
-        `session._in_database_thread`, which closes its own connection.
+        `session.in_database_thread`, which closes its own connection.
         """
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
@@ -216,14 +215,14 @@ class HubConsumer(AsyncWebsocketConsumer):
                 await self.close_with(SERVER_ERROR)
                 return
             self._session_open.set()
-            await self.send_event(hello)
+            await self.send_client_message(hello)
             count = 0
-            async for event in self.session.replay():
+            async for replayed in self.session.replay():
                 if self.closing:  # e.g. the token expired during a long replay
                     return
-                await self.send_event(event)
+                await self.send_client_message(replayed)
                 count += 1
-            await self.send_event(ReplayComplete(count=count))
+            await self.send_client_message(ReplayComplete(count=count))
             # Live messages queued during the replay go out now, after it: the client sees replay_complete first.
             self._writer = asyncio.create_task(self._write_outbox())
         finally:
@@ -292,7 +291,7 @@ class HubConsumer(AsyncWebsocketConsumer):
             return
         await self.receive_frame(text_data, bytes_data)
 
-    async def perform(self, command: Awaitable[HubEvent | None], *, request: str | None = None) -> None:
+    async def perform(self, command: Awaitable[ClientMessage | None], *, request: str | None = None) -> None:
         """Await a session command, after the replay and the acks before it; send its reply, or an error."""
         if not await self.commands_may_run():
             getattr(command, "close", lambda: None)()  # a coroutine never awaited: the connection is going
@@ -308,10 +307,10 @@ class HubConsumer(AsyncWebsocketConsumer):
             return
         await self.send_reply(reply, request)
 
-    async def send_reply(self, reply: HubEvent | None, request: str | None) -> None:
-        """Send what a command answered: the event itself, if any (a protocol with completions overrides this)."""
+    async def send_reply(self, reply: ClientMessage | None, request: str | None) -> None:
+        """Send what a command answered, if anything (a protocol with completions overrides this)."""
         if reply is not None:
-            await self.send_event(reply)
+            await self.send_client_message(reply)
 
     # Acknowledgements ------------------------------------------------------------------------------------------
 
@@ -393,8 +392,8 @@ class HubConsumer(AsyncWebsocketConsumer):
 
     async def notification_created(self, message: dict) -> None:
         """Runs when a notification is published to one of this connection's groups."""
-        if self.session.is_open and (event := self.session.notification_event(message)):
-            await self.send_text_frame(self._live_frame(event.notification))
+        if self.session.is_open and (client_message := self.session.notification_message(message)):
+            await self.send_text_frame(self._live_frame(client_message.notification))
 
     def _live_frame(self, payload: dict) -> str:
         # A department send hands the same payload to every member's connection in this process: render it
@@ -409,13 +408,13 @@ class HubConsumer(AsyncWebsocketConsumer):
 
     async def notifications_read(self, message: dict) -> None:
         """Runs when the user read notifications (possibly on another connection)."""
-        if self.session.is_open and (event := self.session.read_event(message)):
-            await self.send_event(event)
+        if self.session.is_open and (client_message := self.session.read_message(message)):
+            await self.send_client_message(client_message)
 
     async def room_presence(self, message: dict) -> None:
         """Runs when someone joins or leaves a document room this connection is in."""
-        if self.session.is_open and (event := self.session.room_event(message)):
-            await self.send_event(event)
+        if self.session.is_open and (client_message := self.session.room_message(message)):
+            await self.send_client_message(client_message)
 
     async def user_deactivated(self, message: dict) -> None:
         """Runs when the user was deactivated: the connection ends as an unauthorized one would."""
@@ -424,8 +423,8 @@ class HubConsumer(AsyncWebsocketConsumer):
 
     async def room_typing(self, message: dict) -> None:
         """Runs when someone types in a document room this connection is in."""
-        if self.session.is_open and (event := self.session.room_event(message)):
-            await self.send_event(event)
+        if self.session.is_open and (client_message := self.session.room_message(message)):
+            await self.send_client_message(client_message)
 
     # What a protocol implements -----------------------------------------------------------------------------
 
@@ -440,7 +439,7 @@ class HubConsumer(AsyncWebsocketConsumer):
         """Tell the client its ack of `notification_id` is written."""
         raise NotImplementedError
 
-    async def send_event(self, event: HubEvent) -> None:
+    async def send_client_message(self, message: ClientMessage) -> None:
         raise NotImplementedError
 
     async def send_error(self, error: HubError, request: str | None = None) -> None:

@@ -34,7 +34,8 @@ import functools
 import logging
 import math
 from collections import OrderedDict
-from typing import TYPE_CHECKING
+from collections.abc import Collection
+from typing import Protocol
 
 from django.conf import settings
 
@@ -42,8 +43,15 @@ from notifications import presence
 from notifications.hub import load
 from notifications.hub.per_loop import one_per_event_loop
 
-if TYPE_CHECKING:
-    from notifications.hub.session import HubSession
+
+class RefreshedSession(Protocol):
+    """What the refresher reads of a hub session (`session.HubSession`): whose presence, in which groups."""
+
+    connection_id: str
+    user_id: int | None
+    department_ids: Collection[int]
+    rooms: Collection[int]
+
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +64,7 @@ class PresenceRefresher:
 
     def __init__(self) -> None:
         # connection id -> (session, loop time of its last refresh); least recently refreshed first
-        self._sessions: OrderedDict[str, tuple[HubSession, float]] = OrderedDict()
+        self._sessions: OrderedDict[str, tuple[RefreshedSession, float]] = OrderedDict()
         self._task: asyncio.Task | None = None
         # The tick whose round trip is under way: the connection ids it refreshes, done when it is over.
         self._in_flight: frozenset[str] = frozenset()
@@ -66,7 +74,7 @@ class PresenceRefresher:
         self._listening = False  # to the liveness thread's news of a lost registry
         self._everyone_due = False  # the next tick refreshes every session (the registry was lost)
 
-    def register(self, session: "HubSession") -> None:
+    def register(self, session: RefreshedSession) -> None:
         """After `session.open()` succeeded (it has just refreshed its presence): keep it fresh from now on."""
         loop = asyncio.get_running_loop()
         self._sessions[session.connection_id] = (session, loop.time())
@@ -95,12 +103,12 @@ class PresenceRefresher:
         loop = asyncio.get_running_loop()
         await self._tick(now=loop.time(), due_before=loop.time())
 
-    async def unregister(self, session: "HubSession") -> None:
+    async def unregister(self, session: RefreshedSession) -> None:
         """On `session.close()`: refresh it no more; returns once no refresh of it is in flight."""
         self._sessions.pop(session.connection_id, None)
         await self.settled(session)
 
-    async def settled(self, session: "HubSession") -> None:
+    async def settled(self, session: RefreshedSession) -> None:
         """Returns once no tick that read the session's groups and rooms is in flight.
 
         Call it before taking the session (or one of its rooms) out of

@@ -1,7 +1,7 @@
 """The native protocol of `/ws/notifications/`: one JSON object per text frame (see docs/protocol.md).
 
 Only the wire format lives here: parsing client frames into `HubSession`
-commands and rendering the session's events as frames. Authentication,
+commands and rendering the session's client messages as frames. Authentication,
 presence, groups, replay and the meaning of every command are in
 `session.py`, shared with the SignalR endpoint.
 """
@@ -11,14 +11,10 @@ import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-from notifications.hub.consumer import HubConsumer
-from notifications.hub.session import (
-    CloseReason,
+from notifications.hub.client_messages import (
+    ClientMessage,
     Hello,
-    HubError,
-    HubEvent,
-    HubSession,
-    NotificationEvent,
+    NotificationMessage,
     NotificationsRead,
     Pong,
     ReplayComplete,
@@ -27,6 +23,10 @@ from notifications.hub.session import (
     RoomPresence,
     RoomTyping,
 )
+from notifications.hub.closes import CloseReason
+from notifications.hub.consumer import HubConsumer
+from notifications.hub.errors import HubError
+from notifications.hub.session import HubSession
 
 PROTOCOL_VERSION = 1
 
@@ -36,7 +36,7 @@ INVALID_MESSAGE = "invalid_message"
 UNKNOWN_TYPE = "unknown_type"
 UNSUPPORTED = "unsupported"
 
-Command = Callable[[HubSession, dict], Awaitable[HubEvent | None]]
+Command = Callable[[HubSession, dict], Awaitable[ClientMessage | None]]
 
 # type -> (required fields, what it does)
 # `ack` is not among them: acks do not wait in line (HubConsumer.acknowledge) and are answered with `acked`.
@@ -55,48 +55,48 @@ def _time(value: datetime) -> str:
     return value.isoformat()
 
 
-def render(event: HubEvent) -> list[dict]:
-    """The frames that carry one hub event in the native protocol."""
-    match event:
+def render(message: ClientMessage) -> list[dict]:
+    """The frames that carry one client message in the native protocol."""
+    match message:
         case Hello():
             return [
                 {
                     "type": "hello",
                     "protocol": PROTOCOL_VERSION,
-                    "user": event.user.as_dict(),
-                    "departments": event.department_ids,
-                    "unread_count": event.unread_count,
-                    "server_time": _time(event.server_time),
-                    "token_expires_at": _time(event.token_expires_at),
-                    "heartbeat": event.heartbeat_seconds,
+                    "user": message.user.as_dict(),
+                    "departments": message.department_ids,
+                    "unread_count": message.unread_count,
+                    "server_time": _time(message.server_time),
+                    "token_expires_at": _time(message.token_expires_at),
+                    "heartbeat": message.heartbeat_seconds,
                 }
             ]
-        case NotificationEvent():
-            return [{"type": "notification", **event.notification, "replayed": event.replayed}]
+        case NotificationMessage():
+            return [{"type": "notification", **message.notification, "replayed": message.replayed}]
         case ReplayComplete():
-            return [{"type": "replay_complete", "count": event.count}]
+            return [{"type": "replay_complete", "count": message.count}]
         case NotificationsRead():
-            frames = [{"type": "read", "id": notification_id} for notification_id in event.ids]
-            return [*frames, {"type": "unread_count", "count": event.unread_count}]
+            frames = [{"type": "read", "id": notification_id} for notification_id in message.ids]
+            return [*frames, {"type": "unread_count", "count": message.unread_count}]
         case Pong():
-            return [{"type": "pong", "server_time": _time(event.server_time)}]
+            return [{"type": "pong", "server_time": _time(message.server_time)}]
         case RoomJoined():
-            members = [member.as_dict() for member in event.members]
-            return [{"type": "subscribed", "document_id": event.document_id, "members": members}]
+            members = [member.as_dict() for member in message.members]
+            return [{"type": "subscribed", "document_id": message.document_id, "members": members}]
         case RoomLeft():
-            return [{"type": "unsubscribed", "document_id": event.document_id}]
+            return [{"type": "unsubscribed", "document_id": message.document_id}]
         case RoomPresence():
             return [
                 {
                     "type": "presence",
-                    "document_id": event.document_id,
-                    "user": event.user.as_dict(),
-                    "state": event.state,
+                    "document_id": message.document_id,
+                    "user": message.user.as_dict(),
+                    "state": message.state,
                 }
             ]
         case RoomTyping():
-            return [{"type": "typing", "document_id": event.document_id, "user": event.user.as_dict()}]
-    raise TypeError(f"No native frame for {event!r}")
+            return [{"type": "typing", "document_id": message.document_id, "user": message.user.as_dict()}]
+    raise TypeError(f"No native frame for {message!r}")
 
 
 def error_frame(code: str, message: str, request_type: str | None = None) -> dict:
@@ -167,8 +167,8 @@ class NativeHubConsumer(HubConsumer):
         ids, self._acked_ids = self._acked_ids, []
         await self.send_frame({"type": "acked", "ids": ids})
 
-    async def send_event(self, event: HubEvent) -> None:
-        for frame in render(event):
+    async def send_client_message(self, message: ClientMessage) -> None:
+        for frame in render(message):
             await self.send_frame(frame)
 
     async def send_error(self, error: HubError, request: str | None = None) -> None:
@@ -179,7 +179,7 @@ class NativeHubConsumer(HubConsumer):
 
     @staticmethod
     def render_live_notification(payload: dict) -> str:
-        return _encode(render(NotificationEvent(notification=payload, replayed=False))[0])
+        return _encode(render(NotificationMessage(notification=payload, replayed=False))[0])
 
     async def send_frame(self, frame: dict) -> None:
         await self.send(text_data=_encode(frame))

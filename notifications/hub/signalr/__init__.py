@@ -6,7 +6,7 @@ hub as `/ws/notifications/`, spoken in a second protocol: authentication,
 presence, groups, replay, acknowledgements and reads are `HubSession`'s.
 
 - `negotiate.py`  `POST /hubs/workflow/negotiate`: bearer auth, the transport offer, CORS for browsers
-- `protocol.py`   the JSON hub protocol: record framing, handshake, messages, how hub events render
+- `protocol.py`   the JSON hub protocol: record framing, handshake, messages, how client messages render
 - `consumer.py`   `SignalRHubConsumer`: handshake, keep-alive, hub methods → `HubSession` commands
 
 Negotiation is stateless: the connection token it hands out is not stored,

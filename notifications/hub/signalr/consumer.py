@@ -27,19 +27,18 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from notifications.hub.consumer import HubConsumer, frame_size
-from notifications.hub.session import (
+from notifications.hub.client_messages import ClientMessage, NotificationMessage
+from notifications.hub.closes import (
     MAX_MESSAGE_BYTES,
     MESSAGE_TOO_BIG,
     SERVER_SHUTDOWN,
     TOKEN_EXPIRED,
     TOO_SLOW,
     CloseReason,
-    HubError,
-    HubEvent,
-    HubSession,
-    NotificationEvent,
 )
+from notifications.hub.consumer import HubConsumer, frame_size
+from notifications.hub.errors import HubError
+from notifications.hub.session import HubSession
 from notifications.hub.signalr import protocol
 from notifications.hub.signalr.protocol import MessageType
 
@@ -66,7 +65,7 @@ class HubMethod:
 
     name: str
     parameters: tuple[str, ...]
-    command: Callable[..., Awaitable[HubEvent | None]]  # an unbound HubSession method
+    command: Callable[..., Awaitable[ClientMessage | None]]  # an unbound HubSession method
 
     def arity_error(self, count: int) -> str | None:
         if count == len(self.parameters):
@@ -227,13 +226,13 @@ class SignalRHubConsumer(HubConsumer):
 
     @staticmethod
     def render_live_notification(payload: dict) -> str:
-        return protocol.encode(protocol.render_event(NotificationEvent(notification=payload, replayed=False)))
+        return protocol.encode(protocol.render_message(NotificationMessage(notification=payload, replayed=False)))
 
-    async def send_event(self, event: HubEvent) -> None:
-        if (message := protocol.render_event(event)) is not None:
-            await self.send_message(message)
+    async def send_client_message(self, message: ClientMessage) -> None:
+        if (invocation := protocol.render_message(message)) is not None:
+            await self.send_message(invocation)
 
-    async def send_reply(self, reply: HubEvent | None, request: str | None) -> None:
+    async def send_reply(self, reply: ClientMessage | None, request: str | None) -> None:
         if request is not None:
             await self.send_message(protocol.completion(request, result=protocol.render_result(reply)))
 

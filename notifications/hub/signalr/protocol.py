@@ -8,7 +8,7 @@ Then both sides exchange typed messages (`MessageType`). What the server sends
 has exactly the fields the clients expect: no nulls, no extra keys (pysignalr
 builds dataclasses from them and fails on unknown fields).
 
-How the hub's events look here is decided in `render_event` (notifications
+How the hub's client messages look here are decided in `render_message` (notifications
 become invocations named after their event, e.g. `DocumentApproved`) and
 `render_result` (what a hub method's completion carries).
 """
@@ -17,9 +17,9 @@ import json
 from dataclasses import dataclass
 from enum import IntEnum
 
-from notifications.hub.session import (
-    HubEvent,
-    NotificationEvent,
+from notifications.hub.client_messages import (
+    ClientMessage,
+    NotificationMessage,
     NotificationsRead,
     RoomJoined,
     RoomLeft,
@@ -192,7 +192,7 @@ def close(*, error: str | None = None, allow_reconnect: bool = False) -> dict:
     return message
 
 
-# --- Hub events as SignalR sees them ----------------------------------------------------------------------------
+# --- Client messages as SignalR sees them-------------------------------------------------------------------------
 
 
 def notification_argument(notification: dict) -> dict:
@@ -213,29 +213,30 @@ def notification_argument(notification: dict) -> dict:
     return argument
 
 
-def render_event(event: HubEvent) -> dict | None:
-    """The message that carries a hub event to a SignalR client, or None if SignalR clients get nothing for it.
+def render_message(message: ClientMessage) -> dict | None:
+    """The SignalR message that carries a client message, or None if SignalR clients get nothing for it.
 
     `Hello` and `ReplayComplete` have no SignalR counterpart: the ASP.NET hub
     said nothing on connect, and replayed notifications arrive as ordinary
     invocations before any live one.
     """
-    match event:
-        case NotificationEvent():
-            return invocation(event.notification["event"], notification_argument(event.notification))
+    match message:
+        case NotificationMessage():
+            return invocation(message.notification["event"], notification_argument(message.notification))
         case NotificationsRead():
             return invocation(
-                NOTIFICATIONS_READ_TARGET, {"notificationIds": event.ids, "unreadCount": event.unread_count}
+                NOTIFICATIONS_READ_TARGET, {"notificationIds": message.ids, "unreadCount": message.unread_count}
             )
         case RoomPresence():
-            argument = {"documentId": event.document_id, "user": event.user.as_dict(), "state": event.state}
+            argument = {"documentId": message.document_id, "user": message.user.as_dict(), "state": message.state}
             return invocation(DOCUMENT_PRESENCE_TARGET, argument)
         case RoomTyping():
-            return invocation(DOCUMENT_TYPING_TARGET, {"documentId": event.document_id, "user": event.user.as_dict()})
+            argument = {"documentId": message.document_id, "user": message.user.as_dict()}
+            return invocation(DOCUMENT_TYPING_TARGET, argument)
     return None
 
 
-def render_result(reply: HubEvent | None) -> object:
+def render_result(reply: ClientMessage | None) -> object:
     """What a hub method's completion carries as `result` (None: no result, as for a .NET `Task` method)."""
     match reply:
         case RoomJoined():

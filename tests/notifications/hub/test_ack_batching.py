@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from notifications.hub.session import AckBatcher
+from notifications.hub.acks import AckBatcher
 from notifications.models import Delivery
 from notifications.services import AckOutcome, notification_publish
 from tests.factories import UserFactory

@@ -5,7 +5,7 @@ import json
 import pytest
 from django.conf import settings
 
-from notifications.hub.session import MAX_MESSAGE_BYTES
+from notifications.hub.closes import MAX_MESSAGE_BYTES
 from notifications.models import Delivery
 from notifications.services import notification_publish
 from tests.factories import UserFactory

@@ -8,7 +8,7 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings as django_settings
 
 from notifications.hub import session as hub_session
-from notifications.hub.session import MessageRateLimit
+from notifications.hub.rate_limit import MessageRateLimit
 from notifications.services import notification_publish
 from notifyhub.asgi import application
 from tests.factories import UserFactory

@@ -15,9 +15,9 @@ from django.conf import settings as django_settings
 
 from notifications import events, presence
 from notifications.hub import router as hub_router_module
+from notifications.hub.client_messages import NotificationMessage
 from notifications.hub.consumer import OUTBOX_LIMIT
 from notifications.hub.native import NativeHubConsumer
-from notifications.hub.session import NotificationEvent
 from notifications.hub.signalr import protocol
 from notifications.hub.signalr.consumer import SignalRHubConsumer
 from notifications.models import Delivery
@@ -186,7 +186,7 @@ def test_a_live_frame_is_rendered_once_per_protocol_and_is_what_each_protocol_se
     native_frame, signalr_frame = native._live_frame(payload), signalr._live_frame(payload)
 
     assert json.loads(native_frame) == {"type": "notification", **payload, "replayed": False}
-    invocation = protocol.render_event(NotificationEvent(notification=payload, replayed=False))
+    invocation = protocol.render_message(NotificationMessage(notification=payload, replayed=False))
     assert signalr_frame == protocol.encode(invocation)
     assert invocation["target"] == "NewTask"
     assert NativeHubConsumer()._live_frame(payload) is native_frame  # the cache, shared by the protocol's connections

@@ -6,14 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from notifications.hub.session import (
-    Hello,
-    NotificationEvent,
-    ReplayComplete,
-    RoomJoined,
-    RoomLeft,
-    UserRef,
-)
+from notifications.hub.client_messages import Hello, NotificationMessage, ReplayComplete, RoomJoined, RoomLeft, UserRef
 from notifications.hub.signalr import protocol
 from notifications.hub.signalr.consumer import HUB_METHODS
 
@@ -131,7 +124,7 @@ def test_close_carries_only_what_applies():
 
 
 def test_a_notification_is_an_invocation_of_its_event_with_data_at_the_top_level():
-    message = protocol.render_event(NotificationEvent(notification=notification(), replayed=False))
+    message = protocol.render_message(NotificationMessage(notification=notification(), replayed=False))
 
     assert message == {
         "type": 1,
@@ -179,8 +172,8 @@ def test_hello_and_replay_complete_have_no_signalr_message():
     now = datetime.now(UTC)
     hello = Hello(UserRef(1, "a"), [], 0, now, now, 20.0)
 
-    assert protocol.render_event(hello) is None
-    assert protocol.render_event(ReplayComplete(count=3)) is None
+    assert protocol.render_message(hello) is None
+    assert protocol.render_message(ReplayComplete(count=3)) is None
 
 
 def test_room_replies_render_as_camel_case_results():

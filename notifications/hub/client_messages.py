@@ -1,0 +1,88 @@
+"""What the hub tells a client, before a protocol renders it (native.py: JSON frames; signalr/: invocations).
+
+`HubSession` returns these; it never builds a frame. "Layer messages" (notifications/layer_messages.py) are what
+travels between processes; these are what one connection's client is told.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class UserRef:
+    id: int
+    username: str
+
+    def as_dict(self) -> dict:
+        return {"id": self.id, "username": self.username}
+
+
+@dataclass(frozen=True)
+class Hello:
+    user: UserRef
+    department_ids: list[int]
+    unread_count: int
+    server_time: datetime
+    token_expires_at: datetime
+    heartbeat_seconds: float
+
+
+@dataclass(frozen=True)
+class NotificationMessage:
+    notification: dict  # `events.notification_payload`
+    replayed: bool
+
+
+@dataclass(frozen=True)
+class ReplayComplete:
+    count: int
+
+
+@dataclass(frozen=True)
+class NotificationsRead:
+    """Another connection of this user read these; the user's unread count is now `unread_count`."""
+
+    ids: list[str]
+    unread_count: int
+
+
+@dataclass(frozen=True)
+class Pong:
+    server_time: datetime
+
+
+@dataclass(frozen=True)
+class RoomJoined:
+    document_id: int
+    members: list[UserRef]
+
+
+@dataclass(frozen=True)
+class RoomLeft:
+    document_id: int
+
+
+@dataclass(frozen=True)
+class RoomPresence:
+    document_id: int
+    user: UserRef
+    state: str  # "join" or "leave"
+
+
+@dataclass(frozen=True)
+class RoomTyping:
+    document_id: int
+    user: UserRef
+
+
+ClientMessage = (
+    Hello
+    | NotificationMessage
+    | ReplayComplete
+    | NotificationsRead
+    | Pong
+    | RoomJoined
+    | RoomLeft
+    | RoomPresence
+    | RoomTyping
+)
