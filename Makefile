@@ -17,7 +17,7 @@ BENCH_STAMP := $(VENV)/.bench-requirements-installed
 # make soak uses its own database (created, migrated and emptied by the soak) and its own redis-server.
 SOAK_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/notifyhub_soak
 
-.PHONY: help venv run test bench soak lint format clean
+.PHONY: help venv run test bench soak lint format clean lock
 
 help:
 	@echo "make run    create .venv, migrate, seed demo data, start web + worker + beat"
@@ -25,11 +25,14 @@ help:
 	@echo "make bench  about 3.5 minutes of benchmarks against a bare baseline (BENCH_ARGS=--help for options)"
 	@echo "make soak   8-15 minutes of chaos under load; exits 1 if anything was lost (SOAK_ARGS=--help for options)"
 	@echo "make lint   ruff check"
+	@echo "make lock   pin every dependency with hashes again from requirements/*.in and bench/requirements.in"
 
-$(STAMP): requirements.txt
+# requirements.txt: what production installs (runtime only); requirements-dev.txt: that plus the tools for
+# make run, test and lint. Both are lock files with hashes made by `make lock` from requirements/*.in.
+$(STAMP): requirements-dev.txt
 	test -x $(PYTHON) || python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --upgrade pip
-	$(PYTHON) -m pip install --quiet -r requirements.txt
+	$(PYTHON) -m pip install --quiet --require-hashes -r requirements-dev.txt
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -62,7 +65,7 @@ test: venv $(NODE_STAMP)
 	DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" $(BIN)/pytest $(PYTEST_ARGS)
 
 $(BENCH_STAMP): bench/requirements.txt $(STAMP)
-	$(PYTHON) -m pip install --quiet -r bench/requirements.txt
+	$(PYTHON) -m pip install --quiet --require-hashes -r bench/requirements.txt
 	touch $(BENCH_STAMP)
 
 bench: venv $(BENCH_STAMP)
@@ -80,3 +83,10 @@ format: venv
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache bench/results/logs bench/results/soak-logs $(NODE_CLIENT)/node_modules
+
+# The lock files, regenerated from the .in files (pins and hashes of every package, for Python 3.11).
+LOCK := $(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.11 --custom-compile-command "make lock"
+lock: venv
+	$(LOCK) requirements/runtime.in -o requirements.txt
+	$(LOCK) requirements/dev.in -o requirements-dev.txt
+	$(LOCK) bench/requirements.in -c requirements-dev.txt -o bench/requirements.txt

@@ -114,7 +114,7 @@ class ServicePublisher:
             )
             return str(notification.pk)
 
-        # thread_sensitive: one thread, and the dispatch's sends go through notifications.events' own loop,
+        # thread_sensitive: one thread, and the dispatch's sends go through notifications.layer' own loop,
         # exactly as in a Django view under ASGI.
         return await sync_to_async(publish, thread_sensitive=True)()
 

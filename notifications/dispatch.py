@@ -29,7 +29,7 @@ from collections.abc import Collection, Iterable
 from celery import current_app
 from django.db import transaction
 
-from notifications import events, presence
+from notifications import layer, presence
 from notifications.models import Delivery, Notification
 from notifications.services.deliveries import (
     deliveries_log_offline_pending,
@@ -51,12 +51,12 @@ def notification_dispatch(*, payload: dict, recipient_ids: Collection[int], onli
     The second look is what keeps the hub's promise to a client connecting while the notification was being
     published: it registers presence before it reads its replay (`HubSession.open`), so either its replay ran
     after the commit and shows the notification, or its presence is there for this look, after the commit.
-    If a send fails or the layer does not answer in time (`events.send_notification_now` logs it and returns False),
+    If a send fails or the layer does not answer in time (`layer.send_notification_now` logs it and returns False),
     the `sent` rows come due for the retry sweep after the ack timeout, and the late ones stay `pending` for it.
     """
     if online.connection_counts:
         reached_by_department = set().union(*online.department_routes.values())
-        events.send_notification_now(
+        layer.send_notification_now(
             payload=payload,
             user_ids=sorted(set(online.connection_counts) - reached_by_department),
             department_recipients=online.department_routes,
@@ -64,14 +64,14 @@ def notification_dispatch(*, payload: dict, recipient_ids: Collection[int], onli
     rest = [user_id for user_id in recipient_ids if user_id not in online.connection_counts]
     found = presence.lookup(rest) if rest else presence.Presence(connection_counts={})
     late = found.connection_counts
-    if late and events.send_notification_now(payload=payload, user_ids=sorted(late)):
+    if late and layer.send_notification_now(payload=payload, user_ids=sorted(late)):
         deliveries_mark_sent(notification_ids=[payload["id"]], recipient_ids=set(late))
     offline = [user_id for user_id in rest if user_id not in late]
     if offline and not found.complete:
         # Redis has just restarted: these users may be connected to a process that has not put its connections
         # back yet. Send it to their groups anyway (their process may be listening again already) and hold the
         # push until the registry is complete; then the sweep resends or pushes (a connection shows it once).
-        events.send_notification_now(payload=payload, user_ids=offline)
+        layer.send_notification_now(payload=payload, user_ids=offline)
         deliveries_postpone(notification_id=payload["id"], recipient_ids=offline, seconds=found.incomplete_for)
     elif offline:
         delivery_ids = deliveries_log_offline_pending(notification_id=payload["id"], recipient_ids=offline)
@@ -116,13 +116,13 @@ def deliveries_resend_on_commit(*, deliveries: Collection[Delivery]) -> None:
     for delivery in deliveries:
         recipients_by_notification[delivery.notification].append(delivery.recipient_id)
     resends = [
-        (events.notification_payload(notification), recipient_ids)
+        (layer.notification_payload(notification), recipient_ids)
         for notification, recipient_ids in recipients_by_notification.items()
     ]
 
     def resend_after_commit() -> None:
         for payload, recipient_ids in resends:
             # One the layer does not take is logged: the resend recorded by the claim comes due again.
-            events.send_notification_now(payload=payload, user_ids=recipient_ids)
+            layer.send_notification_now(payload=payload, user_ids=recipient_ids)
 
     transaction.on_commit(resend_after_commit, robust=True)

@@ -1,14 +1,14 @@
 """The hub's parts of /healthz (registered in NotificationsConfig.ready(); see core/health.py)."""
 
 from core.health import one_line_reason
-from notifications import events
+from notifications import layer
 from notifications.hub.router import process_router_problem
 
 
 def check_channel_layer(timeout: float = 2.0) -> str | None:
     """Return None when a message makes a round trip through the channel layer, else a one-line reason."""
     try:
-        events.layer_round_trip(timeout)
+        layer.layer_round_trip(timeout)
     except TimeoutError:
         return f"no round trip within {timeout:g} s"
     except Exception as error:

@@ -80,7 +80,7 @@ class PushBackend(Protocol):
 
 
 def send_push(*, payload: dict, devices: Sequence[Device]) -> list[PushResult]:
-    """Push the notification `payload` (see events.notification_payload) to `devices`, one result each."""
+    """Push the notification `payload` (see layer.notification_payload) to `devices`, one result each."""
     if not devices:
         return []
     return get_backend().send(payload=payload, devices=devices)

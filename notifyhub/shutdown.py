@@ -14,7 +14,7 @@
 
 Why: a request thread publishing after its commit used to wait for the
 server's event loop after the server had stopped it, and the process never
-exited (its sends now run on `notifications.events`' own loop, bounded). The
+exited (its sends now run on `notifications.layer`' own loop, bounded). The
 listening sockets close first so that clients told to reconnect reach another
 process, not this one.
 

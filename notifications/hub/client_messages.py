@@ -7,6 +7,8 @@ travels between processes; these are what one connection's client is told.
 from dataclasses import dataclass
 from datetime import datetime
 
+from notifications.layer_messages import NotificationPayload
+
 
 @dataclass(frozen=True)
 class UserRef:
@@ -29,7 +31,7 @@ class Hello:
 
 @dataclass(frozen=True)
 class NotificationMessage:
-    notification: dict  # `events.notification_payload`
+    notification: NotificationPayload
     replayed: bool
 
 

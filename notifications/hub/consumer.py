@@ -349,7 +349,7 @@ class HubConsumer(AsyncWebsocketConsumer):
             if not self.closing:
                 raise
 
-    # Layer messages (see notifications.events), handed over by the process's HubRouter -------------------------
+    # Layer messages (see notifications.layer), handed over by the process's HubRouter -------------------------
 
     def deliver(self, message: dict) -> None:
         """Queue a layer message for this connection's writer (the router calls this; it never waits).

@@ -1,7 +1,7 @@
 """One channel-layer channel per process, and the process's connections behind it.
 
 The hub's groups (`user.<id>`, `dept.<id>`, `doc.<id>`; see
-`notifications.events`) have one member per *process*, not per connection:
+`notifications.layer`) have one member per *process*, not per connection:
 the process's `HubRouter`. A group message therefore crosses Redis once per
 process, and the router hands it to that process's connections in the group
 by a plain function call that queues it for the connection's writer (see
@@ -33,7 +33,7 @@ channel. A receive that hears nothing for `RECEIVE_STUCK_AFTER` seconds while a
 ping waits (say a half-open Redis connection: with `socket_timeout=None` its
 BLPOP waits forever) is cancelled and started again, and so are the layer's
 clean-ups of received messages still pending on this loop (one hung the same
-way would hold up every new receive: `events.process_channel_receive_abandoned`).
+way would hold up every new receive: `layer.process_channel_receive_abandoned`).
 Messages sent meanwhile wait in Redis for the new receive (up to the layer's
 `expiry`).
 
@@ -56,7 +56,7 @@ from collections.abc import Callable, Iterable
 
 from django.conf import settings
 
-from notifications import events, presence
+from notifications import layer, layer_messages, presence
 from notifications.hub import load
 from notifications.hub.per_loop import one_per_event_loop
 
@@ -110,7 +110,7 @@ class HubRouter:
                 async with self._lock(group):
                     members = self._members.get(group)
                     if members is None:
-                        await events.groups_join(self.channel_name, [group])
+                        await layer.groups_join(self.channel_name, [group])
                         members = self._members[group] = {}
             members[connection_id] = deliver
 
@@ -127,7 +127,7 @@ class HubRouter:
                     continue
                 del self._members[group]
                 try:
-                    await events.groups_leave(self.channel_name, [group])
+                    await layer.groups_leave(self.channel_name, [group])
                 except Exception:  # the layer forgets the membership after group_expiry; messages meanwhile are ignored
                     logger.warning("hub router: could not leave %s", group, exc_info=True)
 
@@ -146,7 +146,7 @@ class HubRouter:
 
     async def _open(self) -> None:
         try:
-            self.channel_name = await events.process_channel_new()
+            self.channel_name = await layer.process_channel_new()
         except BaseException:
             self._started = None  # the next join tries again
             raise
@@ -178,7 +178,7 @@ class HubRouter:
     async def _receive_forever(self) -> None:
         while True:
             try:
-                message = await events.process_channel_receive(self.channel_name)
+                message = await layer.process_channel_receive(self.channel_name)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -188,7 +188,7 @@ class HubRouter:
                     await asyncio.sleep(RETRY_SECONDS)
                 continue
             self._received_at = time.monotonic()
-            if message.get("type") == events.ROUTER_PING:
+            if message.get("type") == layer_messages.ROUTER_PING:
                 self._ping_returned(message.get("ping"))
             else:
                 self.route(message)
@@ -213,7 +213,7 @@ class HubRouter:
         server_ids = await self._server_ids()
         refreshed_at = loop.time()
         while True:
-            refresh_every = events.group_expiry_seconds() / REFRESHES_PER_GROUP_EXPIRY
+            refresh_every = layer.group_expiry_seconds() / REFRESHES_PER_GROUP_EXPIRY
             await asyncio.sleep(min(settings.NOTIFY_PRESENCE_HEARTBEAT, refresh_every))
             current = await self._server_ids()
             restarted = current is not None and server_ids is not None and current != server_ids
@@ -227,13 +227,13 @@ class HubRouter:
     @staticmethod
     async def _server_ids() -> tuple[str, ...] | None:
         try:
-            return await events.layer_server_ids()
+            return await layer.layer_server_ids()
         except Exception:  # Redis away: the receive loop notices too
             return None
 
     async def _rejoin_all(self) -> bool:
         try:
-            await events.groups_join(self.channel_name, list(self._members))
+            await layer.groups_join(self.channel_name, list(self._members))
         except Exception:  # Redis still away: try again later
             logger.warning("hub router: could not join its groups again", exc_info=True)
             return False
@@ -278,7 +278,7 @@ class HubRouter:
         await asyncio.wait([stuck], timeout=RECEIVE_STUCK_AFTER)
         try:
             async with asyncio.timeout(RECEIVE_STUCK_AFTER):
-                await events.process_channel_receive_abandoned()
+                await layer.process_channel_receive_abandoned()
         except Exception:  # the new receive is started regardless: at worst it waits for the next round
             logger.warning("hub router: could not let go of the stuck receive's clean-up", exc_info=True)
         self._start_task("receive")
@@ -292,7 +292,7 @@ class HubRouter:
             self.unanswered_since = now
         try:
             async with asyncio.timeout(RECEIVE_STUCK_AFTER):
-                await events.process_channel_ping(self.channel_name, self._ping)
+                await layer.process_channel_ping(self.channel_name, self._ping)
         except Exception:  # Redis away (the receive notices too): the next round tries again
             self._ping_sent_at = None
             if not self._ping_failures:

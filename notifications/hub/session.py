@@ -6,7 +6,7 @@ where it is (presence, its user and department groups, the document rooms it
 joined), what it has already been shown (de-duplication by notification id),
 and what it may ask (ack, read, read all, ping, subscribe, unsubscribe,
 typing). It talks to services, selectors, `notifications.presence` and
-`notifications.events`; it never builds a frame and never touches a socket.
+`notifications.layer`; it never builds a frame and never touches a socket.
 
 The seam: a protocol (the native JSON protocol in `native.py`, SignalR in
 `signalr/`) is a `HubConsumer` subclass (`consumer.py`) that parses its frames
@@ -41,7 +41,7 @@ from django.conf import settings
 from django.utils import timezone
 from rest_framework_simplejwt.tokens import AccessToken
 
-from notifications import events, presence, selectors, services
+from notifications import layer, layer_messages, presence, selectors, services
 from notifications.errors import NotificationError
 from notifications.hub.acks import ack_batcher
 from notifications.hub.auth import HubIdentity, identity_for_token, user_id_of, validate_access_token
@@ -153,7 +153,7 @@ class HubSession:
         """
         token = validate_access_token(raw_token)
         self.user_id = user_id_of(token)
-        await self._join([events.user_group(self.user_id)])
+        await self._join([layer.user_group(self.user_id)])
         await presence.connection_alive(self.user_id, self.connection_id)
         start = await in_database_thread(_load_connection)(token)  # AuthRefused: close() cleans up
         self.identity = start.identity
@@ -244,9 +244,9 @@ class HubSession:
             visible = await in_database_thread(document_is_visible_to)(document_id=document_id, user=self.identity.user)
             if not visible:
                 raise HubError(HubError.FORBIDDEN, f"You may not follow document {document_id}.")
-            await self._join([events.document_group(document_id)])
+            await self._join([layer.document_group(document_id)])
             self.rooms.add(document_id)
-            await events.room_presence_send(
+            await layer.room_presence_send(
                 document_id=document_id, user=self.user.as_dict(), state="join", origin=self.connection_id
             )
         member_ids = await presence.room_entered(document_id, self.user_id, self.connection_id)
@@ -266,7 +266,7 @@ class HubSession:
         if now - self._typing_at.get(document_id, -TYPING_MIN_INTERVAL) < TYPING_MIN_INTERVAL:
             raise HubError(HubError.RATE_LIMITED, f"Send typing at most every {TYPING_MIN_INTERVAL:g} s per document.")
         self._typing_at[document_id] = now
-        await events.room_typing_send(document_id=document_id, user=self.user.as_dict(), origin=self.connection_id)
+        await layer.room_typing_send(document_id=document_id, user=self.user.as_dict(), origin=self.connection_id)
 
     # Layer messages to client messages (no database access: the layer message carries what the client needs)
 
@@ -294,7 +294,7 @@ class HubSession:
         document_id = message["document_id"]
         if user.id == self.user_id or document_id not in self.rooms:
             return None
-        if message["type"] == events.ROOM_TYPING:
+        if message["type"] == layer_messages.ROOM_TYPING:
             return RoomTyping(document_id=document_id, user=user)
         return RoomPresence(document_id=document_id, user=user, state=message["state"])
 
@@ -302,9 +302,9 @@ class HubSession:
 
     def _groups(self) -> list[str]:
         return [
-            events.user_group(self.user_id),
-            *(events.department_group(department_id) for department_id in self.department_ids),
-            *(events.document_group(document_id) for document_id in sorted(self.rooms)),
+            layer.user_group(self.user_id),
+            *(layer.department_group(department_id) for department_id in self.department_ids),
+            *(layer.document_group(document_id) for document_id in sorted(self.rooms)),
         ]
 
     def _first_sight(self, notification_id: str) -> bool:
@@ -324,10 +324,10 @@ class HubSession:
     async def _leave_room(self, document_id: int) -> None:
         self.rooms.discard(document_id)
         self._typing_at.pop(document_id, None)
-        await hub_router().leave(self.connection_id, [events.document_group(document_id)])
+        await hub_router().leave(self.connection_id, [layer.document_group(document_id)])
         await presence_refresher().settled(self)  # a tick that still saw the room must not re-add it after room_left
         if await presence.room_left(document_id, self.user_id, self.connection_id):
-            await events.room_presence_send(
+            await layer.room_presence_send(
                 document_id=document_id, user=self.user.as_dict(), state="leave", origin=self.connection_id
             )
 

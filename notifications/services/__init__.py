@@ -25,7 +25,7 @@ from notifications.services.pushes import delivery_push
 from notifications.services.recipients import recipient_deactivated
 from notifications.services.replay import ReplayPage, deliveries_replay_page
 from notifications.services.sweep import deliveries_sweep
-from notifications.services.workflow_events import (
+from notifications.services.workflow_notifications import (
     document_approved_publish,
     document_rejected_publish,
     new_task_publish,

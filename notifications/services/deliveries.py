@@ -19,7 +19,7 @@ from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from notifications import events, selectors
+from notifications import layer, selectors
 from notifications.errors import NotificationError
 from notifications.models import Delivery, DeliveryAttempt
 from notifications.sql import Columns
@@ -143,7 +143,7 @@ def delivery_mark_read(*, user_id: int, notification_id: uuid.UUID | str, origin
             raise delivery_not_found(notification_id)
         return False
     parsed = selectors.parse_notification_id(notification_id)
-    events.notifications_read_on_commit(
+    layer.notifications_read_on_commit(
         user_id=user_id,
         notification_ids=[str(parsed)],
         unread_count=selectors.unread_count(user_id),
@@ -167,7 +167,7 @@ def deliveries_mark_all_read(*, user_id: int, origin: str | None = None) -> int:
         updated_at=now,
     )
     if changed:
-        events.notifications_read_on_commit(
+        layer.notifications_read_on_commit(
             user_id=user_id,
             notification_ids=notification_ids,
             unread_count=selectors.unread_count(user_id),

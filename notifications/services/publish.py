@@ -2,7 +2,7 @@
 
 `notification_publish` is where every notification is born: it persists the
 Notification and one Delivery per recipient in the caller's transaction and
-hands them to `notifications.events` only after that transaction commits.
+hands them to `notifications.layer` only after that transaction commits.
 """
 
 from collections import defaultdict
@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.utils import timezone
 
-from notifications import dispatch, events, presence
+from notifications import dispatch, layer, presence
 from notifications.errors import NotificationError, UnknownRecipients
 from notifications.models import EVENT_NAME_VALIDATOR, Delivery, DeliveryAttempt, Notification
 from notifications.services.deliveries import (
@@ -91,7 +91,7 @@ def _notification_persist(*, user_ids: set[int], department_ids: set[int], field
         dispatch_grace=min(online.incomplete_for or settings.NOTIFY_DISPATCH_GRACE, settings.NOTIFY_DISPATCH_GRACE),
     )
     notification.recipient_count = len(recipient_ids)
-    payload = events.notification_payload(notification)
+    payload = layer.notification_payload(notification)
 
     # After the commit, never before: the rows exist whatever dispatch meets. `robust`: a failure there is
     # logged and left to replay on connect and the retry sweep, never raised into the caller, whose

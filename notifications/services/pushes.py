@@ -37,7 +37,7 @@ from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from notifications import events, push
+from notifications import layer, push
 from notifications.models import Delivery, DeliveryAttempt, Device
 from notifications.services.deliveries import deliveries_fail
 
@@ -62,7 +62,7 @@ def delivery_push(*, delivery_id: int, claim_id: str | None = None) -> str:
     claim = _claim(delivery_id=delivery_id, claim_id=claim_id)
     if not isinstance(claim, _Claim):
         return claim
-    payload = events.notification_payload(claim.delivery.notification)
+    payload = layer.notification_payload(claim.delivery.notification)
     try:
         results = push.send_push(payload=payload, devices=claim.devices)
     except Exception as error:

@@ -2,7 +2,7 @@
 
 from django.db import transaction
 
-from notifications import events
+from notifications import layer
 from notifications.models import Delivery
 from notifications.services.deliveries import deliveries_fail
 
@@ -20,5 +20,5 @@ def recipient_deactivated(*, user_id: int) -> int:
         delivery_ids=list(open_deliveries.values_list("id", flat=True)),
         reason=Delivery.FailureReason.RECIPIENT_INACTIVE,
     )
-    events.user_deactivated_on_commit(user_id=user_id)
+    layer.user_deactivated_on_commit(user_id=user_id)
     return failed

@@ -6,7 +6,7 @@ from datetime import datetime
 from django.db import transaction
 from django.db.models import Q
 
-from notifications import events, selectors
+from notifications import layer, selectors
 from notifications.models import Delivery
 from notifications.services.deliveries import deliveries_mark_sent
 
@@ -37,5 +37,5 @@ def deliveries_replay_page(*, user_id: int, after: tuple[datetime, int] | None =
     )
     cursor = (page[-1].created_at, page[-1].id) if len(page) == limit else None
     return ReplayPage(
-        notifications=[events.notification_payload(delivery.notification) for delivery in page], cursor=cursor
+        notifications=[layer.notification_payload(delivery.notification) for delivery in page], cursor=cursor
     )

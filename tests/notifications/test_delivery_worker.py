@@ -19,7 +19,7 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
-from notifications import events, presence
+from notifications import layer, presence
 from notifications.models import Delivery, DeliveryAttempt, Notification
 from notifications.services import notification_publish
 from notifications.services.deliveries import websocket_fallback_bound
@@ -165,7 +165,7 @@ def test_each_unacknowledged_websocket_send_reaches_the_layer_before_the_push(wo
     user = UserFactory()
     phone = DeviceFactory(user=user)
     go_online(user)
-    listener = LayerListener([events.user_group(user.pk)])
+    listener = LayerListener([layer.user_group(user.pk)])
     try:
         notification = notification_publish(event="NewTask", title="Approve", user_ids=[user.pk])
 

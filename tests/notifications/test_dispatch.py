@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from notifications import events, presence
+from notifications import layer, presence
 from notifications.services import notification_publish
 from tests.factories import DepartmentFactory, UserFactory, add_members
 from tests.support.layer import LayerListener
@@ -23,7 +23,7 @@ def connect(redis_client):
 
     def open_connection(user, *departments) -> LayerListener:
         department_ids = [department.pk for department in departments]
-        listener = LayerListener([events.user_group(user.pk), *map(events.department_group, department_ids)])
+        listener = LayerListener([layer.user_group(user.pk), *map(layer.department_group, department_ids)])
         asyncio.run(presence.connection_alive(user.pk, listener.channel, department_ids=department_ids))
         listeners.append(listener)
         return listener

@@ -14,7 +14,7 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from notifications import events, presence
+from notifications import layer, presence
 from notifications.models import Delivery, DeliveryAttempt, Notification
 from notifications.services import deliveries_sweep, notification_publish
 from tests.broker import queued_push_delivery_ids
@@ -56,7 +56,7 @@ def delivery(notification, user) -> Delivery:
 @contextmanager
 def layer_sends_to(user) -> Iterator[LayerListener]:
     """What the channel layer hands to `user`'s connections (a stand-in hub connection in their group)."""
-    listener = LayerListener([events.user_group(user.pk)])
+    listener = LayerListener([layer.user_group(user.pk)])
     try:
         yield listener
     finally:

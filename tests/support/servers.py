@@ -4,7 +4,7 @@ The tests talk to what production runs: a daphne (or uvicorn) process
 serving `notifyhub.asgi:application`, on 127.0.0.1 and a port the OS picked,
 sharing the pytest-django *test* database and the test Redis database with
 the test process. Anything the test commits is visible to the server, and
-anything the test publishes through `notifications.events` reaches the
+anything the test publishes through `notifications.layer` reaches the
 server's consumers through Redis.
 
 Use the fixtures in `tests/conftest.py`:

@@ -6,7 +6,7 @@ import pytest
 from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 from django.db import transaction
 
-from notifications import events, presence, receivers
+from notifications import layer, layer_messages, presence, receivers
 from notifications.models import Delivery, Notification
 from workflow import services, signals
 from workflow.models import Document, Task
@@ -25,7 +25,7 @@ class GroupListener:
         self.loop = asyncio.new_event_loop()
         self.layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
         self.channel = self.loop.run_until_complete(self.layer.new_channel())
-        self.loop.run_until_complete(self.layer.group_add(events.user_group(user_id), self.channel))
+        self.loop.run_until_complete(self.layer.group_add(layer.user_group(user_id), self.channel))
         # Dispatch sends only to users the presence registry shows online.
         self.loop.run_until_complete(presence.connection_alive(user_id, self.channel))
 
@@ -102,7 +102,7 @@ def test_channel_layer_send_waits_for_commit(requester, department, approvers, l
     message = listener.receive(timeout=2)
     notification = Notification.objects.get(event="NewTask")
     assert message is not None
-    assert message["type"] == events.NOTIFICATION_CREATED
+    assert message["type"] == layer_messages.NOTIFICATION_CREATED
     assert message["notification"]["id"] == str(notification.pk)
     assert message["notification"]["event"] == "NewTask"
     assert message["notification"]["document_id"] == document.pk

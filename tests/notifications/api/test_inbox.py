@@ -10,7 +10,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.utils import timezone
 
-from notifications import events
+from notifications import layer
 from notifications.models import Delivery, Notification
 from notifications.services import notification_publish
 from tests.api_support import assert_error, client_for
@@ -26,8 +26,8 @@ def publish_to(*users, **kwargs) -> Notification:
     return notification_publish(user_ids=[user.pk for user in users], **kwargs)
 
 
-async def receive_within(layer, channel: str, seconds: float) -> dict:
-    return await asyncio.wait_for(layer.receive(channel), seconds)
+async def receive_within(channel_layer, channel: str, seconds: float) -> dict:
+    return await asyncio.wait_for(channel_layer.receive(channel), seconds)
 
 
 def delivery(notification, user) -> Delivery:
@@ -62,7 +62,7 @@ class TestList:
     def test_item_carries_the_websocket_payload_and_my_delivery_state(self, owner):
         notification = publish_to(owner, data={"documentId": 7}, priority="high")
         item = client_for(owner).get(URL).json()["results"][0]
-        payload = events.notification_payload(notification)
+        payload = layer.notification_payload(notification)
         assert {key: item[key] for key in payload} == {
             **payload,
             "created_at": item["created_at"],  # same instant, DRF's ISO format
@@ -166,9 +166,9 @@ class TestTransitions:
         """Reading over the API tells the user's WebSocket connections, exactly as reading over the socket does."""
         notification = publish_to(owner)
         other = publish_to(owner)
-        layer = get_channel_layer()
-        channel = async_to_sync(layer.new_channel)()
-        async_to_sync(layer.group_add)(events.user_group(owner.pk), channel)
+        channel_layer = get_channel_layer()
+        channel = async_to_sync(channel_layer.new_channel)()
+        async_to_sync(channel_layer.group_add)(layer.user_group(owner.pk), channel)
 
         with django_capture_on_commit_callbacks(execute=True):
             response = client_for(owner).post(f"{URL}{notification.pk}/read/")
@@ -176,10 +176,10 @@ class TestTransitions:
         assert response.status_code == 200
         assert response.json()["status"] == "read"
         assert response.json()["unread"] is False
-        message = async_to_sync(receive_within)(layer, channel, 5)
+        message = async_to_sync(receive_within)(channel_layer, channel, 5)
         assert message == {
             "type": "notifications.read",
-            "group": events.user_group(owner.pk),
+            "group": layer.user_group(owner.pk),
             "ids": [str(notification.pk)],
             "unread_count": 1,
             "origin": None,

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from notifications import events
+from notifications import layer
 from notifications.hub.session import REPLAY_PAGE_SIZE
 from notifications.models import Delivery
 from notifications.services import delivery_acknowledge, notification_publish
@@ -94,9 +94,9 @@ def test_same_notification_through_user_and_department_groups_is_shown_once(conn
     add_members(department, user)
     client = connect(user)
     notification = publish(user)
-    payload = events.notification_payload(notification)
+    payload = layer.notification_payload(notification)
 
-    events.send_notification_now(payload=payload, user_ids=[user.pk], department_recipients={department.pk: [user.pk]})
+    layer.send_notification_now(payload=payload, user_ids=[user.pk], department_recipients={department.pk: [user.pk]})
 
     received = notifications_until(client, publish(user))
     assert [frame["id"] for frame in received] == [str(notification.pk)]

@@ -13,7 +13,7 @@ from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
 from django.conf import settings as django_settings
 
-from notifications import events, presence
+from notifications import layer, presence
 from notifications.hub import router as hub_router_module
 from notifications.hub.client_messages import NotificationMessage
 from notifications.hub.consumer import OUTBOX_LIMIT
@@ -51,7 +51,7 @@ def test_a_department_has_one_layer_member_per_process_and_every_connection_gets
     members = [UserFactory() for _ in range(3)]
     add_members(department, *members)
     clients = [connect(user) for user in members for _ in range(2)]  # two devices each, one server process
-    group = events.department_group(department.pk)
+    group = layer.department_group(department.pk)
 
     assert len(group_members(redis_client, group)) == 1
     notification = notification_publish(event="Ping", title="all", department_ids=[department.pk])
@@ -68,7 +68,7 @@ def test_a_department_has_one_layer_member_per_process_and_every_connection_gets
 def test_the_group_stays_while_one_local_connection_is_left(connect, redis_client):
     user = UserFactory()
     phone, laptop = connect(user), connect(user)
-    group = events.user_group(user.pk)
+    group = layer.user_group(user.pk)
 
     phone.close()
     time.sleep(0.5)
@@ -256,8 +256,8 @@ class HangingReceive:
     def __init__(self, monkeypatch) -> None:
         self.hanging = threading.Event()
         self.calls = 0
-        self._receive = events.process_channel_receive
-        monkeypatch.setattr(events, "process_channel_receive", self)
+        self._receive = layer.process_channel_receive
+        monkeypatch.setattr(layer, "process_channel_receive", self)
 
     async def __call__(self, channel_name: str) -> dict:
         self.calls += 1

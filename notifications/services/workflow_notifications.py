@@ -1,4 +1,4 @@
-"""Workflow events become notifications: each builds the payload existing clients expect
+"""Workflow signals become notifications: each builds the payload existing clients expect
 and publishes it inside the workflow transaction that sent the signal.
 """
 

@@ -17,18 +17,7 @@ in time is logged, not raised (the rows are committed; the retry sweep sends
 again). The hub's own calls (below `process_channel_new`) are coroutines on the
 hub's loop.
 
-Layer messages (all handled by `notifications.hub.consumer.HubConsumer`):
-
-- `notification.created` {notification: payload, recipient_ids?: [int]}: sent
-  to `user.<id>` groups, or once to a `dept.<id>` group with the recipients it
-  is meant for (every other member of that group ignores it).
-- `notifications.read` {ids, unread_count, origin}: to `user.<id>`; `origin` is
-  the channel name of the connection that asked, which is not told again.
-- `room.presence` {document_id, user, state: join|leave, origin} and
-  `room.typing` {document_id, user, origin}: to `doc.<id>`.
-- `user.deactivated` {}: to `user.<id>`; the user's connections close with 4401.
-- `hub.router.ping` {ping}: a process's `HubRouter` to its own channel, to
-  measure how far behind its receive is (never handed to a connection).
+Layer messages, their types and exact fields: `notifications.layer_messages`.
 """
 
 import asyncio
@@ -37,19 +26,14 @@ import os
 import threading
 import uuid
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+from notifications import layer_messages
+from notifications.layer_messages import LayerMessage, LayerUser, NotificationPayload
 from notifications.models import Notification
-
-NOTIFICATION_CREATED = "notification.created"
-NOTIFICATIONS_READ = "notifications.read"
-ROOM_PRESENCE = "room.presence"
-ROOM_TYPING = "room.typing"
-USER_DEACTIVATED = "user.deactivated"
-ROUTER_PING = "hub.router.ping"
 
 # How long sync code waits for its layer sends; past that it logs and goes on (the retry sweep sends again).
 SYNC_SEND_TIMEOUT = 5.0
@@ -70,7 +54,7 @@ def document_group(document_id: int) -> str:
     return f"doc.{int(document_id)}"
 
 
-def notification_payload(notification: Notification) -> dict:
+def notification_payload(notification: Notification) -> NotificationPayload:
     """The notification as every transport carries it: built once, at publish time."""
     return {
         "id": str(notification.pk),
@@ -87,7 +71,7 @@ def notification_payload(notification: Notification) -> dict:
 
 def send_notification_now(
     *,
-    payload: dict,
+    payload: NotificationPayload,
     user_ids: Iterable[int],
     department_recipients: Mapping[int, Collection[int]] | None = None,
 ) -> bool:
@@ -99,10 +83,11 @@ def send_notification_now(
     group, so a large department costs one send instead of one per member.
     A connection shows a notification once, however often it is sent.
     """
-    message = {"type": NOTIFICATION_CREATED, "notification": payload}
-    sends = [(user_group(user_id), message) for user_id in user_ids]
+    message = layer_messages.notification_created(payload)
+    sends: list[tuple[str, LayerMessage]] = [(user_group(user_id), message) for user_id in user_ids]
     for department_id, recipient_ids in (department_recipients or {}).items():
-        sends.append((department_group(department_id), {**message, "recipient_ids": sorted(recipient_ids)}))
+        routed = layer_messages.notification_created(payload, recipient_ids=sorted(recipient_ids))
+        sends.append((department_group(department_id), routed))
     return _group_send_many(sends)
 
 
@@ -110,12 +95,7 @@ def notifications_read_on_commit(
     *, user_id: int, notification_ids: list[str], unread_count: int, origin: str | None = None
 ) -> None:
     """After commit, tell the user's connections (but `origin`) which notifications were read."""
-    message = {
-        "type": NOTIFICATIONS_READ,
-        "ids": notification_ids,
-        "unread_count": unread_count,
-        "origin": origin,
-    }
+    message = layer_messages.notifications_read(ids=notification_ids, unread_count=unread_count, origin=origin)
 
     def send_after_commit() -> None:
         _group_send_many([(user_group(user_id), message)])
@@ -127,12 +107,12 @@ def user_deactivated_on_commit(*, user_id: int) -> None:
     """After commit, have the user's connections close (the user may no longer be notified)."""
 
     def send_after_commit() -> None:
-        _group_send_many([(user_group(user_id), {"type": USER_DEACTIVATED})])
+        _group_send_many([(user_group(user_id), layer_messages.user_deactivated())])
 
     transaction.on_commit(send_after_commit, robust=True)
 
 
-def _group_send_many(sends: list[tuple[str, dict]]) -> bool:
+def _group_send_many(sends: list[tuple[str, LayerMessage]]) -> bool:
     """Send from sync code, in order; False (logged, never raised) if the layer failed or took too long."""
     if not sends:
         return True
@@ -219,11 +199,11 @@ def _refuse_from_event_loop() -> None:
     raise RuntimeError("a sync layer call from a running event loop")
 
 
-async def _group_send(group: str, message: dict) -> None:
+async def _group_send(group: str, message: LayerMessage) -> None:
     await get_channel_layer().group_send(group, {**message, "group": group})
 
 
-# --- The hub's side: its process channel, group membership and room events (async, on the hub's loop) ---
+# --- The hub's side: its process channel, group membership and room messages (async, on the hub's loop) ---
 
 
 def group_expiry_seconds() -> float:
@@ -270,8 +250,8 @@ async def process_channel_receive_abandoned() -> None:
 
 
 async def process_channel_ping(channel_name: str, ping: int) -> None:
-    """Send the process's `HubRouter` a ping through the layer, to its own channel (see `ROUTER_PING`)."""
-    await get_channel_layer().send(channel_name, {"type": ROUTER_PING, "ping": ping})
+    """Send the process's `HubRouter` a ping through the layer, to its own channel (`layer_messages.RouterPing`)."""
+    await get_channel_layer().send(channel_name, layer_messages.router_ping(ping))
 
 
 async def groups_join(channel_name: str, groups: Iterable[str]) -> None:
@@ -287,16 +267,15 @@ async def groups_leave(channel_name: str, groups: Iterable[str]) -> None:
         await layer.group_discard(group, channel_name)
 
 
-async def room_presence_send(*, document_id: int, user: dict, state: str, origin: str) -> None:
+async def room_presence_send(
+    *, document_id: int, user: LayerUser, state: Literal["join", "leave"], origin: str
+) -> None:
     """Tell a document room that a user joined or left it."""
-    await _group_send(
-        document_group(document_id),
-        {"type": ROOM_PRESENCE, "document_id": document_id, "user": user, "state": state, "origin": origin},
-    )
+    message = layer_messages.room_presence(document_id=document_id, user=user, state=state, origin=origin)
+    await _group_send(document_group(document_id), message)
 
 
-async def room_typing_send(*, document_id: int, user: dict, origin: str) -> None:
+async def room_typing_send(*, document_id: int, user: LayerUser, origin: str) -> None:
     """Tell a document room that a user is typing."""
-    await _group_send(
-        document_group(document_id), {"type": ROOM_TYPING, "document_id": document_id, "user": user, "origin": origin}
-    )
+    message = layer_messages.room_typing(document_id=document_id, user=user, origin=origin)
+    await _group_send(document_group(document_id), message)

@@ -1,4 +1,4 @@
-"""notifications/events.py from sync code: sends never wait on the server's event loop, and never without a bound."""
+"""notifications/layer.py from sync code: sends never wait on the server's event loop, and never without a bound."""
 
 import asyncio
 import inspect
@@ -10,7 +10,7 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from channels_redis.core import RedisChannelLayer
 
-from notifications import events
+from notifications import layer
 from tests.api_support import closed_port
 from tests.support.layer import LayerListener
 from tests.support.waiting import eventually
@@ -20,14 +20,14 @@ PAYLOAD = {"id": "0b8f4c3e-1111-4222-8333-444455556666", "event": "Ping", "title
 
 def test_a_request_thread_sends_after_the_servers_event_loop_has_stopped(redis_client):
     """What SIGTERM did: the loop that ran the request stopped while its view was about to publish."""
-    listener = LayerListener([events.user_group(7)])
+    listener = LayerListener([layer.user_group(7)])
     server_loop = asyncio.new_event_loop()
     loop_stopped = threading.Event()
     sent = []
 
     def view() -> None:  # runs on a request thread, as every NotifyHub view does under ASGI
         loop_stopped.wait(5)
-        sent.append(events.send_notification_now(payload=PAYLOAD, user_ids=[7]))
+        sent.append(layer.send_notification_now(payload=PAYLOAD, user_ids=[7]))
 
     request = server_loop.create_task(sync_to_async(view, thread_sensitive=False)())
     server_loop.run_until_complete(asyncio.sleep(0.2))  # the view is running; now the server's loop stops
@@ -47,11 +47,11 @@ def test_a_send_the_layer_does_not_finish_in_time_is_logged_and_not_raised(monke
     async def never_answers(group: str, message: dict) -> None:
         await asyncio.Event().wait()
 
-    monkeypatch.setattr(events, "_group_send", never_answers)
-    monkeypatch.setattr(events, "SYNC_SEND_TIMEOUT", 0.2)
+    monkeypatch.setattr(layer, "_group_send", never_answers)
+    monkeypatch.setattr(layer, "SYNC_SEND_TIMEOUT", 0.2)
 
-    with caplog.at_level(logging.WARNING, logger="notifications.events"):
-        assert events.send_notification_now(payload=PAYLOAD, user_ids=[7, 8]) is False
+    with caplog.at_level(logging.WARNING, logger="notifications.layer"):
+        assert layer.send_notification_now(payload=PAYLOAD, user_ids=[7, 8]) is False
 
     assert "2 group send(s) not completed" in caplog.text
     assert "did not answer within 0.2 s" in caplog.text
@@ -63,15 +63,15 @@ def test_a_send_to_an_unreachable_layer_is_logged_and_not_raised(settings, caplo
         "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [dead]}}
     }
 
-    with caplog.at_level(logging.WARNING, logger="notifications.events"):
-        assert events.send_notification_now(payload=PAYLOAD, user_ids=[7]) is False
+    with caplog.at_level(logging.WARNING, logger="notifications.layer"):
+        assert layer.send_notification_now(payload=PAYLOAD, user_ids=[7]) is False
 
     assert "not completed" in caplog.text
 
 
 def test_sync_sends_refuse_to_block_a_running_event_loop():
     async def from_the_loop() -> None:
-        events.send_notification_now(payload=PAYLOAD, user_ids=[7])
+        layer.send_notification_now(payload=PAYLOAD, user_ids=[7])
 
     with pytest.raises(RuntimeError, match="from a running event loop"):
         asyncio.run(from_the_loop())
