@@ -7,11 +7,15 @@ class NotificationsConfig(AppConfig):
     verbose_name = "Notifications"
 
     def ready(self) -> None:
-        """Connect the workflow signals to the notification services, and add the hub's checks to /healthz."""
+        """Connect the workflow signals to the notification services, the SignalR CORS rule, and /healthz's checks."""
+        from corsheaders.signals import check_request_enabled
+
         from core import health
         from notifications import receivers
         from notifications.health import check_channel_layer, check_hub_router
+        from notifications.hub.signalr.negotiate import cors_request_allowed
 
         receivers.connect()
+        check_request_enabled.connect(cors_request_allowed)
         health.register("channel_layer", check_channel_layer)
         health.register("hub_router", check_hub_router)

@@ -174,6 +174,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "channels",
+    "corsheaders",
     "rest_framework",
     "rest_framework_simplejwt",
     "django_filters",
@@ -186,6 +187,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "core.api.middleware.ApiCommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -266,6 +268,17 @@ CHANNEL_LAYERS = {
         },
     }
 }
+
+# --- CORS (django-cors-headers) --------------------------------------------------------------------------------
+# Only the SignalR negotiate request needs it (browsers call it cross-origin with credentials); the API is for
+# servers and same-origin pages. The rule is the hub's (WS_ALLOWED_ORIGINS), decided per request under /hubs/ by
+# notifications.hub.signalr.negotiate.cors_request_allowed: so no URL is enabled by pattern, and no origin by list.
+CORS_URLS_REGEX = r"(?!)"
+CORS_ALLOWED_ORIGINS: list[str] = []
+CORS_ALLOW_CREDENTIALS = True
+CORS_ALLOW_METHODS = ["POST", "OPTIONS"]
+CORS_ALLOW_HEADERS = ["authorization", "x-requested-with", "x-signalr-user-agent"]  # what @microsoft/signalr sends
+CORS_PREFLIGHT_MAX_AGE = 600
 
 # --- Cache ----------------------------------------------------------------------------------------------
 # Shared by every web process: API throttling counts requests here.

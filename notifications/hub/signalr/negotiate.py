@@ -7,15 +7,14 @@ takes the first format to choose JSON over MessagePack). Version 0
 (pysignalr, signalrcore: no `negotiateVersion`) gets no `connectionToken`.
 Nothing is stored: the WebSocket accepts any `id`.
 
-Browsers call it cross-origin with credentials, so the endpoint answers CORS
-itself for origins in `WS_ALLOWED_ORIGINS` (the same rule as the hub's
-WebSocket handshakes): the exact Origin echoed with
-`Access-Control-Allow-Credentials`, and preflight `OPTIONS` requests.
-Authentication is by bearer token only (never the session cookie), which is
-why the view may be exempt from CSRF.
+Browsers call it cross-origin with credentials. django-cors-headers answers
+their CORS (preflights included) for origins in `WS_ALLOWED_ORIGINS`, the same
+rule as the hub's WebSocket handshakes, and under `/hubs/` only
+(`cors_request_allowed`, connected in NotificationsConfig.ready()); any other
+origin is refused here with a 403. Authentication is by bearer token only
+(never the session cookie), which is why the view may be exempt from CSRF.
 """
 
-import re
 import secrets
 
 from django.conf import settings
@@ -29,9 +28,7 @@ from notifications.hub.origin import origin_allowed
 SERVER_NEGOTIATE_VERSION = 1
 TRANSPORTS = [{"transport": "WebSockets", "transferFormats": ["Text", "Binary"]}]
 ALLOWED_METHODS = "POST, OPTIONS"
-PREFLIGHT_MAX_AGE = 600
-# A header list as browsers send it in Access-Control-Request-Headers (RFC 9110 tokens, comma-separated).
-HEADER_LIST = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:\s*,\s*[!#$%&'*+.^_`|~0-9A-Za-z-]+)*$")
+HUB_PATH_PREFIX = "/hubs/"
 
 
 def _error(status: int, text: str) -> JsonResponse:
@@ -93,27 +90,24 @@ def _negotiate(request: HttpRequest) -> HttpResponse:
     return response
 
 
-def _allow_origin(request: HttpRequest, response: HttpResponse, origin: str) -> None:
-    response["Access-Control-Allow-Origin"] = origin
-    response["Access-Control-Allow-Credentials"] = "true"
-    if request.method == "OPTIONS" and request.headers.get("Access-Control-Request-Method"):
-        response["Access-Control-Allow-Methods"] = ALLOWED_METHODS
-        requested_headers = request.headers.get("Access-Control-Request-Headers", "").strip()
-        if HEADER_LIST.match(requested_headers):
-            response["Access-Control-Allow-Headers"] = requested_headers
-        response["Access-Control-Max-Age"] = str(PREFLIGHT_MAX_AGE)
-    patch_vary_headers(response, ["Origin"])
+def cors_request_allowed(sender, request: HttpRequest, **kwargs) -> bool:
+    """django-cors-headers' `check_request_enabled`: CORS for a SignalR request from an allowed origin only."""
+    origin = request.headers.get("Origin")
+    return (
+        request.path_info.startswith(HUB_PATH_PREFIX)
+        and origin is not None
+        and origin_allowed(origin, settings.WS_ALLOWED_ORIGINS)
+    )
 
 
 @csrf_exempt
 def negotiate(request: HttpRequest) -> HttpResponse:
-    """Runs for every request to the negotiate URL: the Origin rule and CORS around the negotiation itself."""
+    """Runs for every request to the negotiate URL but allowed preflights: the Origin rule, then the negotiation."""
     origin = request.headers.get("Origin")
     if origin is not None and not origin_allowed(origin, settings.WS_ALLOWED_ORIGINS):
         response = _error(403, "Origin not allowed.")
-        patch_vary_headers(response, ["Origin"])
-        return response
-    response = _negotiate(request)
+    else:
+        response = _negotiate(request)
     if origin is not None:
-        _allow_origin(request, response, origin)
+        patch_vary_headers(response, ["Origin"])  # the answer depends on it, allowed or not
     return response

@@ -155,7 +155,7 @@ def test_preflight_allows_the_headers_the_js_client_sends(client):
         },
     )
 
-    assert response.status_code == 204
+    assert response.status_code == 200
     assert response["Access-Control-Allow-Origin"] == APP_ORIGIN
     assert response["Access-Control-Allow-Credentials"] == "true"
     assert response["Access-Control-Allow-Methods"] == "POST, OPTIONS"
@@ -163,7 +163,8 @@ def test_preflight_allows_the_headers_the_js_client_sends(client):
     assert int(response["Access-Control-Max-Age"]) > 0
 
 
-def test_preflight_does_not_echo_malformed_header_lists(client):
+def test_preflight_never_echoes_requested_headers(client):
+    """The allowed headers are a fixed list, whatever a request asks for: nothing of it is reflected."""
     response = client.options(
         URL,
         headers={
@@ -173,8 +174,9 @@ def test_preflight_does_not_echo_malformed_header_lists(client):
         },
     )
 
-    assert response.status_code == 204
-    assert "Access-Control-Allow-Headers" not in response
+    assert response.status_code == 200
+    assert "x-evil" not in response["Access-Control-Allow-Headers"]
+    assert "\n" not in response["Access-Control-Allow-Headers"]
 
 
 @pytest.mark.parametrize("origin", ["https://evil.example.net", "null", "http://app.example.com"])
