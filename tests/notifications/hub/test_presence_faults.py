@@ -82,7 +82,8 @@ def test_while_the_registry_is_incomplete_an_offline_looking_user_is_not_pushed_
     assert deliveries_sweep().get("held") == 1  # still incomplete: held again, not pushed
     assert queued_push_delivery_ids(redis_client) == []
 
-    time.sleep(PROCESS_TTL)  # every live process has re-registered by now: the registry is complete
+    # One process TTL on, every live process has re-registered: the registry is complete.
+    assert eventually(lambda: presence.lookup([user.pk]).complete, timeout=PROCESS_TTL + 5)
     Delivery.objects.filter(pk=held.pk).update(next_attempt_at=held.created_at)
     assert deliveries_sweep()["push_queued"] == 1
     assert queued_push_delivery_ids(redis_client) == [held.pk]
