@@ -10,7 +10,7 @@ from django.utils import timezone
 from notifications.models import Delivery, Notification
 from notifications.services import notification_publish_requested
 from notifyhub.database import atomic_with_verified_commit
-from tests.factories import UserFactory
+from tests.support.factories import UserFactory
 from tests.support.servers import database_url
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -3,7 +3,7 @@
 import pytest
 
 from notifications.models import Delivery, Notification
-from tests.factories import DepartmentFactory, UserFactory, add_members
+from tests.support.factories import DepartmentFactory, UserFactory, add_members
 from workflow import services
 from workflow.errors import WorkflowError
 from workflow.models import ApprovalStep, Document, Task

@@ -8,8 +8,8 @@ import pytest
 from notifications.hub.session import AckBatcher
 from notifications.models import Delivery
 from notifications.services import AckOutcome, notification_publish
-from tests.factories import UserFactory
-from tests.threads import Worker
+from tests.support.factories import UserFactory
+from tests.support.threads import Worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from notifications.models import Delivery, Notification
 from notifyhub.asgi import application
-from tests.factories import UserFactory
+from tests.support.factories import UserFactory
 from tests.support.hub_client import access_token
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -11,7 +11,7 @@ from notifications.hub import session as hub_session
 from notifications.hub.session import MessageRateLimit
 from notifications.services import notification_publish
 from notifyhub.asgi import application
-from tests.factories import UserFactory
+from tests.support.factories import UserFactory
 from tests.support.hub_client import access_token
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -17,7 +17,7 @@ from notifications.hub import heartbeat
 from notifications.hub.auth import HubIdentity
 from notifications.hub.heartbeat import TICKS_PER_HEARTBEAT, PresenceRefresher, presence_refresher
 from notifications.hub.session import HubSession
-from tests.factories import DepartmentFactory, UserFactory, add_members
+from tests.support.factories import DepartmentFactory, UserFactory, add_members
 from tests.support.hub_client import NativeClient, access_token
 from tests.support.waiting import eventually, eventually_async
 from workflow import services as workflow

@@ -10,11 +10,11 @@ import pytest
 from notifications import presence
 from notifications.models import Delivery
 from notifications.services import deliveries_sweep, notification_publish
-from tests.broker import queued_push_delivery_ids
-from tests.conftest import settle_presence_registry
-from tests.factories import UserFactory
+from tests.support.broker_queue import queued_push_delivery_ids
 from tests.support.celery_stack import CeleryStack
+from tests.support.factories import UserFactory
 from tests.support.hub_client import NativeClient, access_token, until_notification
+from tests.support.presence_registry import settle_presence_registry
 from tests.support.servers import child_environment
 from tests.support.waiting import eventually
 

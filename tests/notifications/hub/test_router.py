@@ -23,8 +23,8 @@ from notifications.hub.signalr.consumer import SignalRHubConsumer
 from notifications.models import Delivery
 from notifications.services import notification_publish
 from notifyhub.asgi import application
-from tests.api_support import client_for
-from tests.factories import DepartmentFactory, UserFactory, add_members
+from tests.support.api import client_for
+from tests.support.factories import DepartmentFactory, UserFactory, add_members
 from tests.support.hub_client import NativeClient, access_token, until_notification
 from tests.support.waiting import eventually, eventually_async
 

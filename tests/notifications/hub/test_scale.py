@@ -14,7 +14,7 @@ from websockets.asyncio.client import connect
 
 from notifications import presence
 from notifications.services import notification_publish
-from tests.factories import DepartmentFactory, add_members
+from tests.support.factories import DepartmentFactory, add_members
 from tests.support.hub_client import access_token
 
 pytestmark = pytest.mark.django_db(transaction=True)

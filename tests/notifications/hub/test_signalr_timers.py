@@ -4,8 +4,8 @@ import time
 
 import pytest
 
-from tests.factories import UserFactory
 from tests.notifications.hub.conftest import QUICK_CLIENT_TIMEOUT, QUICK_KEEPALIVE
+from tests.support.factories import UserFactory
 from tests.support.hub_client import access_token
 from tests.support.signalr_client import SignalRSocket
 
