@@ -1,4 +1,4 @@
-"""notifyhub/database.py: a COMMIT whose connection dies is checked, neither lost nor repeated (issue 12)."""
+"""notifyhub/database.py: a COMMIT whose connection dies is checked, neither lost nor repeated."""
 
 from unittest import mock
 

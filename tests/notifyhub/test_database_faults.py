@@ -1,4 +1,4 @@
-"""PostgreSQL drops the web process's connections under load: nobody gets a 5xx or a 1011, no ack is lost (issue 12).
+"""PostgreSQL drops the web process's connections under load: nobody gets a 5xx or a 1011, no ack is lost.
 
 A restart of PostgreSQL (or an operator terminating backends) kills every connection at once: the idle ones in
 the web process's pool, and those with a query in flight. The pool checks a connection before handing it out;

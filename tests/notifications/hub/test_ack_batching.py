@@ -1,4 +1,4 @@
-"""Acks are persisted in batches (issue 7), yet each client sees exactly what one ack at a time gave it."""
+"""Acks are persisted in batches (one write for many clients), yet each client sees what one ack at a time gives."""
 
 import asyncio
 import uuid

@@ -1,5 +1,5 @@
 """Acknowledgements are never lost without the client knowing: confirmed with `acked`, read while the replay goes
-out, still written after the server decided to close, and flushed at shutdown (issue 12)."""
+out, still written after the server decided to close, and flushed at shutdown."""
 
 import asyncio
 from datetime import timedelta

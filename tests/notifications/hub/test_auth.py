@@ -27,7 +27,7 @@ def _claims(user) -> dict:
 
 
 def tampered(user) -> str:
-    """A valid token whose payload was swapped for another user's: the signature no longer matches."""
+    """A valid token whose payload was swapped for another user's: the signature does not match the new payload."""
     header, _, signature = access_token(user).split(".")
     other = UserFactory()
     return ".".join([header, _b64({**_claims(user), "user_id": str(other.pk)}), signature])

@@ -1,4 +1,4 @@
-"""Presence under faults (issue 12): a Redis restart, a killed web process, a host clock that is off."""
+"""Presence under faults: a Redis restart, a killed web process, a host clock that is off."""
 
 import asyncio
 import os
