@@ -6,7 +6,7 @@ every backend object opens its own connection pools. Under ASGI
 `django.core.cache.cache` is a new backend object in every request context,
 so each API request also opened a new Redis connection. The API's rate limits
 make two cache calls per request: together ~0.5 ms of CPU and a TCP connect
-per request for nothing (issue 7). A redis-py client is thread-safe (each
+per request for nothing. A redis-py client is thread-safe (each
 command borrows a connection from its pool), so one per server and options
 serves every backend object and thread of the process.
 """

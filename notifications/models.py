@@ -82,7 +82,7 @@ class Delivery(models.Model):
 
     # No single-column indexes on the two keys: `unique_delivery_per_recipient` and `delivery_recipient_status`
     # lead with them and serve those lookups. Every index costs each fan-out insert and status change
-    # (1,000 rows per department notification), and two redundant ones were ~2/7 of that (issue 7).
+    # (1,000 rows per department notification), and two redundant ones were ~2/7 of that.
     notification = models.ForeignKey(Notification, on_delete=models.CASCADE, related_name="deliveries", db_index=False)
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_deliveries", db_index=False

@@ -71,7 +71,7 @@ class InboxSummary:
 
 def inbox_summary(user_id: int) -> InboxSummary:
     """Both counts a connecting client needs, in one query: most connects have nothing to replay, and
-    knowing that spares the replay's own query and transaction (issue 7: connects per second).
+    knowing that spares the replay's own query and transaction (connects per second).
 
     The same rows as `unread_count` and `deliveries_to_replay`, written out: every connect runs it, and
     the ORM took ~1.3 ms of CPU to build the filtered aggregate, several times the query's own cost.

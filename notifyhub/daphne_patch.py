@@ -20,7 +20,7 @@ HTTP connection), cancelling nothing. The replacement runs the steps of
 their grace while every hub connection says goodbye, then cancel what still
 runs; the reactor waits for it.
 
-Installed by `notifyhub.asgi`; `tests/test_daphne_patch.py` fails if a
+Installed by `notifyhub.asgi`; `tests/notifyhub/test_daphne_patch.py` fails if a
 daphne upgrade moves what this relies on.
 """
 

@@ -83,7 +83,7 @@ class SyncViewsASGIHandler(ASGIHandler):
 
         Views are CPU and database work under one GIL: dozens of request threads at once (a publisher with 64
         connections) finish no sooner together, but starve the event loop that serves every WebSocket of the
-        process, and hold database connections while they wait for the GIL (issue 12).
+        process, and hold database connections while they wait for the GIL.
         """
         loop = asyncio.get_running_loop()
         slots = self._slots.get(loop)

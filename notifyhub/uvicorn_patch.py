@@ -9,7 +9,7 @@ The replacement first stops listening and lets the hub say goodbye to every
 connection, then gives uvicorn's own shutdown what is left of the HTTP grace.
 
 Installed by `notifyhub.asgi` (uvicorn imports the application before it
-shuts down, in every worker process); `tests/test_uvicorn_patch.py` fails if
+shuts down, in every worker process); `tests/notifyhub/test_uvicorn_patch.py` fails if
 a uvicorn upgrade moves what this relies on.
 """
 

@@ -4,21 +4,12 @@ import pytest
 import redis
 from django.conf import settings
 
-from notifications import presence
-from tests.factories import DepartmentFactory, UserFactory, add_members
+from tests.support.factories import DepartmentFactory, UserFactory, add_members
+from tests.support.presence_registry import settle_presence_registry
 from tests.support.servers import HubServer
 
 # Origins the shared hub server accepts: one exact origin and one host pattern (see notifications/hub/origin.py).
 HUB_ALLOWED_ORIGINS = "https://app.example.com,.example.org"
-
-
-def settle_presence_registry(client: redis.Redis) -> None:
-    """Mark the (just emptied) presence registry as long established, as in a running system.
-
-    An empty registry is otherwise a Redis that has just restarted: presence lookups say it is incomplete for
-    a while and pushes wait (see notifications/presence.py). Tests about that restart make their own.
-    """
-    client.set(presence.SINCE_KEY, 0)
 
 
 @pytest.fixture

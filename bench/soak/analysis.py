@@ -17,7 +17,7 @@ FCM server accepted.
   on one connection is a live one. Publishes are keyed by their sequence
   number, so a second notification created by a retried publish counts too.
   Clients that never acknowledge are no exception: the sweep's resends reach
-  only connections that have not shown the notification (issue 12).
+  only connections that have not shown the notification.
 - **Live delivery recovery**: latency samples are (first attempt time of a
   single-recipient publish to an always-connected native client, its first
   receipt there minus that time; infinite if never received), keyed by

@@ -4,9 +4,10 @@ The soak runs *whatever lines the Procfile has* (web, worker, beat, and any
 line added later, e.g. a dedicated sweeper worker), each with `sh -c` as
 honcho would, in the environment `bench.soak.stack` builds. Two changes:
 
-- a line whose command starts with `celery` runs `<python> -m tests.celery_worker`
-  instead, the same Celery command line with firebase-admin sending to the
-  fake FCM server (FAKE_FCM_URL);
+- a line whose command starts with `celery` runs
+  `<python> -m tests.support.celery_with_fake_fcm` instead, the same Celery
+  command line with firebase-admin sending to the fake FCM server
+  (FAKE_FCM_URL);
 - the command is prefixed with `exec`, so the shell becomes the process: a
   signal sent to the pid reaches the server itself, as under a process manager.
 
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-CELERY_WITH_FAKE_FCM = "-m tests.celery_worker"
+CELERY_WITH_FAKE_FCM = "-m tests.support.celery_with_fake_fcm"
 
 
 class ProcessStartError(RuntimeError):

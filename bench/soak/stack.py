@@ -3,7 +3,7 @@
 Nothing here touches the shared Redis on 6379: the soak's redis-server listens
 on a free port and keeps nothing on disk, so a restart (chaos step `redis`) is
 a new, empty Redis on the same port. PostgreSQL is the soak's own database.
-The fake FCM server (tests/fake_fcm.py) runs in the driver's process and
+The fake FCM server (tests/support/fake_fcm.py) runs in the driver's process and
 accepts every push; the Celery processes' firebase-admin sends to it.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 from bench.soak.options import Options
 from bench.soak.processes import REPO, ProcfileProcess, parse_procfile
 from bench.stack import free_port
-from tests.fake_fcm import FakeFcm
+from tests.support.fake_fcm import FakeFcm
 from tests.support.redis_server import PrivateRedis
 
 # Longer than any soak: the hub closes a socket when the token it opened with expires.

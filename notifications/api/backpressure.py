@@ -2,7 +2,7 @@
 
 A publish is persisted first, so accepting one never loses it; but while a web process is behind (a reconnect
 storm after a restart, a burst) every publish adds frames to write and acks to read, and a hub that cannot
-catch up only falls further behind (issue 12: acks then arrived after their resends, every delivery was sent
+catch up only falls further behind (acks then arrived after their resends, every delivery was sent
 three times, and the hub never recovered). So above NOTIFY_PUBLISH_MAX_BEHIND seconds of lag (the
 furthest-behind live process, `presence.hub_behind_seconds`) publishers are asked to come back later.
 """

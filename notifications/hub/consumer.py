@@ -136,7 +136,7 @@ class HubConsumer(AsyncWebsocketConsumer):
         Channels' own `dispatch` first calls `aclose_old_connections()`, a hop
         to the process's single thread-sensitive thread, for every message:
         every inbound frame and every delivery of every connection queued
-        behind each other there (issue 7: most of a fan-out's time). The hub
+        behind each other there (most of a fan-out's time). The hub
         never touches the ORM on the event loop: its database work runs in
         `session.in_database_thread`, which closes its own connection.
         """

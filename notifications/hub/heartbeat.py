@@ -5,7 +5,7 @@ Presence (`notifications.presence`) counts a connection as live until
 connect and on ping; this refresher does it for all of the process's sessions
 at least every `NOTIFY_PRESENCE_HEARTBEAT` seconds.
 
-Why one per process (issue 7): with a timer per connection, each sending its
+Why one per process: with a timer per connection, each sending its
 own pipeline, 2,000 idle clients cost ~100 Redis round trips a second, a good
 part of a core, and a task each. Now the refresher ticks `TICKS_PER_HEARTBEAT`
 times per heartbeat, and each tick refreshes in one round trip

@@ -7,7 +7,7 @@ process, and the router hands it to that process's connections in the group
 by a plain function call that queues it for the connection's writer (see
 `HubConsumer.deliver`), in order, on the event loop.
 
-Why (issue 7): with one layer channel per connection, a notification to a
+Why: with one layer channel per connection, a notification to a
 1,000-member department cost 1,000 Redis list entries and 1,000 consumer
 wake-ups, each through Channels' `await_many_dispatch` (new tasks and an
 `asyncio.wait` per message); that was most of a fan-out's time and CPU.

@@ -68,7 +68,7 @@ class AckOutcome(enum.Enum):
 def deliveries_acknowledge_many(pairs: Sequence[tuple[int, object]]) -> list[AckOutcome]:
     """Acknowledge many (user_id, notification_id) pairs at once: one UPDATE, then one SELECT for the rest.
 
-    The hub coalesces its clients' acks into one call of this (issue 7: one
+    The hub coalesces its clients' acks into one call of this (one
     statement instead of one transaction each). Returns one outcome per pair,
     in order; the same pair twice is ACKNOWLEDGED once, then ALREADY.
     """

@@ -39,8 +39,8 @@ def test_every_procfile_line_runs_celery_through_the_fake_fcm_wrapper_and_execs(
     assert [line.name for line in lines] == ["web", "worker", "sweeper", "beat"]
     assert shell_command(lines[0], python="/venv/bin/python") == "exec python -m notifyhub.web"
     assert shell_command(lines[1], python="/venv/bin/python") == (
-        "exec /venv/bin/python -m tests.celery_worker --app notifyhub worker --loglevel ${LOG_LEVEL:-INFO} "
-        "--concurrency ${CELERY_CONCURRENCY:-2}"
+        "exec /venv/bin/python -m tests.support.celery_with_fake_fcm --app notifyhub worker "
+        "--loglevel ${LOG_LEVEL:-INFO} --concurrency ${CELERY_CONCURRENCY:-2}"
     )
     assert [(line.is_celery_worker, line.is_celery_beat) for line in lines] == [
         (False, False),

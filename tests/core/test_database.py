@@ -1,4 +1,4 @@
-"""core/database.py: a COMMIT whose connection dies is checked, neither lost nor repeated (issue 12)."""
+"""core/database.py: a COMMIT whose connection dies is checked, neither lost nor repeated."""
 
 from unittest import mock
 
@@ -10,7 +10,7 @@ from django.utils import timezone
 from core.database import atomic_with_verified_commit
 from notifications.models import Delivery, Notification
 from notifications.services import notification_publish_requested
-from tests.factories import UserFactory
+from tests.support.factories import UserFactory
 from tests.support.servers import database_url
 
 pytestmark = pytest.mark.django_db(transaction=True)

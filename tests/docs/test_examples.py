@@ -24,7 +24,7 @@ import pytest
 import redis
 from django.conf import settings
 
-from tests.conftest import settle_presence_registry
+from tests.support.presence_registry import settle_presence_registry
 from tests.support.servers import REPO_ROOT, WebProcess, child_environment, database_url
 
 PAGES = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]

@@ -3,7 +3,7 @@
 import pytest
 from firebase_admin import messaging
 
-from tests.fake_fcm import FakeFcm
+from tests.support.fake_fcm import FakeFcm
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from notifications.models import Delivery, DeliveryAttempt
 from notifications.services import notification_publish
-from tests.factories import DeviceFactory, UserFactory
+from tests.support.factories import DeviceFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -22,8 +22,8 @@ from notifications.services import (
     notification_publish,
 )
 from notifications.services.deliveries import WEBSOCKET_RETRY_MAX_DELAY, websocket_retry_delay
-from tests.broker import queued_push_delivery_ids
-from tests.factories import UserFactory
+from tests.support.broker_queue import queued_push_delivery_ids
+from tests.support.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 

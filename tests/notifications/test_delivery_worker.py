@@ -23,15 +23,15 @@ from notifications import layer, presence
 from notifications.models import Delivery, DeliveryAttempt, Notification
 from notifications.services import notification_publish
 from notifications.services.deliveries import websocket_fallback_bound
-from tests.api_support import client_for
-from tests.conftest import settle_presence_registry
-from tests.factories import DeviceFactory, UserFactory
-from tests.fake_fcm import OK, Reply
-from tests.notifications.sweeping import due_for_push, sweeps_at_once
+from tests.support.api import client_for
 from tests.support.celery_stack import CeleryStack
+from tests.support.factories import DeviceFactory, UserFactory
+from tests.support.fake_fcm import OK, Reply
 from tests.support.hub_client import NativeClient, access_token, until_notification
 from tests.support.layer import LayerListener
+from tests.support.presence_registry import settle_presence_registry
 from tests.support.servers import child_environment
+from tests.support.sweeping import due_for_push, sweeps_at_once
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -10,7 +10,7 @@ import pytest
 
 from notifications import layer, presence
 from notifications.services import notification_publish
-from tests.factories import DepartmentFactory, UserFactory, add_members
+from tests.support.factories import DepartmentFactory, UserFactory, add_members
 from tests.support.layer import LayerListener
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -117,7 +117,7 @@ def test_a_client_that_connects_while_the_notification_is_published_still_gets_i
     from django.db import transaction
 
     from notifications.models import Delivery
-    from tests.broker import queued_push_delivery_ids
+    from tests.support.broker_queue import queued_push_delivery_ids
 
     user = UserFactory()
     with transaction.atomic():

@@ -11,7 +11,7 @@ from channels.layers import get_channel_layer
 from channels_redis.core import RedisChannelLayer
 
 from notifications import layer
-from tests.api_support import closed_port
+from tests.support.api import closed_port
 from tests.support.layer import LayerListener
 from tests.support.waiting import eventually
 

@@ -16,9 +16,9 @@ from notifications import push
 from notifications.models import Delivery, DeliveryAttempt, Device
 from notifications.services import delivery_acknowledge, delivery_push, notification_publish
 from notifications.services.pushes import push_retry_delay
-from tests.factories import DeviceFactory, UserFactory
-from tests.fake_fcm import OK, Reply, error
-from tests.threads import Worker
+from tests.support.factories import DeviceFactory, UserFactory
+from tests.support.fake_fcm import OK, Reply, error
+from tests.support.threads import Worker
 
 pytestmark = pytest.mark.django_db
 

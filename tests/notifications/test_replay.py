@@ -6,7 +6,7 @@ from django.test.utils import CaptureQueriesContext
 
 from notifications.models import Delivery
 from notifications.services import deliveries_replay_page, delivery_acknowledge, notification_publish
-from tests.factories import UserFactory
+from tests.support.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 

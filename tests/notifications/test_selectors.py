@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth.models import Group, Permission
 
 from notifications import selectors
-from tests.factories import UserFactory
+from tests.support.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 

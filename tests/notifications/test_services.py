@@ -12,7 +12,7 @@ from notifications import presence
 from notifications.errors import NotificationError, UnknownRecipients
 from notifications.models import Delivery, DeliveryAttempt, Notification
 from notifications.services import notification_publish
-from tests.factories import DepartmentFactory, UserFactory, add_members
+from tests.support.factories import DepartmentFactory, UserFactory, add_members
 
 pytestmark = pytest.mark.django_db
 

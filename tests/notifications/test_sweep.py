@@ -17,11 +17,11 @@ from django.utils import timezone
 from notifications import layer, presence
 from notifications.models import Delivery, DeliveryAttempt, Notification
 from notifications.services import deliveries_sweep, notification_publish
-from tests.broker import queued_push_delivery_ids
-from tests.factories import UserFactory
-from tests.notifications.sweeping import due_for_push, sweeps_at_once
+from tests.support.broker_queue import queued_push_delivery_ids
+from tests.support.factories import UserFactory
 from tests.support.layer import LayerListener
-from tests.threads import Worker
+from tests.support.sweeping import due_for_push, sweeps_at_once
+from tests.support.threads import Worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

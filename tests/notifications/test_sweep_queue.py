@@ -10,10 +10,10 @@ from django.utils import timezone
 
 from notifications import tasks
 from notifications.models import Delivery, Notification
-from tests.conftest import settle_presence_registry
-from tests.factories import DeviceFactory, UserFactory
-from tests.fake_fcm import Reply
 from tests.support.celery_stack import CeleryStack
+from tests.support.factories import DeviceFactory, UserFactory
+from tests.support.fake_fcm import Reply
+from tests.support.presence_registry import settle_presence_registry
 from tests.support.servers import child_environment
 from tests.support.waiting import eventually
 

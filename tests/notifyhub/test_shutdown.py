@@ -25,12 +25,12 @@ from django.contrib.auth.models import Permission
 
 from notifications.models import Delivery, Notification
 from notifyhub import shutdown
-from tests.factories import UserFactory
+from tests.support.factories import UserFactory
 from tests.support.hub_client import NativeClient, access_token
 from tests.support.servers import REPO_ROOT, WebProcess, child_environment
 from tests.support.signalr_client import SignalRSocket
+from tests.support.threads import Worker
 from tests.support.waiting import eventually
-from tests.threads import Worker
 
 PUBLISHING_THREADS = 4
 # Generous for a shared 2-core machine; a process that hangs never gets there.

@@ -5,7 +5,7 @@
     stack.stop()
 
 The environment must point firebase-admin at the fake FCM server (`FAKE_FCM_URL`, `FCM_CREDENTIALS_FILE`):
-the Celery lines run `python -m tests.celery_worker` (see tests/support/procfile.py).
+the Celery lines run `python -m tests.support.celery_with_fake_fcm` (see tests/support/procfile.py).
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
     worker = procfile_process("worker", env=child_environment({...}), log_path=tmp_path / "worker.log")
     worker.start(ready=lambda: " ready." in worker.log_text())
 
-Celery lines run `python -m tests.celery_worker` instead of `celery`: the same command line, with
-firebase-admin sending to the fake FCM server (`FAKE_FCM_URL`, see tests/celery_worker.py).
+Celery lines run `python -m tests.support.celery_with_fake_fcm` instead of `celery`: the same command line, with
+firebase-admin sending to the fake FCM server (`FAKE_FCM_URL`, see tests/support/celery_with_fake_fcm.py).
 """
 
 import shlex
@@ -12,7 +12,7 @@ import sys
 
 from tests.support.servers import REPO_ROOT, ServerProcess
 
-CELERY_IN_TESTS = f"{shlex.quote(sys.executable)} -m tests.celery_worker"
+CELERY_IN_TESTS = f"{shlex.quote(sys.executable)} -m tests.support.celery_with_fake_fcm"
 
 
 def procfile_lines() -> dict[str, str]:

@@ -3,7 +3,7 @@
 import pytest
 
 from notifications.models import Delivery, Notification
-from tests.factories import DepartmentFactory, UserFactory, add_members
+from tests.support.factories import DepartmentFactory, UserFactory, add_members
 from workflow import services
 from workflow.errors import WorkflowError
 from workflow.models import ApprovalStep, Document, Task
@@ -272,8 +272,16 @@ class TestStepReassign:
 
     def test_staff_may_reassign(self, requester, department, approvers):
         document = submitted_document(requester, department, approvers)
-        staff = UserFactory(is_staff=True)
-        services.step_reassign(document=document, reassigned_by=staff, new_approver=UserFactory())
+        staff, substitute = UserFactory(is_staff=True), UserFactory()
+
+        services.step_reassign(document=document, reassigned_by=staff, new_approver=substitute)
+
+        first_step = document.steps.get(order=1)
+        assert (first_step.approver_id, first_step.status) == (substitute.pk, ApprovalStep.Status.PENDING)
+        assert list(Task.objects.order_by("id").values_list("assignee_id", "status")) == [
+            (approvers[0].pk, Task.Status.CANCELLED),
+            (substitute.pk, Task.Status.OPEN),
+        ]
 
     @pytest.mark.parametrize("case", ["outsider", "requester_as_new", "same_approver", "inactive"])
     def test_refused_reassignments_change_nothing(self, requester, department, approvers, case):

@@ -5,8 +5,8 @@ import json
 import pytest
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from tests.api_support import assert_error, client_for
-from tests.factories import TEST_PASSWORD, UserFactory
+from tests.support.api import assert_error, client_for
+from tests.support.factories import TEST_PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
 

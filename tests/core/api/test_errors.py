@@ -4,7 +4,7 @@ import pytest
 from django.test import override_settings
 
 from core.api.errors import flatten_field_errors
-from tests.api_support import assert_error, client_for, make_publisher
+from tests.support.api import assert_error, client_for, make_publisher
 
 pytestmark = pytest.mark.django_db
 URL = "/api/notifications/"

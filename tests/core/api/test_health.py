@@ -3,7 +3,7 @@
 import pytest
 
 from notifications.health import check_channel_layer
-from tests.api_support import client_for, closed_port
+from tests.support.api import client_for, closed_port
 
 pytestmark = pytest.mark.django_db
 

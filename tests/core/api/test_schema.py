@@ -21,8 +21,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from notifications.services import notification_publish
-from tests.api_support import client_for, make_publisher
-from tests.factories import DepartmentFactory, UserFactory, add_members
+from tests.support.api import client_for, make_publisher
+from tests.support.factories import DepartmentFactory, UserFactory, add_members
 from workflow import services as workflow
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from tests.api_support import assert_error, client_for, closed_port, make_publisher
-from tests.factories import TEST_PASSWORD, UserFactory
+from tests.support.api import assert_error, client_for, closed_port, make_publisher
+from tests.support.factories import TEST_PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
 

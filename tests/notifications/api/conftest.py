@@ -10,6 +10,6 @@ def fresh_throttles(db):
 
 @pytest.fixture
 def publisher():
-    from tests.api_support import make_publisher
+    from tests.support.api import make_publisher
 
     return make_publisher()

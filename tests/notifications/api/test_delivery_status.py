@@ -7,8 +7,8 @@ from django.utils import timezone
 
 from notifications.models import Delivery, DeliveryAttempt, Device
 from notifications.services import delivery_acknowledge, delivery_mark_read, delivery_push
-from tests.api_support import assert_error, client_for, make_publisher
-from tests.factories import DepartmentFactory, UserFactory, add_members
+from tests.support.api import assert_error, client_for, make_publisher
+from tests.support.factories import DepartmentFactory, UserFactory, add_members
 
 pytestmark = pytest.mark.django_db
 

@@ -3,8 +3,8 @@
 import pytest
 
 from notifications.models import Device
-from tests.api_support import assert_error, client_for
-from tests.factories import DeviceFactory, UserFactory
+from tests.support.api import assert_error, client_for
+from tests.support.factories import DeviceFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 

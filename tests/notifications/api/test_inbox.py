@@ -13,8 +13,8 @@ from django.utils import timezone
 from notifications import layer
 from notifications.models import Delivery, Notification
 from notifications.services import notification_publish
-from tests.api_support import assert_error, client_for
-from tests.factories import UserFactory
+from tests.support.api import assert_error, client_for
+from tests.support.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 URL = "/api/notifications/"

@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from notifications.api.serializers import MAX_DATA_BYTES
 from notifications.models import Delivery, IdempotencyKey, Notification
-from tests.api_support import assert_error, client_for, make_publisher
-from tests.factories import DepartmentFactory, UserFactory, add_members
+from tests.support.api import assert_error, client_for, make_publisher
+from tests.support.factories import DepartmentFactory, UserFactory, add_members
 from workflow.models import Document
 
 pytestmark = pytest.mark.django_db
@@ -228,7 +228,7 @@ class TestIdempotency:
         assert replay.json()["id"] == first.json()["id"]
 
     def test_keys_belong_to_their_publisher(self, publisher):
-        from tests.api_support import make_publisher
+        from tests.support.api import make_publisher
 
         other = make_publisher()
         user = UserFactory()

@@ -8,8 +8,8 @@ import pytest
 from django.db import connection, transaction
 
 from notifications.models import Delivery, IdempotencyKey, Notification
-from tests.api_support import client_for
-from tests.factories import UserFactory
+from tests.support.api import client_for
+from tests.support.factories import UserFactory
 
 BLOCKED_BACKENDS = """
     SELECT count(*) FROM pg_stat_activity

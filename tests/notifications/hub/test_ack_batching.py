@@ -1,4 +1,4 @@
-"""Acks are persisted in batches (issue 7), yet each client sees exactly what one ack at a time gave it."""
+"""Acks are persisted in batches (one write for many clients), yet each client sees what one ack at a time gives."""
 
 import asyncio
 import uuid
@@ -8,8 +8,8 @@ import pytest
 from notifications.hub.acks import AckBatcher
 from notifications.models import Delivery
 from notifications.services import AckOutcome, notification_publish
-from tests.factories import UserFactory
-from tests.threads import Worker
+from tests.support.factories import UserFactory
+from tests.support.threads import Worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -1,5 +1,5 @@
 """Acknowledgements are never lost without the client knowing: confirmed with `acked`, read while the replay goes
-out, still written after the server decided to close, and flushed at shutdown (issue 12)."""
+out, still written after the server decided to close, and flushed at shutdown."""
 
 import asyncio
 from datetime import timedelta
@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from notifications.models import Delivery, Notification
 from notifyhub.asgi import application
-from tests.factories import UserFactory
+from tests.support.factories import UserFactory
 from tests.support.hub_client import access_token
 
 pytestmark = pytest.mark.django_db(transaction=True)

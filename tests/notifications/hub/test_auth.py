@@ -11,7 +11,7 @@ from django.conf import settings
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from notifications import presence
-from tests.factories import UserFactory
+from tests.support.factories import UserFactory
 from tests.support.hub_client import NativeClient, access_token
 from tests.support.waiting import eventually
 
@@ -27,7 +27,7 @@ def _claims(user) -> dict:
 
 
 def tampered(user) -> str:
-    """A valid token whose payload was swapped for another user's: the signature no longer matches."""
+    """A valid token whose payload was swapped for another user's: the signature does not match the new payload."""
     header, _, signature = access_token(user).split(".")
     other = UserFactory()
     return ".".join([header, _b64({**_claims(user), "user_id": str(other.pk)}), signature])

@@ -8,7 +8,7 @@ from django.conf import settings
 from notifications.hub.closes import MAX_MESSAGE_BYTES
 from notifications.models import Delivery
 from notifications.services import notification_publish
-from tests.factories import UserFactory
+from tests.support.factories import UserFactory
 from tests.support.hub_client import NativeClient, access_token
 
 pytestmark = pytest.mark.django_db(transaction=True)

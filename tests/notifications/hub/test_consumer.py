@@ -11,7 +11,7 @@ from notifications.hub import session as hub_session
 from notifications.hub.rate_limit import MessageRateLimit
 from notifications.services import notification_publish
 from notifyhub.asgi import application
-from tests.factories import UserFactory
+from tests.support.factories import UserFactory
 from tests.support.hub_client import access_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -43,7 +43,7 @@ def test_router_keeps_group_membership_alive_past_group_expiry(settings, redis_c
     async def scenario() -> tuple[dict, str]:
         communicator = communicator_for(user)
         await started(communicator)
-        await asyncio.sleep(3.5)  # well past group_expiry: only a refreshed membership is still there
+        await asyncio.sleep(3.5)  # past group_expiry, the time passing under test: only a refreshed membership is left
         notification = await database_sync_to_async(notification_publish)(
             event="Ping", title="still there?", user_ids=[user.pk]
         )
@@ -64,7 +64,7 @@ def test_presence_is_refreshed_by_the_heartbeat(settings, redis_client):
     async def scenario() -> int:
         communicator = communicator_for(user)
         await started(communicator)
-        await asyncio.sleep(3)  # twice the TTL: only heartbeats keep the connection live
+        await asyncio.sleep(3)  # twice the TTL, the time passing under test: only heartbeats keep the connection live
         count = await hub_session.presence.live_connection_count(user.pk)
         await communicator.disconnect()
         return count

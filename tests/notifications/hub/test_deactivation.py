@@ -4,7 +4,7 @@ import pytest
 
 from notifications.models import Delivery
 from notifications.services import delivery_push, notification_publish
-from tests.factories import DeviceFactory, UserFactory
+from tests.support.factories import DeviceFactory, UserFactory
 from tests.support.hub_client import NativeClient, access_token, until_notification
 from tests.support.signalr_client import SignalRSocket
 

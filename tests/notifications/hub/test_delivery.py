@@ -9,7 +9,7 @@ from notifications import layer
 from notifications.hub.session import REPLAY_PAGE_SIZE
 from notifications.models import Delivery
 from notifications.services import delivery_acknowledge, notification_publish
-from tests.factories import DepartmentFactory, UserFactory, add_members
+from tests.support.factories import DepartmentFactory, UserFactory, add_members
 from tests.support.hub_client import NativeClient, until_notification
 from workflow import services as workflow
 from workflow.models import DepartmentMembership

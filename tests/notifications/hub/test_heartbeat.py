@@ -17,9 +17,9 @@ from notifications.hub import heartbeat
 from notifications.hub.auth import HubIdentity
 from notifications.hub.heartbeat import TICKS_PER_HEARTBEAT, PresenceRefresher, presence_refresher
 from notifications.hub.session import HubSession
-from tests.factories import DepartmentFactory, UserFactory, add_members
+from tests.support.factories import DepartmentFactory, UserFactory, add_members
 from tests.support.hub_client import NativeClient, access_token
-from tests.support.waiting import eventually
+from tests.support.waiting import eventually, eventually_async
 from workflow import services as workflow
 
 QUICK_TTL, QUICK_HEARTBEAT = 1.5, 0.5
@@ -41,7 +41,7 @@ def samples(seconds: float, every: float = 0.1):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         yield
-        time.sleep(every)
+        time.sleep(every)  # a sampling period: what is tested holds at every sample, not at some event
 
 
 @pytest.mark.django_db(transaction=True)
@@ -97,6 +97,10 @@ async def open_idle_connection(server, token: str):
     return socket
 
 
+def all_online(users) -> bool:
+    return presence.live_connection_counts([user.pk for user in users]) == {user.pk: 1 for user in users}
+
+
 def redis_info(redis_server) -> dict:
     with redis_server.client() as client:
         return {**client.info("stats"), **client.info("commandstats")}
@@ -114,9 +118,10 @@ def test_many_connections_cost_a_round_trip_per_tick_not_one_per_connection(serv
     async def idle_window() -> tuple[dict, dict, float, dict[int, int]]:
         sockets = await asyncio.gather(*(open_idle_connection(server_on_private_redis, token) for token in tokens))
         try:
-            await asyncio.sleep(QUICK_HEARTBEAT)  # the connects' own refreshes are over
+            # Every connect's own refresh has landed: from now on only the process's ticks refresh.
+            assert await eventually_async(lambda: asyncio.to_thread(all_online, users))
             before, started = await asyncio.to_thread(redis_info, private_redis), time.monotonic()
-            await asyncio.sleep(window)
+            await asyncio.sleep(window)  # the measurement window: Redis traffic per unit of idle time is under test
             after, elapsed = await asyncio.to_thread(redis_info, private_redis), time.monotonic() - started
             live = await asyncio.to_thread(presence.live_connection_counts, [user.pk for user in users])
         finally:
@@ -150,7 +155,7 @@ def test_after_a_redis_outage_the_heartbeat_brings_presence_back_and_logged_it_o
     try:
         private_redis.stop()
         assert eventually(lambda: "presence refresh failed" in server_on_private_redis.log_text())
-        time.sleep(1)  # many more failed ticks (one every 25 ms)
+        time.sleep(1)  # a failure streak of many ticks (one every 25 ms) is under test; only the server counts them
         private_redis.start()  # a new, empty Redis: the presence the connection had is gone
 
         # The client sends nothing: only the refresher can put it back.
@@ -224,11 +229,11 @@ def test_what_a_session_leaves_during_a_tick_in_flight_is_not_put_back_by_it(qui
         monkeypatch.setattr(presence, "connections_alive", slow_refresh)
         await tick_sent.wait()
         leaving = asyncio.create_task(session.close() if ending == "close" else session.unsubscribe(30))
-        await asyncio.sleep(0.2)  # time enough for the ZREMs to overtake the tick, if nothing held them back
+        await asyncio.sleep(0.2)  # a window in which a ZREM not held back would overtake the tick
         answer.set()
         await asyncio.gather(leaving, tick_over.wait())
         after_leaving = members_left()  # well within the TTL: a member the tick put back would still be there
-        await asyncio.sleep(2 * QUICK_HEARTBEAT / TICKS_PER_HEARTBEAT)  # later ticks leave it alone too
+        await asyncio.sleep(2 * QUICK_HEARTBEAT / TICKS_PER_HEARTBEAT)  # two ticks in which none may put it back
         return after_leaving, members_left()
 
     after_leaving, later = asyncio.run(scenario())
@@ -251,9 +256,12 @@ def test_a_crowd_that_connected_at_once_is_refreshed_a_slice_per_tick(quick_pres
         await refresh(connections)
 
     async def scenario() -> dict[int, int]:
+        loop = asyncio.get_running_loop()
         await opened(*crowd)
+        opened_at = loop.time()
         monkeypatch.setattr(presence, "connections_alive", counted_refresh)
-        await asyncio.sleep(2.5)
+        await eventually_async(lambda: sum(batch_sizes) >= 2 * 200)
+        await asyncio.sleep(opened_at + 2.5 - loop.time())  # past the TTL, when only refreshes keep anyone online
         return await asyncio.to_thread(presence.live_connection_counts, range(1, 201))
 
     live = asyncio.run(scenario())
@@ -286,15 +294,22 @@ def test_a_tick_that_fails_is_retried_and_the_refresher_that_died_starts_again(q
             raise RuntimeError("a bug in the refresher")
         await real_tick(self, **kwargs)
 
+    async def first_offline() -> bool:
+        return await presence.live_connection_count(1) == 0
+
+    async def both_online() -> bool:
+        return await presence.live_connection_count(1) + await presence.live_connection_count(2) == 2
+
     async def scenario() -> tuple[int, int]:
         await opened(first)
         monkeypatch.setattr(presence, "connections_alive", failing_refresh)
         monkeypatch.setattr(PresenceRefresher, "_tick", tick_that_crashes_once)
         await died.wait()
-        await asyncio.sleep(2 * QUICK_TTL)  # nobody refreshes the first session now: it went offline
+        # Nobody refreshes the first session now: it goes offline when its TTL runs out.
+        await eventually_async(first_offline)
         offline_meanwhile = await presence.live_connection_count(1)
-        await opened(second)
-        await asyncio.sleep(2 * QUICK_TTL)  # the restarted refresher keeps both online
+        await opened(second)  # starts the refresher again, which puts the first session back
+        await eventually_async(both_online)
         return offline_meanwhile, await presence.live_connection_count(1) + await presence.live_connection_count(2)
 
     with caplog.at_level(logging.WARNING, logger=heartbeat.__name__):

@@ -5,7 +5,7 @@ from django.contrib.auth.models import Permission
 
 from notifications import presence
 from notifications.services import notification_publish
-from tests.factories import DepartmentFactory, UserFactory, add_members
+from tests.support.factories import DepartmentFactory, UserFactory, add_members
 from tests.support.hub_client import access_token, until_notification
 from tests.support.servers import post_json
 from tests.support.waiting import eventually

@@ -4,7 +4,7 @@ import pytest
 from websockets.exceptions import InvalidStatus
 
 from notifications.hub.origin import origin_allowed
-from tests.factories import UserFactory
+from tests.support.factories import UserFactory
 from tests.support.hub_client import NativeClient, access_token, open_socket
 
 ALLOWED = ["https://app.example.com", ".example.org", "localhost", "[::1]"]

@@ -1,4 +1,4 @@
-"""Presence under faults (issue 12): a Redis restart, a killed web process, a host clock that is off."""
+"""Presence under faults: a Redis restart, a killed web process, a host clock that is off."""
 
 import asyncio
 import os
@@ -10,11 +10,11 @@ import pytest
 from notifications import presence
 from notifications.models import Delivery
 from notifications.services import deliveries_sweep, notification_publish
-from tests.broker import queued_push_delivery_ids
-from tests.conftest import settle_presence_registry
-from tests.factories import UserFactory
+from tests.support.broker_queue import queued_push_delivery_ids
 from tests.support.celery_stack import CeleryStack
+from tests.support.factories import UserFactory
 from tests.support.hub_client import NativeClient, access_token, until_notification
+from tests.support.presence_registry import settle_presence_registry
 from tests.support.servers import child_environment
 from tests.support.waiting import eventually
 
@@ -100,7 +100,8 @@ def test_while_the_registry_is_incomplete_an_offline_looking_user_is_not_pushed_
     assert deliveries_sweep().get("held") == 1  # still incomplete: held again, not pushed
     assert queued_push_delivery_ids(redis_client) == []
 
-    time.sleep(PROCESS_TTL)  # every live process has re-registered by now: the registry is complete
+    # One process TTL on, every live process has re-registered: the registry is complete.
+    assert eventually(lambda: presence.lookup([user.pk]).complete, timeout=PROCESS_TTL + 5)
     Delivery.objects.filter(pk=held.pk).update(next_attempt_at=held.created_at)
     assert deliveries_sweep()["push_queued"] == 1
     assert queued_push_delivery_ids(redis_client) == [held.pk]

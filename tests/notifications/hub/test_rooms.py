@@ -4,7 +4,7 @@ import pytest
 
 from notifications import presence
 from notifications.services import notification_publish
-from tests.factories import DepartmentFactory, UserFactory, add_members
+from tests.support.factories import DepartmentFactory, UserFactory, add_members
 from tests.support.hub_client import NativeClient, until_notification
 from tests.support.waiting import eventually
 from workflow import services as workflow

@@ -23,10 +23,10 @@ from notifications.hub.signalr.consumer import SignalRHubConsumer
 from notifications.models import Delivery
 from notifications.services import notification_publish
 from notifyhub.asgi import application
-from tests.api_support import client_for
-from tests.factories import DepartmentFactory, UserFactory, add_members
+from tests.support.api import client_for
+from tests.support.factories import DepartmentFactory, UserFactory, add_members
 from tests.support.hub_client import NativeClient, access_token, until_notification
-from tests.support.waiting import eventually
+from tests.support.waiting import eventually, eventually_async
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,15 +35,6 @@ LAYER_PREFIX = django_settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]
 
 def group_members(redis_client, group: str) -> list[bytes]:
     return redis_client.zrange(f"{LAYER_PREFIX}:group:{group}", 0, -1)
-
-
-def wait_until(predicate, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 def test_a_department_has_one_layer_member_per_process_and_every_connection_gets_it(connect, redis_client):
@@ -62,7 +53,7 @@ def test_a_department_has_one_layer_member_per_process_and_every_connection_gets
     for client in clients:
         client.close()
     # The last local connection gone, the process leaves the group.
-    assert wait_until(lambda: group_members(redis_client, group) == [])
+    assert eventually(lambda: group_members(redis_client, group) == [])
 
 
 def test_the_group_stays_while_one_local_connection_is_left(connect, redis_client):
@@ -71,7 +62,7 @@ def test_the_group_stays_while_one_local_connection_is_left(connect, redis_clien
     group = layer.user_group(user.pk)
 
     phone.close()
-    time.sleep(0.5)
+    assert eventually(lambda: presence_count(user) == 1)  # the server has let the phone go
     notification = notification_publish(event="Ping", title="still here", user_ids=[user.pk])
 
     assert laptop.frames_until(until_notification(notification.pk))[-1]["id"] == str(notification.pk)
@@ -83,6 +74,11 @@ def test_after_redis_restarts_the_router_joins_its_groups_again(private_redis, m
     monkeypatch.setattr(hub_router_module, "RETRY_SECONDS", 0.2)
     user = UserFactory()
 
+    async def rejoined_and_online() -> bool:
+        with private_redis.client() as client:
+            rejoined = len(group_members(client, layer.user_group(user.pk))) == 1
+        return rejoined and await presence.live_connection_count(user.pk) == 1
+
     async def scenario() -> tuple[str, dict]:
         communicator = WebsocketCommunicator(
             application, "/ws/notifications/", headers=[(b"authorization", f"Bearer {access_token(user)}".encode())]
@@ -93,7 +89,8 @@ def test_after_redis_restarts_the_router_joins_its_groups_again(private_redis, m
         assert (await communicator.receive_json_from())["type"] == "replay_complete"
 
         await asyncio.to_thread(private_redis.restart)
-        await asyncio.sleep(2)  # the router re-joins; the heartbeat re-registers presence
+        # Published before the router re-joined its group, or while the user looked offline, it would not go live.
+        assert await eventually_async(rejoined_and_online)
         notification = await database_sync_to_async(notification_publish)(
             event="Ping", title="after the restart", user_ids=[user.pk]
         )
@@ -131,7 +128,7 @@ def test_a_client_that_stops_reading_holds_up_nobody_else(server_kind, hub_serve
     client = NativeClient.connect(server, token=access_token(other))
     client.start()
     try:
-        assert wait_until(lambda: presence_count(slow_user) == 1)
+        assert eventually(lambda: presence_count(slow_user) == 1)
         big_body = "x" * 60_000
         for _ in range(150):  # ~9 MB: well past the kernel's and the server's buffers for one socket
             notification_publish(event="Ping", title="big", body=big_body, user_ids=[slow_user.pk])
@@ -156,13 +153,13 @@ def test_a_client_too_slow_for_its_backlog_is_dropped_and_counts_as_offline(uvic
     slow_user = UserFactory()
     sock = stalled_socket(uvicorn_server, slow_user)
     try:
-        assert wait_until(lambda: presence_count(slow_user) == 1)
+        assert eventually(lambda: presence_count(slow_user) == 1)
         for _ in range(150):  # fill the socket's buffers
             notification_publish(event="Ping", title="big", body="x" * 60_000, user_ids=[slow_user.pk])
         for _ in range(OUTBOX_LIMIT + 20):
             notification_publish(event="Ping", title="small", user_ids=[slow_user.pk])
 
-        assert wait_until(lambda: presence_count(slow_user) == 0, timeout=15)
+        assert eventually(lambda: presence_count(slow_user) == 0, timeout=15)
         later = notification_publish(event="Ping", title="offline now", user_ids=[slow_user.pk])
         assert Delivery.objects.get(notification=later).status != Delivery.Status.SENT
     finally:

@@ -1,4 +1,4 @@
-"""1,000 concurrent connections on one daphne, held idle past redis-py's old 5 s socket timeout (pitfalls §1).
+"""1,000 concurrent connections on one daphne, held idle past redis-py's default 5 s socket timeout (pitfalls §1).
 
 No speed is asserted here (that is bench/'s job): only that every connection
 is accepted, stays up while idle, and receives what is published to it.
@@ -14,13 +14,13 @@ from websockets.asyncio.client import connect
 
 from notifications import presence
 from notifications.services import notification_publish
-from tests.factories import DepartmentFactory, add_members
+from tests.support.factories import DepartmentFactory, add_members
 from tests.support.hub_client import access_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 CONNECTIONS = 1_000
-IDLE_SECONDS = 12  # longer than the 5 s read timeout that killed idle consumers with redis-py 8 defaults
+IDLE_SECONDS = 12  # past redis-py's default 5 s read timeout, which would drop an idle consumer's blocking read
 
 
 async def open_hub_connection(url: str, token: str):
@@ -60,7 +60,7 @@ def test_a_thousand_connections_stay_up_while_idle_and_all_receive(hub_server, r
             received_first = await asyncio.wait_for(
                 asyncio.gather(*(next_notification_id(socket) for socket in sockets)), timeout=60
             )
-            await asyncio.sleep(IDLE_SECONDS)
+            await asyncio.sleep(IDLE_SECONDS)  # idle time is under test: nothing happens to wait for
             second = await asyncio.to_thread(publish_to_department, department.pk)
             received_second = await asyncio.wait_for(
                 asyncio.gather(*(next_notification_id(socket) for socket in sockets)), timeout=60

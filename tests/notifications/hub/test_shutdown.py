@@ -5,7 +5,7 @@ Both servers under publishing load: tests/notifyhub/test_shutdown.py."""
 import pytest
 
 from notifications import presence
-from tests.factories import UserFactory
+from tests.support.factories import UserFactory
 from tests.support.hub_client import NativeClient, access_token
 from tests.support.signalr_client import SignalRSocket
 

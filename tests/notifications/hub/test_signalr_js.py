@@ -14,7 +14,7 @@ from notifications import presence
 from notifications.hub.session import REPLAY_PAGE_SIZE
 from notifications.models import Delivery, Notification
 from notifications.services import notification_publish
-from tests.factories import UserFactory
+from tests.support.factories import UserFactory
 from tests.support.hub_client import access_token
 from tests.support.signalr_node import NodeSignalRClient
 from tests.support.waiting import eventually

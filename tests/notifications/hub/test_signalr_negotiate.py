@@ -8,7 +8,7 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from tests.factories import UserFactory
+from tests.support.factories import UserFactory
 from tests.support.hub_client import access_token
 
 pytestmark = pytest.mark.django_db

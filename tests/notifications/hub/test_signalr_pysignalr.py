@@ -6,7 +6,7 @@ from pysignalr.exceptions import AuthorizationError
 
 from notifications.models import Delivery, Notification
 from notifications.services import notification_publish
-from tests.factories import UserFactory
+from tests.support.factories import UserFactory
 from tests.support.hub_client import access_token
 from tests.support.pysignalr_client import PySignalR
 from workflow import services as workflow

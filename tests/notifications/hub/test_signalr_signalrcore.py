@@ -8,7 +8,7 @@ from signalrcore.hub_connection_builder import HubConnectionBuilder
 
 from notifications.models import Delivery
 from notifications.services import notification_publish
-from tests.factories import UserFactory
+from tests.support.factories import UserFactory
 from tests.support.hub_client import access_token
 
 pytestmark = pytest.mark.django_db(transaction=True)

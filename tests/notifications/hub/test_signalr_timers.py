@@ -4,8 +4,8 @@ import time
 
 import pytest
 
-from tests.factories import UserFactory
 from tests.notifications.hub.conftest import QUICK_CLIENT_TIMEOUT, QUICK_KEEPALIVE
+from tests.support.factories import UserFactory
 from tests.support.hub_client import access_token
 from tests.support.signalr_client import SignalRSocket
 
@@ -37,7 +37,7 @@ def test_a_client_that_pings_stays_connected_past_the_timeout(quick_timers_serve
         deadline = time.monotonic() + QUICK_CLIENT_TIMEOUT * 1.5
         while time.monotonic() < deadline:
             client.send({"type": 6})
-            time.sleep(QUICK_KEEPALIVE)
+            time.sleep(QUICK_KEEPALIVE)  # a client's ping period: pinging for longer than the timeout is under test
 
         assert client.invoke("Nope")["error"] == "Unknown hub method 'Nope'"
 

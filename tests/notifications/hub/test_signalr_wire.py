@@ -9,7 +9,7 @@ import pytest
 from notifications.hub.signalr.protocol import RECORD_SEPARATOR
 from notifications.models import Delivery, Notification
 from notifications.services import notification_publish
-from tests.factories import DepartmentFactory, UserFactory, add_members
+from tests.support.factories import DepartmentFactory, UserFactory, add_members
 from tests.support.hub_client import NativeClient, access_token, until_notification
 from tests.support.signalr_client import SignalRSocket, invocation, is_completion, targeting
 from workflow import services as workflow

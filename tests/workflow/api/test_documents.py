@@ -5,8 +5,8 @@ import json
 import pytest
 
 from notifications.models import Delivery, Notification
-from tests.api_support import assert_error, client_for
-from tests.factories import DepartmentFactory, UserFactory, add_members
+from tests.support.api import assert_error, client_for
+from tests.support.factories import DepartmentFactory, UserFactory, add_members
 from workflow import services
 from workflow.models import Document, Task
 

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from notifications.models import Delivery, Notification
 from notifications.services import deliveries_sweep
-from tests.threads import Worker
+from tests.support.threads import Worker
 
 
 def due_for_push(users, *, websocket_sends: int = 1) -> list[int]:

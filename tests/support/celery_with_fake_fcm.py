@@ -1,6 +1,7 @@
-"""`celery` with firebase-admin sending to the fake FCM server: `python -m tests.celery_worker -A notifyhub worker ...`.
+"""`celery` with firebase-admin sending to the fake FCM server.
 
-The same command line as the Procfile's; the only difference is the one class
+`python -m tests.support.celery_with_fake_fcm -A notifyhub worker ...` is the
+same command line as the Procfile's; the only difference is the one class
 attribute the tests patch in-process too (FAKE_FCM_URL, see pitfalls.md §4).
 """
 

@@ -1,44 +1,8 @@
 """Settings come from the environment; bad values stop the process with one clear line."""
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-VALID = {
-    "SECRET_KEY": "s" * 50,
-    "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/notifyhub",
-    "REDIS_URL": "redis://127.0.0.1:6379/0",
-    "DEBUG": "false",
-}
-
-
-PRINT_DEBUG_AND_REDIS = "print(settings.DEBUG, settings.REDIS_URL)"
-
-
-def load_settings(
-    print_code: str = PRINT_DEBUG_AND_REDIS, *, setup: str = "import django; django.setup()", **overrides: str | None
-) -> subprocess.CompletedProcess:
-    environment = {key: value for key, value in os.environ.items() if key not in VALID}
-    environment.update(VALID)
-    environment["ENV_FILE"] = str(REPO / "no-such-env-file")
-    for key, value in overrides.items():
-        if value is None:
-            environment.pop(key, None)
-        else:
-            environment[key] = value
-    code = f"{setup}; from django.conf import settings; {print_code}"
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=REPO,
-        env={**environment, "DJANGO_SETTINGS_MODULE": "notifyhub.settings"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+from tests.support.settings_process import load_settings
 
 
 def test_valid_environment_loads():

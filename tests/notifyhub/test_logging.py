@@ -6,7 +6,7 @@ import pytest
 from django.conf import settings
 
 from notifyhub.logging import REDACTED, ScrubTokensFilter, scrub_tokens
-from tests.factories import UserFactory
+from tests.support.factories import UserFactory
 from tests.support.hub_client import NativeClient, access_token
 from tests.support.waiting import eventually
 

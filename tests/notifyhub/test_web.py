@@ -12,7 +12,7 @@ from django.contrib.auth.models import Permission
 
 from notifyhub.logging import REDACTED
 from notifyhub.web import server_command
-from tests.factories import UserFactory
+from tests.support.factories import UserFactory
 from tests.support.hub_client import NativeClient, access_token, until_notification
 from tests.support.servers import REPO_ROOT, WebProcess, child_environment, post_json
 

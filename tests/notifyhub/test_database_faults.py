@@ -16,8 +16,8 @@ from django.db import connection
 from websockets.exceptions import ConnectionClosed
 
 from notifications.models import Delivery
-from tests.api_support import make_publisher
-from tests.factories import UserFactory
+from tests.support.api import make_publisher
+from tests.support.factories import UserFactory
 from tests.support.hub_client import NativeClient, access_token
 from tests.support.waiting import eventually
 

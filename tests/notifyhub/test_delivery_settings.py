@@ -3,7 +3,8 @@
 Bad values are among test_settings.py's one-line configuration errors.
 """
 
-from tests.test_settings import REPO, load_settings
+from tests.support.servers import REPO_ROOT
+from tests.support.settings_process import load_settings
 
 
 def test_without_fcm_credentials_pushes_are_simulated_by_the_log_backend():
@@ -29,7 +30,7 @@ def test_beat_runs_the_sweep_at_the_configured_interval():
 def test_env_example_as_make_run_copies_it_loads_with_simulated_pushes():
     result = load_settings(
         "print(settings.NOTIFY_PUSH_BACKEND, settings.NOTIFY_MAX_WS_ATTEMPTS, settings.NOTIFY_SWEEP_INTERVAL)",
-        ENV_FILE=str(REPO / ".env.example"),
+        ENV_FILE=str(REPO_ROOT / ".env.example"),
         SECRET_KEY=None,
         DEBUG=None,
         DATABASE_URL=None,

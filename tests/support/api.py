@@ -6,7 +6,7 @@ from django.contrib.auth.models import Permission
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
-from tests.factories import UserFactory
+from tests.support.factories import UserFactory
 
 
 def client_for(user=None) -> APIClient:

@@ -2,21 +2,14 @@
 (manage.py preflight)."""
 
 import os
-import socket
 import subprocess
 import sys
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import psycopg
 
-REPO = Path(__file__).resolve().parent.parent
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.support.api import closed_port
+from tests.support.servers import REPO_ROOT
 
 
 def maintenance_database_url(name: str = "postgres") -> str:
@@ -29,7 +22,7 @@ def run_preflight(redis_url: str, database_url: str | None = None) -> subprocess
     environment = {**os.environ, "REDIS_URL": redis_url, "DATABASE_URL": database_url, "ENV_FILE": "/nonexistent"}
     return subprocess.run(
         [sys.executable, "manage.py", "preflight"],
-        cwd=REPO,
+        cwd=REPO_ROOT,
         env=environment,
         capture_output=True,
         text=True,
