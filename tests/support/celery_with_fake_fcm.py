@@ -2,7 +2,8 @@
 
 `python -m tests.support.celery_with_fake_fcm -A notifyhub worker ...` is the
 same command line as the Procfile's; the only difference is the one class
-attribute the tests patch in-process too (FAKE_FCM_URL, see pitfalls.md §4).
+attribute the tests patch in-process too (FAKE_FCM_URL: firebase-admin has no setting for
+its endpoint, so the class attribute holding the FCM URL is pointed at the fake server).
 """
 
 import os

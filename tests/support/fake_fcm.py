@@ -1,6 +1,6 @@
 """A stand-in for Google's FCM HTTP v1 endpoint and OAuth token endpoint, served on 127.0.0.1.
 
-The real firebase-admin SDK talks to it (see pitfalls.md §4): tests point
+The real firebase-admin SDK talks to it (it has no setting for its endpoints): tests point
 `firebase_admin.messaging._MessagingService.FCM_URL` at `send_url` and give the
 SDK a service-account file whose `token_uri` is `token_url`, so the OAuth step
 runs for real too. Replies are scripted per device token (`script`); every
