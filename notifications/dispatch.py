@@ -25,6 +25,7 @@ The retry sweep sends through here too (`deliveries_resend_on_commit`,
 import logging
 from collections import defaultdict
 from collections.abc import Collection, Iterable
+from typing import Any
 
 from celery import current_app
 from django.db import transaction
@@ -44,7 +45,9 @@ logger = logging.getLogger(__name__)
 PUSH_TASK = "notifications.push_delivery"
 
 
-def notification_dispatch(*, payload: dict, recipient_ids: Collection[int], online: presence.OnlineRecipients) -> None:
+def notification_dispatch(
+    *, payload: dict[str, Any], recipient_ids: Collection[int], online: presence.OnlineRecipients
+) -> None:
     """Send to the recipients who were online at publish (their rows say `sent` already), then look again
     for the rest: send to those online now, and queue pushes for everyone else.
 

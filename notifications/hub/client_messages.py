@@ -6,6 +6,7 @@ travels between processes; these are what one connection's client is told.
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -13,7 +14,7 @@ class UserRef:
     id: int
     username: str
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "username": self.username}
 
 
@@ -29,7 +30,7 @@ class Hello:
 
 @dataclass(frozen=True)
 class NotificationMessage:
-    notification: dict  # `events.notification_payload`
+    notification: dict[str, Any]  # `events.notification_payload`
     replayed: bool
 
 

@@ -50,7 +50,7 @@ does the same.
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 
 import redis
 from channels.consumer import get_handler_name
@@ -87,7 +87,7 @@ LIVE_FRAMES_KEPT = 256
 
 
 # open_connections(): the running event loop's open hub connections, for the goodbye at shutdown.
-open_connections = one_per_event_loop(set)
+open_connections: Callable[[], set["HubConsumer"]] = one_per_event_loop(set)
 
 
 async def hub_connections_shut_down() -> None:
@@ -331,8 +331,8 @@ class HubConsumer(AsyncWebsocketConsumer):
             return
         except Exception:
             logger.exception("hub ack failed on %s", self.connection_id)
-            error = HubError(HubError.INTERNAL, "The server could not record that ack now; send it again.")
-            await self._send_unless_gone(self.send_error(error, request))
+            internal = HubError(HubError.INTERNAL, "The server could not record that ack now; send it again.")
+            await self._send_unless_gone(self.send_error(internal, request))
             return
         await self._send_unless_gone(self.confirm_ack(notification_id, request))
 

@@ -102,7 +102,7 @@ def deliveries_acknowledge_many(pairs: Sequence[tuple[int, object]]) -> list[Ack
         returned = cursor.fetchall()
     acknowledged = {(user_id, notification_id_field.to_python(value)) for user_id, value in returned}
     rest = wanted - acknowledged
-    existing = set()
+    existing: set[tuple[int, uuid.UUID | None]] = set()
     if rest:
         matches = functools.reduce(
             operator.or_, (Q(recipient_id=user_id, notification_id=value) for user_id, value in rest)

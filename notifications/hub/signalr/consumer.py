@@ -122,6 +122,7 @@ class SignalRHubConsumer(HubConsumer):
         """Runs for every inbound frame: split it into records and handle them in order."""
         self.last_received = time.monotonic()
         if text_data is None:  # .NET clients send even the JSON handshake in a binary frame when told "Binary"
+            assert bytes_data is not None  # a frame is text or binary
             try:
                 text_data = bytes_data.decode()
             except UnicodeDecodeError:
@@ -149,6 +150,7 @@ class SignalRHubConsumer(HubConsumer):
         except protocol.HandshakeRefused as refused:
             await self.close_with(handshake_refused(str(refused)))
             return
+        assert self.timer is not None  # the handshake timer, started on connect
         self.timer.cancel()
         self.handshake_done = True
         await self.send_message(protocol.HANDSHAKE_ACCEPTED)
@@ -192,6 +194,7 @@ class SignalRHubConsumer(HubConsumer):
     async def receive_acks_only(self, text_data: str | None, bytes_data: bytes | None) -> None:
         """Runs for a frame that arrived after the server decided to close: AcknowledgeNotification still counts."""
         if text_data is None:
+            assert bytes_data is not None  # a frame is text or binary
             try:
                 text_data = bytes_data.decode()
             except UnicodeDecodeError:
@@ -226,7 +229,9 @@ class SignalRHubConsumer(HubConsumer):
 
     @staticmethod
     def render_live_notification(payload: dict) -> str:
-        return protocol.encode(protocol.render_message(NotificationMessage(notification=payload, replayed=False)))
+        invocation = protocol.render_message(NotificationMessage(notification=payload, replayed=False))
+        assert invocation is not None  # a notification always has a SignalR invocation
+        return protocol.encode(invocation)
 
     async def send_client_message(self, message: ClientMessage) -> None:
         if (invocation := protocol.render_message(message)) is not None:

@@ -110,7 +110,7 @@ def negotiate(request: HttpRequest) -> HttpResponse:
     """Runs for every request to the negotiate URL: the Origin rule and CORS around the negotiation itself."""
     origin = request.headers.get("Origin")
     if origin is not None and not origin_allowed(origin, settings.WS_ALLOWED_ORIGINS):
-        response = _error(403, "Origin not allowed.")
+        response: HttpResponse = _error(403, "Origin not allowed.")
         patch_vary_headers(response, ["Origin"])
         return response
     response = _negotiate(request)

@@ -16,6 +16,7 @@ become invocations named after their event, e.g. `DocumentApproved`) and
 import json
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Any
 
 from notifications.hub.client_messages import (
     ClientMessage,
@@ -184,7 +185,7 @@ def completion(invocation_id: str, *, result: object = None, error: str | None =
 
 def close(*, error: str | None = None, allow_reconnect: bool = False) -> dict:
     """The server ends the connection: with `error` clients give up; with `allow_reconnect` they reconnect."""
-    message = {"type": MessageType.CLOSE}
+    message: dict[str, Any] = {"type": MessageType.CLOSE}
     if error is not None:
         message["error"] = error
     if allow_reconnect:
