@@ -12,17 +12,28 @@ serves every backend object and thread of the process.
 """
 
 import threading
+from collections.abc import Callable
+from typing import Any
 
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient
+from redis import ConnectionPool, Redis
+from redis.typing import KeyT
 
 # (server URL, pool class, pool options) -> client, shared by every backend object of the process.
-_clients: dict[tuple, object] = {}
+_clients: dict[tuple[str, type[ConnectionPool], str], Redis] = {}
 _clients_lock = threading.Lock()
 
 
 class SharedClientRedisCacheClient(RedisCacheClient):
-    def get_client(self, key=None, *, write=False):
+    # Set by RedisCacheClient.__init__; django-stubs leaves its private attributes out.
+    _servers: list[str]
+    _pool_class: type[ConnectionPool]
+    _pool_options: dict[str, Any]
+    _client: type[Redis]
+    _get_connection_pool_index: Callable[[bool], int]
+
+    def get_client(self, key: KeyT | None = None, *, write: bool = False) -> Redis:
         index = self._get_connection_pool_index(write)
         identity = (self._servers[index], self._pool_class, repr(sorted(self._pool_options.items(), key=str)))
         client = _clients.get(identity)
@@ -36,6 +47,6 @@ class SharedClientRedisCacheClient(RedisCacheClient):
 
 
 class RedisCache(DjangoRedisCache):
-    def __init__(self, server, params) -> None:
+    def __init__(self, server: str | list[str], params: dict[str, Any]) -> None:
         super().__init__(server, params)
         self._class = SharedClientRedisCacheClient

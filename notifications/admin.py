@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from notifications.models import Delivery, DeliveryAttempt, Device, Notification
 from notifications.services import deliveries_retry_now
 
-DELIVERY_FIELDS = [
+DELIVERY_FIELDS = (
     "notification",
     "recipient",
     "status",
@@ -30,7 +30,7 @@ DELIVERY_FIELDS = [
     "push_claimed_by",
     "push_claimed_until",
     "updated_at",
-]
+)
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -46,7 +46,7 @@ class ReadOnlyInline(admin.TabularInline):
 
 class DeliveryInline(ReadOnlyInline):
     model = Delivery
-    fields = [
+    fields = (
         "recipient",
         "outcome",
         "attempts",
@@ -56,7 +56,7 @@ class DeliveryInline(ReadOnlyInline):
         "read_at",
         "pushed_at",
         "failed_at",
-    ]
+    )
     readonly_fields = fields
     show_change_link = True
 
@@ -78,7 +78,7 @@ class NotificationAdmin(admin.ModelAdmin):
 
 class DeliveryAttemptInline(ReadOnlyInline):
     model = DeliveryAttempt
-    fields = ["created_at", "channel", "outcome", "device", "error"]
+    fields = ("created_at", "channel", "outcome", "device", "error")
     readonly_fields = fields
 
     def get_queryset(self, request) -> QuerySet[DeliveryAttempt]:

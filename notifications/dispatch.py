@@ -30,6 +30,7 @@ from celery import current_app
 from django.db import transaction
 
 from notifications import layer, presence
+from notifications.layer_messages import NotificationPayload
 from notifications.models import Delivery, Notification
 from notifications.services.deliveries import (
     deliveries_log_offline_pending,
@@ -44,7 +45,9 @@ logger = logging.getLogger(__name__)
 PUSH_TASK = "notifications.push_delivery"
 
 
-def notification_dispatch(*, payload: dict, recipient_ids: Collection[int], online: presence.OnlineRecipients) -> None:
+def notification_dispatch(
+    *, payload: NotificationPayload, recipient_ids: Collection[int], online: presence.OnlineRecipients
+) -> None:
     """Send to the recipients who were online at publish (their rows say `sent` already), then look again
     for the rest: send to those online now, and queue pushes for everyone else.
 

@@ -1,5 +1,7 @@
 """The one error type of the notifications domain, mapped once to HTTP and WebSocket errors."""
 
+from collections.abc import Iterable
+
 from core.errors import DomainError
 
 
@@ -10,7 +12,7 @@ class NotificationError(DomainError):
 class UnknownRecipients(NotificationError):
     """Some targeted users or departments do not exist."""
 
-    def __init__(self, *, user_ids: list = (), department_ids: list = ()) -> None:
+    def __init__(self, *, user_ids: Iterable[int | str] = (), department_ids: Iterable[int | str] = ()) -> None:
         self.user_ids = list(user_ids)
         self.department_ids = list(department_ids)
         parts = []

@@ -25,8 +25,8 @@ import logging
 import os
 import threading
 import uuid
-from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
-from typing import Literal, TypeVar
+from collections.abc import Callable, Collection, Coroutine, Iterable, Mapping
+from typing import Any, Literal, TypeVar
 
 from channels.layers import get_channel_layer
 from django.db import transaction
@@ -164,7 +164,7 @@ class _SyncSideLoop:
         self._loop: asyncio.AbstractEventLoop | None = None
         os.register_at_fork(after_in_child=self._forget)
 
-    def run(self, coroutine_function: Callable[[], Awaitable[T]], *, timeout: float) -> T:
+    def run(self, coroutine_function: Callable[[], Coroutine[Any, Any, T]], *, timeout: float) -> T:
         """Run `coroutine_function()` on the loop; its result, or its exception, or TimeoutError (then cancelled)."""
         _refuse_from_event_loop()
         future = asyncio.run_coroutine_threadsafe(coroutine_function(), self._running_loop())

@@ -44,6 +44,8 @@ class Notification(models.Model):
         related_name="published_notifications",
         help_text="The service user or person who published it; empty for workflow events.",
     )
+    # Not a column: set by notification_publish on the instance it returns (how many deliveries it made).
+    recipient_count: int
 
     class Meta:
         ordering = ["-created_at"]

@@ -48,7 +48,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from itertools import groupby
 from operator import itemgetter
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import redis
 import redis.asyncio
@@ -261,14 +261,15 @@ class _Script:
         self.source = source
         self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
 
-    def __call__(self, client: redis.Redis, keys: list[str], args: list) -> object:
+    # A script's reply is whatever its Lua returns: Any.
+    def __call__(self, client: redis.Redis, keys: list[str], args: list[Any]) -> Any:
         try:
             return client.evalsha(self.sha, len(keys), *keys, *args)
         except redis.exceptions.NoScriptError:
             client.script_load(self.source)
             return client.evalsha(self.sha, len(keys), *keys, *args)
 
-    async def run_async(self, client: redis.asyncio.Redis, keys: list[str], args: list) -> object:
+    async def run_async(self, client: redis.asyncio.Redis, keys: list[str], args: list[Any]) -> Any:
         try:
             return await client.evalsha(self.sha, len(keys), *keys, *args)
         except redis.exceptions.NoScriptError:
@@ -337,7 +338,7 @@ async def connections_alive(connections: Iterable[LiveConnection]) -> None:
     pairs = [(key, member) for key, members in members_by_key.items() for member in members]
     if not pairs:
         return
-    header = [repr(_ttl()), repr(process_ttl()), process_key()]
+    header: list[str | int] = [repr(_ttl()), repr(process_ttl()), process_key()]
     client = _async_client()
     for attempt in range(2):
         try:
@@ -523,7 +524,7 @@ def _department_routes(
     routes: dict[int, set[int]] = {}
     routed: set[int] = set()
     for department_id, member_ids in department_member_ids.items():
-        connections = in_groups.get(department_id, {})
+        connections: Mapping[int, int] = in_groups.get(department_id, {})
         reached = {
             user_id
             for user_id in member_ids

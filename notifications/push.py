@@ -41,6 +41,7 @@ from firebase_admin import credentials, exceptions, messaging
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from notifications.layer_messages import NotificationPayload
 from notifications.models import DeliveryAttempt, Device
 
 logger = logging.getLogger(__name__)
@@ -74,19 +75,19 @@ class PushResult:
 class PushBackend(Protocol):
     name: str
 
-    def send(self, *, payload: dict, devices: Sequence[Device]) -> list[PushResult]: ...
+    def send(self, *, payload: NotificationPayload, devices: Sequence[Device]) -> list[PushResult]: ...
 
     def close(self) -> None: ...
 
 
-def send_push(*, payload: dict, devices: Sequence[Device]) -> list[PushResult]:
+def send_push(*, payload: NotificationPayload, devices: Sequence[Device]) -> list[PushResult]:
     """Push the notification `payload` (see layer.notification_payload) to `devices`, one result each."""
     if not devices:
         return []
     return get_backend().send(payload=payload, devices=devices)
 
 
-def push_data(payload: dict, *, content_minimal: bool) -> dict[str, str]:
+def push_data(payload: NotificationPayload, *, content_minimal: bool) -> dict[str, str]:
     """The FCM data map: string values only, the notification's own data as one JSON string."""
     minimal = {"notification_id": payload["id"], "event": payload["event"]}
     if content_minimal:
@@ -106,7 +107,7 @@ def push_data(payload: dict, *, content_minimal: bool) -> dict[str, str]:
     return full
 
 
-def build_message(payload: dict, token: str, *, content_minimal: bool) -> messaging.Message:
+def build_message(payload: NotificationPayload, token: str, *, content_minimal: bool) -> messaging.Message:
     """One FCM message for one device token."""
     data = push_data(payload, content_minimal=content_minimal)
     show = not content_minimal
@@ -151,7 +152,7 @@ class LogBackend:
 
     name = "log"
 
-    def send(self, *, payload: dict, devices: Sequence[Device]) -> list[PushResult]:
+    def send(self, *, payload: NotificationPayload, devices: Sequence[Device]) -> list[PushResult]:
         logger.info(
             "simulated push of %s (%s) to %d device(s); set FCM_CREDENTIALS_FILE for real pushes",
             payload["id"],
@@ -180,7 +181,7 @@ class FcmBackend:
         )
         _use_short_http_retries(self._app)
 
-    def send(self, *, payload: dict, devices: Sequence[Device]) -> list[PushResult]:
+    def send(self, *, payload: NotificationPayload, devices: Sequence[Device]) -> list[PushResult]:
         content_minimal = settings.NOTIFY_PUSH_CONTENT_MINIMAL
         results: list[PushResult] = []
         for start in range(0, len(devices), FCM_BATCH_LIMIT):

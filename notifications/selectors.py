@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser, Group, Permission
+from django.contrib.auth.models import AbstractUser, Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.db.models import Count, Prefetch, Q, QuerySet
@@ -114,7 +114,7 @@ def inbox_of(user_id: int) -> QuerySet[Delivery]:
     return deliveries_of(user_id).filter(Q(notification__expires_at__isnull=True) | Q(notification__expires_at__gt=now))
 
 
-def notifications_published_visible_to(user: AbstractBaseUser) -> QuerySet[Notification]:
+def notifications_published_visible_to(user: AbstractUser) -> QuerySet[Notification]:
     """Notifications whose delivery status `user` may follow: what they published; staff see all."""
     if not user.is_active:
         return Notification.objects.none()
@@ -198,7 +198,7 @@ def devices_of(user_id: int) -> QuerySet[Device]:
     return Device.objects.filter(user_id=user_id).order_by("-last_seen_at", "-id")
 
 
-def user_may_publish(user: AbstractBaseUser) -> bool:
+def user_may_publish(user: AbstractUser) -> bool:
     """Whether an authenticated user may publish: staff, active superusers, or holders of the permission.
 
     The same answer as `user.has_perm("notifications.publish_notification") or user.is_staff` with the

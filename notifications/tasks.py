@@ -3,7 +3,9 @@
 Both are idempotent (the broker redelivers after a crash: acks_late, reject_on_worker_lost).
 """
 
-from celery import shared_task
+from __future__ import annotations  # celery-types makes Task generic; Celery's Task takes no subscript at run time
+
+from celery import Task, shared_task
 from django.conf import settings
 
 from notifications.dispatch import PUSH_TASK
@@ -14,8 +16,9 @@ from notifications.services.sweep import deliveries_sweep
 PUSH_TIME_LIMIT = settings.NOTIFY_PUSH_LEASE * 0.8
 
 
-@shared_task(name=PUSH_TASK, bind=True, ignore_result=True, time_limit=PUSH_TIME_LIMIT)
-def push_delivery(self, delivery_id: int) -> str:
+# celery-types wants time_limit an int; Celery takes seconds as a float.
+@shared_task(name=PUSH_TASK, bind=True, ignore_result=True, time_limit=PUSH_TIME_LIMIT)  # type: ignore[call-overload, untyped-decorator]
+def push_delivery(self: Task[[int], str], delivery_id: int) -> str:
     """Push one delivery through FCM (queued at publish for offline recipients, and by the sweep)."""
     # The task id names the claim: a redelivery of this same message resumes it.
     return delivery_push(delivery_id=delivery_id, claim_id=self.request.id)

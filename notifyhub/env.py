@@ -11,6 +11,7 @@ stands in until then, so one start reports every problem at once.
 
 from __future__ import annotations
 
+import builtins
 import functools
 import sys
 from collections.abc import Callable
@@ -81,11 +82,11 @@ class StrictEnv:
             sys.exit("\n".join(f"NotifyHub configuration error: {problem}" for problem in self.problems))
 
     @_recorded(neutral="")
-    def str(self, name: str, value: Any) -> str:
+    def str(self, name: str, value: builtins.str) -> builtins.str:
         return value
 
     @_recorded(neutral=False)
-    def bool(self, name: str, value: Any) -> bool:
+    def bool(self, name: builtins.str, value: Any) -> bool:
         if isinstance(value, bool):
             return value
         lowered = value.strip().lower()
@@ -96,7 +97,7 @@ class StrictEnv:
         raise ConfigError(f"{name}={value!r} is not a boolean (use true or false)")
 
     @_recorded(neutral=0)
-    def int(self, name: str, value: Any, *, minimum: int | None = None) -> int:
+    def int(self, name: builtins.str, value: Any, *, minimum: int | None = None) -> int:
         try:
             number = int(value)
         except (TypeError, ValueError):
@@ -106,7 +107,7 @@ class StrictEnv:
         return number
 
     @_recorded(neutral=0.0)
-    def float(self, name: str, value: Any, *, minimum: float | None = None) -> float:
+    def float(self, name: builtins.str, value: Any, *, minimum: float | None = None) -> float:
         try:
             number = float(value)
         except (TypeError, ValueError):
@@ -116,32 +117,33 @@ class StrictEnv:
         return number
 
     @_recorded(neutral=[])
-    def list(self, name: str, value: Any) -> list[str]:
+    def list(self, name: builtins.str, value: Any) -> list[builtins.str]:
         if isinstance(value, list):
             return value
         return [item.strip() for item in value.split(",") if item.strip()]
 
     @_recorded(neutral="")
-    def choice(self, name: str, value: Any, *, choices: tuple[str, ...]) -> str:
+    def choice(self, name: builtins.str, value: builtins.str, *, choices: tuple[builtins.str, ...]) -> builtins.str:
         chosen = value.strip().lower()
         if chosen not in choices:
             raise ConfigError(f"{name}={chosen!r} must be one of: {', '.join(choices)}")
         return chosen
 
     @_recorded(neutral={"ENGINE": "django.db.backends.postgresql", "NAME": ""})
-    def postgres_url(self, name: str, value: Any) -> dict:
+    def postgres_url(self, name: builtins.str, value: builtins.str) -> dict[builtins.str, Any]:
         """A PostgreSQL URL as Django's DATABASES entry (NotifyHub runs on PostgreSQL only)."""
         if urlsplit(value).scheme not in POSTGRES_SCHEMES:
             raise ConfigError(
                 f"{name}={_redact(value)!r} is not a PostgreSQL URL (e.g. postgres://postgres@127.0.0.1:5432/notifyhub)"
             )
         try:
-            return environ.Env.db_url_config(value)
+            config: dict[builtins.str, Any] = environ.Env.db_url_config(value)
+            return config
         except (ValueError, ImproperlyConfigured) as error:
             raise ConfigError(f"{name} is malformed: {error}") from None
 
     @_recorded(neutral="redis://127.0.0.1:6379/0")
-    def redis_url(self, name: str, value: Any) -> str:
+    def redis_url(self, name: builtins.str, value: builtins.str) -> builtins.str:
         parts = urlsplit(value)
         if parts.scheme not in {"redis", "rediss", "unix"} or not (parts.hostname or parts.path):
             raise ConfigError(f"{name}={_redact(value)!r} is not a Redis URL (e.g. redis://127.0.0.1:6379/0)")

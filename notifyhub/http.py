@@ -24,7 +24,9 @@ import json
 import logging
 import threading
 import weakref
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.core.handlers.asgi import ASGIHandler
@@ -70,7 +72,10 @@ class SyncViewsASGIHandler(ASGIHandler):
         BaseHandler.__init__(self)
         self.load_middleware(is_async=False)
         self.request_threads = RequestThreads()
-        self._slots = weakref.WeakKeyDictionary()  # event loop -> its semaphore of REQUESTS_AT_ONCE
+        # event loop -> its semaphore of REQUESTS_AT_ONCE
+        self._slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary()
+        )
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -179,7 +184,7 @@ class Answer:
         self.started = False
         self.refused = False
 
-    async def send(self, message: dict) -> None:
+    async def send(self, message: Mapping[str, Any]) -> None:
         if self.refused:  # the view finished after the server gave up on it: the client has its 503
             return
         if message["type"] == "http.response.start":

@@ -29,10 +29,13 @@ async def _shutdown(self: Server, sockets=None) -> None:
     await hub_connections_shut_down()
     if self.config.timeout_graceful_shutdown is None:
         # At least a moment: uvicorn's wait returns at once when nothing runs, and cancels (HTTP answers 503) after.
-        self.config.timeout_graceful_shutdown = max(shutdown.seconds_left(began_at, shutdown.HTTP_GRACE_SECONDS), 0.1)
+        # uvicorn annotates it as an int; it waits with asyncio, which takes any number of seconds.
+        self.config.timeout_graceful_shutdown = max(  # type: ignore[assignment]
+            shutdown.seconds_left(began_at, shutdown.HTTP_GRACE_SECONDS), 0.1
+        )
     await _uvicorn_shutdown(self, sockets=sockets)
 
 
 def install() -> None:
     """Patch uvicorn's `Server.shutdown` (idempotent)."""
-    Server.shutdown = _shutdown
+    Server.shutdown = _shutdown  # type: ignore[method-assign]  # the patch itself

@@ -7,8 +7,9 @@ A transition that is not allowed raises `WorkflowError` and changes nothing.
 """
 
 from collections.abc import Sequence
+from typing import cast
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -16,16 +17,16 @@ from workflow import signals
 from workflow.errors import WorkflowError
 from workflow.models import ApprovalStep, Department, Document, Task
 
-MAX_TITLE_LENGTH = Document._meta.get_field("title").max_length
+MAX_TITLE_LENGTH = cast(int, Document._meta.get_field("title").max_length)  # a CharField: it has one
 
 
 @transaction.atomic
 def document_create(
     *,
-    requester: AbstractBaseUser,
+    requester: User,
     department: Department,
     title: str,
-    approvers: Sequence[AbstractBaseUser],
+    approvers: Sequence[User],
     description: str = "",
 ) -> Document:
     """Create a draft document with one approval step per approver, in order."""
@@ -60,7 +61,7 @@ def document_create(
 
 
 @transaction.atomic
-def document_submit(*, document: Document, submitted_by: AbstractBaseUser) -> Document:
+def document_submit(*, document: Document, submitted_by: User) -> Document:
     """Send a draft for approval: its first step opens a task for the first approver."""
     document = _lock(document)
     if submitted_by.pk != document.requester_id:
@@ -82,7 +83,7 @@ def document_submit(*, document: Document, submitted_by: AbstractBaseUser) -> Do
 
 
 @transaction.atomic
-def step_approve(*, document: Document, approver: AbstractBaseUser, comment: str = "") -> Document:
+def step_approve(*, document: Document, approver: User, comment: str = "") -> Document:
     """Approve the document's current step; the next step opens, or the document is approved."""
     document = _lock(document)
     step = _current_step(document, action="approved")
@@ -104,7 +105,7 @@ def step_approve(*, document: Document, approver: AbstractBaseUser, comment: str
         is_final_step=is_final_step,
         comment=step.comment,
     )
-    if is_final_step:
+    if next_step is None:
         signals.document_approved.send(
             sender=Document, document_id=document.pk, requester_id=document.requester_id, approver_id=approver.pk
         )
@@ -114,7 +115,7 @@ def step_approve(*, document: Document, approver: AbstractBaseUser, comment: str
 
 
 @transaction.atomic
-def document_reject(*, document: Document, approver: AbstractBaseUser, comment: str) -> Document:
+def document_reject(*, document: Document, approver: User, comment: str) -> Document:
     """Reject the document at its current step; the requester learns why from the comment."""
     document = _lock(document)
     step = _current_step(document, action="rejected")
@@ -138,9 +139,7 @@ def document_reject(*, document: Document, approver: AbstractBaseUser, comment: 
 
 
 @transaction.atomic
-def step_reassign(
-    *, document: Document, reassigned_by: AbstractBaseUser, new_approver: AbstractBaseUser
-) -> ApprovalStep:
+def step_reassign(*, document: Document, reassigned_by: User, new_approver: User) -> ApprovalStep:
     """Hand the current step to another approver: the old task is cancelled, a new one opens."""
     document = _lock(document)
     step = _current_step(document, action="reassigned")
@@ -179,14 +178,14 @@ def _current_step(document: Document, *, action: str) -> ApprovalStep:
     return step
 
 
-def _check_is_step_approver(step: ApprovalStep, user: AbstractBaseUser) -> None:
+def _check_is_step_approver(step: ApprovalStep, user: User) -> None:
     if user.pk != step.approver_id:
         raise WorkflowError(
             f"Step {step.order} of document #{step.document_id} is not yours to decide.", code="forbidden"
         )
 
 
-def _decide(step: ApprovalStep, *, status: str, by: AbstractBaseUser, comment: str) -> None:
+def _decide(step: ApprovalStep, *, status: str, by: User, comment: str) -> None:
     now = timezone.now()
     step.status = status
     step.decided_by = by

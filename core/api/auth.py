@@ -5,10 +5,14 @@ of the API, never answer 500 for a token of a deleted user, are throttled per
 client address, and are documented with their real request and response shapes.
 """
 
+from typing import Any
+
 from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework_simplejwt import serializers as jwt_serializers
 from rest_framework_simplejwt import views as jwt_views
 
@@ -22,7 +26,7 @@ class TokenObtainPairSerializer(StrictInputSerializer, jwt_serializers.TokenObta
 
 
 class TokenRefreshSerializer(StrictInputSerializer, jwt_serializers.TokenRefreshSerializer):
-    def validate(self, attrs):
+    def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
         try:
             return super().validate(attrs)
         except get_user_model().DoesNotExist:
@@ -33,12 +37,12 @@ class TokenVerifySerializer(StrictInputSerializer, jwt_serializers.TokenVerifySe
     pass
 
 
-class TokenPairSerializer(serializers.Serializer):
+class TokenPairSerializer(serializers.Serializer[Any]):
     access = serializers.CharField(help_text="Send as `Authorization: Bearer <access>`; short-lived.")
     refresh = serializers.CharField(help_text="Trade at /api/auth/token/refresh/ for a new access token.")
 
 
-class AccessTokenSerializer(serializers.Serializer):
+class AccessTokenSerializer(serializers.Serializer[Any]):
     access = serializers.CharField()
 
 
@@ -55,7 +59,7 @@ class VerifyRequestSerializer(StrictInputSerializer):
     token = serializers.CharField()
 
 
-class EmptySerializer(serializers.Serializer):
+class EmptySerializer(serializers.Serializer[Any]):
     pass
 
 
@@ -71,7 +75,7 @@ class TokenObtainPairView(jwt_views.TokenObtainPairView):
         request=CredentialsSerializer,
         responses={200: TokenPairSerializer, 401: INVALID_CREDENTIALS},
     )
-    def post(self, request, *args, **kwargs):
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().post(request, *args, **kwargs)
 
 
@@ -84,7 +88,7 @@ class TokenRefreshView(jwt_views.TokenRefreshView):
         request=RefreshRequestSerializer,
         responses={200: AccessTokenSerializer, 401: INVALID_CREDENTIALS},
     )
-    def post(self, request, *args, **kwargs):
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().post(request, *args, **kwargs)
 
 
@@ -97,5 +101,5 @@ class TokenVerifyView(jwt_views.TokenVerifyView):
         request=VerifyRequestSerializer,
         responses={200: EmptySerializer, 401: INVALID_CREDENTIALS},
     )
-    def post(self, request, *args, **kwargs):
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().post(request, *args, **kwargs)

@@ -9,9 +9,10 @@ Every error response body is::
 """
 
 import logging
+from typing import Any, cast
 
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpRequest, JsonResponse
 from django.urls import is_valid_path
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -34,14 +35,14 @@ DOMAIN_STATUS = {
 }
 
 
-def error_body(code: str, message: str, fields: dict[str, list[str]] | None = None) -> dict:
-    body = {"code": code, "message": message}
+def error_body(code: str, message: str, fields: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": code, "message": message}
     if fields:
         body["fields"] = fields
     return body
 
 
-def api_exception_handler(exc: Exception, context: dict) -> Response | None:
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's EXCEPTION_HANDLER: every handled error leaves in the shape above."""
     if isinstance(exc, DomainError):
         return _domain_error_response(exc)
@@ -49,13 +50,15 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         # Not a bug: the database restarted or aborted this transaction. notifyhub/http.py runs the request
         # again when nothing was committed; otherwise the client retries after a second.
         logger.warning("database unavailable for %s: %s", context["request"].path, str(exc).strip().splitlines()[0])
-        response = Response(
+        unavailable = Response(
             error_body("database_unavailable", "The database is unavailable for a moment; try again."),
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
             headers={"Retry-After": DATABASE_RETRY_AFTER_SECONDS},
         )
-        response._has_been_logged = True  # by the warning above: not again as an error by Django's request log
-        return response
+        # Logged by the warning above: not again as an error by Django's request log (which reads this flag
+        # with getattr; no class declares it).
+        unavailable._has_been_logged = True  # type: ignore[attr-defined]
+        return unavailable
     response = exception_handler(exc, context)
     if response is None:
         return None  # a bug: Django logs it and answers 500 (see server_error below)
@@ -63,7 +66,8 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
-    response.data = _api_exception_body(exc)
+    # exception_handler answers only APIException, Http404 and PermissionDenied (the last two replaced above).
+    response.data = _api_exception_body(cast(exceptions.APIException, exc))
     return response
 
 
@@ -72,13 +76,13 @@ def _domain_error_response(exc: DomainError) -> Response:
     return Response(error_body(exc.code, exc.message, exc.fields()), status=status_code)
 
 
-def _api_exception_body(exc: exceptions.APIException) -> dict:
+def _api_exception_body(exc: exceptions.APIException) -> dict[str, Any]:
     detail = exc.detail
     if isinstance(exc, exceptions.ValidationError):
         fields = flatten_field_errors(detail)
         general = fields.pop(None, None) or []
         message = " ".join(general) if general else "Some fields are invalid."
-        return error_body("invalid", message, fields)
+        return error_body("invalid", message, {path: messages for path, messages in fields.items() if path is not None})
     if isinstance(detail, dict) and "detail" in detail:
         # simplejwt's token errors: {"detail": ..., "code": ..., "messages": [...]}
         return error_body(str(detail.get("code") or exc.default_code), str(detail["detail"]))
@@ -86,11 +90,11 @@ def _api_exception_body(exc: exceptions.APIException) -> dict:
     return error_body(str(code), str(detail))
 
 
-def flatten_field_errors(detail, prefix: str | None = None) -> dict[str | None, list[str]]:
+def flatten_field_errors(detail: Any, prefix: str | None = None) -> dict[str | None, list[str]]:
     """{"recipients": {"users": {"0": ["bad"]}}} → {"recipients.users.0": ["bad"]}; whole-body errors under None."""
     flat: dict[str | None, list[str]] = {}
 
-    def merge(messages: dict) -> None:
+    def merge(messages: dict[str | None, list[str]]) -> None:
         for path, path_messages in messages.items():
             flat.setdefault(path, []).extend(path_messages)
 
@@ -110,7 +114,7 @@ def flatten_field_errors(detail, prefix: str | None = None) -> dict[str | None, 
     return flat
 
 
-def not_found(request, exception=None) -> JsonResponse:
+def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
     """handler404: JSON for unknown URLs, so clients see one error shape everywhere."""
     message = "Not found."
     if not request.path_info.endswith("/") and is_valid_path(f"{request.path_info}/"):
@@ -118,7 +122,7 @@ def not_found(request, exception=None) -> JsonResponse:
     return JsonResponse(error_body("not_found", message), status=status.HTTP_404_NOT_FOUND)
 
 
-def server_error(request) -> JsonResponse:
+def server_error(request: HttpRequest) -> JsonResponse:
     """handler500: the bug is logged by Django; the client gets the error shape, no traceback."""
     return JsonResponse(
         error_body("server_error", "Something went wrong on our side; it has been logged."),
@@ -126,6 +130,6 @@ def server_error(request) -> JsonResponse:
     )
 
 
-def bad_request(request, exception=None) -> JsonResponse:
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
     """handler400: e.g. a Host header not in ALLOWED_HOSTS, or a request Django cannot parse."""
     return JsonResponse(error_body("bad_request", "Bad request."), status=status.HTTP_400_BAD_REQUEST)

@@ -1,6 +1,7 @@
 """Filter types shared by the apps' filter sets."""
 
-from datetime import UTC
+from datetime import UTC, date, datetime
+from typing import Any
 
 from django import forms
 from django_filters import rest_framework as filters
@@ -15,7 +16,7 @@ BOOLEAN_CHOICES = [("true", "true"), ("false", "false")]
 class StrictBooleanFilter(filters.TypedChoiceFilter):
     """`true` or `false`; anything else is a 400 (django-filter's BooleanFilter silently ignores bad values)."""
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("choices", BOOLEAN_CHOICES)
         kwargs.setdefault("coerce", lambda value: value == "true")
         super().__init__(*args, **kwargs)
@@ -29,14 +30,14 @@ class IdFilter(filters.Filter):
 
     field_class = forms.IntegerField
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("min_value", 1)
         kwargs.setdefault("max_value", MAX_ID)
         super().__init__(*args, **kwargs)
 
 
 class _UtcIsoDateTimeField(IsoDateTimeField):
-    def to_python(self, value):
+    def to_python(self, value: str | datetime | date | None) -> datetime | None:
         value = super().to_python(value)
         if value is None:
             return None

@@ -2,10 +2,12 @@
 and orchestrators."""
 
 import logging
+from typing import Any
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -14,7 +16,7 @@ from core import health
 logger = logging.getLogger(__name__)
 
 
-class HealthSerializer(serializers.Serializer):
+class HealthSerializer(serializers.Serializer[Any]):
     status = serializers.ChoiceField(choices=["ok", "unavailable"])
     checks = serializers.DictField(
         child=serializers.ChoiceField(choices=["ok", "failed"]), help_text="database, redis, channel_layer, hub_router"
@@ -34,8 +36,9 @@ class HealthView(APIView):
         summary="Database, Redis and channel-layer reachability; the hub router receiving",
         responses={200: HealthSerializer, 503: HealthSerializer},
     )
-    def get(self, request):
-        checks, failed = {}, []
+    def get(self, request: Request) -> Response:
+        checks: dict[str, str] = {}
+        failed: list[str] = []
         for name, check in health.checks().items():
             problem = check()
             checks[name] = "failed" if problem else "ok"

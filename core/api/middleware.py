@@ -1,6 +1,6 @@
 """Django's CommonMiddleware, made safe for the API."""
 
-from django.http import JsonResponse
+from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from django.middleware.common import CommonMiddleware
 
 from core.api.errors import error_body, not_found
@@ -19,7 +19,8 @@ class ApiCommonMiddleware(CommonMiddleware):
       and answer with misleading "field required" errors.
     """
 
-    def process_request(self, request):
+    # django-stubs allows CommonMiddleware.process_request only its redirect; any response may stop a request.
+    def process_request(self, request: HttpRequest) -> HttpResponseBase | None:  # type: ignore[override]
         if (
             request.path_info.startswith(API_PREFIX)
             and "chunked" in request.headers.get("Transfer-Encoding", "").lower()
@@ -33,13 +34,13 @@ class ApiCommonMiddleware(CommonMiddleware):
             )
         return super().process_request(request)
 
-    def process_response(self, request, response):
+    def process_response(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
         """Runs on every response: a URL under /api/ that matched no route gets the JSON 404."""
         if response.status_code == 404 and request.resolver_match is None and request.path_info.startswith(API_PREFIX):
             response = not_found(request)
         return super().process_response(request, response)
 
-    def should_redirect_with_slash(self, request) -> bool:
+    def should_redirect_with_slash(self, request: HttpRequest) -> bool:
         if request.path_info.startswith(API_PREFIX):
             return False
         return super().should_redirect_with_slash(request)

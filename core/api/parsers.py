@@ -1,6 +1,8 @@
 """The API's only request parser: JSON, bounded in size and nesting."""
 
 import io
+from collections.abc import Mapping
+from typing import IO, Any
 
 from django.conf import settings
 from rest_framework import status
@@ -19,7 +21,9 @@ class RequestBodyTooLarge(APIException):
 class BoundedJSONParser(JSONParser):
     """JSON bodies up to `settings.API_MAX_BODY_BYTES`; larger ones are refused with 413 before parsing."""
 
-    def parse(self, stream, media_type=None, parser_context=None):
+    def parse(
+        self, stream: IO[Any], media_type: str | None = None, parser_context: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
         limit = settings.API_MAX_BODY_BYTES
         request = (parser_context or {}).get("request")
         declared = request.META.get("CONTENT_LENGTH") if request is not None else None

@@ -6,9 +6,11 @@ added here; views document their domain-specific ones (403, 409) with
 `error_response`.
 """
 
+from typing import Any
+
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.utils import Direction, OpenApiResponse
 from rest_framework.permissions import AllowAny
 
 from core.api.serializers import ErrorSerializer
@@ -19,7 +21,7 @@ def error_response(description: str) -> OpenApiResponse:
 
 
 class AutoSchema(SpectacularAutoSchema):
-    def _get_response_bodies(self, direction="response"):
+    def _get_response_bodies(self, direction: Direction = "response") -> dict[str, Any]:
         responses = super()._get_response_bodies(direction)
         paginator = self._get_paginator() if self._is_list_view() else None
         for serializer in getattr(paginator, "schema_components", ()):
@@ -32,7 +34,7 @@ class AutoSchema(SpectacularAutoSchema):
         return dict(sorted(responses.items()))
 
     def _generic_errors(self) -> dict[int, str]:
-        errors = {}
+        errors: dict[int, str] = {}
         method = self.method.upper()
         if method in ("POST", "PUT", "PATCH") and self.get_request_serializer() is not None:
             errors[400] = "Invalid input: malformed JSON, wrong types or unknown fields (see `fields`)."
@@ -55,8 +57,8 @@ class StrictInputSerializerExtension(OpenApiSerializerExtension):
     target_class = "core.api.serializers.StrictInputSerializer"
     match_subclasses = True
 
-    def map_serializer(self, auto_schema, direction):
-        schema = auto_schema._map_basic_serializer(self.target, direction)
+    def map_serializer(self, auto_schema: SpectacularAutoSchema, direction: Direction) -> dict[str, Any]:
+        schema: dict[str, Any] = auto_schema._map_basic_serializer(self.target, direction)
         if "__doc__" not in type(self.target).__dict__ or not type(self.target).__doc__:
             schema.pop("description", None)  # not the base class's docstring on every component
         if direction == "request":

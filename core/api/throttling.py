@@ -5,21 +5,31 @@ request rather than when the class is defined, so a changed setting applies.
 Counters live in the shared cache (Redis), so every web process counts together.
 """
 
+from __future__ import annotations
+
 import logging
+from typing import TYPE_CHECKING
 
 import redis
 from rest_framework.settings import api_settings
 from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle
 from rest_framework.throttling import UserRateThrottle as DRFUserRateThrottle
 
+if TYPE_CHECKING:  # rest_framework.views imports the throttle classes named in settings: this module
+    from rest_framework.request import Request
+    from rest_framework.views import APIView
+
 logger = logging.getLogger(__name__)
 
 
 class _RateFromSettings(SimpleRateThrottle):
-    def get_rate(self) -> str:
-        return api_settings.DEFAULT_THROTTLE_RATES[self.scope]
+    scope: str  # each throttle below names its own
 
-    def allow_request(self, request, view) -> bool:
+    def get_rate(self) -> str:
+        # drf-stubs types the configured rates as numbers; DRF's are strings such as "600/minute".
+        return api_settings.DEFAULT_THROTTLE_RATES[self.scope]  # type: ignore[return-value]
+
+    def allow_request(self, request: Request, view: APIView) -> bool:
         try:
             return super().allow_request(request, view)
         except redis.RedisError as error:
@@ -45,5 +55,5 @@ class TokenRateThrottle(_RateFromSettings, AnonRateThrottle):
 
     scope = "auth"
 
-    def get_cache_key(self, request, view) -> str:
+    def get_cache_key(self, request: Request, view: APIView) -> str:
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}

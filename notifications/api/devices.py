@@ -5,6 +5,9 @@ caller's own devices, DELETE forgets one (on sign-out). Another user's device
 is a 404, because every lookup starts from the caller's own rows.
 """
 
+from typing import cast
+
+from django.contrib.auth.models import User
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.response import Response
@@ -57,7 +60,7 @@ class DeviceViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.Ge
     queryset = Device.objects.none()  # for schema introspection; get_queryset scopes to the caller
 
     def get_queryset(self):
-        return selectors.devices_of(self.request.user.pk)
+        return selectors.devices_of(cast(User, self.request.user).pk)  # signed in: IsAuthenticated
 
     @extend_schema(
         summary="Register this app install's FCM token",
@@ -76,4 +79,4 @@ class DeviceViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.Ge
         )
 
     def perform_destroy(self, instance: Device) -> None:
-        services.device_delete(user_id=self.request.user.pk, device_id=instance.pk)
+        services.device_delete(user_id=cast(User, self.request.user).pk, device_id=instance.pk)

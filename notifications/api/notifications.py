@@ -8,7 +8,9 @@ every lookup starts from the caller's own rows.
 import hashlib
 import json
 import re
+from typing import cast
 
+from django.contrib.auth.models import User
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
@@ -64,9 +66,10 @@ class NotificationViewSet(viewsets.GenericViewSet):
     queryset = Delivery.objects.none()  # for schema introspection; get_queryset scopes to the caller
 
     def get_queryset(self):
+        user = cast(User, self.request.user)  # signed in: IsAuthenticated
         if self.action == "list":
-            return selectors.inbox_of(self.request.user.pk)
-        return selectors.deliveries_of(self.request.user.pk)
+            return selectors.inbox_of(user.pk)
+        return selectors.deliveries_of(user.pk)
 
     def get_permissions(self):
         if self.action == "create":

@@ -47,7 +47,8 @@ class PublishSerializer(StrictInputSerializer):
     )
     title = serializers.CharField(max_length=Notification._meta.get_field("title").max_length)
     body = serializers.CharField(max_length=MAX_BODY_LENGTH, required=False, allow_blank=True, default="")
-    data = serializers.DictField(
+    # drf-stubs sees this as replacing Serializer.data; SerializerMetaclass takes declared fields out of the class.
+    data = serializers.DictField(  # type: ignore[assignment]
         required=False, default=dict, help_text=f"Any JSON object, at most {MAX_DATA_BYTES} bytes encoded."
     )
     recipients = RecipientsSerializer()
@@ -114,7 +115,8 @@ class InboxItemSerializer(serializers.Serializer):
     event = serializers.CharField(source="notification.event")
     title = serializers.CharField(source="notification.title")
     body = serializers.CharField(source="notification.body")
-    data = serializers.DictField(source="notification.data")
+    # drf-stubs sees this as replacing Serializer.data; SerializerMetaclass takes declared fields out of the class.
+    data = serializers.DictField(source="notification.data")  # type: ignore[assignment]
     document_id = serializers.IntegerField(source="notification.document_id", allow_null=True)
     priority = serializers.ChoiceField(source="notification.priority", choices=Notification.Priority.choices)
     created_at = serializers.DateTimeField(source="notification.created_at")

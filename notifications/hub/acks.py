@@ -27,8 +27,8 @@ class AckBatcher:
 
     def __init__(self) -> None:
         # (user id, notification id, its outcome, when it arrived: time.monotonic()), oldest first
-        self._waiting: list[tuple[int, object, asyncio.Future, float]] = []
-        self._writer: asyncio.Task | None = None
+        self._waiting: list[tuple[int, object, asyncio.Future[services.AckOutcome], float]] = []
+        self._writer: asyncio.Task[None] | None = None
         self._writing_since: float | None = None  # when the oldest ack of the write in flight arrived
         load.watch_ack_backlog(self)
         # A thread of its own: acks never queue behind connects and replays for a worker thread.
@@ -40,7 +40,7 @@ class AckBatcher:
         return 0.0 if oldest is None else time.monotonic() - oldest
 
     async def acknowledge(self, user_id: int, notification_id: object) -> services.AckOutcome:
-        outcome = asyncio.get_running_loop().create_future()
+        outcome: asyncio.Future[services.AckOutcome] = asyncio.get_running_loop().create_future()
         self._waiting.append((user_id, notification_id, outcome, time.monotonic()))
         if self._writer is None:
             self._writer = asyncio.create_task(self._write_while_waiting())
@@ -61,7 +61,7 @@ class AckBatcher:
                 outcome.cancel()
             self._waiting.clear()
 
-    async def _write(self, batch: list[tuple[int, object, asyncio.Future]]) -> None:
+    async def _write(self, batch: list[tuple[int, object, asyncio.Future[services.AckOutcome], float]]) -> None:
         try:
             outcomes = await in_database_thread(services.deliveries_acknowledge_many, executor=self._thread)(
                 [(user_id, notification_id) for user_id, notification_id, *_ in batch]

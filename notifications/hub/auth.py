@@ -16,9 +16,10 @@ first replay page in one database round trip (`HubSession.open`).
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import cast
 from urllib.parse import parse_qs
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractUser
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
@@ -40,7 +41,7 @@ class AuthRefused(Exception):
 class HubIdentity:
     """An authenticated connection: the active user and when the token it presented stops being valid."""
 
-    user: AbstractBaseUser
+    user: AbstractUser
     token_expires_at: datetime
 
 
@@ -64,7 +65,8 @@ def validate_access_token(raw_token: str | None) -> AccessToken:
     if not raw_token:
         raise AuthRefused("missing token")
     try:
-        token = AccessToken(raw_token)
+        # simplejwt annotates the encoded token as a Token; it takes the string.
+        token = AccessToken(raw_token)  # type: ignore[arg-type]
         int(token[api_settings.USER_ID_CLAIM])  # group names are built from it
     except ExpiredTokenError:
         raise AuthRefused("token expired") from None
@@ -83,7 +85,8 @@ def identity_for_token(token: AccessToken) -> HubIdentity:
         user = JWTAuthentication().get_user(token)
     except AuthenticationFailed:  # InvalidToken too: unknown or inactive user
         raise AuthRefused("user unknown or inactive") from None
-    return HubIdentity(user=user, token_expires_at=datetime.fromtimestamp(token["exp"], tz=UTC))
+    # JWTAuthentication loads the project's user model (an AbstractUser); simplejwt types it AbstractBaseUser.
+    return HubIdentity(user=cast(AbstractUser, user), token_expires_at=datetime.fromtimestamp(token["exp"], tz=UTC))
 
 
 def authenticate(raw_token: str | None) -> HubIdentity:

@@ -7,7 +7,7 @@ travels between processes; these are what one connection's client is told.
 from dataclasses import dataclass
 from datetime import datetime
 
-from notifications.layer_messages import NotificationPayload
+from notifications.layer_messages import LayerUser, NotificationPayload
 
 
 @dataclass(frozen=True)
@@ -15,7 +15,7 @@ class UserRef:
     id: int
     username: str
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> LayerUser:
         return {"id": self.id, "username": self.username}
 
 

@@ -50,7 +50,7 @@ does the same.
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 
 import redis
 from channels.consumer import get_handler_name
@@ -58,7 +58,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from core.database import TRANSIENT_DATABASE_ERRORS
-from notifications import presence
+from notifications import layer_messages, presence
 from notifications.hub.auth import AuthRefused, token_from_scope
 from notifications.hub.client_messages import ClientMessage, ReplayComplete
 from notifications.hub.closes import (
@@ -75,6 +75,7 @@ from notifications.hub.closes import (
 from notifications.hub.errors import HubError
 from notifications.hub.per_loop import one_per_event_loop
 from notifications.hub.session import HubSession
+from notifications.layer_messages import NotificationPayload
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ LIVE_FRAMES_KEPT = 256
 
 
 # open_connections(): the running event loop's open hub connections, for the goodbye at shutdown.
-open_connections = one_per_event_loop(set)
+open_connections: Callable[[], set["HubConsumer"]] = one_per_event_loop(set)
 
 
 async def hub_connections_shut_down() -> None:
@@ -331,8 +332,8 @@ class HubConsumer(AsyncWebsocketConsumer):
             return
         except Exception:
             logger.exception("hub ack failed on %s", self.connection_id)
-            error = HubError(HubError.INTERNAL, "The server could not record that ack now; send it again.")
-            await self._send_unless_gone(self.send_error(error, request))
+            internal = HubError(HubError.INTERNAL, "The server could not record that ack now; send it again.")
+            await self._send_unless_gone(self.send_error(internal, request))
             return
         await self._send_unless_gone(self.confirm_ack(notification_id, request))
 
@@ -390,12 +391,12 @@ class HubConsumer(AsyncWebsocketConsumer):
             pass
         await self.session.close()
 
-    async def notification_created(self, message: dict) -> None:
+    async def notification_created(self, message: layer_messages.NotificationCreated) -> None:
         """Runs when a notification is published to one of this connection's groups."""
         if self.session.is_open and (client_message := self.session.notification_message(message)):
             await self.send_text_frame(self._live_frame(client_message.notification))
 
-    def _live_frame(self, payload: dict) -> str:
+    def _live_frame(self, payload: NotificationPayload) -> str:
         # A department send hands the same payload to every member's connection in this process: render it
         # once per protocol (a notification's payload never changes, so its id is the key).
         frames = type(self)._live_frames
@@ -449,7 +450,7 @@ class HubConsumer(AsyncWebsocketConsumer):
         raise NotImplementedError
 
     @staticmethod
-    def render_live_notification(payload: dict) -> str:
+    def render_live_notification(payload: NotificationPayload) -> str:
         """The text frame of a live (not replayed) notification: the same for every connection."""
         raise NotImplementedError
 

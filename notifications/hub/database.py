@@ -1,7 +1,9 @@
 """How the hub's event loop reaches the database: in a worker thread, with a short-lived connection."""
 
 import logging
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, ParamSpec, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections, connection
@@ -10,8 +12,13 @@ from core.database import TRANSIENT_DATABASE_ERRORS
 
 logger = logging.getLogger(__name__)
 
+P = ParamSpec("P")
+R = TypeVar("R")
 
-def in_database_thread(function, *, executor: ThreadPoolExecutor | None = None):
+
+def in_database_thread(
+    function: Callable[P, R], *, executor: ThreadPoolExecutor | None = None
+) -> Callable[P, Coroutine[Any, Any, R]]:
     """`function` run in a worker thread with its own short-lived database connection, retried once if the
     database failed it transiently (a lost connection: PostgreSQL restarted, a backend was terminated).
 
@@ -25,7 +32,7 @@ def in_database_thread(function, *, executor: ThreadPoolExecutor | None = None):
     `executor`: the threads to run it in (default: the event loop's).
     """
 
-    def run_then_close_connection(*args, **kwargs):
+    def run_then_close_connection(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             try:
                 return function(*args, **kwargs)

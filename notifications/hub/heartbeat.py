@@ -35,7 +35,7 @@ import logging
 import math
 from collections import OrderedDict
 from collections.abc import Collection
-from typing import Protocol
+from typing import Protocol, cast
 
 from django.conf import settings
 
@@ -47,10 +47,15 @@ from notifications.hub.per_loop import one_per_event_loop
 class RefreshedSession(Protocol):
     """What the refresher reads of a hub session (`session.HubSession`): whose presence, in which groups."""
 
-    connection_id: str
-    user_id: int | None
-    department_ids: Collection[int]
-    rooms: Collection[int]
+    # Read-only here (properties), so a session's list and set of ids are Collections too.
+    @property
+    def connection_id(self) -> str: ...
+    @property
+    def user_id(self) -> int | None: ...
+    @property
+    def department_ids(self) -> Collection[int]: ...
+    @property
+    def rooms(self) -> Collection[int]: ...
 
 
 logger = logging.getLogger(__name__)
@@ -142,7 +147,7 @@ class PresenceRefresher:
 
     async def _refresh_batch(self, *, now: float, due_before: float) -> None:
         share = math.ceil(len(self._sessions) / TICKS_PER_HEARTBEAT)
-        batch = []
+        batch: list[RefreshedSession] = []
         for session, refreshed_at in self._sessions.values():
             if len(batch) >= share and refreshed_at > due_before:
                 break
@@ -151,7 +156,10 @@ class PresenceRefresher:
             return
         connections = [
             presence.LiveConnection(
-                session.user_id, session.connection_id, tuple(session.department_ids), tuple(session.rooms)
+                cast(int, session.user_id),  # registered by `open`, which has read it from the token
+                session.connection_id,
+                tuple(session.department_ids),
+                tuple(session.rooms),
             )
             for session in batch
         ]

@@ -27,6 +27,7 @@ from notifications.hub.closes import CloseReason
 from notifications.hub.consumer import HubConsumer
 from notifications.hub.errors import HubError
 from notifications.hub.session import HubSession
+from notifications.layer_messages import NotificationPayload
 
 PROTOCOL_VERSION = 1
 
@@ -178,7 +179,7 @@ class NativeHubConsumer(HubConsumer):
         await self.send_frame(error_frame(reason.error_code, reason.reason))
 
     @staticmethod
-    def render_live_notification(payload: dict) -> str:
+    def render_live_notification(payload: NotificationPayload) -> str:
         return _encode(render(NotificationMessage(notification=payload, replayed=False))[0])
 
     async def send_frame(self, frame: dict) -> None:

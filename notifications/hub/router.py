@@ -110,7 +110,7 @@ class HubRouter:
                 async with self._lock(group):
                     members = self._members.get(group)
                     if members is None:
-                        await layer.groups_join(self.channel_name, [group])
+                        await layer.groups_join(self._open_channel_name, [group])
                         members = self._members[group] = {}
             members[connection_id] = deliver
 
@@ -127,7 +127,7 @@ class HubRouter:
                     continue
                 del self._members[group]
                 try:
-                    await layer.groups_leave(self.channel_name, [group])
+                    await layer.groups_leave(self._open_channel_name, [group])
                 except Exception:  # the layer forgets the membership after group_expiry; messages meanwhile are ignored
                     logger.warning("hub router: could not leave %s", group, exc_info=True)
 
@@ -138,6 +138,12 @@ class HubRouter:
         return self._locks[hash(group) % LOCK_STRIPES]
 
     # Receiving -------------------------------------------------------------------------------------------------
+
+    @property
+    def _open_channel_name(self) -> str:
+        """`channel_name` from `_open` on: every join, leave, receive and ping follows it."""
+        assert self.channel_name is not None, "the router is not open"
+        return self.channel_name
 
     async def _start(self) -> None:
         if self._started is None:
@@ -178,7 +184,7 @@ class HubRouter:
     async def _receive_forever(self) -> None:
         while True:
             try:
-                message = await layer.process_channel_receive(self.channel_name)
+                message = await layer.process_channel_receive(self._open_channel_name)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -195,7 +201,7 @@ class HubRouter:
 
     def route(self, message: dict) -> None:
         """Hand a layer message to every local connection in the group it was sent to."""
-        members = self._members.get(message.get("group"))
+        members = self._members.get(message.get("group", ""))  # "": no group, so no members
         if not members:
             return
         if isinstance(message.get("recipient_ids"), list):
@@ -233,7 +239,7 @@ class HubRouter:
 
     async def _rejoin_all(self) -> bool:
         try:
-            await layer.groups_join(self.channel_name, list(self._members))
+            await layer.groups_join(self._open_channel_name, list(self._members))
         except Exception:  # Redis still away: try again later
             logger.warning("hub router: could not join its groups again", exc_info=True)
             return False
@@ -292,7 +298,7 @@ class HubRouter:
             self.unanswered_since = now
         try:
             async with asyncio.timeout(RECEIVE_STUCK_AFTER):
-                await layer.process_channel_ping(self.channel_name, self._ping)
+                await layer.process_channel_ping(self._open_channel_name, self._ping)
         except Exception:  # Redis away (the receive notices too): the next round tries again
             self._ping_sent_at = None
             if not self._ping_failures:

@@ -139,8 +139,15 @@ class HubSession:
 
     @property
     def user(self) -> UserRef:
+        assert self.identity is not None, "the session is not open"
         user = self.identity.user
         return UserRef(id=user.pk, username=user.get_username())
+
+    @property
+    def _open_user_id(self) -> int:
+        """`user_id` from `open` on, which reads it from the token: commands, rooms and groups all follow it."""
+        assert self.user_id is not None, "the session is not open"
+        return self.user_id
 
     async def open(self, raw_token: str | None) -> Hello:
         """Authenticate and go live: groups, presence and its heartbeat, expiry timer. Raises `AuthRefused`.
@@ -176,6 +183,7 @@ class HubSession:
     async def replay(self) -> AsyncIterator[NotificationMessage]:
         """Yield the notifications this user has not acknowledged, oldest first (after `open`)."""
         page = self._replay_start
+        assert page is not None, "replay follows open, once"
         self._replay_start = None
         while True:
             for payload in page.notifications:
@@ -185,7 +193,7 @@ class HubSession:
             if page.cursor is None:
                 return
             page = await in_database_thread(services.deliveries_replay_page)(
-                user_id=self.user_id, after=page.cursor, limit=REPLAY_PAGE_SIZE
+                user_id=self._open_user_id, after=page.cursor, limit=REPLAY_PAGE_SIZE
             )
 
     async def close(self) -> None:
@@ -219,7 +227,7 @@ class HubSession:
 
     async def acknowledge(self, notification_id: object) -> None:
         """Record the ack (idempotent); batched with every other ack of this process (see `AckBatcher`)."""
-        outcome = await ack_batcher().acknowledge(self.user_id, notification_id)
+        outcome = await ack_batcher().acknowledge(self._open_user_id, notification_id)
         if outcome is services.AckOutcome.NOT_FOUND:
             error = services.delivery_not_found(notification_id)
             raise HubError(error.code, error.message)
@@ -241,6 +249,7 @@ class HubSession:
         if document_id not in self.rooms:
             if len(self.rooms) >= MAX_ROOMS:
                 raise HubError(HubError.LIMIT_EXCEEDED, f"At most {MAX_ROOMS} document rooms per connection.")
+            assert self.identity is not None, "the session is not open"
             visible = await in_database_thread(document_is_visible_to)(document_id=document_id, user=self.identity.user)
             if not visible:
                 raise HubError(HubError.FORBIDDEN, f"You may not follow document {document_id}.")
@@ -249,7 +258,7 @@ class HubSession:
             await layer.room_presence_send(
                 document_id=document_id, user=self.user.as_dict(), state="join", origin=self.connection_id
             )
-        member_ids = await presence.room_entered(document_id, self.user_id, self.connection_id)
+        member_ids = await presence.room_entered(document_id, self._open_user_id, self.connection_id)
         usernames = await in_database_thread(selectors.usernames_of)(member_ids)
         members = [UserRef(id=user_id, username=usernames[user_id]) for user_id in member_ids if user_id in usernames]
         return RoomJoined(document_id=document_id, members=members)
@@ -270,7 +279,7 @@ class HubSession:
 
     # Layer messages to client messages (no database access: the layer message carries what the client needs)
 
-    def notification_message(self, message: dict) -> NotificationMessage | None:
+    def notification_message(self, message: layer_messages.NotificationCreated) -> NotificationMessage | None:
         """A `notification.created` message as this client should see it, or None if it must not (again)."""
         recipient_ids = message.get("recipient_ids")
         if recipient_ids is not None and self.user_id not in recipient_ids:
@@ -302,7 +311,7 @@ class HubSession:
 
     def _groups(self) -> list[str]:
         return [
-            layer.user_group(self.user_id),
+            layer.user_group(self._open_user_id),
             *(layer.department_group(department_id) for department_id in self.department_ids),
             *(layer.document_group(document_id) for document_id in sorted(self.rooms)),
         ]
@@ -326,7 +335,7 @@ class HubSession:
         self._typing_at.pop(document_id, None)
         await hub_router().leave(self.connection_id, [layer.document_group(document_id)])
         await presence_refresher().settled(self)  # a tick that still saw the room must not re-add it after room_left
-        if await presence.room_left(document_id, self.user_id, self.connection_id):
+        if await presence.room_left(document_id, self._open_user_id, self.connection_id):
             await layer.room_presence_send(
                 document_id=document_id, user=self.user.as_dict(), state="leave", origin=self.connection_id
             )
@@ -342,7 +351,7 @@ class HubSession:
 
     async def _refresh_presence(self) -> None:
         await presence.connection_alive(
-            self.user_id, self.connection_id, department_ids=self.department_ids, document_ids=self.rooms
+            self._open_user_id, self.connection_id, department_ids=self.department_ids, document_ids=self.rooms
         )
 
     async def _close_at_token_expiry(self, seconds_left: float) -> None:

@@ -102,7 +102,7 @@ def deliveries_acknowledge_many(pairs: Sequence[tuple[int, object]]) -> list[Ack
         returned = cursor.fetchall()
     acknowledged = {(user_id, notification_id_field.to_python(value)) for user_id, value in returned}
     rest = wanted - acknowledged
-    existing = set()
+    existing: set[tuple[int, uuid.UUID | None]] = set()
     if rest:
         matches = functools.reduce(
             operator.or_, (Q(recipient_id=user_id, notification_id=value) for user_id, value in rest)
@@ -193,7 +193,7 @@ def websocket_fallback_bound() -> timedelta:
     return sum((websocket_retry_delay(sends) for sends in range(1, settings.NOTIFY_MAX_WS_ATTEMPTS + 1)), timedelta())
 
 
-def deliveries_mark_sent(*, notification_ids: Collection[uuid.UUID], recipient_ids: Collection[int]) -> int:
+def deliveries_mark_sent(*, notification_ids: Collection[uuid.UUID | str], recipient_ids: Collection[int]) -> int:
     """Count a WebSocket send to live connections (dispatch, or a user's replay on connect); returns how many
     deliveries it counted for. One of the two lists must hold a single id (the rows are their cross product):
     one notification to several recipients, or several notifications to one user.
@@ -282,7 +282,7 @@ def deliveries_log_offline(*, delivery_ids: Collection[int]) -> None:
     )
 
 
-def deliveries_log_offline_pending(*, notification_id: uuid.UUID, recipient_ids: Collection[int]) -> list[int]:
+def deliveries_log_offline_pending(*, notification_id: uuid.UUID | str, recipient_ids: Collection[int]) -> list[int]:
     """Log (no state change) `no_connection` for these recipients' pending deliveries of a notification; returns
     those deliveries' ids.
 
@@ -349,7 +349,7 @@ def deliveries_fail(*, delivery_ids: Collection[int], reason: str, error: str = 
     )
 
 
-def deliveries_postpone(*, notification_id: uuid.UUID, recipient_ids: Collection[int], seconds: float) -> int:
+def deliveries_postpone(*, notification_id: uuid.UUID | str, recipient_ids: Collection[int], seconds: float) -> int:
     """Hand these recipients' pending deliveries of a notification to the sweep `seconds` from now, no sooner."""
     return Delivery.objects.filter(
         notification_id=notification_id, recipient_id__in=recipient_ids, status=Delivery.Status.PENDING

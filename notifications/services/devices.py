@@ -28,7 +28,8 @@ def device_register(*, user_id: int, token: str, platform: str, app_install_id: 
 def _register(*, user_id: int, token: str, platform: str, app_install_id: str) -> tuple[Device, bool]:
     now = timezone.now()
     install = Device.objects.select_for_update().filter(user_id=user_id, app_install_id=app_install_id).first()
-    Device.objects.filter(token=token).exclude(pk=install.pk if install else None).delete()
+    # exclude(pk=None) excludes nothing (IS NULL); django-stubs refuses None for a pk lookup.
+    Device.objects.filter(token=token).exclude(pk=install.pk if install else None).delete()  # type: ignore[misc]
     if install is None:
         device = Device.objects.create(
             user_id=user_id, token=token, platform=platform, app_install_id=app_install_id, last_seen_at=now

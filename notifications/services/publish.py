@@ -8,9 +8,11 @@ hands them to `notifications.layer` only after that transaction commits.
 from collections import defaultdict
 from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
+from typing import cast
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -106,7 +108,7 @@ def _notification_persist(*, user_ids: set[int], department_ids: set[int], field
 def _validate(*, event: str, title: str, data: dict | None, priority: str, expires_at: datetime | None) -> None:
     try:
         EVENT_NAME_VALIDATOR(event or "")
-    except Exception as error:  # ValidationError: restate it in the domain's terms
+    except ValidationError as error:  # restate it in the domain's terms
         raise NotificationError(f"Invalid event name {event!r}: {error.messages[0]}", code="invalid") from None
     if not (title or "").strip():
         raise NotificationError("A notification needs a title.", code="invalid")
@@ -211,7 +213,7 @@ def _delivery_columns(*, sent: Delivery, pending: Delivery, now) -> tuple[list[s
             field.get_db_prep_save(now if auto_now else getattr(row, field.attname), connection)
             for row in (sent, pending)
         ]
-        columns.append(connection.ops.quote_name(field.column))
+        columns.append(connection.ops.quote_name(cast(str, field.column)))  # a concrete field has a column
         if values[0] == values[1]:
             expressions.append("%s")
             params.append(values[0])

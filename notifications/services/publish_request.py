@@ -1,5 +1,6 @@
 """Publishing on behalf of an API client: recipients named by id or name, at most once per Idempotency-Key."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -27,8 +28,8 @@ def notification_publish_requested(
     title: str,
     body: str = "",
     data: dict | None = None,
-    users: list[int | str] = (),
-    departments: list[int | str] = (),
+    users: Sequence[int | str] = (),
+    departments: Sequence[int | str] = (),
     document_id: int | None = None,
     priority: str = Notification.Priority.NORMAL,
     expires_at: datetime | None = None,
@@ -83,7 +84,9 @@ def _dispatch_by_the_sweep(result: PublishResult) -> None:
         deliveries_due_now(notification_id=result.notification.pk)
 
 
-def _resolve_and_publish(*, users: list[int | str], departments: list[int | str], content: dict) -> PublishResult:
+def _resolve_and_publish(
+    *, users: Sequence[int | str], departments: Sequence[int | str], content: dict
+) -> PublishResult:
     user_ids, department_ids = selectors.recipients_resolve(users=users, departments=departments)
     # Just resolved: a recipient deleted in between gets no delivery (the insert selects existing users).
     notification = notification_publish(
@@ -125,4 +128,5 @@ def _earlier_result(earlier: IdempotencyKey, request_hash: str) -> PublishResult
             code="idempotency_conflict",
         )
     notification = earlier.notification
+    assert notification is not None  # set in the transaction that claimed the key, which has committed
     return PublishResult(notification=notification, recipient_count=notification.deliveries.count(), repeated=True)

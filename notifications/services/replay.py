@@ -7,6 +7,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from notifications import layer, selectors
+from notifications.layer_messages import NotificationPayload
 from notifications.models import Delivery
 from notifications.services.deliveries import deliveries_mark_sent
 
@@ -15,7 +16,7 @@ from notifications.services.deliveries import deliveries_mark_sent
 class ReplayPage:
     """Notifications a connecting client has not acknowledged, and where the next page starts (None: done)."""
 
-    notifications: list[dict]
+    notifications: list[NotificationPayload]
     cursor: tuple[datetime, int] | None
 
 

@@ -11,6 +11,8 @@ Everything else is Django's backend; `settings.py` selects this one for PostgreS
 """
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db.backends.base.base import NO_DB_ALIAS
@@ -20,6 +22,10 @@ logger = logging.getLogger(__name__)
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
+    # Django's backend has these; django-stubs leaves them out.
+    _connection_pools: dict[str, Any]
+    _configure_connection: Callable[[Any], None]
+
     @property
     def pool(self):
         """Django's pool (see its backend), checking connections as `_check_or_drop_the_dead` does."""

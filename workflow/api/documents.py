@@ -5,6 +5,9 @@ its department) is a 404 for every action. Being able to see a document does
 not let you decide it: the services refuse with `forbidden` (403).
 """
 
+from typing import cast
+
+from django.contrib.auth.models import User
 from django.urls import reverse
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, extend_schema_view
@@ -42,7 +45,7 @@ class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
 
     def get_queryset(self):
         return (
-            selectors.documents_visible_to(self.request.user)
+            selectors.documents_visible_to(cast(User, self.request.user))  # signed in: IsAuthenticated
             .select_related("requester", "department")
             .prefetch_related("steps__approver", "steps__decided_by")
         )

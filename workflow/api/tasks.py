@@ -1,5 +1,8 @@
 """/api/tasks/: my open approval tasks, newest first."""
 
+from typing import cast
+
+from django.contrib.auth.models import User
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, viewsets
 
@@ -15,4 +18,6 @@ class TaskViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     filter_backends = []
 
     def get_queryset(self):
-        return selectors.tasks_open_for(self.request.user).select_related("document__requester")
+        return selectors.tasks_open_for(
+            cast(User, self.request.user)
+        )  # signed in: IsAuthenticated.select_related("document__requester")

@@ -41,6 +41,7 @@ from notifications.hub.errors import HubError
 from notifications.hub.session import HubSession
 from notifications.hub.signalr import protocol
 from notifications.hub.signalr.protocol import MessageType
+from notifications.layer_messages import NotificationPayload
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +123,7 @@ class SignalRHubConsumer(HubConsumer):
         """Runs for every inbound frame: split it into records and handle them in order."""
         self.last_received = time.monotonic()
         if text_data is None:  # .NET clients send even the JSON handshake in a binary frame when told "Binary"
+            assert bytes_data is not None  # a frame is text or binary
             try:
                 text_data = bytes_data.decode()
             except UnicodeDecodeError:
@@ -149,6 +151,7 @@ class SignalRHubConsumer(HubConsumer):
         except protocol.HandshakeRefused as refused:
             await self.close_with(handshake_refused(str(refused)))
             return
+        assert self.timer is not None  # the handshake timer, started on connect
         self.timer.cancel()
         self.handshake_done = True
         await self.send_message(protocol.HANDSHAKE_ACCEPTED)
@@ -192,6 +195,7 @@ class SignalRHubConsumer(HubConsumer):
     async def receive_acks_only(self, text_data: str | None, bytes_data: bytes | None) -> None:
         """Runs for a frame that arrived after the server decided to close: AcknowledgeNotification still counts."""
         if text_data is None:
+            assert bytes_data is not None  # a frame is text or binary
             try:
                 text_data = bytes_data.decode()
             except UnicodeDecodeError:
@@ -225,8 +229,10 @@ class SignalRHubConsumer(HubConsumer):
         await self.send(text_data=text)
 
     @staticmethod
-    def render_live_notification(payload: dict) -> str:
-        return protocol.encode(protocol.render_message(NotificationMessage(notification=payload, replayed=False)))
+    def render_live_notification(payload: NotificationPayload) -> str:
+        invocation = protocol.render_message(NotificationMessage(notification=payload, replayed=False))
+        assert invocation is not None  # a notification always has a SignalR invocation
+        return protocol.encode(invocation)
 
     async def send_client_message(self, message: ClientMessage) -> None:
         if (invocation := protocol.render_message(message)) is not None:

@@ -105,7 +105,7 @@ def negotiate(request: HttpRequest) -> HttpResponse:
     """Runs for every request to the negotiate URL but allowed preflights: the Origin rule, then the negotiation."""
     origin = request.headers.get("Origin")
     if origin is not None and not origin_allowed(origin, settings.WS_ALLOWED_ORIGINS):
-        response = _error(403, "Origin not allowed.")
+        response: HttpResponse = _error(403, "Origin not allowed.")
     else:
         response = _negotiate(request)
     if origin is not None:

@@ -16,6 +16,7 @@ become invocations named after their event, e.g. `DocumentApproved`) and
 import json
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Any
 
 from notifications.hub.client_messages import (
     ClientMessage,
@@ -26,6 +27,7 @@ from notifications.hub.client_messages import (
     RoomPresence,
     RoomTyping,
 )
+from notifications.layer_messages import NotificationPayload
 
 RECORD_SEPARATOR = "\x1e"
 PROTOCOL_NAME = "json"
@@ -184,7 +186,7 @@ def completion(invocation_id: str, *, result: object = None, error: str | None =
 
 def close(*, error: str | None = None, allow_reconnect: bool = False) -> dict:
     """The server ends the connection: with `error` clients give up; with `allow_reconnect` they reconnect."""
-    message = {"type": MessageType.CLOSE}
+    message: dict[str, Any] = {"type": MessageType.CLOSE}
     if error is not None:
         message["error"] = error
     if allow_reconnect:
@@ -195,7 +197,7 @@ def close(*, error: str | None = None, allow_reconnect: bool = False) -> dict:
 # --- Client messages as SignalR sees them-------------------------------------------------------------------------
 
 
-def notification_argument(notification: dict) -> dict:
+def notification_argument(notification: NotificationPayload) -> dict:
     """The object a `DocumentApproved`/`NewTask`/... handler receives, shaped as the ASP.NET hub sent it.
 
     The notification's data fields at the top level (`documentId`, `approvedBy`,
