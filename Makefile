@@ -44,7 +44,7 @@ $(NODE_STAMP): $(NODE_CLIENT)/package-lock.json
 # First start only: a private .env with a fresh secret key.
 .env:
 	@sed "s|^SECRET_KEY=.*|SECRET_KEY=$$(python3 -c 'import secrets; print(secrets.token_urlsafe(50))')|" .env.example > .env
-	@echo "Created .env from .env.example (edit it to use PostgreSQL or another Redis)."
+	@echo "Created .env from .env.example (edit it to point at another PostgreSQL or Redis)."
 
 run: venv .env
 	@$(PYTHON) manage.py preflight
@@ -59,7 +59,9 @@ run: venv .env
 	@echo "  SignalR    http://127.0.0.1:$${PORT:-8000}/hubs/workflow      (guide: docs/signalr.md)"
 	@echo "  Stop with Ctrl-C."
 	@echo ""
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start --port $${PORT:-8000}
+	@# --env /dev/null: honcho would put .env over the real environment; the processes read .env themselves
+	@# (settings), where the real environment wins, as it did for preflight and migrate above.
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start --env /dev/null --port $${PORT:-8000}
 
 test: venv $(NODE_STAMP)
 	DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" $(BIN)/pytest $(PYTEST_ARGS)

@@ -85,6 +85,11 @@ API_TRUSTED_PROXIES = env.int("API_TRUSTED_PROXIES", default=0, minimum=0)
 JWT_ACCESS_TOKEN_LIFETIME = env.int("JWT_ACCESS_TOKEN_LIFETIME", default=900)
 JWT_REFRESH_TOKEN_LIFETIME = env.int("JWT_REFRESH_TOKEN_LIFETIME", default=86_400)
 
+# --- Celery processes (the Procfile's worker and beat lines) -----------------------------------------------
+# Push-task processes of the `worker` line (the `sweeper` line runs one), and where beat keeps its schedule.
+CELERY_WORKER_CONCURRENCY = env.int("CELERY_CONCURRENCY", default=2, minimum=1)
+CELERY_BEAT_SCHEDULE_FILENAME = env.str("CELERY_BEAT_SCHEDULE_FILE", default="/tmp/notifyhub-celerybeat-schedule")
+
 # --- Delivery -------------------------------------------------------------------------------------------
 # Seconds a client has to acknowledge a WebSocket send before the sweep retries it.
 NOTIFY_ACK_TIMEOUT = env.float("NOTIFY_ACK_TIMEOUT", default=10, minimum=0.1)
