@@ -88,7 +88,7 @@ JWT_REFRESH_TOKEN_LIFETIME = env.int("JWT_REFRESH_TOKEN_LIFETIME", default=86_40
 # --- Celery processes (the Procfile's worker and beat lines) -----------------------------------------------
 # Push-task processes of the `worker` line (the `sweeper` line runs one), and where beat keeps its schedule.
 CELERY_WORKER_CONCURRENCY = env.int("CELERY_CONCURRENCY", default=2, minimum=1)
-CELERY_BEAT_SCHEDULE_FILENAME = env.str("CELERY_BEAT_SCHEDULE_FILE", default="/tmp/notifyhub-celerybeat-schedule")
+CELERY_BEAT_SCHEDULE_FILENAME = env.str("CELERY_BEAT_SCHEDULE_FILE", default=str(BASE_DIR / ".celerybeat-schedule"))
 
 # --- Delivery -------------------------------------------------------------------------------------------
 # Seconds a client has to acknowledge a WebSocket send before the sweep retries it.
