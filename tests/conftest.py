@@ -8,6 +8,35 @@ from tests.support.factories import DepartmentFactory, UserFactory, add_members
 from tests.support.presence_registry import settle_presence_registry
 from tests.support.servers import HubServer
 
+
+def pytest_configure(config) -> None:
+    _retry_flush_on_deadlock()
+
+
+def _retry_flush_on_deadlock() -> None:
+    """A transactional test's teardown empties every table with one TRUNCATE. Hub servers are processes on the
+    same test database: one still loading a connection's session (a client that closed just after the handshake)
+    holds a read lock the TRUNCATE must wait for while it waits for another, and PostgreSQL aborts one of the two
+    as a deadlock. The server retries its read (a transient database error); the teardown does the same here."""
+    from django.core.management.base import CommandError
+    from django.db import connection
+    from django.test import TransactionTestCase
+
+    flush = TransactionTestCase._fixture_teardown
+
+    def flush_retrying_deadlocks(self) -> None:
+        for attempt in range(3):
+            try:
+                return flush(self)
+            except CommandError as error:
+                deadlock = "deadlock detected" in str(error.__cause__ or error)
+                if not deadlock or attempt == 2:
+                    raise
+                connection.close()  # the aborted TRUNCATE left it in a failed transaction
+
+    TransactionTestCase._fixture_teardown = flush_retrying_deadlocks
+
+
 # Origins the shared hub server accepts: one exact origin and one host pattern (see notifications/hub/origin.py).
 HUB_ALLOWED_ORIGINS = "https://app.example.com,.example.org"
 
