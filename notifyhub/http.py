@@ -23,6 +23,7 @@ import io
 import json
 import logging
 import threading
+import time
 import weakref
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -36,6 +37,8 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from core.database import TRANSIENT_DATABASE_ERRORS
 
 logger = logging.getLogger(__name__)
+# Pauses before each rerun of a request the database failed before any commit (see get_response_retrying).
+RERUN_PAUSES = (0.0, 0.2)
 
 # Threads kept for the next requests after a burst; more are started when more requests run at once.
 IDLE_THREADS_KEPT = 32
@@ -117,29 +120,38 @@ class SyncViewsASGIHandler(ASGIHandler):
         return await sync_to_async(self.get_response_retrying, thread_sensitive=True)(request)
 
     def get_response_retrying(self, request):
-        """The response, with the request run once more if the database failed it before anything was committed.
+        """The response, with the request run again if the database failed it before anything was committed.
 
         A PostgreSQL restart, or an operator terminating backends, fails the queries in flight at that moment
         (the pool's own check replaces idle connections before they are handed out). Such a request answers
         503 `database_unavailable` (core/api/errors.py); when the ledger shows it committed no write, it
-        is run again at once on a fresh connection, and the client never sees the blip.
+        is run again on a fresh connection, and the client never sees the blip. Up to `RERUN_PAUSES` times:
+        the terminations of one restart reach every backend over some milliseconds, so a connection handed
+        out alive may be cut a moment later, and the first rerun with it.
         """
-        ledger = DatabaseLedger()
-        with connections[DEFAULT_DB_ALIAS].execute_wrapper(ledger):
-            response = self.get_response(request)
-        if not (ledger.transient_error and ledger.nothing_committed and response.status_code == 503):
-            return response
-        try:
-            body = request.body  # read (and kept) by the view already, or still unread in its stream
-        except Exception:  # e.g. too large to keep: answer the 503, the client retries
-            return response
-        logger.warning(
-            "%s %s: the database failed mid-request before any commit; running it again", request.method, request.path
-        )
-        response.close()
-        connections[DEFAULT_DB_ALIAS].close()  # back to the pool, which discards it if broken
-        retry = self.request_class(request.scope, io.BytesIO(body))
-        return self.get_response(retry)
+        attempt = request
+        for pause in (*RERUN_PAUSES, None):
+            ledger = DatabaseLedger()
+            with connections[DEFAULT_DB_ALIAS].execute_wrapper(ledger):
+                response = self.get_response(attempt)
+            if pause is None or not (
+                ledger.transient_error and ledger.nothing_committed and response.status_code == 503
+            ):
+                return response
+            try:
+                body = request.body  # read (and kept) by the view already, or still unread in its stream
+            except Exception:  # e.g. too large to keep: answer the 503, the client retries
+                return response
+            logger.warning(
+                "%s %s: the database failed mid-request before any commit; running it again",
+                request.method,
+                request.path,
+            )
+            response.close()
+            connections[DEFAULT_DB_ALIAS].close()  # back to the pool, which discards it if broken
+            time.sleep(pause)
+            attempt = self.request_class(request.scope, io.BytesIO(body))
+        raise AssertionError("unreachable: the last attempt's response is returned")
 
 
 class DatabaseLedger:
