@@ -175,8 +175,8 @@ def parse_options(argv: list[str] | None = None) -> Options:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     add = parser.add_argument
-    add("--clients", type=_positive(int), default=1_000, help="users, one client each (offline ones never connect)")
-    add("--rate", type=_positive(float), default=50, help="notifications published per second")
+    add("--clients", type=_positive(int), default=500, help="users, one client each (offline ones never connect)")
+    add("--rate", type=_positive(float), default=20, help="notifications published per second")
     add("--seconds", type=_positive(float), default=360, help="publishing time")
     add("--baseline", type=_positive(float), default=60, help="seconds of publishing before the first chaos step")
     add("--steps", type=_steps, default=",".join(STEPS), help=f"chaos steps in order ({','.join(STEPS)}), or none")
