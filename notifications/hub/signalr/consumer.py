@@ -29,6 +29,7 @@ from django.conf import settings
 
 from notifications.hub.client_messages import ClientMessage, NotificationMessage
 from notifications.hub.closes import (
+    FLOODING,
     MAX_MESSAGE_BYTES,
     MESSAGE_TOO_BIG,
     SERVER_SHUTDOWN,
@@ -47,6 +48,10 @@ logger = logging.getLogger(__name__)
 
 NORMAL_CLOSURE = 1000
 PROTOCOL_ERROR = 1002
+# Records one frame may complete. Official clients may put many in one (the JavaScript client sent a replay
+# page's 200 acks in a frame); each still counts against the flood budget, and past this a frame is refused
+# whole, before any record in it runs.
+MAX_RECORDS_PER_FRAME = 500
 
 HANDSHAKE_CANCELED = CloseReason(NORMAL_CLOSURE, "Handshake was canceled.", "handshake_timeout")
 CLIENT_TIMEOUT = CloseReason(NORMAL_CLOSURE, "no message from the client in time", "client_timeout")
@@ -134,8 +139,20 @@ class SignalRHubConsumer(HubConsumer):
         except protocol.RecordTooLarge:
             await self.close_with(MESSAGE_TOO_BIG)
             return
-        for record in records:
+        if len(records) > MAX_RECORDS_PER_FRAME:
+            logger.info(
+                "hub connection %s closed for flooding: %d records in a frame", self.connection_id, len(records)
+            )
+            await self.close_with(FLOODING)
+            return
+        for index, record in enumerate(records):
             if self.closing:
+                return
+            # Every record counts against the flood budget as a native frame does (the frame itself paid for
+            # its first record when it arrived: HubConsumer.receive).
+            if index and not self.session.admit_message():
+                logger.info("hub connection %s closed for flooding", self.connection_id)
+                await self.close_with(FLOODING)
                 return
             if frame_size(record, None) > MAX_MESSAGE_BYTES:  # assembled from several frames
                 await self.close_with(MESSAGE_TOO_BIG)

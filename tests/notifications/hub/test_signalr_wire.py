@@ -426,3 +426,37 @@ def test_uvicorn_serves_the_same_endpoint(uvicorn_server, redis_client):
         assert client.replayed[0]["arguments"][0]["notificationId"] == str(notification.pk)
         assert client.invoke("AcknowledgeNotification", str(notification.pk))["type"] == 3
     assert Delivery.objects.get(notification=notification).status == Delivery.Status.ACKNOWLEDGED
+
+
+# --- Flooding -------------------------------------------------------------------------------------------------
+
+
+def mark_all_read_records(count: int) -> list[dict]:
+    return [invocation("MarkAllRead", invocation_id=f"flood-{index}") for index in range(count)]
+
+
+def test_every_record_counts_against_the_flood_limit_as_a_native_frame_does(signalr, settings):
+    """A few frames of many records each: the budget is spent by the records, not by the frames."""
+    client = signalr(UserFactory())
+    per_frame = 30
+    for _ in range(3):  # 90 records in 3 frames, over the burst of 40
+        client.send(*mark_all_read_records(per_frame))
+
+    closed = client.closed()
+
+    assert closed.code == 1008
+    completed = [message for message in closed.frames if message.get("type") == 3]
+    # About the burst ran (the handshake and the start's barrier took their share, the bucket refills a little
+    # meanwhile); then the close, not the other 50.
+    assert settings.WS_RATE_BURST - 5 <= len(completed) <= settings.WS_RATE_BURST + 5
+    assert closed.frames[-1] == {"type": 7, "error": "too many messages"}
+
+
+def test_a_frame_of_too_many_records_closes_the_connection_before_any_runs(signalr):
+    client = signalr(UserFactory())
+    client.send(*mark_all_read_records(600))
+
+    closed = client.closed()
+
+    assert closed.code == 1008
+    assert [message for message in closed.frames if message.get("type") == 3] == []
