@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
+from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.base import BaseHandler
 from django.db import DEFAULT_DB_ALIAS, connections
@@ -83,8 +84,20 @@ class SyncViewsASGIHandler(ASGIHandler):
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
-        async with self._request_slot():
-            await self._handle_on_a_thread(scope, receive, send)
+        limit = api_body_limit(scope)
+        if limit is None:
+            async with self._request_slot():
+                await self._handle_on_a_thread(scope, receive, send)
+            return
+        declared = declared_body_length(scope)
+        if declared is not None and declared > limit:
+            await refuse_body_too_large(send, limit)  # before one byte of it is read, whatever its size
+            return
+        try:
+            async with self._request_slot():
+                await self._handle_on_a_thread(scope, BodyCounter(receive, limit), send)
+        except BodyTooLarge:  # a body without Content-Length (chunked) grew past the limit while it was read
+            await refuse_body_too_large(send, limit)
 
     def _request_slot(self) -> asyncio.Semaphore:
         """At most REQUESTS_AT_ONCE requests run their view at once; the others wait on the event loop.
@@ -184,6 +197,62 @@ class DatabaseLedger:
 
     def _committed(self) -> None:
         self.nothing_committed = False
+
+
+API_PREFIX = "/api/"
+
+
+def api_body_limit(scope: Mapping[str, Any]) -> int | None:
+    """The largest body the request may carry: `API_MAX_BODY_BYTES` under /api/ (docs/api.md), else Django's."""
+    if scope.get("path", "").startswith(API_PREFIX):
+        return int(settings.API_MAX_BODY_BYTES)
+    return None
+
+
+def declared_body_length(scope: Mapping[str, Any]) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None  # malformed: the server or Django refuses it
+    return None
+
+
+class BodyTooLarge(Exception):
+    """A request body read past its limit."""
+
+
+class BodyCounter:
+    """The ASGI `receive` of a request, counting its body: past `limit` bytes it raises `BodyTooLarge`, so a body
+    sent without a length is never read, let alone kept, beyond the limit."""
+
+    def __init__(self, receive, limit: int) -> None:
+        self._receive = receive
+        self._limit = limit
+        self._read = 0
+
+    async def __call__(self) -> Mapping[str, Any]:
+        message = await self._receive()
+        if message["type"] == "http.request":
+            self._read += len(message.get("body", b""))
+            if self._read > self._limit:
+                raise BodyTooLarge
+        return message
+
+
+async def refuse_body_too_large(send, limit: int) -> None:
+    """413 `body_too_large` in the API's error shape (core/api/parsers.py answers the same inside DRF)."""
+    body = json.dumps(
+        {"code": "body_too_large", "message": f"The request body is larger than the limit of {limit} bytes."}
+    ).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),  # the rest of the body may still be on its way: do not read it as a request
+    ]
+    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 class Answer:

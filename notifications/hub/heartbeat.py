@@ -128,7 +128,12 @@ class PresenceRefresher:
 
     async def _refresh_forever(self) -> None:
         loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
         while self._sessions:
+            if task is not None and task.cancelling():
+                # Cancelled (server or loop shutdown) while a refresh ran: redis-py can turn the CancelledError it
+                # received into a connection error, which a failed tick logs and survives. Honour the cancel.
+                raise asyncio.CancelledError
             heartbeat = settings.NOTIFY_PRESENCE_HEARTBEAT
             tick = heartbeat / TICKS_PER_HEARTBEAT
             due = loop.time() + tick
