@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import builtins
 import functools
+import ipaddress
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +29,7 @@ _FALSE = {"0", "false", "no", "off", ""}
 POSTGRES_SCHEMES = {"postgres", "postgresql", "pgsql"}
 
 T = TypeVar("T")
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class ConfigError(Exception):
@@ -121,6 +123,22 @@ class StrictEnv:
         if isinstance(value, list):
             return value
         return [item.strip() for item in value.split(",") if item.strip()]
+
+    @_recorded(neutral=[])
+    def ip_networks(self, name: builtins.str, value: Any) -> builtins.list[IPNetwork]:
+        """A comma-separated list of IP addresses and CIDR networks (an address is a network of one)."""
+        items = value if isinstance(value, builtins.list) else value.split(",")
+        networks = []
+        for item in (text.strip() for text in items):
+            if not item:
+                continue
+            try:
+                networks.append(ipaddress.ip_network(item))  # strict: 10.0.0.1/8 is refused, not widened silently
+            except ValueError:
+                raise ConfigError(
+                    f"{name}: {item!r} is not an IP address or network (e.g. 127.0.0.1, 10.0.0.0/8, ::1)"
+                ) from None
+        return networks
 
     @_recorded(neutral="")
     def choice(self, name: builtins.str, value: builtins.str, *, choices: tuple[builtins.str, ...]) -> builtins.str:

@@ -6,7 +6,8 @@ about 15% more deliveries per second in every run; connect rate, latency,
 memory and acks were within the noise. daphne stays the default (the hub's
 close-code patch and most end-to-end tests target it); set
 `ASGI_SERVER=uvicorn` to switch, no code change. Both serve the same `notifyhub.asgi:application` on
-`WEB_BIND:PORT` and trust X-Forwarded-* from the proxy in front. uvicorn can serve the port from
+`WEB_BIND:PORT`, and neither reads proxy headers: the application believes X-Forwarded-* only from the proxies
+TRUSTED_PROXIES lists (notifyhub/proxies.py), the same way under both. uvicorn can serve the port from
 `WEB_CONCURRENCY` processes (its workers) to use more than one core; daphne has no such option, so
 settings refuse WEB_CONCURRENCY > 1 with it.
 """
@@ -28,14 +29,14 @@ def server_command(
     if server == "daphne":
         if processes != 1:
             raise ValueError("daphne serves from one process")
-        return [sys.executable, "-m", "daphne", "--bind", bind, "--port", str(port), "--proxy-headers", APPLICATION]
+        return [sys.executable, "-m", "daphne", "--bind", bind, "--port", str(port), APPLICATION]
     if server == "uvicorn":
-        # uvicorn trusts proxy headers from 127.0.0.1 by default (FORWARDED_ALLOW_IPS widens it).
+        # uvicorn would trust proxy headers from 127.0.0.1 (or FORWARDED_ALLOW_IPS) before the application sees them.
         # With more than one worker it binds the port, then spawns (not forks) each worker, which imports
         # notifyhub.asgi afresh: every worker has its own connection pool, channel-layer client and ack batcher.
         argv = [sys.executable, "-m", "uvicorn", APPLICATION, "--host", bind, "--port", str(port)]
         argv += ["--ws-per-message-deflate", "true" if per_message_deflate else "false"]
-        return [*argv, "--workers", str(processes), "--proxy-headers", "--no-server-header"]
+        return [*argv, "--workers", str(processes), "--no-proxy-headers", "--no-server-header"]
     raise ValueError(f"unknown ASGI server {server!r}")
 
 

@@ -2,7 +2,8 @@
 
 simplejwt does the work; these subclasses refuse unknown fields like the rest
 of the API, never answer 500 for a token of a deleted user, are throttled per
-client address, and are documented with their real request and response shapes.
+client address (and a password request per username too), and are documented with
+their real request and response shapes.
 """
 
 from typing import Any
@@ -18,7 +19,7 @@ from rest_framework_simplejwt import views as jwt_views
 
 from core.api.schema import error_response
 from core.api.serializers import StrictInputSerializer
-from core.api.throttling import TokenRateThrottle
+from core.api.throttling import TokenRateThrottle, TokenUsernameRateThrottle
 
 
 class TokenObtainPairSerializer(StrictInputSerializer, jwt_serializers.TokenObtainPairSerializer):
@@ -67,7 +68,7 @@ INVALID_CREDENTIALS = error_response("Wrong username or password, inactive accou
 
 
 class TokenObtainPairView(jwt_views.TokenObtainPairView):
-    throttle_classes = [TokenRateThrottle]
+    throttle_classes = [TokenRateThrottle, TokenUsernameRateThrottle]
 
     @extend_schema(
         tags=["auth"],

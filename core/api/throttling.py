@@ -1,8 +1,10 @@
-"""Rate limits: per user for everything, per publisher for publishing, per client address for tokens.
+"""Rate limits: per user for everything, per publisher for publishing, per client address and per username for tokens.
 
 Rates come from settings (`API_RATE_*` in .env.example) and are read on each
 request rather than when the class is defined, so a changed setting applies.
 Counters live in the shared cache (Redis), so every web process counts together.
+The client address is `REMOTE_ADDR` (`NUM_PROXIES` is 0): `notifyhub/proxies.py`
+has resolved it behind trusted proxies and removed `X-Forwarded-For` before Django.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import redis
 from rest_framework.settings import api_settings
 from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle
 from rest_framework.throttling import UserRateThrottle as DRFUserRateThrottle
+
+from core.sign_in import username_key
 
 if TYPE_CHECKING:  # rest_framework.views imports the throttle classes named in settings: this module
     from rest_framework.request import Request
@@ -57,3 +61,16 @@ class TokenRateThrottle(_RateFromSettings, AnonRateThrottle):
 
     def get_cache_key(self, request: Request, view: APIView) -> str:
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class TokenUsernameRateThrottle(_RateFromSettings):
+    """Token requests per username, from any address: slows guessing one account's password from many addresses."""
+
+    scope = "auth_username"
+
+    def get_cache_key(self, request: Request, view: APIView) -> str | None:
+        # Reading the body here raises what the view would (malformed JSON, too large): the client gets that answer.
+        username = request.data.get("username") if isinstance(request.data, dict) else None
+        if not isinstance(username, str) or not username.strip():
+            return None  # nothing to count: the view answers 400
+        return self.cache_format % {"scope": self.scope, "ident": username_key(username)}

@@ -287,10 +287,15 @@ class HubConsumer(AsyncWebsocketConsumer):
             await self.close_with(MESSAGE_TOO_BIG)
             return
         if not self.session.admit_message():
-            logger.info("hub connection %s closed for flooding", self.connection_id)
+            logger.info("hub connection %s from %s closed for flooding", self.connection_id, self.client_address())
             await self.close_with(FLOODING)
             return
         await self.receive_frame(text_data, bytes_data)
+
+    def client_address(self) -> str:
+        """The client's address: its socket's peer, or who a trusted proxy says it is (notifyhub/proxies.py)."""
+        client = self.scope.get("client")
+        return str(client[0]) if client else "an unknown address"
 
     async def perform(self, command: Awaitable[ClientMessage | None], *, request: str | None = None) -> None:
         """Await a session command, after the replay and the acks before it; send its reply, or an error."""

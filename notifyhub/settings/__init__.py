@@ -57,6 +57,15 @@ WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", default=1, minimum=1)
 # compress every frame per connection (~40% more CPU per delivered notification, docs/performance.md) for
 # notifications of a few hundred bytes. Off unless asked for.
 WS_PER_MESSAGE_DEFLATE = env.bool("WS_PER_MESSAGE_DEFLATE", default=False)
+# Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto / X-Real-IP are believed (addresses and CIDR networks;
+# notifyhub/proxies.py). Empty: none, not even loopback, so a client is always its socket's peer. A proxy on this
+# host is 127.0.0.1 (or ::1) and must be listed like any other.
+TRUSTED_PROXIES = env.ip_networks("TRUSTED_PROXIES", default=[])
+# It counted proxies, trusting the header from any peer; a deployment that set it must list addresses instead.
+env.check(
+    env.str("API_TRUSTED_PROXIES", default="0").strip() in ("", "0"),
+    "API_TRUSTED_PROXIES is replaced by TRUSTED_PROXIES: list your proxies' addresses (e.g. 127.0.0.1, 10.0.0.0/8)",
+)
 env.check(
     WEB_CONCURRENCY == 1 or ASGI_SERVER == "uvicorn",
     f"WEB_CONCURRENCY={WEB_CONCURRENCY} needs ASGI_SERVER=uvicorn ({ASGI_SERVER} runs one process)",
@@ -74,16 +83,21 @@ API_THROTTLE_RATES = {
     "user": env.str("API_RATE_USER", default="600/minute").strip(),
     "publish": env.str("API_RATE_PUBLISH", default="600/minute").strip(),
     "auth": env.str("API_RATE_AUTH", default="20/minute").strip(),
+    "auth_username": env.str("API_RATE_AUTH_USERNAME", default="10/minute").strip(),
 }
 for _scope, _rate in API_THROTTLE_RATES.items():
     env.check(
         bool(THROTTLE_RATE_FORMAT.match(_rate)),
         f"API_RATE_{_scope.upper()}={_rate!r} is not a rate like 600/minute (per second, minute, hour or day)",
     )
-# Reverse proxies in front of the web process; their X-Forwarded-For names the client to throttle.
-API_TRUSTED_PROXIES = env.int("API_TRUSTED_PROXIES", default=0, minimum=0)
 JWT_ACCESS_TOKEN_LIFETIME = env.int("JWT_ACCESS_TOKEN_LIFETIME", default=900)
 JWT_REFRESH_TOKEN_LIFETIME = env.int("JWT_REFRESH_TOKEN_LIFETIME", default=86_400)
+
+# --- The admin's sign-in (/admin/login/) ------------------------------------------------------------------
+# This many failed sign-ins of one username from one client address within ADMIN_LOGIN_COOLOFF seconds refuse that
+# pair for ADMIN_LOGIN_COOLOFF seconds, the right password too (notifyhub/admin.py).
+ADMIN_LOGIN_MAX_FAILURES = env.int("ADMIN_LOGIN_MAX_FAILURES", default=5, minimum=1)
+ADMIN_LOGIN_COOLOFF = env.int("ADMIN_LOGIN_COOLOFF", default=900, minimum=1)
 
 # --- Celery processes (the Procfile's worker and beat lines) -----------------------------------------------
 # Push-task processes of the `worker` line (the `sweeper` line runs one), and where beat keeps its schedule.
@@ -171,7 +185,7 @@ env.stop_if_invalid()
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "notifyhub.apps.NotifyHubAdminConfig",  # django.contrib.admin, its sign-in locked after failures
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -309,7 +323,8 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_THROTTLE_CLASSES": ["core.api.throttling.UserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": API_THROTTLE_RATES,
-    "NUM_PROXIES": API_TRUSTED_PROXIES,
+    # The client address is decided before Django (notifyhub/proxies.py), which removes X-Forwarded-For: REMOTE_ADDR.
+    "NUM_PROXIES": 0,
     "EXCEPTION_HANDLER": "core.api.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "core.api.schema.AutoSchema",
 }

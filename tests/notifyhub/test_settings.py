@@ -47,7 +47,16 @@ def test_every_bad_value_is_reported_at_once_one_line_each():
         ({"API_RATE_USER": "fast"}, "API_RATE_USER='fast' is not a rate like 600/minute"),
         ({"API_RATE_PUBLISH": "0/minute"}, "API_RATE_PUBLISH='0/minute' is not a rate"),
         ({"API_MAX_BODY_BYTES": "10"}, "API_MAX_BODY_BYTES=10 must be at least 1024"),
-        ({"API_TRUSTED_PROXIES": "-1"}, "API_TRUSTED_PROXIES=-1 must be at least 0"),
+        ({"API_RATE_AUTH_USERNAME": "10"}, "API_RATE_AUTH_USERNAME='10' is not a rate like 600/minute"),
+        ({"TRUSTED_PROXIES": "localhost"}, "TRUSTED_PROXIES: 'localhost' is not an IP address or network"),
+        ({"TRUSTED_PROXIES": "10.0.0.1/8"}, "TRUSTED_PROXIES: '10.0.0.1/8' is not an IP address or network"),
+        ({"TRUSTED_PROXIES": "10.0.0.0/33"}, "TRUSTED_PROXIES: '10.0.0.0/33' is not an IP address or network"),
+        (
+            {"API_TRUSTED_PROXIES": "1"},  # a count, which trusted the header from any peer
+            "API_TRUSTED_PROXIES is replaced by TRUSTED_PROXIES: list your proxies' addresses",
+        ),
+        ({"ADMIN_LOGIN_MAX_FAILURES": "0"}, "ADMIN_LOGIN_MAX_FAILURES=0 must be at least 1"),
+        ({"ADMIN_LOGIN_COOLOFF": "soon"}, "ADMIN_LOGIN_COOLOFF='soon' is not an integer"),
         ({"NOTIFY_PUSH_BACKEND": "apns"}, "NOTIFY_PUSH_BACKEND='apns' must be one of: fcm, log"),
         (
             {"NOTIFY_PUSH_BACKEND": "fcm", "FCM_CREDENTIALS_FILE": None, "GOOGLE_APPLICATION_CREDENTIALS": None},
@@ -89,9 +98,32 @@ def test_api_limits_come_from_the_environment():
         API_RATE_PUBLISH="5/second",
         API_MAX_BODY_BYTES="2048",
     )
-    assert result.stdout.strip() == "{'user': '600/minute', 'publish': '5/second', 'auth': '20/minute'} 2048", (
-        result.stderr
-    )
+    assert result.stdout.strip() == (
+        "{'user': '600/minute', 'publish': '5/second', 'auth': '20/minute', 'auth_username': '10/minute'} 2048"
+    ), result.stderr
+
+
+PRINT_TRUSTED_PROXIES = "print([str(network) for network in settings.TRUSTED_PROXIES])"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, "[]"),  # not even loopback: a proxy on this host is listed like any other
+        ("127.0.0.1", "['127.0.0.1/32']"),
+        (" 127.0.0.1, ::1 ,10.0.0.0/8,", "['127.0.0.1/32', '::1/128', '10.0.0.0/8']"),
+    ],
+)
+def test_trusted_proxies_are_addresses_and_networks(value, expected):
+    result = load_settings(PRINT_TRUSTED_PROXIES, TRUSTED_PROXIES=value)
+    assert result.stdout.strip() == expected, result.stderr
+
+
+@pytest.mark.parametrize("count", ["0", ""])
+def test_the_old_proxy_count_left_at_none_is_harmless(count):
+    """`make run` copied API_TRUSTED_PROXIES=0 into every .env made before TRUSTED_PROXIES."""
+    result = load_settings(PRINT_TRUSTED_PROXIES, API_TRUSTED_PROXIES=count)
+    assert result.stdout.strip() == "[]", result.stderr
 
 
 def test_password_in_malformed_url_is_not_printed():

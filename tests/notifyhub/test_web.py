@@ -22,8 +22,13 @@ def test_both_servers_serve_the_one_application_on_the_given_address(server):
     argv = server_command(server, bind="10.1.2.3", port=8123)
     assert argv[:3] == [sys.executable, "-m", server]
     assert "notifyhub.asgi:application" in argv
-    assert "--proxy-headers" in argv
+    assert "--proxy-headers" not in argv  # the application reads them, from trusted proxies only
     assert "10.1.2.3" in argv and "8123" in argv
+
+
+def test_uvicorn_is_told_not_to_read_proxy_headers_itself():
+    """It would by default, from 127.0.0.1: notifyhub/proxies.py decides, the same way under both servers."""
+    assert "--no-proxy-headers" in server_command("uvicorn", bind="127.0.0.1", port=8000)
 
 
 @pytest.mark.parametrize("processes", [1, 3])
@@ -63,6 +68,10 @@ def run_web(overrides: dict[str, str]) -> subprocess.CompletedProcess:
         (
             {"ASGI_SERVER": "daphne", "WS_PER_MESSAGE_DEFLATE": "true"},
             "WS_PER_MESSAGE_DEFLATE=true needs ASGI_SERVER=uvicorn",
+        ),
+        (
+            {"TRUSTED_PROXIES": "127.0.0.1, nginx"},
+            "TRUSTED_PROXIES: 'nginx' is not an IP address or network (e.g. 127.0.0.1, 10.0.0.0/8, ::1)",
         ),
     ],
 )

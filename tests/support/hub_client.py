@@ -41,10 +41,12 @@ def open_socket(
     origin: str | None = None,
     path: str = NATIVE_PATH,
     query: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
     **options,
 ) -> ClientConnection:
-    """A raw `websockets` connection, the token in the Authorization header or the access_token query."""
-    headers = {}
+    """A raw `websockets` connection, the token in the Authorization header or the access_token query;
+    `headers`: more handshake headers."""
+    headers = dict(headers or {})
     query = dict(query or {})
     if token is not None and via == "header":
         headers["Authorization"] = f"Bearer {token}"

@@ -210,6 +210,7 @@ class HubServer(ListeningServer):
                 "--fd",
                 str(fd),
                 "--no-server-header",
+                "--no-proxy-headers",  # as the Procfile's web line runs it: proxy headers are the application's
                 "--ws-per-message-deflate",  # as the Procfile's web line runs it (WS_PER_MESSAGE_DEFLATE)
                 "false",
                 "notifyhub.asgi:application",

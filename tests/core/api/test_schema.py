@@ -54,7 +54,7 @@ def world(settings):
     """A staff publisher who is also a requester, with a notification and a document of their own."""
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {"user": "100000/minute", "publish": "100000/minute", "auth": "100000/minute"},
+        "DEFAULT_THROTTLE_RATES": dict.fromkeys(settings.API_THROTTLE_RATES, "100000/minute"),
     }
     me = make_publisher(is_staff=True)
     department = DepartmentFactory(code="ops")

@@ -1,4 +1,5 @@
-"""Rate limits answer 429 with Retry-After; publishers and users are counted apart."""
+"""Rate limits answer 429 with Retry-After; publishers and users are counted apart; token requests per address and
+per username."""
 
 import json
 
@@ -63,6 +64,45 @@ def test_token_requests_are_limited_per_address(rates):
     assert elsewhere.status_code == 200
 
 
+def token_request(username: str, password: str, address: str):
+    body = json.dumps({"username": username, "password": password})
+    return client_for().post("/api/auth/token/", body, content_type="application/json", REMOTE_ADDR=address)
+
+
+def test_token_requests_are_limited_per_username_from_any_address(rates):
+    rates(auth_username="3/minute", auth="100/minute")
+    user, other = UserFactory(username="alice"), UserFactory()
+    # One username, however it is spelled: Django trims it, and case and width never make a fresh budget.
+    for address, spelling in (("10.0.0.1", "alice"), ("10.0.0.2", "ALICE"), ("10.0.0.3", " Ａlice ")):
+        assert token_request(spelling, "wrong", address).status_code == 401
+
+    throttled = token_request(user.username, TEST_PASSWORD, "10.0.0.4")
+
+    assert_error(throttled, 429, "throttled")
+    assert 0 < int(throttled["Retry-After"]) <= 60
+    assert token_request(other.username, TEST_PASSWORD, "10.0.0.4").status_code == 200  # counted per username
+
+
+def test_refresh_and_verify_are_not_counted_per_username(rates):
+    rates(auth_username="1/minute", auth="100/minute")
+    user = UserFactory()
+    refresh = token_request(user.username, TEST_PASSWORD, "10.0.0.1").json()["refresh"]
+    for _ in range(3):
+        body = json.dumps({"refresh": refresh})
+        assert client_for().post("/api/auth/token/refresh/", body, content_type="application/json").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "status_code", "code"),
+    [("{", 400, "parse_error"), ("[]", 400, "invalid"), ('{"password": "x"}', 400, "invalid")],
+)
+def test_a_token_request_without_a_username_gets_the_views_answer(rates, body, status_code, code):
+    rates(auth_username="1/minute", auth="100/minute")
+    for _ in range(2):
+        response = client_for().post("/api/auth/token/", body, content_type="application/json")
+        assert_error(response, status_code, code)
+
+
 def test_health_is_never_throttled(rates):
     rates(user="1/minute")
     assert all(client_for().get("/healthz").status_code == 200 for _ in range(3))
@@ -77,3 +117,4 @@ def test_unreachable_cache_lets_requests_through(settings):
         }
     }
     assert client_for(UserFactory()).get("/api/notifications/").status_code == 200
+    assert token_request(UserFactory().username, TEST_PASSWORD, "10.0.0.1").status_code == 200
