@@ -122,6 +122,9 @@ NOTIFY_MAX_PUSH_ATTEMPTS = env.int("NOTIFY_MAX_PUSH_ATTEMPTS", default=5, minimu
 NOTIFY_PUSH_RETRY_DELAY = env.float("NOTIFY_PUSH_RETRY_DELAY", default=10, minimum=0.1)
 # How long a push task owns a delivery; the task is killed before then, so two never overlap.
 NOTIFY_PUSH_LEASE = env.float("NOTIFY_PUSH_LEASE", default=90, minimum=2)
+# Active devices (FCM tokens) a user may have: registering one more deactivates their least recently registered,
+# so one account cannot make every push to it fan out to thousands of tokens.
+NOTIFY_MAX_DEVICES_PER_USER = env.int("NOTIFY_MAX_DEVICES_PER_USER", default=10, minimum=1)
 # Send only the notification id and event (the app fetches the rest over the API).
 NOTIFY_PUSH_CONTENT_MINIMAL = env.bool("NOTIFY_PUSH_CONTENT_MINIMAL", default=False)
 # Service-account JSON for FCM; GOOGLE_APPLICATION_CREDENTIALS (Application Default Credentials) also works.
