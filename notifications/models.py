@@ -124,6 +124,13 @@ class Delivery(models.Model):
                 condition=models.Q(read_at__isnull=True),
                 name="delivery_unread",
             ),
+            # The retention pruner's way to settled deliveries, the longest unchanged first. Open rows (the
+            # statuses of OPEN_STATUSES) are not in it, so fan-out inserts and sends never pay for it.
+            models.Index(
+                fields=["updated_at"],
+                condition=~models.Q(status__in=["pending", "sent"]),
+                name="delivery_settled_updated",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -208,7 +215,8 @@ class IdempotencyKey(models.Model):
 
     The unique constraint is what makes retries safe under concurrency: a second
     request with the same key waits on the index until the first commits, then
-    replays its result instead of publishing again.
+    replays its result instead of publishing again. A key expires
+    NOTIFY_IDEMPOTENCY_KEY_TTL_HOURS after it was claimed (`created_at`).
     """
 
     publisher = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
@@ -224,6 +232,7 @@ class IdempotencyKey(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["publisher", "key"], name="unique_idempotency_key_per_publisher")
         ]
+        indexes = [models.Index(fields=["created_at"], name="idempotency_key_created")]  # the pruner's way in
 
     def __str__(self) -> str:
         return f"{self.key} by {self.publisher_id}"

@@ -1,6 +1,6 @@
 """Celery tasks of the notifications domain: thin wrappers that take ids and call one service.
 
-Both are idempotent (the broker redelivers after a crash: acks_late, reject_on_worker_lost).
+All are idempotent (the broker redelivers after a crash: acks_late, reject_on_worker_lost).
 """
 
 from __future__ import annotations  # celery-types makes Task generic; Celery's Task takes no subscript at run time
@@ -10,6 +10,7 @@ from django.conf import settings
 
 from notifications.dispatch import PUSH_TASK
 from notifications.services.pushes import delivery_push
+from notifications.services.retention import retention_prune
 from notifications.services.sweep import deliveries_sweep
 
 # Killed well before its lease ends, so the sweep's next round never overlaps a stuck one.
@@ -28,3 +29,9 @@ def push_delivery(self: Task[[int], str], delivery_id: int) -> str:
 def sweep_deliveries() -> dict[str, int]:
     """Retry, push or expire every due delivery (Celery beat, every NOTIFY_SWEEP_INTERVAL seconds)."""
     return deliveries_sweep()
+
+
+@shared_task(name="notifications.prune_retention", ignore_result=True)
+def prune_retention() -> dict[str, int]:
+    """Delete what is past its retention (Celery beat, every NOTIFY_RETENTION_INTERVAL seconds)."""
+    return retention_prune()

@@ -24,6 +24,7 @@ from notifications.services.publish_request import (
 from notifications.services.pushes import delivery_push
 from notifications.services.recipients import recipient_deactivated
 from notifications.services.replay import ReplayPage, deliveries_replay_page
+from notifications.services.retention import retention_prune
 from notifications.services.sweep import deliveries_sweep
 from notifications.services.workflow_notifications import (
     document_approved_publish,
@@ -58,4 +59,5 @@ __all__ = [
     "notification_publish_repeated",
     "notification_publish_requested",
     "recipient_deactivated",
+    "retention_prune",
 ]

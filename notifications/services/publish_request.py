@@ -2,9 +2,11 @@
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from core.database import atomic_with_verified_commit
 from notifications import selectors
@@ -42,8 +44,9 @@ def notification_publish_requested(
     publishing transaction: a concurrent request with the same key blocks on
     that insert until this one commits, then answers with its result; if this one fails,
     the key is free again. The same key with a different body raises
-    `idempotency_conflict`. Unknown recipients raise `UnknownRecipients` and
-    nothing is written.
+    `idempotency_conflict`. A key expires NOTIFY_IDEMPOTENCY_KEY_TTL_HOURS after
+    it was claimed: then the same key publishes anew. Unknown recipients raise
+    `UnknownRecipients` and nothing is written.
     """
     content = {
         "event": event,
@@ -98,19 +101,30 @@ def _resolve_and_publish(
 def notification_publish_repeated(
     *, published_by_id: int, idempotency_key: str, request_hash: str
 ) -> PublishResult | None:
-    """What an earlier request with this key published, or None if the key is unused.
+    """What an earlier request with this key published, or None if the key is unused or has expired.
 
     Raises `idempotency_conflict` if the key was used with a different body.
     """
     earlier = (
         IdempotencyKey.objects.select_related("notification")
-        .filter(publisher_id=published_by_id, key=idempotency_key)
+        .filter(publisher_id=published_by_id, key=idempotency_key, created_at__gte=idempotency_keys_expired_before())
         .first()
     )
     return None if earlier is None else _earlier_result(earlier, request_hash)
 
 
+def idempotency_keys_expired_before() -> datetime:
+    """Keys claimed before this time have expired: the same key publishes anew (the retention pruner deletes
+    them, but no lookup waits for that)."""
+    return timezone.now() - timedelta(hours=settings.NOTIFY_IDEMPOTENCY_KEY_TTL_HOURS)
+
+
 def _claim_or_earlier_result(*, publisher_id: int, key: str, request_hash: str):
+    # An expired key the pruner has not deleted yet is deleted here, so the insert can claim the key anew. Its row
+    # lock makes a concurrent request with the same key wait, then meet this claim on the unique index.
+    IdempotencyKey.objects.filter(
+        publisher_id=publisher_id, key=key, created_at__lt=idempotency_keys_expired_before()
+    ).delete()
     try:
         with transaction.atomic():  # a savepoint: the failed insert must not poison the outer transaction
             return IdempotencyKey.objects.create(publisher_id=publisher_id, key=key, request_hash=request_hash), None

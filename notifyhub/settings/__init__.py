@@ -136,6 +136,9 @@ NOTIFY_MAX_PUSH_ATTEMPTS = env.int("NOTIFY_MAX_PUSH_ATTEMPTS", default=5, minimu
 NOTIFY_PUSH_RETRY_DELAY = env.float("NOTIFY_PUSH_RETRY_DELAY", default=10, minimum=0.1)
 # How long a push task owns a delivery; the task is killed before then, so two never overlap.
 NOTIFY_PUSH_LEASE = env.float("NOTIFY_PUSH_LEASE", default=90, minimum=2)
+# Active devices (FCM tokens) a user may have: registering one more deactivates their least recently registered,
+# so one account cannot make every push to it fan out to thousands of tokens.
+NOTIFY_MAX_DEVICES_PER_USER = env.int("NOTIFY_MAX_DEVICES_PER_USER", default=10, minimum=1)
 # Send only the notification id and event (the app fetches the rest over the API).
 NOTIFY_PUSH_CONTENT_MINIMAL = env.bool("NOTIFY_PUSH_CONTENT_MINIMAL", default=False)
 # Service-account JSON for FCM; GOOGLE_APPLICATION_CREDENTIALS (Application Default Credentials) also works.
@@ -157,6 +160,19 @@ for _name, _path in (
 env.check(
     NOTIFY_PUSH_BACKEND != "fcm" or bool(FCM_CREDENTIALS_FILE or GOOGLE_APPLICATION_CREDENTIALS),
     "NOTIFY_PUSH_BACKEND=fcm needs FCM_CREDENTIALS_FILE or GOOGLE_APPLICATION_CREDENTIALS",
+)
+
+# --- Retention (notifications/services/retention.py) -----------------------------------------------------------
+# Days a settled delivery (and its attempt log) is kept after it last changed, and a notification after it was
+# published once none of its deliveries is left; 0 keeps both forever. An open delivery is never deleted.
+NOTIFY_RETENTION_DAYS = env.int("NOTIFY_RETENTION_DAYS", default=90, minimum=0)
+# Hours an Idempotency-Key answers with what it published; after that the same key publishes anew.
+NOTIFY_IDEMPOTENCY_KEY_TTL_HOURS = env.int("NOTIFY_IDEMPOTENCY_KEY_TTL_HOURS", default=24, minimum=1)
+# How often Celery beat runs the pruner (on the sweep queue), in seconds.
+NOTIFY_RETENTION_INTERVAL = env.float("NOTIFY_RETENTION_INTERVAL", default=60, minimum=0.1)
+env.check(
+    NOTIFY_RETENTION_DAYS == 0 or NOTIFY_IDEMPOTENCY_KEY_TTL_HOURS <= NOTIFY_RETENTION_DAYS * 24,
+    "NOTIFY_IDEMPOTENCY_KEY_TTL_HOURS must not outlast NOTIFY_RETENTION_DAYS (a key answers with its notification)",
 )
 
 # --- Real-time hub (WebSocket endpoints) ----------------------------------------------------------------
@@ -379,9 +395,13 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 1
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.25, "interval_max": 0.5}
 # The retry sweep has a queue of its own, served by the Procfile's `sweeper` line: behind a backlog of push
 # tasks in the default queue it would wait its turn, and (with an expiry of one interval) be discarded every
-# time, so resends, the recovery of stuck rows and expiry would all stop while pushes are backed up.
+# time, so resends, the recovery of stuck rows and expiry would all stop while pushes are backed up. The
+# retention pruner shares it: its runs are short (a time budget), so a sweep waits for one at most that long.
 SWEEP_QUEUE = "sweep"
-CELERY_TASK_ROUTES = {"notifications.sweep_deliveries": {"queue": SWEEP_QUEUE}}
+CELERY_TASK_ROUTES = {
+    "notifications.sweep_deliveries": {"queue": SWEEP_QUEUE},
+    "notifications.prune_retention": {"queue": SWEEP_QUEUE},
+}
 CELERY_BEAT_SCHEDULE = {
     "sweep-deliveries": {
         "task": "notifications.sweep_deliveries",
@@ -389,7 +409,13 @@ CELERY_BEAT_SCHEDULE = {
         # Sweeps are idempotent and cheap when nothing is due: a sweeper that was down comes back to at most a
         # minute's worth of them, not to hours of queued runs; a late one still runs (never every one dropped).
         "options": {"queue": SWEEP_QUEUE, "expires": max(60.0, 10 * NOTIFY_SWEEP_INTERVAL)},
-    }
+    },
+    "prune-retention": {
+        "task": "notifications.prune_retention",
+        "schedule": NOTIFY_RETENTION_INTERVAL,
+        # The same reasoning: a sweeper back from a long stop finds a run or two queued, not one per interval.
+        "options": {"queue": SWEEP_QUEUE, "expires": max(60.0, 2 * NOTIFY_RETENTION_INTERVAL)},
+    },
 }
 
 # --- Logging --------------------------------------------------------------------------------------------

@@ -27,6 +27,14 @@ def test_beat_runs_the_sweep_at_the_configured_interval():
     assert result.stdout.strip() == "notifications.sweep_deliveries 2.5", result.stderr
 
 
+def test_beat_runs_the_retention_pruner_on_the_sweep_queue_at_the_configured_interval():
+    result = load_settings(
+        "s = settings.CELERY_BEAT_SCHEDULE['prune-retention']; print(s['task'], s['schedule'], s['options']['queue'])",
+        NOTIFY_RETENTION_INTERVAL="600",
+    )
+    assert result.stdout.strip() == "notifications.prune_retention 600.0 sweep", result.stderr
+
+
 def test_env_example_as_make_run_copies_it_loads_with_simulated_pushes():
     result = load_settings(
         "print(settings.NOTIFY_PUSH_BACKEND, settings.NOTIFY_MAX_WS_ATTEMPTS, settings.NOTIFY_SWEEP_INTERVAL)",

@@ -64,6 +64,13 @@ def test_every_bad_value_is_reported_at_once_one_line_each():
         ),
         ({"FCM_CREDENTIALS_FILE": "/no/such/file.json"}, "FCM_CREDENTIALS_FILE='/no/such/file.json' is not a readable"),
         ({"NOTIFY_MAX_WS_ATTEMPTS": "0"}, "NOTIFY_MAX_WS_ATTEMPTS=0 must be at least 1"),
+        ({"NOTIFY_MAX_DEVICES_PER_USER": "0"}, "NOTIFY_MAX_DEVICES_PER_USER=0 must be at least 1"),
+        ({"NOTIFY_RETENTION_DAYS": "-1"}, "NOTIFY_RETENTION_DAYS=-1 must be at least 0"),
+        ({"NOTIFY_IDEMPOTENCY_KEY_TTL_HOURS": "0"}, "NOTIFY_IDEMPOTENCY_KEY_TTL_HOURS=0 must be at least 1"),
+        (
+            {"NOTIFY_RETENTION_DAYS": "1", "NOTIFY_IDEMPOTENCY_KEY_TTL_HOURS": "25"},
+            "NOTIFY_IDEMPOTENCY_KEY_TTL_HOURS must not outlast NOTIFY_RETENTION_DAYS",
+        ),
         ({"ASGI_SERVER": "uvicorn", "WEB_CONCURRENCY": "two"}, "WEB_CONCURRENCY='two' is not an integer"),
         ({"ASGI_SERVER": "uvicorn", "WEB_CONCURRENCY": "0"}, "WEB_CONCURRENCY=0 must be at least 1"),
         (

@@ -1,6 +1,8 @@
-"""Run test code in another thread with its own database connection, as another process would."""
+"""Run test code in another thread with its own database connection, as another process would; wait until such
+connections are all blocked on locks (to release them together)."""
 
 import threading
+import time
 from collections.abc import Callable
 
 from django.db import connections
@@ -30,3 +32,21 @@ class Worker(threading.Thread):
         if self.error is not None:
             raise self.error
         return self.result
+
+
+BLOCKED_BACKENDS = """
+    SELECT count(*) FROM pg_stat_activity
+    WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()
+"""
+
+
+def wait_for_blocked_backends(cursor, count: int, timeout: float = 10.0) -> None:
+    """Wait until `count` other connections to the test database wait for a lock (e.g. one `cursor` holds)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")  # statistics views are snapshotted per transaction
+        cursor.execute(BLOCKED_BACKENDS)
+        if cursor.fetchone()[0] >= count:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"{count} connections never blocked on a lock")

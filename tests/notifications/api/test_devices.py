@@ -65,6 +65,22 @@ def test_a_token_that_moves_to_another_user_leaves_its_previous_owner():
     assert client_for(previous).get(URL).json() == []
 
 
+def test_past_the_device_limit_the_least_recently_registered_device_is_deactivated(settings):
+    settings.NOTIFY_MAX_DEVICES_PER_USER = 2
+    user = UserFactory()
+    client = client_for(user)
+    for number in range(3):
+        assert register(client, token=f"token-{number}", app_install_id=f"install-{number}").status_code == 201
+
+    devices = client.get(URL).json()
+
+    assert [(device["app_install_id"], device["active"], device["deactivated_reason"]) for device in devices] == [
+        ("install-2", True, ""),
+        ("install-1", True, ""),
+        ("install-0", False, "device_limit"),
+    ]
+
+
 def test_list_shows_only_ones_own_devices():
     user, other = UserFactory(), UserFactory()
     mine = DeviceFactory(user=user)

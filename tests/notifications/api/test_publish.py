@@ -247,6 +247,29 @@ class TestIdempotency:
         assert response.status_code == 201
         assert Delivery.objects.get().recipient == user
 
+    def test_a_key_replays_for_its_time_to_live_then_publishes_anew_before_any_pruning(self, publisher, settings):
+        settings.NOTIFY_IDEMPOTENCY_KEY_TTL_HOURS = 24
+        client, user = client_for(publisher), UserFactory()
+        first = publish(client, minimal(users=[user.pk]), **{"Idempotency-Key": "daily-report"})
+        IdempotencyKey.objects.update(created_at=timezone.now() - timedelta(hours=23, minutes=59))
+        replay = publish(client, minimal(users=[user.pk]), **{"Idempotency-Key": "daily-report"})
+        IdempotencyKey.objects.update(created_at=timezone.now() - timedelta(hours=24, minutes=1))
+
+        anew = publish(
+            client, {**minimal(users=[user.pk]), "title": "Tomorrow's"}, **{"Idempotency-Key": "daily-report"}
+        )
+        again = publish(
+            client, {**minimal(users=[user.pk]), "title": "Tomorrow's"}, **{"Idempotency-Key": "daily-report"}
+        )
+
+        assert (first.status_code, replay.status_code, anew.status_code, again.status_code) == (201, 200, 201, 200)
+        assert replay.json()["id"] == first.json()["id"]
+        assert anew.json()["id"] != first.json()["id"]
+        assert again.json()["id"] == anew.json()["id"]
+        assert list(IdempotencyKey.objects.values_list("notification_id", flat=True)) == [
+            Notification.objects.get(title="Tomorrow's").pk
+        ]
+
     @pytest.mark.parametrize("key", ["", " leading-space", "é", "x" * 256, "tab\there"])
     def test_malformed_key_is_400(self, publisher, key):
         response = publish(client_for(publisher), minimal(users=[publisher.pk]), **{"Idempotency-Key": key})

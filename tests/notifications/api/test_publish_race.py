@@ -2,7 +2,6 @@
 
 import json
 import threading
-import time
 
 import pytest
 from django.db import connection, transaction
@@ -10,22 +9,7 @@ from django.db import connection, transaction
 from notifications.models import Delivery, IdempotencyKey, Notification
 from tests.support.api import client_for
 from tests.support.factories import UserFactory
-
-BLOCKED_BACKENDS = """
-    SELECT count(*) FROM pg_stat_activity
-    WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()
-"""
-
-
-def wait_for_blocked_backends(cursor, count: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        cursor.execute("SELECT pg_stat_clear_snapshot()")  # statistics views are snapshotted per transaction
-        cursor.execute(BLOCKED_BACKENDS)
-        if cursor.fetchone()[0] >= count:
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"{count} requests never blocked on each other")
+from tests.support.threads import wait_for_blocked_backends
 
 
 def post_in_thread(publisher, body: dict, key: str, responses: list) -> threading.Thread:
