@@ -1,4 +1,5 @@
-"""Publishing on behalf of an API client: recipients named by id or name, at most once per Idempotency-Key."""
+"""Publishing on behalf of an API client: recipients named by id or name, within the publisher's scope, at most
+once per Idempotency-Key."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from notifications.errors import NotificationError
 from notifications.models import IdempotencyKey, Notification
 from notifications.services.deliveries import deliveries_due_now
 from notifications.services.publish import notification_publish
+from notifications.services.publisher_scope import publish_data_check, publisher_scope_check
 
 
 @dataclass(frozen=True)
@@ -42,9 +44,11 @@ def notification_publish_requested(
     publishing transaction: a concurrent request with the same key blocks on
     that insert until this one commits, then answers with its result; if this one fails,
     the key is free again. The same key with a different body raises
-    `idempotency_conflict`. Unknown recipients raise `UnknownRecipients` and
-    nothing is written.
+    `idempotency_conflict`. Unknown recipients raise `UnknownRecipients`, data setting a
+    reserved key `ReservedDataKeys`, and anything beyond the publisher's scope (or a reserved
+    event name) `OutsideScope`; then nothing is written.
     """
+    publish_data_check(data)
     content = {
         "event": event,
         "title": title,
@@ -88,6 +92,13 @@ def _resolve_and_publish(
     *, users: Sequence[int | str], departments: Sequence[int | str], content: dict
 ) -> PublishResult:
     user_ids, department_ids = selectors.recipients_resolve(users=users, departments=departments)
+    publisher_scope_check(
+        publisher_id=content["published_by_id"],
+        event=content["event"],
+        user_ids=user_ids,
+        department_ids=department_ids,
+        document_id=content["document_id"],
+    )
     # Just resolved: a recipient deleted in between gets no delivery (the insert selects existing users).
     notification = notification_publish(
         **content, user_ids=user_ids, department_ids=department_ids, recipients_verified=True
