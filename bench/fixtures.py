@@ -1,4 +1,4 @@
-"""The bench's own data in its own database: users, one department, a publisher, and their tokens.
+"""The bench's own data in its own database: users, one department, a scoped publisher, and their tokens.
 
 Everything here runs in the driver after `django.setup()` with the bench's
 DATABASE_URL. The bench database is emptied at the start of every run and its
@@ -15,12 +15,13 @@ from django.core.management import call_command
 from django.db import connection
 from rest_framework_simplejwt.tokens import AccessToken
 
-from notifications.models import Delivery
+from notifications.models import Delivery, PublisherScope
 from workflow.models import Department, DepartmentMembership
 
 USERNAME_PREFIX = "bench-user-"
 PUBLISHER_USERNAME = "bench-publisher"
 DEPARTMENT_CODE = "bench-fanout"
+EVENT_PREFIX = "bench."  # every event the bench publishes starts with it (its publisher's scope allows them)
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,11 @@ def create_population(*, users: int, department_size: int) -> Population:
     publisher.user_permissions.add(
         Permission.objects.get(codename="publish_notification", content_type__app_label="notifications")
     )
+    # A scope that names every recipient, as a publisher limited to some would have: each publish pays for
+    # the check of its recipients against the scope, not the shortcut of an all-recipients one.
+    scope = PublisherScope.objects.create(publisher=publisher, events=[f"{EVENT_PREFIX}*"])
+    scope.departments.add(department)
+    scope.users.add(*user_ids)
     return Population(
         user_ids=user_ids,
         tokens=[access_token(user_id) for user_id in user_ids],

@@ -31,3 +31,27 @@ class UnknownRecipients(NotificationError):
                 f"No such department: {reference}." for reference in self.department_ids
             ]
         return fields
+
+
+class OutsideScope(NotificationError):
+    """A publish reaches beyond the publisher's scope (recipients, event name, document), uses a name reserved
+    for the system, or the publisher has no scope at all. `fields` names what, by input field."""
+
+    def __init__(self, message: str, *, fields: dict[str, list[str]] | None = None) -> None:
+        super().__init__(message, code="outside_scope")
+        self._fields = fields
+
+    def fields(self) -> dict[str, list[str]] | None:
+        return self._fields
+
+
+class ReservedDataKeys(NotificationError):
+    """A publisher's `data` sets keys the hub's messages set themselves."""
+
+    def __init__(self, keys: list[str]) -> None:
+        self.keys = keys
+        names = ", ".join(keys)
+        super().__init__(f"data may not set {names}: the hub sets these keys itself.", code="invalid")
+
+    def fields(self) -> dict[str, list[str]]:
+        return {"data": [f"Reserved keys: {', '.join(self.keys)}. The hub sets these itself; use other names."]}

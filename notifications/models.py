@@ -8,15 +8,30 @@ connect, the retry sweep, the FCM fallback).
 import uuid
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
+
+from notifications.reserved import is_reserved_event
 
 # Event names become SignalR invocation targets and client handler names.
 EVENT_NAME_VALIDATOR = RegexValidator(
     r"^[A-Za-z][A-Za-z0-9_.]{0,63}\Z",
     "Start with a letter; use letters, digits, '_' and '.' only (at most 64 characters).",
 )
+# An event name a publisher may use: exact (`InvoiceOverdue`), or a prefix ending in `*` (`hr.*`; `*` alone: any).
+EVENT_PREFIX_WILDCARD = "*"
+
+
+def validate_event_pattern(pattern: str) -> None:
+    """An exact event name that is not reserved, or a prefix ending in `*`."""
+    if pattern == EVENT_PREFIX_WILDCARD:
+        return
+    EVENT_NAME_VALIDATOR(pattern.removesuffix(EVENT_PREFIX_WILDCARD))
+    if not pattern.endswith(EVENT_PREFIX_WILDCARD) and is_reserved_event(pattern):
+        raise ValidationError(f"'{pattern}' is reserved for the system: no publisher may use it.")
 
 
 class Notification(models.Model):
@@ -236,3 +251,45 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} by {self.publisher_id}"
+
+
+class PublisherScope(models.Model):
+    """What one user may publish through the API: which recipients, which event names, which documents.
+
+    Publishing needs the `publish_notification` permission and a scope; a holder of the permission without one
+    may publish nothing. Superusers are unrestricted (a scope of theirs is not consulted). Reserved event names
+    and data keys (notifications/reserved.py) are refused to everyone; the workflow's own notifications pass no
+    scope check. Checked by notifications/services/publisher_scope.py on every API publish.
+    """
+
+    publisher = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="publisher_scope")
+    all_recipients = models.BooleanField(
+        default=False, help_text="May notify every user and department (the two lists below are then not consulted)."
+    )
+    departments = models.ManyToManyField(
+        "workflow.Department",
+        blank=True,
+        related_name="+",
+        help_text="May notify these departments, and any of their members by name.",
+    )
+    users = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="+", help_text="May notify these users by name."
+    )
+    events = ArrayField(
+        models.CharField(max_length=65, validators=[validate_event_pattern]),
+        blank=True,
+        default=list,
+        help_text="Event names it may publish, one a line: exact (InvoiceOverdue) or a prefix ending in * "
+        "(hr.*; * alone: any name). Names reserved for the system are refused whatever this says.",
+    )
+    may_attach_documents = models.BooleanField(
+        default=False,
+        help_text="May attach a document_id: a document of one of its departments (any document with all recipients).",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "publisher scope"
+
+    def __str__(self) -> str:
+        return f"Publishing scope of {self.publisher}"

@@ -199,16 +199,17 @@ def devices_of(user_id: int) -> QuerySet[Device]:
 
 
 def user_may_publish(user: AbstractUser) -> bool:
-    """Whether an authenticated user may publish: staff, active superusers, or holders of the permission.
+    """Whether a user holds `notifications.publish_notification`: directly, through a group, or as an active
+    superuser. Being staff is not enough; what they may publish is their scope's to say.
 
-    The same answer as `user.has_perm("notifications.publish_notification") or user.is_staff` with the
-    default ModelBackend, in one query instead of two (direct and group permissions) on every publish.
-    The query is written out: the ORM's six-table join with an OR cost ~1 ms of the web process's CPU
-    to build and PostgreSQL ~2 ms to plan, on every publish request; this costs a tenth of that.
+    The same answer as `user.has_perm("notifications.publish_notification")` with the default ModelBackend,
+    in one query instead of two (direct and group permissions) on every publish. The query is written out:
+    the ORM's six-table join with an OR cost ~1 ms of the web process's CPU to build and PostgreSQL ~2 ms to
+    plan, on every publish request; this costs a tenth of that.
     """
     if not user.is_active:
-        return user.is_staff  # has_perm is False for inactive users; staff passed regardless before
-    if user.is_staff or user.is_superuser:
+        return False
+    if user.is_superuser:
         return True
     with connection.cursor() as cursor:
         cursor.execute(_may_publish_sql(), ["notifications", "publish_notification", user.pk, user.pk])

@@ -1,4 +1,4 @@
-"""The soak's users, departments and publisher, in the soak's own database.
+"""The soak's users, departments and publisher (with its publishing scope), in the soak's own database.
 
 Runs in the driver after `django.setup()` with the soak's DATABASE_URL. The
 database is created if missing, migrated and emptied at every start (like the
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 USERNAME_PREFIX = "soak-user-"
 PUBLISHER_USERNAME = "soak-publisher"
+SOAK_EVENT = "SoakNotice"  # the one event name the soak's publisher publishes (and its scope allows)
 DEPARTMENT_PREFIX = "soak-dept-"
 # Kinds whose client never leaves and acknowledges everything: their deliveries must never fail.
 ALWAYS_CONNECTED = ("native", "signalr")
@@ -92,6 +93,7 @@ def create_population(
     from django.contrib.auth.models import Permission
 
     from bench.fixtures import access_token
+    from notifications.models import PublisherScope
     from workflow.models import Department, DepartmentMembership
 
     User = get_user_model()
@@ -127,4 +129,5 @@ def create_population(
     publisher.user_permissions.add(
         Permission.objects.get(codename="publish_notification", content_type__app_label="notifications")
     )
+    PublisherScope.objects.create(publisher=publisher, all_recipients=True, events=[SOAK_EVENT])
     return Population(users=users, departments=departments, publisher_token=access_token(publisher.pk))

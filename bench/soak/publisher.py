@@ -1,9 +1,10 @@
 """The soak's HTTP: a publisher at a steady rate through `POST /api/notifications/`, and device registration.
 
-The publisher is a service user holding `notifications.publish_notification`.
-Publish `seq` is due at `seq / rate` seconds after the start, whether or not
-earlier ones were answered (up to `MAX_IN_FLIGHT` at once; past that it waits,
-and counts the publish as late). Each carries an `Idempotency-Key` and, in its
+The publisher is a service user holding `notifications.publish_notification`,
+scoped to every recipient and the soak's one event name. Publish `seq` is due
+at `seq / rate` seconds after the start, whether or not earlier ones were
+answered (up to `MAX_IN_FLIGHT` at once; past that it waits, and counts the
+publish as late). Each carries an `Idempotency-Key` and, in its
 data, the stamp `{"soak": {"seq", "t"}}` (`t`: the wall-clock time of its
 first attempt), which the clients record: a notification's latency is receipt
 time minus `t`, so time spent retrying counts too.
@@ -27,11 +28,10 @@ from dataclasses import dataclass, field
 import httpx
 
 from bench.soak.chaos import Schedule
-from bench.soak.population import Population
+from bench.soak.population import SOAK_EVENT, Population
 
 PUBLISH_PATH = "/api/notifications/"
 DEVICES_PATH = "/api/devices/"
-EVENT = "SoakNotice"
 # Publishes retried through an outage stay in flight; a run must not stall on them (the schedule would slip).
 MAX_IN_FLIGHT = 5_000
 GIVE_UP_AFTER = 120.0
@@ -173,7 +173,7 @@ class Publisher:
             recipients = {"users": [self.population.users[publish.target_id].user_id]}
         body = json.dumps(
             {
-                "event": EVENT,
+                "event": SOAK_EVENT,
                 "title": f"Soak notification {publish.seq}",
                 "body": "Sent by the chaos soak (make soak).",
                 "recipients": recipients,

@@ -1,4 +1,5 @@
-"""/api/notifications/: publish (service users), the caller's inbox, and delivery status for publishers.
+"""/api/notifications/: publish (service users, within their scope), the caller's inbox, and delivery status for
+publishers.
 
 Thin: each action parses input, calls one service or selector, and shapes the
 answer. Another user's notification is a 404 whatever the action, because
@@ -125,7 +126,7 @@ class NotificationViewSet(viewsets.GenericViewSet):
 
     # --- Publish -----------------------------------------------------------------
     @extend_schema(
-        summary="Publish a notification (service users and staff)",
+        summary="Publish a notification (holders of the publishing permission, within their scope)",
         request=PublishSerializer,
         parameters=[IDEMPOTENCY_KEY_PARAMETER],
         responses={
@@ -134,8 +135,14 @@ class NotificationViewSet(viewsets.GenericViewSet):
                 PublishResultSerializer,
                 description="What an earlier request with this key published.",
             ),
-            400: error_response("Invalid input or unknown recipients (listed in `fields`); nothing was created."),
-            403: error_response("The caller may not publish."),
+            400: error_response(
+                "Invalid input, unknown recipients or reserved `data` keys (listed in `fields`); nothing was created."
+            ),
+            403: error_response(
+                "The caller may not publish (`permission_denied`), or the publish reaches beyond the caller's "
+                "publishing scope or uses a reserved event name (`outside_scope`, what is listed in `fields`); "
+                "nothing was created."
+            ),
             409: error_response("The Idempotency-Key was used with a different body."),
         },
     )

@@ -8,9 +8,13 @@ PUBLISH_PERMISSION = "notifications.publish_notification"
 
 
 class CanPublishNotifications(BasePermission):
-    """Service users granted `notifications.publish_notification`, and staff."""
+    """Holders of `notifications.publish_notification` (superusers hold every permission); being staff is not
+    enough. What they may publish is their scope's to say (services/publisher_scope.py)."""
 
-    message = "Publishing needs the notifications.publish_notification permission or a staff account."
+    message = (
+        "Publishing needs the notifications.publish_notification permission (and a publishing scope); "
+        "a staff account alone is not enough."
+    )
 
     def has_permission(self, request, view) -> bool:
         user = request.user

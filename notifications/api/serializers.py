@@ -7,6 +7,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from core.api.serializers import IdOrNameField, StrictInputSerializer, UserSummarySerializer
+from notifications.hub.signalr.protocol import NOTIFICATION_DEFAULT_KEYS, NOTIFICATION_OWN_KEYS
 from notifications.models import EVENT_NAME_VALIDATOR, Delivery, DeliveryAttempt, Notification
 from workflow.models import Document
 
@@ -43,13 +44,19 @@ class RecipientsSerializer(StrictInputSerializer):
 
 class PublishSerializer(StrictInputSerializer):
     event = serializers.CharField(
-        max_length=64, validators=[EVENT_NAME_VALIDATOR], help_text="The client handler name, e.g. InvoiceOverdue."
+        max_length=64,
+        validators=[EVENT_NAME_VALIDATOR],
+        help_text="The client handler name, e.g. InvoiceOverdue: one your publishing scope allows, and not one "
+        "reserved for the system (the workflow's events, the hub's own messages; any case).",
     )
     title = serializers.CharField(max_length=Notification._meta.get_field("title").max_length)
     body = serializers.CharField(max_length=MAX_BODY_LENGTH, required=False, allow_blank=True, default="")
     # drf-stubs sees this as replacing Serializer.data; SerializerMetaclass takes declared fields out of the class.
     data = serializers.DictField(  # type: ignore[assignment]
-        required=False, default=dict, help_text=f"Any JSON object, at most {MAX_DATA_BYTES} bytes encoded."
+        required=False,
+        default=dict,
+        help_text=f"Any JSON object, at most {MAX_DATA_BYTES} bytes encoded, without the keys the hub sets itself "
+        f"({', '.join(sorted(NOTIFICATION_OWN_KEYS + NOTIFICATION_DEFAULT_KEYS))}; any case).",
     )
     recipients = RecipientsSerializer()
     priority = serializers.ChoiceField(choices=Notification.Priority.choices, default=Notification.Priority.NORMAL)
@@ -57,7 +64,14 @@ class PublishSerializer(StrictInputSerializer):
         min_value=1, max_value=MAX_TTL_SECONDS, required=False, help_text="Expire this many seconds from now."
     )
     expires_at = serializers.DateTimeField(required=False, help_text="Or expire at this time (not both).")
-    document_id = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False, allow_null=True)
+    document_id = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_ID,
+        required=False,
+        allow_null=True,
+        help_text="The workflow document it is about, if your publishing scope may attach documents (those of "
+        "its departments; any with all recipients).",
+    )
 
     def validate_data(self, value: dict) -> dict:
         if _has_null_character(value):

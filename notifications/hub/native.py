@@ -26,6 +26,7 @@ from notifications.hub.client_messages import (
 from notifications.hub.closes import CloseReason
 from notifications.hub.consumer import HubConsumer
 from notifications.hub.errors import HubError
+from notifications.hub.native_frames import ServerFrame
 from notifications.hub.session import HubSession
 from notifications.layer_messages import NotificationPayload
 
@@ -62,7 +63,7 @@ def render(message: ClientMessage) -> list[dict]:
         case Hello():
             return [
                 {
-                    "type": "hello",
+                    "type": ServerFrame.HELLO,
                     "protocol": PROTOCOL_VERSION,
                     "user": message.user.as_dict(),
                     "departments": message.department_ids,
@@ -73,35 +74,35 @@ def render(message: ClientMessage) -> list[dict]:
                 }
             ]
         case NotificationMessage():
-            return [{"type": "notification", **message.notification, "replayed": message.replayed}]
+            return [{"type": ServerFrame.NOTIFICATION, **message.notification, "replayed": message.replayed}]
         case ReplayComplete():
-            return [{"type": "replay_complete", "count": message.count}]
+            return [{"type": ServerFrame.REPLAY_COMPLETE, "count": message.count}]
         case NotificationsRead():
-            frames = [{"type": "read", "id": notification_id} for notification_id in message.ids]
-            return [*frames, {"type": "unread_count", "count": message.unread_count}]
+            frames = [{"type": ServerFrame.READ, "id": notification_id} for notification_id in message.ids]
+            return [*frames, {"type": ServerFrame.UNREAD_COUNT, "count": message.unread_count}]
         case Pong():
-            return [{"type": "pong", "server_time": _time(message.server_time)}]
+            return [{"type": ServerFrame.PONG, "server_time": _time(message.server_time)}]
         case RoomJoined():
             members = [member.as_dict() for member in message.members]
-            return [{"type": "subscribed", "document_id": message.document_id, "members": members}]
+            return [{"type": ServerFrame.SUBSCRIBED, "document_id": message.document_id, "members": members}]
         case RoomLeft():
-            return [{"type": "unsubscribed", "document_id": message.document_id}]
+            return [{"type": ServerFrame.UNSUBSCRIBED, "document_id": message.document_id}]
         case RoomPresence():
             return [
                 {
-                    "type": "presence",
+                    "type": ServerFrame.PRESENCE,
                     "document_id": message.document_id,
                     "user": message.user.as_dict(),
                     "state": message.state,
                 }
             ]
         case RoomTyping():
-            return [{"type": "typing", "document_id": message.document_id, "user": message.user.as_dict()}]
+            return [{"type": ServerFrame.TYPING, "document_id": message.document_id, "user": message.user.as_dict()}]
     raise TypeError(f"No native frame for {message!r}")
 
 
 def error_frame(code: str, message: str, request_type: str | None = None) -> dict:
-    frame = {"type": "error", "code": code, "message": message}
+    frame = {"type": ServerFrame.ERROR, "code": code, "message": message}
     if request_type:
         frame["request"] = request_type
     return frame
@@ -166,7 +167,7 @@ class NativeHubConsumer(HubConsumer):
             return  # the first of this batch sends it
         await asyncio.sleep(0)  # the other acks of the same write resume first, and join
         ids, self._acked_ids = self._acked_ids, []
-        await self.send_frame({"type": "acked", "ids": ids})
+        await self.send_frame({"type": ServerFrame.ACKED, "ids": ids})
 
     async def send_client_message(self, message: ClientMessage) -> None:
         for frame in render(message):

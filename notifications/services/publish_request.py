@@ -1,4 +1,5 @@
-"""Publishing on behalf of an API client: recipients named by id or name, at most once per Idempotency-Key."""
+"""Publishing on behalf of an API client: recipients named by id or name, within the publisher's scope, at most
+once per Idempotency-Key."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from notifications.errors import NotificationError
 from notifications.models import IdempotencyKey, Notification
 from notifications.services.deliveries import deliveries_due_now
 from notifications.services.publish import notification_publish
+from notifications.services.publisher_scope import publish_data_check, publisher_scope_check
 
 
 @dataclass(frozen=True)
@@ -46,8 +48,11 @@ def notification_publish_requested(
     the key is free again. The same key with a different body raises
     `idempotency_conflict`. A key expires NOTIFY_IDEMPOTENCY_KEY_TTL_HOURS after
     it was claimed: then the same key publishes anew. Unknown recipients raise
-    `UnknownRecipients` and nothing is written.
+    `UnknownRecipients`, data setting a reserved key `ReservedDataKeys`, and anything
+    beyond the publisher's scope (or a reserved event name) `OutsideScope`; then nothing
+    is written.
     """
+    publish_data_check(data)
     content = {
         "event": event,
         "title": title,
@@ -91,6 +96,13 @@ def _resolve_and_publish(
     *, users: Sequence[int | str], departments: Sequence[int | str], content: dict
 ) -> PublishResult:
     user_ids, department_ids = selectors.recipients_resolve(users=users, departments=departments)
+    publisher_scope_check(
+        publisher_id=content["published_by_id"],
+        event=content["event"],
+        user_ids=user_ids,
+        department_ids=department_ids,
+        document_id=content["document_id"],
+    )
     # Just resolved: a recipient deleted in between gets no delivery (the insert selects existing users).
     notification = notification_publish(
         **content, user_ids=user_ids, department_ids=department_ids, recipients_verified=True

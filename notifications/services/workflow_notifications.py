@@ -1,11 +1,15 @@
 """Workflow signals become notifications: each builds the payload existing clients expect
 and publishes it inside the workflow transaction that sent the signal.
+
+These are the system's own notifications: no publisher scope applies to them, and their event names are
+reserved (notifications/reserved.py), so no API publisher can forge one.
 """
 
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from notifications.models import Notification
+from notifications.reserved import DOCUMENT_APPROVED_EVENT, DOCUMENT_REJECTED_EVENT, NEW_TASK_EVENT
 from notifications.services.publish import notification_publish
 from workflow.models import Document
 
@@ -16,7 +20,7 @@ def new_task_publish(*, task_id: int, document_id: int, assignee_id: int, step: 
     document = Document.objects.get(pk=document_id)
     requester_name = _display_name(requester_id)
     return notification_publish(
-        event="NewTask",
+        event=NEW_TASK_EVENT,
         title="New task assigned",
         body=f"{requester_name} asks you to approve “{document.title}” (step {step}).",
         data={
@@ -45,7 +49,7 @@ def document_approved_publish(
         else f"{approver_name} approved step {step} of your document “{document.title}”."
     )
     return notification_publish(
-        event="DocumentApproved",
+        event=DOCUMENT_APPROVED_EVENT,
         title="Document approved" if is_final_step else f"Step {step} approved",
         body=body,
         data={
@@ -69,7 +73,7 @@ def document_rejected_publish(
     document = Document.objects.get(pk=document_id)
     rejecter_name = _display_name(rejected_by_id)
     return notification_publish(
-        event="DocumentRejected",
+        event=DOCUMENT_REJECTED_EVENT,
         title="Document rejected",
         body=f"{rejecter_name} rejected your document “{document.title}”: {comment}",
         data={

@@ -1,12 +1,14 @@
-"""The admin explains every delivery: status with simulated/failure marked, filters, and the attempt log."""
+"""The admin explains every delivery (status with simulated/failure marked, filters, the attempt log) and edits
+publisher scopes."""
 
 import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from notifications.models import Delivery, DeliveryAttempt
+from notifications.models import Delivery, DeliveryAttempt, PublisherScope
 from notifications.services import notification_publish
-from tests.support.factories import DeviceFactory, UserFactory
+from tests.support.api import make_publisher
+from tests.support.factories import DepartmentFactory, DeviceFactory, PublisherScopeFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -103,3 +105,81 @@ def test_retry_now_hands_only_open_deliveries_to_the_next_sweep(admin_client, de
     pending = Delivery.objects.get(pk=deliveries["pending"].pk)
     assert pending.next_attempt_at >= before
     assert Delivery.objects.get(pk=deliveries["no_devices"].pk).next_attempt_at is None
+
+
+# --- Publisher scopes ----------------------------------------------------------------------------------------
+
+
+def scope_form(publisher, **fields) -> dict:
+    return {
+        "publisher": publisher.pk,
+        "departments": [],
+        "users": [],
+        "events": "",
+        "_save": "Save",
+        **fields,
+    }
+
+
+def test_a_scope_is_added_and_edited_in_the_admin(admin_client):
+    publisher = make_publisher(without_scope=True)
+    finance, it = DepartmentFactory(code="finance"), DepartmentFactory(code="it")
+    named = UserFactory()
+
+    response = admin_client.post(
+        reverse("admin:notifications_publisherscope_add"),
+        scope_form(publisher, departments=[finance.pk], users=[named.pk], events="InvoiceOverdue\r\nhr.*\r\n\r\n"),
+    )
+
+    assert response.status_code == 302, response.content.decode()[-3000:]
+    scope = PublisherScope.objects.get(publisher=publisher)
+    assert scope.events == ["InvoiceOverdue", "hr.*"]
+    assert list(scope.departments.all()) == [finance]
+    assert list(scope.users.all()) == [named]
+    assert not scope.all_recipients and not scope.may_attach_documents
+
+    change_url = reverse("admin:notifications_publisherscope_change", args=[scope.pk])
+    page = admin_client.get(change_url).content.decode()
+    assert "InvoiceOverdue\nhr.*</textarea>" in page  # one pattern a line, as it was typed
+    assert "Holds notifications.publish_notification: may publish within this scope." in page
+
+    response = admin_client.post(
+        change_url, scope_form(publisher, departments=[it.pk], events="*", may_attach_documents="on")
+    )
+
+    assert response.status_code == 302
+    scope.refresh_from_db()
+    assert scope.events == ["*"] and scope.may_attach_documents
+    assert list(scope.departments.all()) == [it]
+    assert not scope.users.exists()
+
+
+@pytest.mark.parametrize(
+    ("events", "error"),
+    [
+        ("NewTask", "&#x27;NewTask&#x27; is reserved for the system"),
+        ("notificationsread", "&#x27;notificationsread&#x27; is reserved for the system"),
+        ("hr.leave\nnot a name", "Start with a letter"),
+        ("*hr", "Start with a letter"),
+    ],
+)
+def test_the_admin_refuses_reserved_and_malformed_event_patterns(admin_client, events, error):
+    publisher = make_publisher(without_scope=True)
+
+    response = admin_client.post(
+        reverse("admin:notifications_publisherscope_add"), scope_form(publisher, events=events)
+    )
+
+    assert response.status_code == 200
+    assert error in response.content.decode()
+    assert not PublisherScope.objects.exists()
+
+
+def test_the_scope_list_and_a_scope_without_the_permission_say_so(admin_client):
+    scope = PublisherScopeFactory(events=["erp.*"], publisher=UserFactory(username="no-permission"))
+
+    listing = admin_client.get(reverse("admin:notifications_publisherscope_changelist")).content.decode()
+    change = admin_client.get(reverse("admin:notifications_publisherscope_change", args=[scope.pk])).content.decode()
+
+    assert "no-permission" in listing and "erp.*" in listing
+    assert "Missing: grant notifications.publish_notification" in change

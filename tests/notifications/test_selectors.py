@@ -31,15 +31,20 @@ def grant(user, *, directly=(), through_group=()) -> None:
         ({"is_active": False}, ("publish_notification",), ("publish_notification",)),
         ({"is_active": False, "is_staff": True}, (), ()),
         ({"is_active": False, "is_superuser": True}, (), ()),
+        ({"is_staff": True}, (), ("view_notification",)),
     ],
 )
-def test_user_may_publish_answers_as_has_perm_or_staff(attributes, directly, through_group):
+def test_user_may_publish_answers_as_has_perm(attributes, directly, through_group):
     user = UserFactory(**attributes)
     grant(user, directly=directly, through_group=through_group)
     fresh = type(user).objects.get(pk=user.pk)  # no permission cache from granting
 
-    expected = fresh.has_perm("notifications.publish_notification") or fresh.is_staff
+    expected = fresh.has_perm("notifications.publish_notification")
     assert selectors.user_may_publish(fresh) is expected
+
+
+def test_being_staff_does_not_grant_publishing():
+    assert selectors.user_may_publish(UserFactory(is_staff=True)) is False
 
 
 def test_another_users_permission_does_not_count():

@@ -21,10 +21,10 @@ import threading
 import time
 
 import pytest
-from django.contrib.auth.models import Permission
 
 from notifications.models import Delivery, Notification
 from notifyhub import shutdown
+from tests.support.api import make_publisher
 from tests.support.factories import UserFactory
 from tests.support.hub_client import NativeClient, access_token
 from tests.support.servers import REPO_ROOT, WebProcess, child_environment
@@ -88,8 +88,7 @@ def test_sigterm_under_publishing_load_answers_every_request_tells_every_socket_
         env={"ASGI_SERVER": server, "API_RATE_PUBLISH": "1000000/second"},
         log_path=tmp_path / "web.log",
     ).start()
-    publisher_user = UserFactory()
-    publisher_user.user_permissions.add(Permission.objects.get(codename="publish_notification"))
+    publisher_user = make_publisher()
     native_user, signalr_user = UserFactory(), UserFactory()
     publishers = []
     try:

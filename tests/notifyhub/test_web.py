@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import Permission
 
 from notifyhub.logging import REDACTED
 from notifyhub.web import server_command
+from tests.support.api import make_publisher
 from tests.support.factories import UserFactory
 from tests.support.hub_client import NativeClient, access_token, until_notification
 from tests.support.servers import REPO_ROOT, WebProcess, child_environment, post_json
@@ -123,8 +123,7 @@ def test_with_two_workers_every_client_gets_what_is_published_through_either_and
         "web-2-delivery", env={"ASGI_SERVER": "uvicorn", "WEB_CONCURRENCY": "2"}, log_path=tmp_path / "web.log"
     )
     web.start(ready=lambda: web.answers_http() and len(worker_pids(web)) == 2)
-    publisher = UserFactory()
-    publisher.user_permissions.add(Permission.objects.get(codename="publish_notification"))
+    publisher = make_publisher()
     recipients = [UserFactory() for _ in range(6)]
     tokens = [access_token(user) for user in recipients]
     clients = []

@@ -6,7 +6,7 @@ from django.contrib.auth.models import Permission
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
-from tests.support.factories import UserFactory
+from tests.support.factories import PublisherScopeFactory, UserFactory
 
 
 def client_for(user=None) -> APIClient:
@@ -17,10 +17,13 @@ def client_for(user=None) -> APIClient:
     return client
 
 
-def make_publisher(**kwargs):
-    """A service user holding notifications.publish_notification."""
-    user = UserFactory(**kwargs)
+def make_publisher(*, scope: dict | None = None, without_scope: bool = False, **user_fields):
+    """A service user holding notifications.publish_notification and a publisher scope: unrestricted (every
+    recipient, any event name, documents) unless `scope` gives PublisherScope fields; none with `without_scope`."""
+    user = UserFactory(**user_fields)
     user.user_permissions.add(Permission.objects.get(codename="publish_notification"))
+    if not without_scope:
+        PublisherScopeFactory(publisher=user, **(scope or {}))
     return user
 
 

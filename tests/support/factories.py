@@ -3,7 +3,7 @@
 import factory
 from django.contrib.auth import get_user_model
 
-from notifications.models import Device
+from notifications.models import Device, PublisherScope
 from workflow.models import Department, DepartmentMembership
 
 TEST_PASSWORD = "correct-horse-battery"
@@ -50,3 +50,26 @@ class DeviceFactory(factory.django.DjangoModelFactory):
     token = factory.Sequence(lambda n: f"fcm-token-{n}")
     platform = Device.Platform.ANDROID
     app_install_id = factory.Sequence(lambda n: f"install-{n}")
+
+
+class PublisherScopeFactory(factory.django.DjangoModelFactory):
+    """Unrestricted unless told otherwise: every recipient, any event name, documents."""
+
+    class Meta:
+        model = PublisherScope
+        skip_postgeneration_save = True
+
+    publisher = factory.SubFactory(UserFactory)
+    all_recipients = True
+    events = factory.LazyFunction(lambda: ["*"])
+    may_attach_documents = True
+
+    @factory.post_generation
+    def departments(scope, create, extracted, **kwargs):
+        if create and extracted:
+            scope.departments.set(extracted)
+
+    @factory.post_generation
+    def users(scope, create, extracted, **kwargs):
+        if create and extracted:
+            scope.users.set(extracted)

@@ -2,7 +2,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
-from notifications.models import Notification
+from notifications.models import Notification, PublisherScope
 from workflow.management.commands.seed_demo import DEMO_PASSWORD, SERVICE_USER
 from workflow.models import Department, DepartmentMembership, Document, Task
 
@@ -17,6 +17,7 @@ def counts():
         Document.objects.count(),
         Task.objects.count(),
         Notification.objects.count(),
+        PublisherScope.objects.count(),
     )
 
 
@@ -33,7 +34,11 @@ def test_seed_demo_creates_a_document_in_review_and_is_idempotent(capsys):
 
     User = get_user_model()
     assert User.objects.get(username="alice").check_password(DEMO_PASSWORD)
-    assert User.objects.get(username=SERVICE_USER).has_perm("notifications.publish_notification")
+    service_user = User.objects.get(username=SERVICE_USER)
+    assert service_user.has_perm("notifications.publish_notification")
+    scope = PublisherScope.objects.get(publisher=service_user)  # so the demo can publish at all
+    assert set(scope.departments.values_list("code", flat=True)) == {"finance", "it"}
+    assert "Invoice*" in scope.events
     assert User.objects.get(username="admin").is_superuser
     output = capsys.readouterr().out
     assert DEMO_PASSWORD in output

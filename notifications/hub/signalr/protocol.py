@@ -35,13 +35,18 @@ PROTOCOL_NAME = "json"
 # signalrcore sends 0.
 SUPPORTED_VERSIONS = range(3)
 
-# Names of the server-to-client invocations that are not notifications.
+# Names of the server-to-client invocations that are not notifications (API publishers may not use them as
+# event names: notifications/reserved.py).
 NOTIFICATIONS_READ_TARGET = "NotificationsRead"
 DOCUMENT_PRESENCE_TARGET = "DocumentPresence"
 DOCUMENT_TYPING_TARGET = "DocumentTyping"
+NON_NOTIFICATION_TARGETS = (NOTIFICATIONS_READ_TARGET, DOCUMENT_PRESENCE_TARGET, DOCUMENT_TYPING_TARGET)
 
-# Keys of a notification's argument that its data can never replace.
-RESERVED_NOTIFICATION_KEYS = ("notificationId", "title", "body")
+# Keys of a notification's argument the server sets (`notification_argument`): its own, which data never replaces,
+# and the defaults it fills in when data lacks them (the workflow events put both in their data; API publishers
+# may put neither there: notifications/reserved.py).
+NOTIFICATION_OWN_KEYS = ("notificationId", "title", "body")
+NOTIFICATION_DEFAULT_KEYS = ("timestamp", "documentId")
 
 
 class MessageType(IntEnum):

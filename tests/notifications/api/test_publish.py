@@ -12,7 +12,7 @@ from django.utils import timezone
 from notifications.api.serializers import MAX_DATA_BYTES
 from notifications.models import Delivery, IdempotencyKey, Notification
 from tests.support.api import assert_error, client_for, make_publisher
-from tests.support.factories import DepartmentFactory, UserFactory, add_members
+from tests.support.factories import DepartmentFactory, PublisherScopeFactory, UserFactory, add_members
 from workflow.models import Document
 
 pytestmark = pytest.mark.django_db
@@ -80,16 +80,19 @@ class TestPublish:
         assert notification.expires_at == expires_at
         assert response.json()["recipient_count"] == 3
 
-    def test_staff_may_publish(self):
+    def test_staff_without_the_permission_may_not_and_nothing_is_created(self):
         staff = UserFactory(is_staff=True)
-        response = publish(client_for(staff), minimal(users=[UserFactory().pk]))
-        assert response.status_code == 201
+        PublisherScopeFactory(publisher=staff)  # a scope limits; it grants nothing without the permission
+        body = assert_error(publish(client_for(staff), minimal(users=[UserFactory().pk])), 403, "permission_denied")
+        assert "staff account alone is not enough" in body["message"]
+        assert not Notification.objects.exists()
 
-    def test_the_permission_through_a_group_or_superuser_status_suffices(self):
+    def test_the_permission_through_a_group_with_a_scope_or_superuser_status_suffices(self):
         group = Group.objects.create(name="publishers")
         group.permissions.add(Permission.objects.get(codename="publish_notification"))
         member, superuser = UserFactory(), UserFactory(is_superuser=True)
         member.groups.add(group)
+        PublisherScopeFactory(publisher=member)  # superusers need none
         for user in (member, superuser):
             assert publish(client_for(user), minimal(users=[UserFactory().pk])).status_code == 201
 

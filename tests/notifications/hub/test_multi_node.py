@@ -1,10 +1,10 @@
 """Two daphne processes behind one Redis behave as one hub."""
 
 import pytest
-from django.contrib.auth.models import Permission
 
 from notifications import presence
 from notifications.services import notification_publish
+from tests.support.api import make_publisher
 from tests.support.factories import DepartmentFactory, UserFactory, add_members
 from tests.support.hub_client import access_token, until_notification
 from tests.support.servers import post_json
@@ -34,8 +34,7 @@ def test_published_through_process_as_api_it_reaches_a_client_on_process_b(hub_s
     department = DepartmentFactory()
     member = UserFactory()
     add_members(department, member)
-    publisher = UserFactory()
-    publisher.user_permissions.add(Permission.objects.get(codename="publish_notification"))
+    publisher = make_publisher()
     on_b = connect(member, second_server)
 
     response = post_json(

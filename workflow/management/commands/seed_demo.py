@@ -1,5 +1,6 @@
 """Create demo departments, users and a document in review; safe to run again."""
 
+from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.core.management.base import BaseCommand
@@ -21,6 +22,9 @@ USERS = [
     ("admin", "Ada", "Admin", ["it"], True),
 ]
 SERVICE_USER = "erp-service"
+# What the service user's publishing scope lets it reach: these departments (and their members), these events.
+SERVICE_USER_DEPARTMENTS = ["finance", "it"]
+SERVICE_USER_EVENTS = ["Invoice*", "erp.*"]
 
 
 class Command(BaseCommand):
@@ -60,6 +64,14 @@ class Command(BaseCommand):
         service_user.user_permissions.add(
             Permission.objects.get(codename="publish_notification", content_type__app_label="notifications")
         )
+        # By name, as the permission above: workflow imports nothing from notifications.
+        PublisherScope = apps.get_model("notifications", "PublisherScope")
+        scope, created = PublisherScope.objects.get_or_create(
+            publisher=service_user,
+            defaults={"events": list(SERVICE_USER_EVENTS), "may_attach_documents": True},
+        )
+        if created:
+            scope.departments.set([departments[code] for code in SERVICE_USER_DEPARTMENTS])
 
         if not Document.objects.filter(requester=users["alice"], title=DEMO_DOCUMENT_TITLE).exists():
             document = services.document_create(
@@ -75,4 +87,7 @@ class Command(BaseCommand):
         for username, _, _, department_codes, is_staff in USERS:
             role = "staff, superuser" if is_staff else ", ".join(department_codes)
             self.stdout.write(f"  {username:<12} ({role})")
-        self.stdout.write(f"  {SERVICE_USER:<12} (service user: may publish notifications)")
+        self.stdout.write(
+            f"  {SERVICE_USER:<12} (service user: may publish {', '.join(SERVICE_USER_EVENTS)} "
+            f"to {', '.join(SERVICE_USER_DEPARTMENTS)})"
+        )
