@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import builtins
 import functools
+import ipaddress
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -121,6 +122,15 @@ class StrictEnv:
         if isinstance(value, list):
             return value
         return [item.strip() for item in value.split(",") if item.strip()]
+
+    @_recorded(neutral=[])
+    def networks(self, name: builtins.str, value: Any) -> builtins.list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        """Comma-separated addresses or networks (`10.0.0.0/8`, `::1`); empty: none."""
+        items = value if isinstance(value, list) else [item.strip() for item in value.split(",") if item.strip()]
+        try:
+            return [ipaddress.ip_network(item, strict=False) for item in items]
+        except ValueError as error:
+            raise ConfigError(f"{name}: {error} (use addresses or networks such as 10.0.0.0/8, ::1)") from None
 
     @_recorded(neutral="")
     def choice(self, name: builtins.str, value: builtins.str, *, choices: tuple[builtins.str, ...]) -> builtins.str:
