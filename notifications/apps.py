@@ -7,11 +7,12 @@ class NotificationsConfig(AppConfig):
     verbose_name = "Notifications"
 
     def ready(self) -> None:
-        """Connect the workflow signals to the notification services, the SignalR CORS rule, and /healthz's checks."""
+        """Connect the workflow signals to the notification services, the SignalR CORS rule, /healthz's checks and
+        what /metrics reads at scrape time."""
         from corsheaders.signals import check_request_enabled
 
         from core import health
-        from notifications import receivers
+        from notifications import metrics, receivers
         from notifications.health import check_channel_layer, check_hub_router
         from notifications.hub.signalr.negotiate import cors_request_allowed
 
@@ -19,3 +20,4 @@ class NotificationsConfig(AppConfig):
         check_request_enabled.connect(cors_request_allowed)
         health.register("channel_layer", check_channel_layer)
         health.register("hub_router", check_hub_router)
+        metrics.register_scrape_collectors()

@@ -462,6 +462,28 @@ def is_online(user_id: int) -> bool:
     return bool(online_user_ids([user_id]))
 
 
+# User keys per count in `online_counts` (and per SCAN step).
+ONLINE_COUNT_KEYS_PER_CALL = 1_000
+
+
+def online_counts() -> tuple[int, int]:
+    """How many users are online across the hub, and their live connections (for /metrics).
+
+    A SCAN of the users' keys, in steps so that Redis is never held for long, and one count per
+    `ONLINE_COUNT_KEYS_PER_CALL` of them: a few round trips per thousand users online.
+    """
+    client = _client()
+    users = connections = 0
+    keys = list(set(client.scan_iter(match=f"{KEY_PREFIX}*", count=ONLINE_COUNT_KEYS_PER_CALL)))
+    for start in range(0, len(keys), ONLINE_COUNT_KEYS_PER_CALL):
+        *counts, _incomplete_for = COUNT_LIVE(
+            client, keys[start : start + ONLINE_COUNT_KEYS_PER_CALL], [repr(process_ttl())]
+        )
+        users += sum(1 for count in counts if count)
+        connections += sum(counts)
+    return users, connections
+
+
 def hub_behind_seconds() -> float:
     """How far behind the furthest-behind live web process is (see `ProcessLiveness`), in one round trip."""
     return float(HUB_BEHIND(_client(), [PROCESSES_KEY], []))

@@ -30,6 +30,8 @@ import sys
 import threading
 import time
 
+from core import metrics
+
 logger = logging.getLogger(__name__)
 
 # In-flight HTTP requests get this long after SIGTERM to finish.
@@ -92,4 +94,6 @@ def _exit_at_deadline(seconds: float) -> None:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):  # exiting regardless
             stream.flush()
+    with contextlib.suppress(Exception):  # os._exit runs no exit handler: the one that keeps /metrics true, here
+        metrics.forget_this_process()
     os._exit(DEADLINE_EXIT_CODE)

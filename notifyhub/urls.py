@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from core.api import auth
 from core.api.health import HealthView
+from core.api.metrics import metrics_view
 from notifications.hub.signalr.negotiate import negotiate
 
 urlpatterns = [
@@ -18,6 +19,8 @@ urlpatterns = [
     path("api/", include("workflow.api.urls")),
     # The SignalR hub's negotiate request (the hub itself is a WebSocket route); no trailing slash, as clients send it.
     path("hubs/workflow/negotiate", negotiate, name="signalr-negotiate"),
+    # Prometheus scrapes, allowed by METRICS_ALLOWED_NETWORKS and METRICS_TOKEN (docs/metrics.md).
+    path("metrics", metrics_view, name="metrics"),
 ]
 
 # Unknown URLs and unhandled errors answer in the API's error shape (core/api/errors.py).

@@ -6,7 +6,8 @@ the native error frame and SignalR's Close message never went out), lets
 in-flight HTTP requests finish with no time limit unless
 `--timeout-graceful-shutdown` was given, and then cancels what still runs.
 The replacement first stops listening and lets the hub say goodbye to every
-connection, then gives uvicorn's own shutdown what is left of the HTTP grace.
+connection, then gives uvicorn's own shutdown what is left of the HTTP grace,
+and last takes the process's live gauges out of /metrics (core/metrics.py).
 
 Installed by `notifyhub.asgi` (uvicorn imports the application before it
 shuts down, in every worker process); `tests/notifyhub/test_uvicorn_patch.py` fails if
@@ -15,6 +16,7 @@ a uvicorn upgrade moves what this relies on.
 
 from uvicorn.server import Server
 
+from core import metrics
 from notifications.hub.consumer import hub_connections_shut_down
 from notifyhub import shutdown
 
@@ -34,6 +36,8 @@ async def _shutdown(self: Server, sockets=None) -> None:
             shutdown.seconds_left(began_at, shutdown.HTTP_GRACE_SECONDS), 0.1
         )
     await _uvicorn_shutdown(self, sockets=sockets)
+    # uvicorn then ends the process by raising the signal again: no exit handler runs to do this.
+    metrics.forget_this_process()
 
 
 def install() -> None:

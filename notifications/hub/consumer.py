@@ -5,7 +5,8 @@ does not depend on the wire: accept the socket, enforce the 64 KiB frame
 limit (close 1009) and the flood limit (close 1008), turn layer messages
 into the session's client messages, and end the session on disconnect.
 
-A protocol subclasses it and implements five methods:
+A protocol subclasses it, names itself in `protocol_name` (/metrics counts open connections by it) and
+implements five methods:
 
 - `receive_frame(text_data, bytes_data)`: parse one inbound frame and call
   the session (usually through `perform`, which sends the reply and maps
@@ -58,7 +59,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from core.database import TRANSIENT_DATABASE_ERRORS
-from notifications import layer_messages, presence
+from notifications import layer_messages, metrics, presence
 from notifications.hub.auth import AuthRefused, token_from_scope
 from notifications.hub.client_messages import ClientMessage, ReplayComplete
 from notifications.hub.closes import (
@@ -114,6 +115,7 @@ def frame_size(text_data: str | None, bytes_data: bytes | None) -> int:
 class HubConsumer(AsyncWebsocketConsumer):
     """Base of the hub's WebSocket consumers; see the module docstring for what a protocol adds."""
 
+    protocol_name: str  # "native", "signalr": the protocol's label in /metrics
     session: HubSession
     closing = False
     _live_frames: OrderedDict  # per protocol, see __init_subclass__
@@ -165,8 +167,9 @@ class HubConsumer(AsyncWebsocketConsumer):
         connections = open_connections()
         connections.add(self)
         try:
-            while True:
-                await self.dispatch(await receive())
+            with metrics.hub_connection_open(self.protocol_name):
+                while True:
+                    await self.dispatch(await receive())
         except StopConsumer:
             pass
         except asyncio.CancelledError:

@@ -111,6 +111,8 @@ def error_frame(code: str, message: str, request_type: str | None = None) -> dic
 class NativeHubConsumer(HubConsumer):
     """`/ws/notifications/`: the hub over plain JSON frames."""
 
+    protocol_name = "native"
+
     async def connect(self) -> None:
         """Runs on the handshake: accept, then authenticate, hello, replay (while frames are read)."""
         self._acked_ids: list = []

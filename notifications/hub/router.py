@@ -38,7 +38,8 @@ Messages sent meanwhile wait in Redis for the new receive (up to the layer's
 `expiry`).
 
 What the process can read, from any thread (plain attributes written on the
-router's loop): `health_problem()`, for /healthz (`process_router_problem`),
+router's loop): `health_problem()`, for /healthz (`process_router_problem`) and
+/metrics (the watchdog records it every round),
 and `behind_seconds()`: how long the router's pings take to come back, i.e.
 the layer backlog of its channel (`process_behind_seconds`).
 
@@ -56,7 +57,7 @@ from collections.abc import Callable, Iterable
 
 from django.conf import settings
 
-from notifications import layer, layer_messages, presence
+from notifications import layer, layer_messages, metrics, presence
 from notifications.hub import load
 from notifications.hub.per_loop import one_per_event_loop
 
@@ -248,8 +249,9 @@ class HubRouter:
     # Supervision (see the module docstring) ------------------------------------------------------------------
 
     async def _watch_forever(self) -> None:
-        """Every PING_INTERVAL: restart a task that ended; ping, or restart a receive that is stuck."""
+        """Every PING_INTERVAL: restart a task that ended; ping, or restart a receive that is stuck; tell /metrics."""
         while True:
+            metrics.record_router_health(healthy=self.health_problem() is None)
             await asyncio.sleep(PING_INTERVAL)
             try:
                 await self._watch()

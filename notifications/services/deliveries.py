@@ -19,7 +19,7 @@ from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from notifications import layer, selectors
+from notifications import layer, metrics, selectors
 from notifications.errors import NotificationError
 from notifications.models import Delivery, DeliveryAttempt
 from notifications.sql import Columns
@@ -72,10 +72,17 @@ def deliveries_acknowledge_many(pairs: Sequence[tuple[int, object]]) -> list[Ack
     statement instead of one transaction each). Returns one outcome per pair,
     in order; the same pair twice is ACKNOWLEDGED once, then ALREADY.
     """
+    outcomes, ack_delays = _acknowledge_many(pairs)
+    metrics.acks_on_commit(outcomes=[outcome.value for outcome in outcomes], ack_delays=ack_delays)
+    return outcomes
+
+
+def _acknowledge_many(pairs: Sequence[tuple[int, object]]) -> tuple[list[AckOutcome], list[float]]:
+    """The outcome of each pair, and the seconds from publish to this ack of each delivery it acknowledged."""
     parsed = [(user_id, selectors.parse_notification_id(notification_id)) for user_id, notification_id in pairs]
     wanted = {pair for pair in parsed if pair[1] is not None}
     if not wanted:
-        return [AckOutcome.NOT_FOUND] * len(pairs)
+        return [AckOutcome.NOT_FOUND] * len(pairs), []
     notification_id_field = Delivery._meta.get_field("notification").target_field
     rows = ", ".join(["(%s, %s)"] * len(wanted))
     params = []
@@ -94,13 +101,15 @@ def deliveries_acknowledge_many(pairs: Sequence[tuple[int, object]]) -> list[Ack
                {delivery.last_error} = '',
                {delivery.updated_at} = %s
          WHERE {delivery.acknowledged_at} IS NULL AND ({delivery.recipient}, {delivery.notification}) IN (VALUES {rows})
-     RETURNING {delivery.recipient}, {delivery.notification}
+     RETURNING {delivery.recipient}, {delivery.notification}, {delivery.created_at}
     """  # noqa: S608 - identifiers come from model _meta; values are parameters
     with connection.cursor() as cursor:
         # A late ack (after a push or a failure) makes the delivery acknowledged too: see `SUPERSEDED_FAILURE`.
         cursor.execute(sql, [now, Delivery.Status.ACKNOWLEDGED, now, *params])
         returned = cursor.fetchall()
-    acknowledged = {(user_id, notification_id_field.to_python(value)) for user_id, value in returned}
+    acknowledged = {(user_id, notification_id_field.to_python(value)) for user_id, value, _ in returned}
+    # A delivery is written in its notification's publishing transaction: its created_at is the publish.
+    ack_delays = [(now - created_at).total_seconds() for _, _, created_at in returned]
     rest = wanted - acknowledged
     existing: set[tuple[int, uuid.UUID | None]] = set()
     if rest:
@@ -118,7 +127,7 @@ def deliveries_acknowledge_many(pairs: Sequence[tuple[int, object]]) -> list[Ack
             outcomes.append(AckOutcome.ALREADY)
         else:
             outcomes.append(AckOutcome.NOT_FOUND)
-    return outcomes
+    return outcomes, ack_delays
 
 
 @transaction.atomic
@@ -142,6 +151,7 @@ def delivery_mark_read(*, user_id: int, notification_id: uuid.UUID | str, origin
         if not deliveries.exists():
             raise delivery_not_found(notification_id)
         return False
+    metrics.deliveries_finished_on_commit(state=Delivery.Status.READ, count=changed)
     parsed = selectors.parse_notification_id(notification_id)
     layer.notifications_read_on_commit(
         user_id=user_id,
@@ -167,6 +177,7 @@ def deliveries_mark_all_read(*, user_id: int, origin: str | None = None) -> int:
         updated_at=now,
     )
     if changed:
+        metrics.deliveries_finished_on_commit(state=Delivery.Status.READ, count=changed)
         layer.notifications_read_on_commit(
             user_id=user_id,
             notification_ids=notification_ids,
@@ -337,7 +348,7 @@ def _log_websocket_attempts(*, delivery_ids: Collection[int], outcome: str, now)
 def deliveries_fail(*, delivery_ids: Collection[int], reason: str, error: str = "") -> int:
     """Close open deliveries as failed with `reason` (a Delivery.FailureReason); final ones are left alone."""
     now = timezone.now()
-    return Delivery.objects.filter(id__in=delivery_ids, status__in=Delivery.OPEN_STATUSES).update(
+    failed = Delivery.objects.filter(id__in=delivery_ids, status__in=Delivery.OPEN_STATUSES).update(
         status=Delivery.Status.FAILED,
         failure_reason=reason,
         last_error=error,
@@ -347,6 +358,8 @@ def deliveries_fail(*, delivery_ids: Collection[int], reason: str, error: str = 
         push_claimed_until=None,
         updated_at=now,
     )
+    metrics.deliveries_finished_on_commit(state=Delivery.Status.FAILED, reason=reason, count=failed)
+    return failed
 
 
 def deliveries_postpone(*, notification_id: uuid.UUID | str, recipient_ids: Collection[int], seconds: float) -> int:

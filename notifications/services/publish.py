@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from notifications import dispatch, layer, presence
+from notifications import dispatch, layer, metrics, presence
 from notifications.errors import NotificationError, UnknownRecipients
 from notifications.models import EVENT_NAME_VALIDATOR, Delivery, DeliveryAttempt, Notification
 from notifications.services.deliveries import (
@@ -102,6 +102,9 @@ def _notification_persist(*, user_ids: set[int], department_ids: set[int], field
         dispatch.notification_dispatch(payload=payload, recipient_ids=recipient_ids, online=online)
 
     transaction.on_commit(dispatch_after_commit, robust=True)
+    # Published through the API means by a publisher (a service user); the workflow's notifications have none.
+    source = "workflow" if fields["published_by_id"] is None else "api"
+    metrics.notification_published_on_commit(source=source, deliveries=len(recipient_ids))
     return notification
 
 

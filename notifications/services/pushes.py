@@ -37,7 +37,7 @@ from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from notifications import layer, push
+from notifications import layer, metrics, push
 from notifications.models import Delivery, DeliveryAttempt, Device
 from notifications.services.deliveries import deliveries_fail
 
@@ -73,6 +73,9 @@ def delivery_push(*, delivery_id: int, claim_id: str | None = None) -> str:
             push.PushResult(device.pk, Outcome.RETRY, f"{type(error).__name__}: {error}", "PUSH_BACKEND_ERROR")
             for device in claim.devices
         ]
+    metrics.record_push_results(
+        backend=settings.NOTIFY_PUSH_BACKEND, results=[(result.outcome, result.code) for result in results]
+    )
     return _record(delivery=claim.delivery, claim_id=claim_id, results=results)
 
 
@@ -217,6 +220,10 @@ def _settle(*, delivery: Delivery, claim_id: str | None, now: datetime, still_fa
     )
     if not changed:
         return _closed_meanwhile(delivery_id=delivery.pk, claim_id=claim_id, now=now, pushed=bool(delivered))
+    if delivered:
+        metrics.deliveries_finished_on_commit(state=Delivery.Status.PUSHED, count=1)
+    else:
+        metrics.deliveries_finished_on_commit(state=Delivery.Status.FAILED, reason=reason, count=1)
     return label
 
 

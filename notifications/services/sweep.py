@@ -32,7 +32,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from notifications import dispatch, presence
+from notifications import dispatch, metrics, presence
 from notifications.models import Delivery
 from notifications.services.deliveries import (
     deliveries_fail,
@@ -51,9 +51,15 @@ def deliveries_sweep(*, batch_size: int = SWEEP_BATCH_SIZE) -> dict[str, int]:
     """Take every due delivery one step further; returns counts (`expired`, `resent`, `push_queued`)."""
     report: Counter[str] = Counter()
     hub_behind = _hub_behind()
+    batch_sizes: list[int] = []
+    lag = timedelta()  # how late the oldest due delivery was (each batch has committed when the next starts)
     for _ in range(SWEEP_MAX_BATCHES):
-        if _sweep_batch(batch_size=batch_size, report=report, hub_behind=hub_behind) < batch_size:
+        claimed, batch_lag = _sweep_batch(batch_size=batch_size, report=report, hub_behind=hub_behind)
+        batch_sizes.append(claimed)
+        lag = max(lag, batch_lag)
+        if claimed < batch_size:
             break
+    metrics.record_sweep(lag_seconds=lag.total_seconds(), batch_sizes=batch_sizes, steps=report)
     return dict(report)
 
 
@@ -84,7 +90,8 @@ def _due(now, *, hub_behind: timedelta) -> Q:
 
 
 @transaction.atomic
-def _sweep_batch(*, batch_size: int, report: Counter, hub_behind: timedelta) -> int:
+def _sweep_batch(*, batch_size: int, report: Counter, hub_behind: timedelta) -> tuple[int, timedelta]:
+    """Claim and move on one batch of due deliveries; returns how many, and how late the oldest of them was."""
     now = timezone.now()
     due = list(
         Delivery.objects.select_for_update(skip_locked=True, of=("self",))
@@ -93,7 +100,9 @@ def _sweep_batch(*, batch_size: int, report: Counter, hub_behind: timedelta) -> 
         .order_by("next_attempt_at", "id")[:batch_size]
     )
     if not due:
-        return 0
+        return 0, timedelta()
+    grace = timedelta(seconds=settings.NOTIFY_DISPATCH_GRACE)
+    lag = max(now - (delivery.next_attempt_at or delivery.created_at + grace) for delivery in due)
 
     expired = [delivery for delivery in due if delivery.notification.is_expired(now)]
     live = [delivery for delivery in due if not delivery.notification.is_expired(now)]
@@ -132,4 +141,4 @@ def _sweep_batch(*, batch_size: int, report: Counter, hub_behind: timedelta) -> 
     report.update(expired=len(expired), resent=len(resend), push_queued=len(to_push))
     if held:
         report.update(held=len(held))
-    return len(due)
+    return len(due), lag

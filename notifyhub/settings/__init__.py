@@ -104,6 +104,18 @@ ADMIN_LOGIN_COOLOFF = env.int("ADMIN_LOGIN_COOLOFF", default=900, minimum=1)
 CELERY_WORKER_CONCURRENCY = env.int("CELERY_CONCURRENCY", default=2, minimum=1)
 CELERY_BEAT_SCHEDULE_FILENAME = env.str("CELERY_BEAT_SCHEDULE_FILE", default=str(BASE_DIR / ".celerybeat-schedule"))
 
+# --- Metrics (/metrics in the Prometheus text format; docs/metrics.md) -----------------------------------
+# Where every process of this host (web, worker, sweeper, beat) writes its metric values, so that a scrape of
+# any web process sums them all. One directory per host; `manage.py preflight` (make run) empties it at start.
+METRICS_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default=str(BASE_DIR / ".metrics"))
+# Who may scrape: clients from these networks (empty: any), with `Authorization: Bearer <METRICS_TOKEN>` if set.
+METRICS_ALLOWED_NETWORKS = env.ip_networks("METRICS_ALLOWED_NETWORKS", default="127.0.0.0/8,::1")
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+env.check(
+    bool(METRICS_ALLOWED_NETWORKS or METRICS_TOKEN),
+    "METRICS_ALLOWED_NETWORKS is empty (any network) and METRICS_TOKEN is not set: /metrics would be open to anyone",
+)
+
 # --- Delivery -------------------------------------------------------------------------------------------
 # Seconds a client has to acknowledge a WebSocket send before the sweep retries it.
 NOTIFY_ACK_TIMEOUT = env.float("NOTIFY_ACK_TIMEOUT", default=10, minimum=0.1)
@@ -417,6 +429,11 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"queue": SWEEP_QUEUE, "expires": max(60.0, 2 * NOTIFY_RETENTION_INTERVAL)},
     },
 }
+
+# --- Prometheus client (core/metrics.py) -------------------------------------------------------------------
+# prometheus-client takes its multiprocess directory from the environment when it is first imported, which
+# core/metrics.py checks comes after this; processes started from this one (uvicorn's workers) inherit it.
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = METRICS_DIR
 
 # --- Logging --------------------------------------------------------------------------------------------
 # Every record passes the token scrubber: browsers send the JWT as ?access_token=, and uvicorn logs

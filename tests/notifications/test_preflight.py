@@ -1,5 +1,5 @@
-"""`make run` stops with one line when Redis or PostgreSQL is unreachable, and creates a missing database
-(manage.py preflight)."""
+"""`make run` stops with one line when Redis or PostgreSQL is unreachable, creates a missing database, and starts
+the host's metrics afresh (manage.py preflight)."""
 
 import os
 import subprocess
@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 import psycopg
 
 from tests.support.api import closed_port
+from tests.support.metrics import metrics_writer
 from tests.support.servers import REPO_ROOT
 
 
@@ -17,9 +18,12 @@ def maintenance_database_url(name: str = "postgres") -> str:
     return urlsplit(os.environ["DATABASE_URL"])._replace(path=f"/{name}").geturl()
 
 
-def run_preflight(redis_url: str, database_url: str | None = None) -> subprocess.CompletedProcess:
+def run_preflight(
+    redis_url: str, database_url: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     database_url = database_url or maintenance_database_url()
     environment = {**os.environ, "REDIS_URL": redis_url, "DATABASE_URL": database_url, "ENV_FILE": "/nonexistent"}
+    environment.update(env or {})
     return subprocess.run(
         [sys.executable, "manage.py", "preflight"],
         cwd=REPO_ROOT,
@@ -70,3 +74,27 @@ def test_a_missing_database_is_created(django_db_blocker):
             assert server.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() == (1,)
         finally:
             server.execute(f"DROP DATABASE IF EXISTS {name}")
+
+
+def test_the_metrics_of_an_earlier_run_are_emptied_unless_one_of_its_processes_still_writes(tmp_path):
+    metrics_dir = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    gone = metrics_writer(tmp_path)  # an earlier run's process
+    gone.wait()
+    still_running = metrics_writer(tmp_path, stay=True)
+    try:
+        kept = run_preflight(os.environ["REDIS_URL"], env=metrics_dir)
+
+        assert kept.returncode == 0, kept.stderr
+        assert f"processes {still_running.pid} still write there" in kept.stdout
+        assert {f"counter_{gone.pid}.db", f"counter_{still_running.pid}.db"} <= {
+            path.name for path in tmp_path.glob("counter_*.db")
+        }
+    finally:
+        still_running.kill()
+        still_running.wait()
+
+    emptied = run_preflight(os.environ["REDIS_URL"], env=metrics_dir)
+
+    assert emptied.returncode == 0, emptied.stderr
+    assert "still write" not in emptied.stdout
+    assert list(tmp_path.glob("*.db")) == []

@@ -86,6 +86,14 @@ def test_every_bad_value_is_reported_at_once_one_line_each():
             {"SIGNALR_KEEPALIVE_INTERVAL": "30", "SIGNALR_CLIENT_TIMEOUT": "30"},
             "SIGNALR_CLIENT_TIMEOUT must be longer than SIGNALR_KEEPALIVE_INTERVAL",
         ),
+        (
+            {"METRICS_ALLOWED_NETWORKS": "10.0.0.0/8,intranet"},
+            "METRICS_ALLOWED_NETWORKS: 'intranet' does not appear to be an IPv4 or IPv6 network",
+        ),
+        (
+            {"METRICS_ALLOWED_NETWORKS": "", "METRICS_TOKEN": None},
+            "METRICS_ALLOWED_NETWORKS is empty (any network) and METRICS_TOKEN is not set",
+        ),
     ],
 )
 def test_bad_value_fails_with_one_clear_line(overrides, expected):
@@ -201,3 +209,17 @@ def test_one_web_process_by_default():
 def test_uvicorn_may_serve_from_several_processes():
     result = load_settings(PRINT_WEB_PROCESSES, ASGI_SERVER="uvicorn", WEB_CONCURRENCY="4")
     assert result.stdout.strip() == "uvicorn 4", result.stderr
+
+
+def test_metrics_networks_and_the_directory_every_process_inherits(tmp_path):
+    result = load_settings(
+        "import os; print(settings.METRICS_ALLOWED_NETWORKS, os.environ['PROMETHEUS_MULTIPROC_DIR'])",
+        METRICS_ALLOWED_NETWORKS="10.1.2.3, 192.168.0.0/16",
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path),
+    )
+    assert result.stdout.strip() == (
+        f"[IPv4Network('10.1.2.3/32'), IPv4Network('192.168.0.0/16')] {tmp_path}"
+    ), result.stderr
+
+    by_default = load_settings("print(settings.METRICS_ALLOWED_NETWORKS)", PROMETHEUS_MULTIPROC_DIR=str(tmp_path))
+    assert by_default.stdout.strip() == "[IPv4Network('127.0.0.0/8'), IPv6Network('::1/128')]", by_default.stderr

@@ -106,6 +106,7 @@ def close_error_text(reason: CloseReason) -> str:
 class SignalRHubConsumer(HubConsumer):
     """`/hubs/workflow`: the hub over the SignalR JSON hub protocol."""
 
+    protocol_name = "signalr"
     handshake_done = False
     timer: asyncio.Task | None = None
 

@@ -1,7 +1,10 @@
-"""Fail fast, in one line each, when a service NotifyHub needs is unreachable; create a missing database.
+"""Fail fast, in one line each, when a service NotifyHub needs is unreachable; create a missing database; start
+the host's metrics afresh.
 
 `make run` runs this before migrating: a fresh clone on a machine with PostgreSQL and Redis running
 starts with no set-up, and one without them is told which variable to fix and how to start the service.
+It also empties the metrics directory (PROMETHEUS_MULTIPROC_DIR) of the processes of an earlier run, unless
+one of them still runs (core/metrics.py): run it once before starting the system's processes, not per process.
 """
 
 import psycopg
@@ -10,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 from psycopg import sql
 
 from core.health import check_database, check_redis
+from core.metrics import metrics_dir_reset
 
 REDIS_HINT = (
     "start Redis (e.g. `redis-server --daemonize yes --port 6379 --save ''`) "
@@ -22,7 +26,10 @@ POSTGRES_HINT = (
 
 
 class Command(BaseCommand):
-    help = "Check that Redis (REDIS_URL) and PostgreSQL (DATABASE_URL) are reachable; create the database if missing."
+    help = (
+        "Check that Redis (REDIS_URL) and PostgreSQL (DATABASE_URL) are reachable; create the database if missing; "
+        "empty the metrics directory of an earlier run's processes."
+    )
 
     def handle(self, *args, **options) -> None:
         problem = check_redis()
@@ -37,6 +44,10 @@ class Command(BaseCommand):
                 f"PostgreSQL is unreachable at DATABASE_URL={_display_url(database)} ({problem}); {POSTGRES_HINT}."
             )
         self.stdout.write("Redis and PostgreSQL are reachable.")
+        still_running = metrics_dir_reset()
+        if still_running:
+            pids = ", ".join(map(str, still_running))
+            self.stdout.write(f"Metrics directory {settings.METRICS_DIR} kept: processes {pids} still write there.")
 
 
 def _connect(database: dict, name: str) -> psycopg.Connection:
