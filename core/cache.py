@@ -50,3 +50,13 @@ class RedisCache(DjangoRedisCache):
     def __init__(self, server: str | list[str], params: dict[str, Any]) -> None:
         super().__init__(server, params)
         self._class = SharedClientRedisCacheClient
+
+
+def process_redis_client() -> Redis:
+    """The process's shared client of the default cache's Redis (what /readyz pings: no connection of its own)."""
+    from django.core.cache import caches
+
+    backend = caches["default"]
+    if not isinstance(backend, RedisCache):
+        raise TypeError("the default cache is not core.cache.RedisCache")
+    return backend._cache.get_client(write=True)

@@ -3,13 +3,15 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from core.api import auth
-from core.api.health import HealthView
+from core.api.health import HealthView, LivenessView
 from core.api.metrics import metrics_view
 from notifications.hub.signalr.negotiate import negotiate
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("healthz", HealthView.as_view(), name="healthz"),
+    path("livez", LivenessView.as_view(), name="livez"),
+    path("readyz", HealthView.as_view(), name="readyz"),
+    path("healthz", HealthView.as_view(), name="healthz"),  # /readyz's older name, kept for existing probes
     path("api/auth/token/", auth.TokenObtainPairView.as_view(), name="token-obtain"),
     path("api/auth/token/refresh/", auth.TokenRefreshView.as_view(), name="token-refresh"),
     path("api/auth/token/verify/", auth.TokenVerifyView.as_view(), name="token-verify"),

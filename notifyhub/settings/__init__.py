@@ -90,6 +90,8 @@ for _scope, _rate in API_THROTTLE_RATES.items():
         bool(THROTTLE_RATE_FORMAT.match(_rate)),
         f"API_RATE_{_scope.upper()}={_rate!r} is not a rate like 600/minute (per second, minute, hour or day)",
     )
+# /readyz (and /healthz) answer from checks at most this many seconds old: probes cannot load Redis or PostgreSQL.
+READINESS_MAX_AGE = env.float("READINESS_MAX_AGE", default=2, minimum=0)
 JWT_ACCESS_TOKEN_LIFETIME = env.int("JWT_ACCESS_TOKEN_LIFETIME", default=900)
 JWT_REFRESH_TOKEN_LIFETIME = env.int("JWT_REFRESH_TOKEN_LIFETIME", default=86_400)
 

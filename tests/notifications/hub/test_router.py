@@ -314,8 +314,11 @@ def healthz() -> tuple[int, dict]:
     return response.status_code, response.json()
 
 
-def test_healthz_fails_while_the_router_receives_nothing_and_recovers(quick_watchdog, monkeypatch, redis_client):
+def test_healthz_fails_while_the_router_receives_nothing_and_recovers(
+    quick_watchdog, monkeypatch, redis_client, settings
+):
     monkeypatch.setattr(hub_router_module, "UNHEALTHY_AFTER", 1.0)
+    settings.READINESS_MAX_AGE = 0  # each call checks now (results shared for a while: tests/core/api/test_health.py)
     user = UserFactory()
     receive = HangingReceive(monkeypatch)
     server = LoopThread()
