@@ -20,6 +20,9 @@ HTTP connection), cancelling nothing. The replacement runs the steps of
 their grace while every hub connection says goodbye, then cancel what still
 runs; the reactor waits for it.
 
+**Access log.** daphne writes it to stdout itself, past logging: it goes through logging instead
+(`notifyhub.logging.log_daphne_access`), scrubbed and in LOG_FORMAT like every other line.
+
 Installed by `notifyhub.asgi`; `tests/notifyhub/test_daphne_patch.py` fails if a
 daphne upgrade moves what this relies on.
 """
@@ -28,12 +31,14 @@ import asyncio
 import logging
 
 from autobahn.util import encode_truncate
+from daphne.access import AccessLogGenerator
 from daphne.server import Server
 from daphne.ws_protocol import WebSocketProtocol
 from twisted.internet import defer
 
 from notifications.hub.consumer import hub_connections_shut_down
 from notifyhub import shutdown
+from notifyhub.logging import log_daphne_access
 
 logger = logging.getLogger("daphne.server")
 
@@ -108,7 +113,8 @@ def _running_applications(server: Server) -> list[asyncio.Future]:
 
 
 def install() -> None:
-    """Patch daphne's WebSocket protocol and shutdown (idempotent)."""
+    """Patch daphne's WebSocket protocol, shutdown and access log (idempotent)."""
+    AccessLogGenerator.write_entry = log_daphne_access
     WebSocketProtocol.handle_reply = _handle_reply
     Server.listen_success = _listen_success
     Server.kill_all_applications = _kill_all_applications

@@ -23,6 +23,7 @@ commits, so two sweeps running at once never take the same delivery; the
 sends and task messages leave only after that commit.
 """
 
+import logging
 from collections import Counter
 from datetime import timedelta
 
@@ -40,6 +41,8 @@ from notifications.services.deliveries import (
     deliveries_mark_resent,
     websocket_fallback_bound,
 )
+
+logger = logging.getLogger(__name__)
 
 SWEEP_BATCH_SIZE = 500
 SWEEP_MAX_BATCHES = 20
@@ -60,6 +63,10 @@ def deliveries_sweep(*, batch_size: int = SWEEP_BATCH_SIZE) -> dict[str, int]:
         if claimed < batch_size:
             break
     metrics.record_sweep(lag_seconds=lag.total_seconds(), batch_sizes=batch_sizes, steps=report)
+    if done := {step: count for step, count in sorted(report.items()) if count}:
+        # One line when it did something; an idle sweep (most of them) says nothing.
+        steps = ", ".join(f"{step.replace('_', ' ')} {count}" for step, count in done.items())
+        logger.info("sweep: %s (the oldest due %.1f s late)", steps, lag.total_seconds())
     return dict(report)
 
 

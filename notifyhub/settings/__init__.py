@@ -36,6 +36,8 @@ DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
+# plain: one human-readable line per event; json: one JSON object per line, for a log collector.
+LOG_FORMAT = env.choice("LOG_FORMAT", choices=("plain", "json"), default="plain")
 
 # --- PostgreSQL and Redis -------------------------------------------------------------------------------
 # PostgreSQL only: the sweep's safety rests on SKIP LOCKED, and publishing writes its rows in set-based
@@ -438,17 +440,39 @@ CELERY_BEAT_SCHEDULE = {
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = METRICS_DIR
 
 # --- Logging --------------------------------------------------------------------------------------------
-# Every record passes the token scrubber: browsers send the JWT as ?access_token=, and uvicorn logs
-# WebSocket and HTTP paths with their query strings. uvicorn's loggers are routed here to be scrubbed too
-# (daphne's access log prints paths without query strings).
+# One line per event in LOG_FORMAT, through the token scrubber (notifyhub/logging.py): browsers send the JWT as
+# ?access_token=, and uvicorn logs WebSocket and HTTP paths with their query strings. uvicorn's loggers are routed
+# here to be scrubbed too; daphne's access log goes through logging (daphne_patch), and Celery's workers and beat
+# use this configuration too (notifyhub/celery.py).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"scrub_tokens": {"()": "notifyhub.logging.ScrubTokensFilter"}},
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["scrub_tokens"]}},
+    "filters": {
+        "scrub_tokens": {"()": "notifyhub.logging.ScrubTokensFilter"},
+        "periodic_tasks_quiet": {"()": "notifyhub.logging.PeriodicTasksFilter"},
+        "client_errors_out": {"()": "notifyhub.logging.ClientErrorsFilter"},
+    },
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["scrub_tokens", "periodic_tasks_quiet"],
+        }
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
+        # Django's own console handler (DEBUG only) printed each of its lines a second time: its records go to the
+        # root handler like every other; its per-request 4xx lines are left to the server's access log.
+        "django": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
+        "django.request": {"filters": ["client_errors_out"]},
         "django.db.backends": {"level": "INFO"},
         "uvicorn": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
         "uvicorn.access": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},

@@ -1,6 +1,9 @@
 """Tokens never reach a log line: the scrubbing filter, its wiring, and real servers' logs."""
 
+import json
 import logging
+import time
+import uuid
 
 import pytest
 from django.conf import settings
@@ -41,7 +44,7 @@ def test_filter_rewrites_formatted_message_and_keeps_the_record():
 
 
 def test_every_handler_and_uvicorns_loggers_are_scrubbed():
-    assert settings.LOGGING["handlers"]["console"]["filters"] == ["scrub_tokens"]
+    assert settings.LOGGING["handlers"]["console"]["filters"][0] == "scrub_tokens"
     for name in ("uvicorn", "uvicorn.access"):
         assert settings.LOGGING["loggers"][name] == {
             "handlers": ["console"],
@@ -64,3 +67,38 @@ def test_query_string_token_is_not_in_the_server_log(request, kind):
     assert token not in server.log_text()  # ... without its token
     if kind == "uvicorn":
         assert f"access_token={REDACTED}" in server.log_text()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("kind", ["daphne", "uvicorn"])
+def test_a_client_error_is_one_line_in_the_server_log(request, kind):
+    """The server's access line, not also Django's "Not Found: ..." (nor, under DEBUG, Django's own copy)."""
+    server = request.getfixturevalue("hub_server" if kind == "daphne" else "uvicorn_server")
+    path = f"/api/no-such-{uuid.uuid4().hex}/"
+
+    assert server.request("GET", path).status == 404
+
+    assert eventually(lambda: path in server.log_text())
+    time.sleep(0.5)  # a second line would follow at once
+    assert sum(path in line for line in server.log_text().splitlines()) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_json_log_lines_are_objects_with_the_token_scrubbed(start_server):
+    server = start_server("json-log", env={"LOG_FORMAT": "json"})
+    token = access_token(UserFactory())
+    with NativeClient.connect(server, token=token, via="query") as client:
+        client.start()
+    path = f"/api/no-such-{uuid.uuid4().hex}/?access_token={token}"
+    assert server.request("GET", path).status == 404
+
+    def our_lines() -> list[dict]:
+        lines = [line for line in server.log_text().splitlines() if line.startswith("{")]
+        return [json.loads(line) for line in lines]
+
+    assert eventually(lambda: any("/api/no-such-" in entry["message"] for entry in our_lines()))
+    access = next(entry for entry in our_lines() if "/api/no-such-" in entry["message"])
+    assert access["logger"] == "daphne.access" and access["level"] == "INFO" and access["time"]
+    connects = [entry["message"] for entry in our_lines() if "WSCONNECT /ws/" in entry["message"]]
+    assert connects and connects[0].startswith("127.0.0.1")
+    assert token not in server.log_text()

@@ -88,7 +88,7 @@ def test_every_bad_value_is_reported_at_once_one_line_each():
         ),
         (
             {"METRICS_ALLOWED_NETWORKS": "10.0.0.0/8,intranet"},
-            "METRICS_ALLOWED_NETWORKS: 'intranet' does not appear to be an IPv4 or IPv6 network",
+            "METRICS_ALLOWED_NETWORKS: 'intranet' is not an IP address or network",
         ),
         (
             {"METRICS_ALLOWED_NETWORKS": "", "METRICS_TOKEN": None},
