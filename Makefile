@@ -58,6 +58,7 @@ run: venv .env
 	@echo "  WebSocket  ws://127.0.0.1:$${PORT:-8000}/ws/notifications/"
 	@echo "  SignalR    http://127.0.0.1:$${PORT:-8000}/hubs/workflow      (guide: docs/signalr.md)"
 	@echo "  Stop with Ctrl-C."
+	@echo "  This is a demo (DEBUG, demo users with known passwords); production: docs/deploy.md."
 	@echo ""
 	@# --env /dev/null: honcho would put .env over the real environment; the processes read .env themselves
 	@# (settings), where the real environment wins, as it did for preflight and migrate above.

@@ -33,6 +33,14 @@ read_env_file(Path(os.environ.get("ENV_FILE", BASE_DIR / ".env")))
 # --- Core ---------------------------------------------------------------------------------------------
 SECRET_KEY = env.str("SECRET_KEY")
 DEBUG = env.bool("DEBUG", default=False)
+# SECRET_KEY signs sessions and every JWT: outside DEBUG a placeholder or a short key is refused (the production
+# settings, notifyhub/settings/production.py, ask for Django's own rule: 50 characters, 5 different).
+PLACEHOLDER_SECRET_KEYS = ("change-me", "changeme", "secret")
+env.check(
+    DEBUG or not SECRET_KEY or (SECRET_KEY not in PLACEHOLDER_SECRET_KEYS and len(SECRET_KEY) >= 32),
+    "SECRET_KEY is a placeholder or shorter than 32 characters, and DEBUG is off: set a long random key "
+    "(python3 -c 'import secrets; print(secrets.token_urlsafe(50))')",
+)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
@@ -94,6 +102,9 @@ for _scope, _rate in API_THROTTLE_RATES.items():
     )
 # /readyz (and /healthz) answer from checks at most this many seconds old: probes cannot load Redis or PostgreSQL.
 READINESS_MAX_AGE = env.float("READINESS_MAX_AGE", default=2, minimum=0)
+# Signs JWTs when set (otherwise SECRET_KEY does): rotating one then leaves the other's sessions or tokens valid.
+JWT_SIGNING_KEY = env.str("JWT_SIGNING_KEY", default="")
+env.check(not JWT_SIGNING_KEY or len(JWT_SIGNING_KEY) >= 32, "JWT_SIGNING_KEY is shorter than 32 characters")
 JWT_ACCESS_TOKEN_LIFETIME = env.int("JWT_ACCESS_TOKEN_LIFETIME", default=900)
 JWT_REFRESH_TOKEN_LIFETIME = env.int("JWT_REFRESH_TOKEN_LIFETIME", default=86_400)
 
@@ -365,7 +376,7 @@ SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(seconds=JWT_ACCESS_TOKEN_LIFETIME),
     "REFRESH_TOKEN_LIFETIME": timedelta(seconds=JWT_REFRESH_TOKEN_LIFETIME),
     "ALGORITHM": "HS256",
-    "SIGNING_KEY": SECRET_KEY,
+    "SIGNING_KEY": JWT_SIGNING_KEY or SECRET_KEY,
     "TOKEN_OBTAIN_SERIALIZER": "core.api.auth.TokenObtainPairSerializer",
     "TOKEN_REFRESH_SERIALIZER": "core.api.auth.TokenRefreshSerializer",
     "TOKEN_VERIFY_SERIALIZER": "core.api.auth.TokenVerifySerializer",
