@@ -10,6 +10,7 @@ from django.utils import timezone
 from core.database import atomic_with_verified_commit
 from notifications.models import Delivery, Notification
 from notifications.services import notification_publish_requested
+from tests.support.api import make_publisher
 from tests.support.factories import UserFactory
 from tests.support.servers import database_url
 
@@ -44,7 +45,7 @@ def test_a_commit_that_did_not_land_runs_the_work_once_more():
 
 
 def test_a_publish_whose_commit_landed_unseen_is_kept_once_and_handed_to_the_sweep():
-    user, publisher = UserFactory(), UserFactory()
+    user, publisher = UserFactory(), make_publisher()
     real_commit = connections["default"].commit
 
     def commit_then_lose_the_answer() -> None:
