@@ -10,10 +10,9 @@ from django.conf import settings as django_settings
 from django.utils import timezone
 
 from notifications.models import Delivery, Notification
-from tests.support.celery_stack import CeleryStack
+from tests.support.celery_stack import CeleryStack, fake_fcm_environment
 from tests.support.factories import UserFactory
 from tests.support.presence_registry import settle_presence_registry
-from tests.support.servers import child_environment
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -23,14 +22,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def stack(fcm, fake_fcm_server, tmp_path):
     broker = redis.Redis.from_url(django_settings.REDIS_URL)
     settle_presence_registry(broker)
-    environment = child_environment(
-        {
-            "NOTIFY_SWEEP_INTERVAL": "0.3",
-            "NOTIFY_RETENTION_INTERVAL": "0.3",
-            "NOTIFY_PUSH_BACKEND": "fcm",
-            "FCM_CREDENTIALS_FILE": str(fake_fcm_server.credentials_file),
-            "FAKE_FCM_URL": fake_fcm_server.send_url,
-        }
+    environment = fake_fcm_environment(
+        fake_fcm_server, {"NOTIFY_SWEEP_INTERVAL": "0.3", "NOTIFY_RETENTION_INTERVAL": "0.3"}
     )
     stack = CeleryStack.start(environment=environment, log_dir=tmp_path)
     yield stack

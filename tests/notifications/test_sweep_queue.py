@@ -10,11 +10,10 @@ from django.utils import timezone
 
 from notifications import tasks
 from notifications.models import Delivery, Notification
-from tests.support.celery_stack import CeleryStack
+from tests.support.celery_stack import CeleryStack, fake_fcm_environment
 from tests.support.factories import DeviceFactory, UserFactory
 from tests.support.fake_fcm import Reply
 from tests.support.presence_registry import settle_presence_registry
-from tests.support.servers import child_environment
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -28,14 +27,7 @@ def stack(fcm, fake_fcm_server, tmp_path):
     broker = redis.Redis.from_url(django_settings.REDIS_URL)
     broker.flushdb()
     settle_presence_registry(broker)
-    environment = child_environment(
-        {
-            "NOTIFY_SWEEP_INTERVAL": "0.5",
-            "NOTIFY_PUSH_BACKEND": "fcm",
-            "FCM_CREDENTIALS_FILE": str(fake_fcm_server.credentials_file),
-            "FAKE_FCM_URL": fake_fcm_server.send_url,
-        }
-    )
+    environment = fake_fcm_environment(fake_fcm_server, {"NOTIFY_SWEEP_INTERVAL": "0.5"})
     stack = CeleryStack.start(environment=environment, log_dir=tmp_path)
     yield stack
     stack.stop()

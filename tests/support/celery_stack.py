@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from tests.support.procfile import procfile_process
-from tests.support.servers import ServerProcess
+from tests.support.servers import ServerProcess, child_environment
 
 
 class CeleryStack(NamedTuple):
@@ -53,3 +53,15 @@ class CeleryStack(NamedTuple):
 
     def logs(self) -> str:
         return "\n".join(f"--- {process.name}\n{process.log_text()[-4000:]}" for process in self)
+
+
+def fake_fcm_environment(fake_fcm_server, overrides: dict[str, str]) -> dict[str, str]:
+    """The environment of a stack pushing through the real firebase-admin SDK to `fake_fcm_server`, plus `overrides`."""
+    return child_environment(
+        {
+            "NOTIFY_PUSH_BACKEND": "fcm",
+            "FCM_CREDENTIALS_FILE": str(fake_fcm_server.credentials_file),
+            "FAKE_FCM_URL": fake_fcm_server.send_url,
+            **overrides,
+        }
+    )
