@@ -49,6 +49,14 @@ class NotificationsRead:
 
 
 @dataclass(frozen=True)
+class UnreadCount:
+    """The answer to this connection's own `read` / `read_all`: the user's unread total after it."""
+
+    count: int
+    request: str  # the command it answers, so a client tells it from another connection's read sync
+
+
+@dataclass(frozen=True)
 class Pong:
     server_time: datetime
 
@@ -82,6 +90,7 @@ ClientMessage = (
     | NotificationMessage
     | ReplayComplete
     | NotificationsRead
+    | UnreadCount
     | Pong
     | RoomJoined
     | RoomLeft

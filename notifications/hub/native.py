@@ -22,6 +22,7 @@ from notifications.hub.client_messages import (
     RoomLeft,
     RoomPresence,
     RoomTyping,
+    UnreadCount,
 )
 from notifications.hub.closes import CloseReason
 from notifications.hub.consumer import HubConsumer
@@ -80,6 +81,8 @@ def render(message: ClientMessage) -> list[dict]:
         case NotificationsRead():
             frames = [{"type": ServerFrame.READ, "id": notification_id} for notification_id in message.ids]
             return [*frames, {"type": ServerFrame.UNREAD_COUNT, "count": message.unread_count}]
+        case UnreadCount():
+            return [{"type": ServerFrame.UNREAD_COUNT, "count": message.count, "request": message.request}]
         case Pong():
             return [{"type": ServerFrame.PONG, "server_time": _time(message.server_time)}]
         case RoomJoined():

@@ -33,6 +33,7 @@ gets back. Every rule lives here once:
 import asyncio
 import logging
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -54,6 +55,7 @@ from notifications.hub.client_messages import (
     RoomLeft,
     RoomPresence,
     RoomTyping,
+    UnreadCount,
     UserRef,
 )
 from notifications.hub.closes import TOKEN_EXPIRED, CloseReason
@@ -97,6 +99,17 @@ def _load_connection(token: AccessToken) -> _ConnectionStart:
         unread_count=summary.unread,
         first_replay_page=first_replay_page,
     )
+
+
+def _mark_read_and_count(*, user_id: int, notification_id: uuid.UUID | str, origin: str) -> int:
+    """Mark one notification read, then count what is left unread (sync; one trip to the database thread)."""
+    services.delivery_mark_read(user_id=user_id, notification_id=notification_id, origin=origin)
+    return selectors.unread_count(user_id)
+
+
+def _mark_all_read_and_count(*, user_id: int, origin: str) -> int:
+    services.deliveries_mark_all_read(user_id=user_id, origin=origin)
+    return selectors.unread_count(user_id)
 
 
 def _parse_document_id(value: object) -> int:
@@ -232,16 +245,17 @@ class HubSession:
             error = services.delivery_not_found(notification_id)
             raise HubError(error.code, error.message)
 
-    async def mark_read(self, notification_id: object) -> None:
-        await self._call_service(
-            services.delivery_mark_read,
-            user_id=self.user_id,
-            notification_id=notification_id,
-            origin=self.connection_id,
+    async def mark_read(self, notification_id: object) -> UnreadCount:
+        """Mark it read; answers with the user's unread count (the other connections get `read` + the count)."""
+        count = await self._call_service(
+            _mark_read_and_count, user_id=self.user_id, notification_id=notification_id, origin=self.connection_id
         )
+        return UnreadCount(count=count, request="read")
 
-    async def mark_all_read(self) -> None:
-        await self._call_service(services.deliveries_mark_all_read, user_id=self.user_id, origin=self.connection_id)
+    async def mark_all_read(self) -> UnreadCount:
+        """Mark everything read; answers with the user's unread count (0 unless something arrived meanwhile)."""
+        count = await self._call_service(_mark_all_read_and_count, user_id=self.user_id, origin=self.connection_id)
+        return UnreadCount(count=count, request="read_all")
 
     async def subscribe(self, document_id: object) -> RoomJoined:
         """Join a document room if the user may see the document; the others in it are told."""
@@ -340,9 +354,9 @@ class HubSession:
                 document_id=document_id, user=self.user.as_dict(), state="leave", origin=self.connection_id
             )
 
-    async def _call_service(self, service, **kwargs) -> None:
+    async def _call_service(self, service, **kwargs):
         try:
-            await in_database_thread(service)(**kwargs)
+            return await in_database_thread(service)(**kwargs)
         except NotificationError as error:
             raise HubError(error.code, error.message) from None
 

@@ -228,9 +228,11 @@ def test_read_on_one_device_syncs_the_others(connect):
     ]
     assert delivery_status(first, user) == Delivery.Status.READ
     assert delivery_status(second, user) != Delivery.Status.READ
-    # The reader is not told what it just did.
+    # The reader is answered with the count, and is not told as a sync what it just did.
     sentinel = publish(user)
-    assert [frame["type"] for frame in reader.frames_until(until_notification(sentinel.pk))] == ["notification"]
+    assert reader.frames_until(until_notification(sentinel.pk))[:-1] == [
+        {"type": "unread_count", "count": 1, "request": "read"}
+    ]
 
 
 def test_read_all_syncs_every_id_and_a_zero_count(connect):
@@ -243,6 +245,24 @@ def test_read_all_syncs_every_id_and_a_zero_count(connect):
     frames = other_device.frames_until(lambda frame: frame["type"] == "unread_count")
     assert sorted(frame["id"] for frame in frames[:-1]) == sorted([str(first.pk), str(second.pk)])
     assert frames[-1] == {"type": "unread_count", "count": 0}
+    assert reader.frames_until(lambda frame: frame["type"] == "unread_count") == [
+        {"type": "unread_count", "count": 0, "request": "read_all"}
+    ]
+
+
+def test_read_of_a_read_notification_answers_the_count_again(connect):
+    user = UserFactory()
+    notification = publish(user)
+    reader = connect(user)
+    reader.send(type="read", id=str(notification.pk))
+    reader.frames_until(lambda frame: frame["type"] == "unread_count")
+    unread_later = publish(user)
+
+    reader.send(type="read", id=str(notification.pk))
+
+    frames = reader.frames_until(lambda frame: frame["type"] == "unread_count")
+    assert frames[-1] == {"type": "unread_count", "count": 1, "request": "read"}
+    assert delivery_status(unread_later, user) != Delivery.Status.READ
 
 
 def test_read_of_someone_elses_notification_is_not_found(connect):
