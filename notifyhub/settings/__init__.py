@@ -293,6 +293,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# The JavaScript client (docs/client.md) at /static/notifyhub/notifyhub.js: its src/ holds that module only.
+STATICFILES_DIRS = [("notifyhub", BASE_DIR / "clients" / "js" / "src")]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
