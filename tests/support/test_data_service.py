@@ -54,7 +54,9 @@ def _document(payload: dict) -> dict:
 
 
 def _deactivate(payload: dict) -> dict:
-    get_user_model().objects.filter(username=payload["username"]).update(is_active=False)
+    user = get_user_model().objects.get(username=payload["username"])
+    user.is_active = False
+    user.save(update_fields=["is_active"])  # saved, not updated: its sockets are closed as by the admin
     return {}
 
 

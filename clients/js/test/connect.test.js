@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { NotifyHub } from "../src/notifyhub.js";
-import { apiGet, connect, mintToken, newUser, publish, WS, waitFor } from "./support.js";
+import { apiGet, connect, deactivate, mintToken, newUser, publish, WS, waitFor } from "./support.js";
 
 test("connects: hello gives the user and the unread count", async (t) => {
   const user = await newUser();
@@ -134,4 +134,18 @@ test("refused when getToken() rejects (the session ended); a network failure ret
 
 test("needs getToken", () => {
   assert.throws(() => new NotifyHub({ url: WS }), TypeError);
+});
+
+test("a user deactivated while connected ends refused (the fresh token is refused too)", async (t) => {
+  const user = await newUser();
+  const { hub, events } = connect(t, user);
+  await waitFor(() => hub.status === "open", "open");
+
+  await deactivate(user.username);
+
+  await waitFor(() => hub.status === "refused", "refused");
+  assert.deepEqual(events.of("status").at(-1), {
+    status: "refused",
+    reason: "the server refused the access token (user unknown or inactive)",
+  });
 });

@@ -65,3 +65,60 @@ test("after several sockets that never opened, the reason says the server cannot
   await proxy.restore();
   await waitFor(() => hub.status === "open", "open once it listens");
 });
+
+/** A page's visibility and connectivity that the test changes (what document and navigator say in a browser). */
+function pageEnvironment() {
+  const listeners = new Set();
+  return {
+    visible: true,
+    online: true,
+    listen(onChange) {
+      listeners.add(onChange);
+      return () => listeners.delete(onChange);
+    },
+    change(state) {
+      Object.assign(this, state);
+      listeners.forEach((onChange) => onChange());
+    },
+  };
+}
+
+test("offline: no retrying until the browser is online again, then at once", async (t) => {
+  const user = await newUser();
+  const environment = pageEnvironment();
+  const { WebSocket, sockets } = recordingWebSocket();
+  // Backoff long enough that only "online" can explain a quick reconnect.
+  const { hub, events } = connect(t, user, { WebSocket, environment, reconnect: { initialDelay: 60_000 } });
+  await waitFor(() => hub.status === "open", "open");
+
+  environment.change({ online: false });
+  assert.equal(hub.status, "open"); // an open socket is kept: it may survive a blip
+  sockets[0].close();
+  await waitFor(() => hub.status === "offline", "offline");
+  assert.equal(sockets.length, 1);
+
+  environment.change({ online: true });
+  await waitFor(() => hub.status === "open", "open again");
+  assert.equal(sockets.length, 2);
+  assert.deepEqual(events.of("status").map((detail) => detail.status), ["connecting", "open", "offline", "reconnecting", "open"]);
+});
+
+test("hidden: the open socket is kept; a dropped one waits for the page to be visible", async (t) => {
+  const user = await newUser();
+  const environment = pageEnvironment();
+  const { WebSocket, sockets } = recordingWebSocket();
+  const { hub } = connect(t, user, { WebSocket, environment, reconnect: { initialDelay: 60_000 } });
+  await waitFor(() => hub.status === "open", "open");
+
+  environment.change({ visible: false });
+  const arrived = [];
+  hub.addEventListener("notification", (event) => arrived.push(event.detail.id));
+  const id = await publish(user.username, "while hidden");
+  await waitFor(() => arrived.includes(id), "a notification on the kept socket");
+  sockets[0].close();
+  await waitFor(() => hub.status === "offline", "offline while hidden");
+
+  environment.change({ visible: true });
+  await waitFor(() => hub.status === "open", "open once visible");
+  assert.equal(sockets.length, 2);
+});
