@@ -103,7 +103,8 @@ async function fetchToken(getToken) {
   const token = await getToken();
   const access = typeof token === "string" ? token : token?.access;
   if (typeof access !== "string" || !access) throw new Error("getToken() gave no access token");
-  return { access, expiresAt: expiryOf(typeof token === "string" ? null : token.expiresAt, access) };
+  const expiresAt = typeof token === "string" ? null : (token.expiresAt ?? token.expires_at);
+  return { access, expiresAt: expiryOf(expiresAt, access) };
 }
 
 /**
@@ -720,6 +721,10 @@ export class TabShare {
         this.isLeader = true;
         this.post({ kind: "leader" });
         this.host.leading();
+        for (const [id, call] of this.calls) {
+          this.calls.delete(id); // asked before this tab led: nobody else will answer
+          Promise.resolve(this.host.call(call.op, call.args, this.tab)).then(call.resolve, call.reject);
+        }
         this.sweeper = setInterval(() => this.#sweepTabs(), TAB_REPORT_INTERVAL);
         return new Promise((resolve) => (this.releaseLock = resolve)); // held until stop() or the tab closes
       })
@@ -871,7 +876,7 @@ export class NotifyHub extends EventTarget {
   #unreadCount = null;
   #user = null;
   #stopEnvironment = null;
-  #starting = false;
+  #starting = null; // while start() finds out whose tabs share: a promise
 
   /** @param {NotifyHubOptions} options */
   constructor(options) {
@@ -927,7 +932,7 @@ export class NotifyHub extends EventTarget {
       this.#lead(() => environment.visible && environment.online);
       return;
     }
-    this.#startSharing();
+    this.#starting = this.#startSharing().finally(() => (this.#starting = null));
   }
 
   /** Close for good (in this tab; with sharing the other tabs go on): status "stopped". */
@@ -986,10 +991,11 @@ export class NotifyHub extends EventTarget {
 
   // Internals ---------------------------------------------------------------------------------------------------
 
-  #command(op, args) {
-    if (this.#connection) return new Promise((resolve) => resolve(this.#perform(op, args, "local")));
+  async #command(op, args) {
+    if (!this.#connection && !this.#share) await this.#starting;
+    if (this.#connection) return this.#perform(op, args, "local");
     if (this.#share) return this.#share.call(op, args);
-    return Promise.reject(new Error("NotifyHub is not started"));
+    throw new Error(`NotifyHub is ${this.status}`);
   }
 
   /** What a command does on the Connection; `holder` is the tab asking (rooms are counted per tab). */
@@ -1013,7 +1019,7 @@ export class NotifyHub extends EventTarget {
   }
 
   /** Become the tab that holds the socket. */
-  #lead(mayConnect) {
+  #lead(mayConnect, token = null) {
     this.#connection = new Connection({
       url: this.#options.url,
       getToken: this.#options.getToken,
@@ -1027,30 +1033,30 @@ export class NotifyHub extends EventTarget {
         this.#share?.post({ kind: "event", type, detail, user: this.#user });
       },
     });
+    this.#connection.token = token;
     for (const documentId of this.#rooms) this.#connection.join(documentId, "local").catch(() => {});
     this.#connection.start();
   }
 
   async #startSharing() {
     const { environment, getToken } = this.#options;
-    this.#starting = true;
     this.#apply("status", { status: Status.CONNECTING });
     let scope = this.#options.scope;
+    let token = null;
     if (scope === undefined) {
       try {
-        scope = jwtClaims((await fetchToken(getToken)).access).user_id; // the tabs of one user share
+        token = await fetchToken(getToken);
+        scope = jwtClaims(token.access).user_id; // the tabs of one user share
       } catch (error) {
-        scope = undefined;
         if (!isTransient(error)) {
-          this.#starting = false;
           this.#apply("status", { status: Status.REFUSED, reason: `could not get an access token (${describe(error)})` });
           return;
         }
       }
     }
-    this.#starting = false;
-    if (scope === undefined || this.#share || !this.#stopEnvironment) {
-      if (!this.#share && this.#stopEnvironment) this.#lead(() => environment.visible && environment.online);
+    if (!this.#stopEnvironment) return; // stopped meanwhile
+    if (scope === undefined) {
+      this.#lead(() => environment.visible && environment.online, token); // whose tabs? a socket of its own
       return;
     }
     const share = new TabShare({
@@ -1059,13 +1065,13 @@ export class NotifyHub extends EventTarget {
       BroadcastChannel: this.#options.BroadcastChannel,
       visible: () => environment.visible,
       host: {
-        leading: () => this.#lead(() => share.anyVisible() && environment.online),
+        leading: () => this.#lead(() => share.anyVisible() && environment.online, token),
         event: (type, detail, user) => {
           this.#user = user ?? this.#user;
           this.#apply(type, detail);
         },
         state: (state) => this.#adopt(state),
-        call: (op, args, tab) => this.#perform(op, args, tab),
+        call: (op, args, tab) => this.#perform(op, args, tab === share.tab ? "local" : tab),
         snapshot: () => this.#snapshot(),
         tabGone: (tab) => this.#connection?.release(tab),
         visibilityChanged: () => this.#connection?.wake(),
