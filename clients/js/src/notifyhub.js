@@ -277,12 +277,13 @@ class Connection {
     return this.status !== Status.STOPPED && this.status !== Status.REFUSED;
   }
 
-  start() {
+  /** Connect (a tab that takes the socket over from another starts as "reconnecting"). */
+  start(status = Status.CONNECTING) {
     if (this.running) return;
     this.attempt = 0;
     this.failuresBeforeOpen = 0;
     this.authRetried = false;
-    this.#setStatus(Status.CONNECTING);
+    this.#setStatus(status);
     this.#connect();
   }
 
@@ -1013,7 +1014,7 @@ export class NotifyHub extends EventTarget {
       case "typing":
         return connection.typing(args[0]);
       case "start":
-        return connection.start();
+        return connection.start(Status.CONNECTING);
     }
     return Promise.reject(new Error(`unknown command ${op}`));
   }
@@ -1035,7 +1036,8 @@ export class NotifyHub extends EventTarget {
     });
     this.#connection.token = token;
     for (const documentId of this.#rooms) this.#connection.join(documentId, "local").catch(() => {});
-    this.#connection.start();
+    const takingOver = ![Status.STOPPED, Status.CONNECTING].includes(this.#status.status);
+    this.#connection.start(takingOver ? Status.RECONNECTING : Status.CONNECTING);
   }
 
   async #startSharing() {

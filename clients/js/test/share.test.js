@@ -118,6 +118,7 @@ test("rooms are counted across tabs, and the socket moves to the other tab when 
   first.stop();
   await waitFor(() => second.leading && second.status === "open", "the second tab leading");
   assert.equal(sockets.length, 2);
+  assert.deepEqual(events.of("status").map((detail) => detail.status), ["connecting", "open", "reconnecting", "open"]);
   const id = await publish(alice.username);
   await waitFor(() => events.of("notification").some((notification) => notification.id === id), "on the new socket");
 });
