@@ -29,10 +29,17 @@ def publisher(db):
     return UserFactory(username="js-publisher", is_superuser=True, is_staff=True)
 
 
+@pytest.fixture(scope="session")
+def quick_heartbeat_server(start_server):
+    """A second hub process whose hello asks for a ping every second (the heartbeat test waits less)."""
+    return start_server("js-quick-heartbeat", env={"NOTIFY_PRESENCE_HEARTBEAT": "1"})
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("test_file", TEST_FILES, ids=[path.name for path in TEST_FILES])
-def test_javascript_client(test_file, hub_server, redis_client, publisher):
+def test_javascript_client(test_file, hub_server, redis_client, publisher, request):
     node = shutil.which("node")
+    quick = request.getfixturevalue("quick_heartbeat_server") if test_file.name == "heartbeat.test.js" else None
     assert node, "Node.js 20.10 or later is needed for the JavaScript client's tests"
     with TestDataService() as test_data:
         environment = {
@@ -42,6 +49,8 @@ def test_javascript_client(test_file, hub_server, redis_client, publisher):
             "NOTIFYHUB_TEST_DATA": test_data.url,
             "NOTIFYHUB_PUBLISHER": publisher.username,
         }
+        if quick is not None:
+            environment["NOTIFYHUB_QUICK_HEARTBEAT_HTTP"] = quick.http_url("").rstrip("/")
         result = subprocess.run(
             # Node 20 has WebSocket behind this flag (on by default from Node 22); the tests pass it to the client.
             [node, "--experimental-websocket", "--test", "--test-reporter=spec", str(test_file)],

@@ -6,6 +6,8 @@ import { NotifyHub } from "../src/notifyhub.js";
 
 export const HTTP = process.env.NOTIFYHUB_HTTP;
 export const WS = process.env.NOTIFYHUB_WS;
+// A second hub process whose hello says heartbeat: 1 (only for heartbeat.test.js).
+export const QUICK_HEARTBEAT_HTTP = process.env.NOTIFYHUB_QUICK_HEARTBEAT_HTTP;
 const TEST_DATA = process.env.NOTIFYHUB_TEST_DATA;
 const PUBLISHER = process.env.NOTIFYHUB_PUBLISHER;
 if (!HTTP || !WS || !TEST_DATA) throw new Error("run these through pytest tests/clients/test_js_client.py");
@@ -102,9 +104,12 @@ export function connect(t, user, options = {}) {
   return { hub, events };
 }
 
-/** A TCP proxy in front of the hub that a test can cut (drop every connection, refuse new ones) and restore. */
-export async function startProxy() {
-  const target = new URL(HTTP);
+/**
+ * A TCP proxy in front of the hub that a test can cut (drop every connection, refuse new ones) and restore, or
+ * freeze (its open connections stop carrying anything, as a network that silently lost them; new ones work).
+ */
+export async function startProxy(targetUrl = HTTP) {
+  const target = new URL(targetUrl);
   const connections = new Set();
   const server = net.createServer((client) => {
     const upstream = net.connect(Number(target.port), target.hostname);
@@ -128,6 +133,12 @@ export async function startProxy() {
       const closed = new Promise((resolve) => listening.close(resolve));
       connections.forEach((socket) => socket.destroy());
       await closed;
+    },
+    freeze() {
+      for (const socket of connections) {
+        socket.unpipe();
+        socket.pause();
+      }
     },
     async restore() {
       listening = net.createServer(server.listeners("connection")[0]);
