@@ -41,14 +41,17 @@ class InboxFilterForm(forms.Form):
         return {name: self.cleaned_data.get(name) or field.initial for name, field in self.fields.items()}
 
 
+class DepartmentField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Department) -> str:
+        return obj.name
+
+
 class DocumentForm(forms.Form):
     title = forms.CharField(label="Title", max_length=Document._meta.get_field("title").max_length)
     description = forms.CharField(
         label="Description", required=False, max_length=MAX_DESCRIPTION_LENGTH, widget=forms.Textarea(attrs={"rows": 4})
     )
-    department: forms.ModelChoiceField[Department] = forms.ModelChoiceField(
-        label="Department", queryset=Department.objects.none(), empty_label=None
-    )
+    department = DepartmentField(label="Department", queryset=Department.objects.none(), empty_label=None)
     approvers = forms.CharField(
         label="Approvers",
         max_length=2_000,
@@ -60,7 +63,7 @@ class DocumentForm(forms.Form):
         super().__init__(*args, **kwargs)
         departments = selectors.departments_of(user)
         department_field = self.fields["department"]
-        assert isinstance(department_field, forms.ModelChoiceField)
+        assert isinstance(department_field, DepartmentField)
         department_field.queryset = departments
         if not departments.exists():
             department_field.help_text = "You belong to no department yet: ask an administrator to add you to one."
