@@ -4,29 +4,13 @@ JavaScript) syncs every socket of the user, and a decision made on the page reac
 import pytest
 
 from notifications.services import notification_publish
-from tests.support.hub_client import NativeClient, access_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def socket_of(hub_server, redis_client):
-    sockets = []
-
-    def connect(user) -> NativeClient:
-        socket = NativeClient.connect(hub_server, token=access_token(user))
-        socket.hello, socket.replayed = socket.start()
-        sockets.append(socket)
-        return socket
-
-    yield connect
-    for socket in sockets:
-        socket.close()
-
-
-def test_marking_read_on_the_page_tells_every_socket_of_the_user(client_for, socket_of, requester):
+def test_marking_read_on_the_page_tells_every_connect_the_user(client_for, connect, requester):
     notification = notification_publish(event="Ping", title="Hello", user_ids=[requester.pk])
-    socket = socket_of(requester)
+    socket = connect(requester)
 
     client_for(requester).post(f"/inbox/{notification.pk}/read/")
 
@@ -35,10 +19,10 @@ def test_marking_read_on_the_page_tells_every_socket_of_the_user(client_for, soc
     assert frames[-1]["count"] == 0
 
 
-def test_marking_all_read_on_the_page_tells_every_socket(client_for, socket_of, requester):
+def test_marking_all_read_on_the_page_tells_every_socket(client_for, connect, requester):
     for number in range(2):
         notification_publish(event="Ping", title=f"Hello {number}", user_ids=[requester.pk])
-    socket = socket_of(requester)
+    socket = connect(requester)
 
     client_for(requester).post("/inbox/read-all/")
 
@@ -47,8 +31,8 @@ def test_marking_all_read_on_the_page_tells_every_socket(client_for, socket_of, 
     assert frames[-1]["count"] == 0
 
 
-def test_an_approval_on_the_page_reaches_the_requesters_socket(client_for, socket_of, in_review, requester, approvers):
-    socket = socket_of(requester)
+def test_an_approval_on_the_page_reaches_the_requesters_socket(client_for, connect, in_review, requester, approvers):
+    socket = connect(requester)
 
     client_for(approvers[0]).post(f"/documents/{in_review.pk}/approve/", {"comment": "Go ahead."})
 
