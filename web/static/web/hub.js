@@ -25,21 +25,44 @@ export function csrfToken() {
   return document.querySelector('meta[name="csrf-token"]')?.content ?? "";
 }
 
-async function getToken() {
-  const response = await fetch("/web/token/", {
+const TOKEN_RETRY_DELAYS = [1000, 2000, 4000, 8000]; // then give up: the library says why
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function requestToken() {
+  return fetch("/web/token/", {
     method: "POST",
     credentials: "same-origin",
     cache: "no-store",
     headers: { "X-CSRFToken": csrfToken(), Accept: "application/json" },
   });
-  if (response.status === 401 || response.status === 403) {
-    sessionEnded = true;
-    throw new SessionEndedError();
+}
+
+// A refusal (401/403: no session, or no CSRF token) ends here; a server restarting or a network blip is tried
+// again a few times first, so that it is not mistaken for the end of the session.
+async function getToken() {
+  for (let attempt = 0; ; attempt += 1) {
+    let response = null;
+    let failure;
+    try {
+      response = await requestToken();
+    } catch (error) {
+      failure = new Error("the server cannot be reached");
+      failure.cause = error;
+    }
+    if (response && (response.status === 401 || response.status === 403)) {
+      sessionEnded = true;
+      throw new SessionEndedError();
+    }
+    if (response?.ok) {
+      const { access, expires_at: expiresAt } = await response.json();
+      sessionEnded = false;
+      return { access, expiresAt };
+    }
+    failure ??= new Error(`the server could not issue a token (HTTP ${response.status})`);
+    if (attempt >= TOKEN_RETRY_DELAYS.length) throw failure;
+    await sleep(TOKEN_RETRY_DELAYS[attempt]);
   }
-  if (!response.ok) throw new Error(`the token request failed (HTTP ${response.status})`);
-  const { access, expires_at: expiresAt } = await response.json();
-  sessionEnded = false;
-  return { access, expiresAt };
 }
 
 export const hub = new NotifyHub({ url: "/ws/notifications/", getToken, share: true });
