@@ -308,6 +308,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LOGIN_URL = "/sign-in/"
 LOGIN_REDIRECT_URL = "/inbox/"
 LOGOUT_REDIRECT_URL = "/sign-in/"
+CSRF_FAILURE_VIEW = "web.errors.csrf_failure"  # the pages' forms: "this page is out of date", not Django's page
 
 # --- Channels -------------------------------------------------------------------------------------------
 # redis-py 8 defaults socket_timeout to 5 s, the same as channels-redis's blocking read (an idle consumer's

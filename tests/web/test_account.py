@@ -182,3 +182,16 @@ def test_a_missing_page_is_a_page_and_a_missing_api_url_still_json(client_for):
     assert "Back to your inbox" in response.content.decode()
 
     assert_error(Client().get("/api/nothing-here/"), 404, "not_found")
+
+
+def test_a_form_from_an_out_of_date_page_says_so(client_for):
+    response = client_for(UserFactory(), enforce_csrf_checks=True).post("/inbox/read-all/")
+    assert response.status_code == 403
+    assert "This page was out of date" in response.content.decode()
+    assert "Nothing was changed." in response.content.decode()
+
+
+def test_the_sign_in_form_of_a_stale_tab_says_so_too():
+    response = Client(enforce_csrf_checks=True).post("/sign-in/", {"username": "x", "password": "y"})
+    assert response.status_code == 403
+    assert "This page was out of date" in response.content.decode()
