@@ -1,6 +1,6 @@
 // The header of every signed-in page: the bell with the live unread count, the connection's state, and a toast
 // for each notification as it arrives. It starts the page's hub once its listeners are in place.
-import { hasSessionEnded, hub, notificationUrl } from "./hub.js";
+import { hub, isSessionEnd, notificationUrl } from "./hub.js";
 import { keepTimesCurrent } from "./time.js";
 
 const TOAST_SECONDS = 8;
@@ -26,12 +26,6 @@ export function showUnreadCount(count) {
   badge.hidden = count === 0;
 }
 
-function refusalText(detail) {
-  if (hasSessionEnded()) return null; // said with a link below
-  const reason = detail.reason || "the server refused the connection";
-  return `Not connected: ${reason}`;
-}
-
 function showStatus(detail) {
   const state = detail.status;
   statusElement.dataset.state = state;
@@ -39,9 +33,8 @@ function showStatus(detail) {
     statusElement.textContent = STATUS_TEXT[state] ?? STATUS_TEXT.offline;
     return;
   }
-  const text = refusalText(detail);
-  if (text) {
-    statusElement.textContent = text;
+  if (!isSessionEnd(detail)) {
+    statusElement.textContent = `Not connected: ${detail.reason || "the server refused the connection"}`;
     return;
   }
   const link = document.createElement("a");

@@ -14,9 +14,10 @@ export class SessionEndedError extends Error {
 
 let sessionEnded = false;
 
-/** True once /web/token/ refused us: the session expired or was signed out in another tab. */
-export function hasSessionEnded() {
-  return sessionEnded;
+/** Whether a refusal is the end of the session: /web/token/ refused this tab, or (the tabs share one socket) the
+ * tab that asked for the token. */
+export function isSessionEnd(detail) {
+  return sessionEnded || Boolean(detail?.reason?.includes(SESSION_ENDED));
 }
 
 export function csrfToken() {
@@ -25,44 +26,28 @@ export function csrfToken() {
   return document.querySelector('meta[name="csrf-token"]')?.content ?? "";
 }
 
-const TOKEN_RETRY_DELAYS = [1000, 2000, 4000, 8000]; // then give up: the library says why
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function requestToken() {
-  return fetch("/web/token/", {
+// A refusal (401/403: no session, or no CSRF token) means the session has ended: the library stops and says so.
+// A server restarting or a network blip is transient (fetch() throws a TypeError; a 5xx or 429 is marked), and the
+// library tries again with its backoff.
+async function getToken() {
+  const response = await fetch("/web/token/", {
     method: "POST",
     credentials: "same-origin",
     cache: "no-store",
     headers: { "X-CSRFToken": csrfToken(), Accept: "application/json" },
   });
-}
-
-// A refusal (401/403: no session, or no CSRF token) ends here; a server restarting or a network blip is tried
-// again a few times first, so that it is not mistaken for the end of the session.
-async function getToken() {
-  for (let attempt = 0; ; attempt += 1) {
-    let response = null;
-    let failure;
-    try {
-      response = await requestToken();
-    } catch (error) {
-      failure = new Error("the server cannot be reached");
-      failure.cause = error;
-    }
-    if (response && (response.status === 401 || response.status === 403)) {
-      sessionEnded = true;
-      throw new SessionEndedError();
-    }
-    if (response?.ok) {
-      const { access, expires_at: expiresAt } = await response.json();
-      sessionEnded = false;
-      return { access, expiresAt };
-    }
-    failure ??= new Error(`the server could not issue a token (HTTP ${response.status})`);
-    if (attempt >= TOKEN_RETRY_DELAYS.length) throw failure;
-    await sleep(TOKEN_RETRY_DELAYS[attempt]);
+  if (response.status === 401 || response.status === 403) {
+    sessionEnded = true;
+    throw new SessionEndedError();
   }
+  if (!response.ok) {
+    const error = new Error(`the server could not issue a token (HTTP ${response.status})`);
+    error.transient = true;
+    throw error;
+  }
+  const { access, expires_at: expiresAt } = await response.json();
+  sessionEnded = false;
+  return { access, expiresAt };
 }
 
 export const hub = new NotifyHub({ url: "/ws/notifications/", getToken, share: true });
