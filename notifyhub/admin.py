@@ -24,7 +24,6 @@ class LockoutAdminAuthenticationForm(LockoutAuthenticationFormMixin, AdminAuthen
 
 class NotifyHubAdminSite(admin.AdminSite):
     login_form = LockoutAdminAuthenticationForm
-    site_url = "/"  # "View site": the web pages (signed in: the inbox)
 
     def login(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         return refuse_if_locked_out(super().login(request, extra_context))
