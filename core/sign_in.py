@@ -23,7 +23,6 @@ from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.http import HttpResponse
 from django.template.response import TemplateResponse
 
 logger = logging.getLogger(__name__)
@@ -140,10 +139,9 @@ class LockoutAuthenticationFormMixin(AuthenticationForm):
         return cleaned
 
 
-def refuse_if_locked_out(response: HttpResponse) -> HttpResponse:
+def refuse_if_locked_out(response: TemplateResponse) -> TemplateResponse:
     """A sign-in page's response, made 429 with Retry-After when its form was refused for the lockout."""
-    context = response.context_data if isinstance(response, TemplateResponse) else None
-    locked_out_for = getattr((context or {}).get("form"), "locked_out_for", 0)
+    locked_out_for = getattr((response.context_data or {}).get("form"), "locked_out_for", 0)
     if locked_out_for:
         response.status_code = 429
         response["Retry-After"] = str(locked_out_for)

@@ -14,6 +14,7 @@ from typing import Any
 from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 
 from core.sign_in import LockoutAuthenticationFormMixin, refuse_if_locked_out
 
@@ -26,4 +27,5 @@ class NotifyHubAdminSite(admin.AdminSite):
     login_form = LockoutAdminAuthenticationForm
 
     def login(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
-        return refuse_if_locked_out(super().login(request, extra_context))
+        response = super().login(request, extra_context)
+        return refuse_if_locked_out(response) if isinstance(response, TemplateResponse) else response

@@ -5,6 +5,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.views import LoginView, LogoutView
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.http import urlencode
 from rest_framework.authentication import SessionAuthentication
@@ -35,7 +36,8 @@ class SignInView(LoginView):
     redirect_authenticated_user = True
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        return refuse_if_locked_out(super().post(request, *args, **kwargs))
+        response = super().post(request, *args, **kwargs)
+        return refuse_if_locked_out(response) if isinstance(response, TemplateResponse) else response
 
 
 class SignOutView(LogoutView):
