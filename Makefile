@@ -53,6 +53,7 @@ run: venv .env
 	$(PYTHON) manage.py seed_demo
 	@echo ""
 	@echo "NotifyHub is starting:"
+	@echo "  pages      http://127.0.0.1:$${PORT:-8000}/            (alice, bob, carol / notifyhub-demo)"
 	@echo "  admin      http://127.0.0.1:$${PORT:-8000}/admin/      (admin / notifyhub-demo)"
 	@echo "  API        http://127.0.0.1:$${PORT:-8000}/api/docs/  (guide: docs/api.md)"
 	@echo "  WebSocket  ws://127.0.0.1:$${PORT:-8000}/ws/notifications/"

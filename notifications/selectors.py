@@ -2,14 +2,15 @@
 
 import functools
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser, Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Case, Count, IntegerField, Prefetch, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from notifications.errors import UnknownRecipients
@@ -112,6 +113,88 @@ def inbox_of(user_id: int) -> QuerySet[Delivery]:
     """A user's inbox: their deliveries, newest first, expired ones left out (as in `unread_count`)."""
     now = timezone.now()
     return deliveries_of(user_id).filter(Q(notification__expires_at__isnull=True) | Q(notification__expires_at__gt=now))
+
+
+@dataclass(frozen=True)
+class InboxPosition:
+    """A delivery's place in the inbox's reading order: unread before read, then newest first (ties by id)."""
+
+    read: bool
+    created_at: datetime
+    delivery_id: int
+
+    @classmethod
+    def of(cls, delivery: Delivery) -> "InboxPosition":
+        return cls(read=delivery.read_at is not None, created_at=delivery.created_at, delivery_id=delivery.pk)
+
+
+@dataclass(frozen=True)
+class InboxPage:
+    deliveries: Sequence[Delivery]
+    older: InboxPosition | None  # continue after this for the next page; None: this is the last
+    newer: InboxPosition | None  # continue before this for the previous page; None: this is the first
+
+
+def inbox_page(
+    user_id: int,
+    *,
+    event: str | None = None,
+    unread_only: bool = False,
+    after: InboxPosition | None = None,
+    before: InboxPosition | None = None,
+    size: int = 25,
+) -> InboxPage:
+    """One page of a user's inbox in reading order (unread first, then newest), by keyset: the page that follows
+    `after`, the one that precedes `before`, or the first. Filters: one event name, unread ones only."""
+    deliveries = (
+        inbox_of(user_id)
+        .annotate(
+            read_rank=Case(When(read_at__isnull=True, then=Value(0)), default=Value(1), output_field=IntegerField())
+        )
+        .order_by("read_rank", "-created_at", "-id")
+    )
+    if event:
+        deliveries = deliveries.filter(notification__event=event)
+    if unread_only:
+        deliveries = deliveries.filter(read_at__isnull=True)
+    if before is not None:
+        rows = list(deliveries.filter(_inbox_beyond(before, older=False)).reverse()[: size + 1])
+        if rows:  # else nothing is newer any more (read since, or expired): the first page
+            more_newer = len(rows) > size
+            rows = rows[:size][::-1]
+            return InboxPage(
+                deliveries=rows,
+                older=InboxPosition.of(rows[-1]),
+                newer=InboxPosition.of(rows[0]) if more_newer else None,
+            )
+    if after is not None:
+        deliveries = deliveries.filter(_inbox_beyond(after, older=True))
+    rows = list(deliveries[: size + 1])
+    more_older = len(rows) > size
+    rows = rows[:size]
+    return InboxPage(
+        deliveries=rows,
+        older=InboxPosition.of(rows[-1]) if rows and more_older else None,
+        newer=InboxPosition.of(rows[0]) if rows and after is not None else after,
+    )
+
+
+def _inbox_beyond(position: InboxPosition, *, older: bool) -> Q:
+    """The deliveries after `position` in reading order (older: True), or before it (False)."""
+    rank = int(position.read)
+    rank_side, time_side = ("gt", "lt") if older else ("lt", "gt")
+    return (
+        Q(**{f"read_rank__{rank_side}": rank})
+        | Q(read_rank=rank, **{f"created_at__{time_side}": position.created_at})
+        | Q(read_rank=rank, created_at=position.created_at, **{f"id__{time_side}": position.delivery_id})
+    )
+
+
+def inbox_event_names(user_id: int) -> list[str]:
+    """The event names in a user's inbox, sorted: what their inbox can be filtered by."""
+    return list(
+        inbox_of(user_id).order_by("notification__event").values_list("notification__event", flat=True).distinct()
+    )
 
 
 def notifications_published_visible_to(user: AbstractUser) -> QuerySet[Notification]:

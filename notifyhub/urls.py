@@ -23,9 +23,12 @@ urlpatterns = [
     path("hubs/workflow/negotiate", negotiate, name="signalr-negotiate"),
     # Prometheus scrapes, allowed by METRICS_ALLOWED_NETWORKS and METRICS_TOKEN (docs/metrics.md).
     path("metrics", metrics_view, name="metrics"),
+    # The pages people use (sign-in, inbox, tasks, documents) and their socket's token: web/urls.py.
+    path("", include("web.urls")),
 ]
 
-# Unknown URLs and unhandled errors answer in the API's error shape (core/api/errors.py).
+# Unknown URLs and unhandled errors answer in the API's error shape (core/api/errors.py); under the pages' URLs
+# a 404 is a page (web/errors.py).
 handler400 = "core.api.errors.bad_request"
-handler404 = "core.api.errors.not_found"
+handler404 = "web.errors.not_found"
 handler500 = "core.api.errors.server_error"

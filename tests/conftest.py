@@ -5,6 +5,7 @@ import redis
 from django.conf import settings
 
 from tests.support.factories import DepartmentFactory, UserFactory, add_members
+from tests.support.hub_client import NativeClient, access_token
 from tests.support.presence_registry import settle_presence_registry
 from tests.support.servers import HubServer
 
@@ -103,3 +104,22 @@ def hub_server(start_server) -> HubServer:
 def uvicorn_server(start_server) -> HubServer:
     """The same application under uvicorn, the other ASGI server NotifyHub supports."""
     return start_server("uvicorn", kind="uvicorn")
+
+
+@pytest.fixture
+def connect(hub_server, redis_client):
+    """connect(user, server=hub_server) -> a started NativeClient, closed after the test.
+
+    Started means `hello` and the replay were read: see `client.hello` and `client.replayed`.
+    """
+    clients = []
+
+    def open_client(user, server=hub_server) -> NativeClient:
+        client = NativeClient.connect(server, token=access_token(user))
+        client.hello, client.replayed = client.start()
+        clients.append(client)
+        return client
+
+    yield open_client
+    for client in clients:
+        client.close()

@@ -1,9 +1,13 @@
 """Read-side queries of the workflow domain, filtered by who is asking."""
 
-from django.contrib.auth.models import AbstractUser
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from collections.abc import Iterable
+from dataclasses import dataclass
 
-from workflow.models import ApprovalStep, DepartmentMembership, Document, Task
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractUser
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+
+from workflow.models import ApprovalStep, Department, DepartmentMembership, Document, Task
 
 
 def documents_visible_to(user: AbstractUser) -> QuerySet[Document]:
@@ -22,7 +26,9 @@ def document_is_visible_to(*, document_id: int, user: AbstractUser) -> bool:
 
 
 def tasks_open_for(user: AbstractUser) -> QuerySet[Task]:
-    return Task.objects.filter(assignee_id=user.pk, status=Task.Status.OPEN).select_related("document", "step")
+    return Task.objects.filter(assignee_id=user.pk, status=Task.Status.OPEN).select_related(
+        "document__requester", "step"
+    )
 
 
 def department_ids_of(user_id: int) -> list[int]:
@@ -31,3 +37,62 @@ def department_ids_of(user_id: int) -> list[int]:
         .order_by("department_id")
         .values_list("department_id", flat=True)
     )
+
+
+def documents_listed_for(user: AbstractUser) -> QuerySet[Document]:
+    """`documents_visible_to` with what a list of them shows (requester, department), newest first."""
+    return documents_visible_to(user).select_related("requester", "department").order_by("-created_at", "-id")
+
+
+def document_visible_to(*, document_id: int, user: AbstractUser) -> Document | None:
+    """One document with its steps (approvers and deciders loaded), if the user may see it; else None."""
+    return (
+        documents_visible_to(user)
+        .select_related("requester", "department")
+        .prefetch_related(
+            Prefetch("steps", queryset=ApprovalStep.objects.select_related("approver", "decided_by").order_by("order"))
+        )
+        .filter(pk=document_id)
+        .first()
+    )
+
+
+@dataclass(frozen=True)
+class DocumentActions:
+    """What a user may do to a document now: the services decide, this only says which buttons to offer."""
+
+    submit: bool  # the requester, while it is a draft
+    decide: bool  # the approver of the step awaiting a decision
+    current_step: ApprovalStep | None
+
+
+def document_actions_for(document: Document, user: AbstractUser) -> DocumentActions:
+    """The actions `workflow.services` would allow `user` on `document` (its steps prefetched or not)."""
+    current = None
+    if document.status == Document.Status.IN_REVIEW:
+        pending = [step for step in document.steps.all() if step.status == ApprovalStep.Status.PENDING]
+        current = min(pending, key=lambda step: step.order, default=None)
+    return DocumentActions(
+        submit=document.status == Document.Status.DRAFT and document.requester_id == user.pk,
+        decide=current is not None and current.approver_id == user.pk,
+        current_step=current,
+    )
+
+
+def departments_of(user: AbstractUser) -> QuerySet[Department]:
+    """The departments a user belongs to (where they may file documents), by name."""
+    return Department.objects.filter(memberships__user_id=user.pk).order_by("name")
+
+
+def approver_candidates_for(user: AbstractUser) -> QuerySet[AbstractUser]:
+    """Who a user may name as an approver: every active user but themselves, by username."""
+    User = get_user_model()
+    return User.objects.filter(is_active=True).exclude(pk=user.pk).order_by(User.USERNAME_FIELD)
+
+
+def users_named(usernames: Iterable[str]) -> dict[str, AbstractUser]:
+    """The users with these usernames, by username (unknown names are left out)."""
+    User = get_user_model()
+    return {
+        user.get_username(): user for user in User.objects.filter(**{f"{User.USERNAME_FIELD}__in": list(usernames)})
+    }

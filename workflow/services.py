@@ -32,22 +32,26 @@ def document_create(
     """Create a draft document with one approval step per approver, in order."""
     title = (title or "").strip()
     if not title:
-        raise WorkflowError("A document needs a title.", code="invalid")
+        raise WorkflowError("A document needs a title.", code="invalid", field="title")
     if len(title) > MAX_TITLE_LENGTH:
-        raise WorkflowError(f"The title is longer than {MAX_TITLE_LENGTH} characters.", code="invalid")
+        raise WorkflowError(f"The title is longer than {MAX_TITLE_LENGTH} characters.", code="invalid", field="title")
     if not approvers:
-        raise WorkflowError("A document needs at least one approver.", code="invalid")
+        raise WorkflowError("A document needs at least one approver.", code="invalid", field="approvers")
     approver_ids = [approver.pk for approver in approvers]
     if len(set(approver_ids)) != len(approver_ids):
-        raise WorkflowError("An approver may appear only once in a document's chain.", code="invalid")
+        raise WorkflowError(
+            "An approver may appear only once in a document's chain.", code="invalid", field="approvers"
+        )
     if requester.pk in approver_ids:
-        raise WorkflowError("The requester cannot approve their own document.", code="self_approval")
+        raise WorkflowError("The requester cannot approve their own document.", code="self_approval", field="approvers")
     inactive = [approver.get_username() for approver in approvers if not approver.is_active]
     if inactive:
-        raise WorkflowError(f"Inactive users cannot approve: {', '.join(inactive)}.", code="invalid")
+        raise WorkflowError(f"Inactive users cannot approve: {', '.join(inactive)}.", code="invalid", field="approvers")
     if not department.memberships.filter(user_id=requester.pk).exists():
         raise WorkflowError(
-            f"{requester.get_username()} is not a member of department {department.code}.", code="not_a_member"
+            f"{requester.get_username()} is not a member of department {department.code}.",
+            code="not_a_member",
+            field="department",
         )
 
     document = Document.objects.create(
@@ -121,7 +125,7 @@ def document_reject(*, document: Document, approver: User, comment: str) -> Docu
     step = _current_step(document, action="rejected")
     _check_is_step_approver(step, approver)
     if not (comment or "").strip():
-        raise WorkflowError("A rejection needs a comment saying why.", code="invalid")
+        raise WorkflowError("A rejection needs a comment saying why.", code="invalid", field="comment")
 
     _decide(step, status=ApprovalStep.Status.REJECTED, by=approver, comment=comment.strip())
     document.status = Document.Status.REJECTED

@@ -108,11 +108,13 @@ env.check(not JWT_SIGNING_KEY or len(JWT_SIGNING_KEY) >= 32, "JWT_SIGNING_KEY is
 JWT_ACCESS_TOKEN_LIFETIME = env.int("JWT_ACCESS_TOKEN_LIFETIME", default=900)
 JWT_REFRESH_TOKEN_LIFETIME = env.int("JWT_REFRESH_TOKEN_LIFETIME", default=86_400)
 
-# --- The admin's sign-in (/admin/login/) ------------------------------------------------------------------
+# --- Signing in to the admin (/admin/login/) and the web pages (/sign-in/) ----------------------------------
 # This many failed sign-ins of one username from one client address within ADMIN_LOGIN_COOLOFF seconds refuse that
-# pair for ADMIN_LOGIN_COOLOFF seconds, the right password too (notifyhub/admin.py).
+# pair for ADMIN_LOGIN_COOLOFF seconds, the right password too; both pages count together (core/sign_in.py).
 ADMIN_LOGIN_MAX_FAILURES = env.int("ADMIN_LOGIN_MAX_FAILURES", default=5, minimum=1)
 ADMIN_LOGIN_COOLOFF = env.int("ADMIN_LOGIN_COOLOFF", default=900, minimum=1)
+# Seconds an access token for the pages' WebSocket lives (POST /web/token/): the page asks for another before then.
+WEB_ACCESS_TOKEN_LIFETIME = env.int("WEB_ACCESS_TOKEN_LIFETIME", default=300, minimum=30)
 
 # --- Celery processes (the Procfile's worker and beat lines) -----------------------------------------------
 # Push-task processes of the `worker` line (the `sweeper` line runs one), and where beat keeps its schedule.
@@ -244,6 +246,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "workflow",
     "notifications",
+    "web",
 ]
 
 MIDDLEWARE = [
@@ -271,6 +274,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "web.context_processors.header",
             ],
         },
     },
@@ -301,6 +305,12 @@ STORAGES = {
 }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# The web pages (web/): Django's session sign-in; the admin keeps its own sign-in page.
+LOGIN_URL = "/sign-in/"
+LOGIN_REDIRECT_URL = "/inbox/"
+LOGOUT_REDIRECT_URL = "/sign-in/"
+CSRF_FAILURE_VIEW = "web.errors.csrf_failure"  # the pages' forms: "this page is out of date", not Django's page
 
 # --- Channels -------------------------------------------------------------------------------------------
 # redis-py 8 defaults socket_timeout to 5 s, the same as channels-redis's blocking read (an idle consumer's

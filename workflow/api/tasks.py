@@ -18,6 +18,4 @@ class TaskViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     filter_backends = []
 
     def get_queryset(self):
-        return selectors.tasks_open_for(
-            cast(User, self.request.user)
-        )  # signed in: IsAuthenticated.select_related("document__requester")
+        return selectors.tasks_open_for(cast(User, self.request.user))  # signed in: IsAuthenticated

@@ -1,0 +1,109 @@
+"""The pages' forms: they parse and check input; the workflow services decide what is allowed."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django import forms
+from django.contrib.auth.models import AbstractUser
+
+from core.sign_in import LockoutAuthenticationFormMixin
+from web.templatetags.web_time import event_label
+from workflow import selectors
+from workflow.api.serializers import MAX_APPROVERS, MAX_COMMENT_LENGTH, MAX_DESCRIPTION_LENGTH
+from workflow.errors import WorkflowError
+from workflow.models import Department, Document
+
+APPROVER_SEPARATORS = re.compile(r"[\s,]+")
+
+
+class SignInForm(LockoutAuthenticationFormMixin):
+    """Username and password, under the sign-in pages' shared lockout. Inactive users cannot sign in."""
+
+
+class InboxFilterForm(forms.Form):
+    """The inbox's query string. A value that does not parse is dropped, never an error page."""
+
+    event = forms.ChoiceField(label="Event", required=False)
+    unread = forms.BooleanField(label="Unread only", required=False)
+    cursor = forms.CharField(required=False, max_length=200)
+
+    def __init__(self, *args: Any, event_names: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        event_field = self.fields["event"]
+        assert isinstance(event_field, forms.ChoiceField)
+        event_field.choices = [("", "All events"), *((name, event_label(name)) for name in event_names)]
+
+    def filters(self) -> dict[str, Any]:
+        """The fields that parsed, the others at their empty value."""
+        self.is_valid()
+        return {name: self.cleaned_data.get(name) or field.initial for name, field in self.fields.items()}
+
+
+class DepartmentField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Department) -> str:
+        return obj.name
+
+
+class DocumentForm(forms.Form):
+    title = forms.CharField(label="Title", max_length=Document._meta.get_field("title").max_length)
+    description = forms.CharField(
+        label="Description", required=False, max_length=MAX_DESCRIPTION_LENGTH, widget=forms.Textarea(attrs={"rows": 4})
+    )
+    department = DepartmentField(label="Department", queryset=Department.objects.none(), empty_label=None)
+    approvers = forms.CharField(
+        label="Approvers",
+        max_length=2_000,
+        help_text="Usernames in the order they decide, separated by commas, e.g. “bob, carol”.",
+        widget=forms.TextInput(attrs={"list": "approver-names", "autocomplete": "off", "spellcheck": "false"}),
+    )
+
+    def __init__(self, *args: Any, user: AbstractUser, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        departments = selectors.departments_of(user)
+        department_field = self.fields["department"]
+        assert isinstance(department_field, DepartmentField)
+        department_field.queryset = departments
+        if not departments.exists():
+            department_field.help_text = "You belong to no department yet: ask an administrator to add you to one."
+
+    def clean_approvers(self) -> list[AbstractUser]:
+        """The approvers, in the order written; every name must be a user (the services check the rest)."""
+        names = [name for name in APPROVER_SEPARATORS.split(self.cleaned_data["approvers"]) if name]
+        if not names:
+            raise forms.ValidationError("Name at least one approver.")
+        if len(names) > MAX_APPROVERS:
+            raise forms.ValidationError(f"At most {MAX_APPROVERS} approvers.")
+        users = selectors.users_named(names)
+        unknown = [name for name in names if name not in users]
+        if unknown:
+            raise forms.ValidationError(f"No such user: {', '.join(unknown)}.")
+        return [users[name] for name in names]
+
+
+class DecisionForm(forms.Form):
+    """Approve (the comment optional) or reject (the comment required: the requester reads why)."""
+
+    comment = forms.CharField(
+        label="Comment", required=False, max_length=MAX_COMMENT_LENGTH, widget=forms.Textarea(attrs={"rows": 3})
+    )
+
+    def __init__(self, *args: Any, comment_required: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.comment_required = comment_required
+
+    def clean_comment(self) -> str:
+        comment = self.cleaned_data["comment"].strip()
+        if self.comment_required and not comment:
+            raise forms.ValidationError("Say why you reject it: the requester reads this.")
+        return comment
+
+
+def add_workflow_error(form: forms.Form, error: WorkflowError) -> None:
+    """Show a refusal of the workflow services beside the field it names, or above the form."""
+    by_field = error.fields() or {}
+    if not by_field:
+        form.add_error(None, error.message)
+    for field, messages in by_field.items():
+        form.add_error(field if field in form.fields else None, messages)
