@@ -67,6 +67,8 @@ WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", default=1, minimum=1)
 # compress every frame per connection (~40% more CPU per delivered notification, docs/performance.md) for
 # notifications of a few hundred bytes. Off unless asked for.
 WS_PER_MESSAGE_DEFLATE = env.bool("WS_PER_MESSAGE_DEFLATE", default=False)
+# Where collectstatic writes and whitenoise serves from (a relative path is beside manage.py).
+STATIC_ROOT = BASE_DIR / env.str("STATIC_ROOT", default="staticfiles")
 # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto / X-Real-IP are believed (addresses and CIDR networks;
 # notifyhub/proxies.py). Empty: none, not even loopback, so a client is always its socket's peer. A proxy on this
 # host is 127.0.0.1 (or ::1) and must be listed like any other.
@@ -292,7 +294,6 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
