@@ -18,11 +18,13 @@ import pytest
 import redis
 from django.conf import settings
 from playwright.sync_api import Browser, sync_playwright
+from rest_framework_simplejwt.tokens import AccessToken
 
+from tests.support.api import make_publisher
 from tests.support.browser import Person, collect_static, launch_chromium
 from tests.support.celery_stack import CeleryStack
 from tests.support.presence_registry import settle_presence_registry
-from tests.support.servers import HubServer, child_environment
+from tests.support.servers import HubServer, child_environment, post_json
 
 # The pages' origin is the server's own (http://127.0.0.1:<port>): the hub accepts its WebSocket handshakes.
 PAGE_ORIGINS = "127.0.0.1"
@@ -108,3 +110,18 @@ def open_person(request, browser, tmp_path) -> Iterator[Callable[..., Person]]:
             saved = person.save_failure_report(tmp_path / "browser", person.user.get_username())
             print("\n".join(["", f"browser report of {person.user.get_username()}:", *map(str, saved)]))
         person.close()
+
+
+@pytest.fixture
+def publish(web_server) -> Callable[..., dict]:
+    """`publish(user, title, body="")`: an ERP-like publisher posts a notification for `user` to the REST API of the
+    shared web process (also while a test's own web process is down: another process of the same host)."""
+    token = str(AccessToken.for_user(make_publisher()))
+
+    def publish_(user, title: str, body: str = "") -> dict:
+        payload = {"event": "Reminder", "title": title, "body": body, "recipients": {"users": [user.get_username()]}}
+        response = post_json(web_server, "/api/notifications/", payload, token=token)
+        assert response.status == 201, response
+        return response.body
+
+    return publish_

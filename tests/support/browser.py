@@ -12,8 +12,12 @@ session); `Person` keeps the pages they opened and what each page's console said
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -135,7 +139,7 @@ class Person:
             path = directory / f"{name}-page{number}.png"
             try:
                 page.screenshot(path=path, full_page=True)
-            except Exception as error:
+            except Exception as error:  # a failure's report must not hide the failure
                 self.console.append(f"[page {number}] no screenshot: {error}")
                 continue
             saved.append(path)
@@ -148,9 +152,36 @@ class Person:
         self.context.close()
 
 
+class ConnectionCounter:
+    """A listener on a stopped server's port that counts who tries to connect (and hangs up on them)."""
+
+    def __init__(self, port: int) -> None:
+        self.attempts = 0
+        self.socket = socket.create_server(("127.0.0.1", port))
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self.socket.accept()
+            except OSError:
+                return  # closed
+            self.attempts += 1
+            connection.close()
+
+    def close(self) -> None:
+        self.socket.shutdown(socket.SHUT_RDWR)
+        self.socket.close()
+        self.thread.join(timeout=5)
+
+
+CONNECTION_STATUS = '[role="status"][aria-label="Connection"], #connection-status'
+
+
 def connection_status(page: Page) -> Locator:
     """The header's connection status (role "status", named "Connection")."""
-    return page.get_by_role("status", name="Connection")
+    return page.locator(CONNECTION_STATUS).first
 
 
 def bell(page: Page) -> Locator:
@@ -165,6 +196,43 @@ def inbox_item(page: Page, title: str) -> Locator:
 
 def toast(page: Page, title: str) -> Locator:
     return page.locator("#toasts").locator("> *").filter(has_text=title)
+
+
+def wait_until(page: Page, condition: Callable[[], bool], *, timeout: float = SEEN_WITHIN_MS / 1000) -> bool:
+    """True as soon as `condition()` is, False if it was not within `timeout` s. Waits on the page, not with a
+    sleep: Playwright's sync API delivers the page's events (console, websockets) only while one of its calls runs."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        page.wait_for_timeout(100)
+    return True
+
+
+def watch_texts(page: Page, selector: str) -> None:
+    """Record every text the element at `selector` shows from now on (read back with `watched_texts`)."""
+    page.evaluate(
+        """(selector) => {
+          const element = document.querySelector(selector);
+          window.__watchedTexts = [element.textContent.trim()];
+          new MutationObserver(() => window.__watchedTexts.push(element.textContent.trim()))
+            .observe(element, { childList: true, characterData: true, subtree: true });
+        }""",
+        selector,
+    )
+
+
+def watched_texts(page: Page) -> list[str]:
+    return page.evaluate("window.__watchedTexts")
+
+
+def mark_page(page: Page) -> None:
+    """Mark the loaded document: `still_the_same_page` is false once it was reloaded or navigated away."""
+    page.evaluate("window.__notReloaded = true")
+
+
+def still_the_same_page(page: Page) -> bool:
+    return page.evaluate("window.__notReloaded === true")
 
 
 def save_doc_screenshot(page: Page, name: str, *, locator: Locator | None = None) -> None:
