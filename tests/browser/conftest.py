@@ -17,11 +17,11 @@ from collections.abc import Callable, Iterator
 import pytest
 import redis
 from django.conf import settings
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, expect, sync_playwright
 from rest_framework_simplejwt.tokens import AccessToken
 
 from tests.support.api import make_publisher
-from tests.support.browser import Person, collect_static, launch_chromium
+from tests.support.browser import SEEN_WITHIN_MS, Person, collect_static, launch_chromium
 from tests.support.celery_stack import CeleryStack
 from tests.support.presence_registry import settle_presence_registry
 from tests.support.servers import HubServer, child_environment, post_json
@@ -77,6 +77,7 @@ def sync_database_beside_playwright() -> Iterator[None]:
 
 @pytest.fixture(scope="package")
 def browser(sync_database_beside_playwright) -> Iterator[Browser]:
+    expect.set_options(timeout=SEEN_WITHIN_MS)
     with sync_playwright() as playwright:
         chromium = launch_chromium(playwright)
         yield chromium

@@ -13,6 +13,7 @@ from playwright.sync_api import Page, expect
 from tests.support.browser import (
     CONNECTED,
     bell,
+    browser_user,
     connection_status,
     inbox_item,
     mark_page,
@@ -20,7 +21,7 @@ from tests.support.browser import (
     still_the_same_page,
     toast,
 )
-from tests.support.factories import DepartmentFactory, UserFactory, add_members
+from tests.support.factories import DepartmentFactory, add_members
 
 pytestmark = pytest.mark.django_db(transaction=True)
 # Until the pages are merged into this tree there is nothing to drive.
@@ -61,7 +62,10 @@ def create_document(page: Page, *, title: str, department: str, approvers: str) 
 
 def test_the_approver_sees_a_submitted_document_at_once_and_the_requester_sees_the_decision_live(open_person):
     finance = DepartmentFactory(name="Finance")
-    alice, bob = UserFactory(first_name="Alice", last_name="Martin"), UserFactory(first_name="Bob", last_name="Lee")
+    alice, bob = (
+        browser_user(username="alice", first_name="Alice", last_name="Martin"),
+        browser_user(username="bob", first_name="Bob", last_name="Lee"),
+    )
     add_members(finance, alice, bob)
     approver = open_person(bob)
     inbox = approver.sign_in("/inbox/")
@@ -90,7 +94,7 @@ def test_the_approver_sees_a_submitted_document_at_once_and_the_requester_sees_t
     save_doc_screenshot(inbox, "web-toast")
 
     tasks = approver.new_page("/tasks/")
-    expect(tasks.locator("#task-list").get_by_role("link", name=title)).to_be_visible()
+    expect(tasks.locator("#task-list").get_by_role("link", name=title, exact=True)).to_be_visible()
     save_doc_screenshot(tasks, "web-tasks")
     tasks.close()
 
@@ -109,7 +113,7 @@ def test_the_approver_sees_a_submitted_document_at_once_and_the_requester_sees_t
 
 
 def test_marking_read_in_one_tab_updates_the_other_tab(open_person, publish):
-    bob = UserFactory(first_name="Bob", last_name="Lee")
+    bob = browser_user(username="bob", first_name="Bob", last_name="Lee")
     publish(bob, "Invoice 2024-118 is overdue", "ACME Corp, 1,240.00 EUR, due 3 days ago.")
     publish(bob, "Quarterly report published", "Q3 figures are in the finance folder.")
     person = open_person(bob)
@@ -135,7 +139,7 @@ def test_marking_read_in_one_tab_updates_the_other_tab(open_person, publish):
 
 
 def test_signing_in_leads_to_the_inbox_which_reads_at_phone_width(open_person, publish):
-    carol = UserFactory(first_name="Carol", last_name="Diaz")
+    carol = browser_user(username="carol", first_name="Carol", last_name="Diaz")
     publish(carol, "New task: approve “Team offsite”", "Requested by Alice Martin, Finance.")
     person = open_person(carol, viewport={"width": 375, "height": 812})
     sign_in_page = person.new_page("/inbox/")

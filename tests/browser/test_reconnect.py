@@ -11,6 +11,7 @@ from tests.support.browser import (
     OFFLINE,
     RECONNECTING,
     ConnectionCounter,
+    browser_user,
     connection_status,
     inbox_item,
     save_doc_screenshot,
@@ -20,7 +21,6 @@ from tests.support.browser import (
     watch_texts,
     watched_texts,
 )
-from tests.support.factories import UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 # Until the pages are merged into this tree there is nothing to drive.
@@ -45,7 +45,7 @@ def test_a_page_reconnects_to_a_restarted_web_process_and_shows_what_was_publish
     open_person, publish, start_server, web_env
 ):
     server = start_server("browser-restart", env=web_env)
-    bob = UserFactory(first_name="Bob", last_name="Lee")
+    bob = browser_user(username="bob", first_name="Bob", last_name="Lee")
     inbox = open_person(bob, server=server).sign_in("/inbox/")
     status = connection_status(inbox)
     expect(status).to_have_text(CONNECTED)
@@ -69,7 +69,7 @@ def test_a_page_reconnects_to_a_restarted_web_process_and_shows_what_was_publish
 
 def test_a_hidden_page_stops_reconnecting_and_catches_up_when_shown(open_person, publish, start_server, web_env):
     server = start_server("browser-hidden", env=web_env)
-    bob = UserFactory()
+    bob = browser_user()
     inbox = open_person(bob, server=server, visibility=True).sign_in("/inbox/")
     status = connection_status(inbox)
     expect(status).to_have_text(CONNECTED)
@@ -97,7 +97,7 @@ def test_a_hidden_page_stops_reconnecting_and_catches_up_when_shown(open_person,
 def test_an_expiring_access_token_is_replaced_without_a_visible_disconnect(open_person, publish, start_server, web_env):
     lifetime = 6
     server = start_server("browser-short-tokens", env={**web_env, "WEB_ACCESS_TOKEN_LIFETIME": str(lifetime)})
-    bob = UserFactory()
+    bob = browser_user()
     inbox = open_person(bob, server=server).sign_in("/inbox/")
     status = connection_status(inbox)
     expect(status).to_have_text(CONNECTED)

@@ -21,10 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.contrib.auth.models import AbstractBaseUser
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, Playwright, expect
 
-from tests.support.factories import TEST_PASSWORD
+from tests.support.factories import TEST_PASSWORD, UserFactory
 from tests.support.servers import REPO_ROOT, ListeningServer, child_environment
 
 CHROMIUM_PATH = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -37,6 +38,16 @@ SEEN_WITHIN_MS = 10_000
 CONNECTED = "Connected"
 RECONNECTING = "Reconnecting…"
 OFFLINE = "Offline"
+
+
+def browser_user(**fields) -> AbstractBaseUser:
+    """A user who can sign in on a server process: the test settings' fast MD5 hasher is unknown to the servers,
+    which run the production settings, so the password is hashed as production does."""
+    user = UserFactory(**fields)
+    hasher = PBKDF2PasswordHasher()
+    user.password = hasher.encode(TEST_PASSWORD, hasher.salt())
+    user.save(update_fields=["password"])
+    return user
 
 
 def launch_chromium(playwright: Playwright) -> Browser:
