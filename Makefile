@@ -65,8 +65,13 @@ run: venv .env
 	@# (settings), where the real environment wins, as it did for preflight and migrate above.
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start --env /dev/null --port $${PORT:-8000}
 
+# The browser tests drive this Chromium (Debian's package; .ci/run installs it when missing).
+CHROMIUM_PATH ?= /usr/bin/chromium
+
 test: venv $(NODE_STAMP)
-	DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" $(BIN)/pytest $(PYTEST_ARGS)
+	@test -x "$(CHROMIUM_PATH)" || { echo "make test: no Chromium at $(CHROMIUM_PATH) for the browser tests:" \
+		"apt-get install chromium (Debian), or set CHROMIUM_PATH"; exit 1; }
+	CHROMIUM_PATH="$(CHROMIUM_PATH)" DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" $(BIN)/pytest $(PYTEST_ARGS)
 
 $(BENCH_STAMP): bench/requirements.txt $(STAMP)
 	$(PYTHON) -m pip install --quiet --require-hashes -r bench/requirements.txt

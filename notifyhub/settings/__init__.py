@@ -67,6 +67,8 @@ WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", default=1, minimum=1)
 # compress every frame per connection (~40% more CPU per delivered notification, docs/performance.md) for
 # notifications of a few hundred bytes. Off unless asked for.
 WS_PER_MESSAGE_DEFLATE = env.bool("WS_PER_MESSAGE_DEFLATE", default=False)
+# Where collectstatic writes and whitenoise serves from (a relative path is beside manage.py).
+STATIC_ROOT = BASE_DIR / env.str("STATIC_ROOT", default="staticfiles")
 # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto / X-Real-IP are believed (addresses and CIDR networks;
 # notifyhub/proxies.py). Empty: none, not even loopback, so a client is always its socket's peer. A proxy on this
 # host is 127.0.0.1 (or ::1) and must be listed like any other.
@@ -114,7 +116,7 @@ JWT_REFRESH_TOKEN_LIFETIME = env.int("JWT_REFRESH_TOKEN_LIFETIME", default=86_40
 ADMIN_LOGIN_MAX_FAILURES = env.int("ADMIN_LOGIN_MAX_FAILURES", default=5, minimum=1)
 ADMIN_LOGIN_COOLOFF = env.int("ADMIN_LOGIN_COOLOFF", default=900, minimum=1)
 # Seconds an access token for the pages' WebSocket lives (POST /web/token/): the page asks for another before then.
-WEB_ACCESS_TOKEN_LIFETIME = env.int("WEB_ACCESS_TOKEN_LIFETIME", default=300, minimum=30)
+WEB_ACCESS_TOKEN_LIFETIME = env.int("WEB_ACCESS_TOKEN_LIFETIME", default=300, minimum=5)
 
 # --- Celery processes (the Procfile's worker and beat lines) -----------------------------------------------
 # Push-task processes of the `worker` line (the `sweeper` line runs one), and where beat keeps its schedule.
@@ -296,7 +298,6 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
 # The JavaScript client (docs/client.md) at /static/notifyhub/notifyhub.js: its src/ holds that module only.
 STATICFILES_DIRS = [("notifyhub", BASE_DIR / "clients" / "js" / "src")]
 STORAGES = {
