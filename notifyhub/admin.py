@@ -15,6 +15,7 @@ from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.urls import URLPattern, URLResolver, path
 
 from core.sign_in import LockoutAuthenticationFormMixin, refuse_if_locked_out
 
@@ -25,6 +26,19 @@ class LockoutAdminAuthenticationForm(LockoutAuthenticationFormMixin, AdminAuthen
 
 class NotifyHubAdminSite(admin.AdminSite):
     login_form = LockoutAdminAuthenticationForm
+    site_header = "NotifyHub operations"
+    site_title = "NotifyHub"
+    index_title = "Operations"
+
+    def get_urls(self) -> list[URLResolver | URLPattern]:
+        """The admin's own URLs, and the operations console's pages under console/ (staff only)."""
+        from notifications.console.urls import urlpatterns as console_urls
+
+        console = [
+            path(f"console/{pattern.pattern}", self.admin_view(pattern.callback), name=pattern.name)
+            for pattern in console_urls
+        ]
+        return console + super().get_urls()
 
     def login(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         response = super().login(request, extra_context)
