@@ -46,6 +46,7 @@ import weakref
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from itertools import groupby
 from operator import itemgetter
 from typing import Any, NamedTuple
@@ -66,6 +67,9 @@ PROCESS_KEY_PREFIX = "notifyhub:presence:process:"
 PROCESSES_KEY = "notifyhub:presence:processes"
 # When the registry began (Redis time): younger than a process TTL, it may still miss connections (see above).
 SINCE_KEY = "notifyhub:presence:since"
+# When a user's last live connection closed (Redis time, seconds): "offline since" for the console's explanations.
+LAST_SEEN_KEY_PREFIX = "notifyhub:presence:last_seen:"
+LAST_SEEN_TTL_SECONDS = 30 * 24 * 3600
 
 # This process's id: part of its connection ids (`hub~<process id>~<random>`), and the name of its liveness key.
 PROCESS_ID = uuid.uuid4().hex[:16]
@@ -81,6 +85,10 @@ def department_key(department_id: int) -> str:
 
 def room_key(document_id: int) -> str:
     return f"{ROOM_KEY_PREFIX}{int(document_id)}"
+
+
+def last_seen_key(user_id: int) -> str:
+    return f"{LAST_SEEN_KEY_PREFIX}{int(user_id)}"
 
 
 def process_key(process_id: str = PROCESS_ID) -> str:
@@ -277,6 +285,17 @@ class _Script:
             return await client.evalsha(self.sha, len(keys), *keys, *args)
 
 
+# After a connection closed: if its user has no live connection left, record when (the user's last seen).
+# KEYS[1]: the user's sorted set, KEYS[2]: their last-seen key; ARGV[1]: its TTL in seconds.
+_RECORD_LAST_SEEN_IF_OFFLINE = (
+    _LUA_PRELUDE
+    + """
+if #live_members(KEYS[1]) > 0 then return 0 end
+redis.call('SET', KEYS[2], tostring(now), 'EX', ARGV[1])
+return 1
+"""
+)
+
 REFRESH_MANY = _Script(_REFRESH_MANY)
 COUNT_LIVE = _Script(_COUNT_LIVE)
 LIVE_MEMBERS = _Script(_LIVE_MEMBERS)
@@ -284,6 +303,7 @@ ROOM_ENTER = _Script(_ROOM_ENTER)
 ROOM_LEAVE = _Script(_ROOM_LEAVE)
 PROCESS_ALIVE = _Script(_PROCESS_ALIVE)
 HUB_BEHIND = _Script(_HUB_BEHIND)
+RECORD_LAST_SEEN_IF_OFFLINE = _Script(_RECORD_LAST_SEEN_IF_OFFLINE)
 
 
 # --- Async side: the hub's consumers -----------------------------------------
@@ -366,6 +386,8 @@ async def connection_alive(
     Runs on connect and on ping.
     """
     await connections_alive([LiveConnection(user_id, connection_id, department_ids, document_ids)])
+    # Online again: an old "last seen" must not outlive a connection that ends without a goodbye (a killed process).
+    await _async_client().delete(last_seen_key(user_id))
 
 
 async def connection_gone(
@@ -379,7 +401,12 @@ async def connection_gone(
             pipe.zrem(department_key(department_id), member)
         for document_id in document_ids:
             pipe.zrem(room_key(document_id), member)
-        await pipe.execute()
+        last_seen_keys = [presence_key(user_id), last_seen_key(user_id)]
+        pipe.evalsha(RECORD_LAST_SEEN_IF_OFFLINE.sha, 2, *last_seen_keys, LAST_SEEN_TTL_SECONDS)
+        try:
+            await pipe.execute()
+        except redis.exceptions.NoScriptError:  # a new or restarted Redis: the removals ran; record last seen alone
+            await RECORD_LAST_SEEN_IF_OFFLINE.run_async(_async_client(), last_seen_keys, [LAST_SEEN_TTL_SECONDS])
 
 
 async def room_entered(document_id: int, user_id: int, connection_id: str) -> list[int]:
@@ -482,6 +509,21 @@ def online_counts() -> tuple[int, int]:
         users += sum(1 for count in counts if count)
         connections += sum(counts)
     return users, connections
+
+
+def last_seen(user_ids: Iterable[int]) -> dict[int, datetime]:
+    """When each of `user_ids` last had a live connection, for those whose last connection closed in an orderly
+    way within LAST_SEEN_TTL_SECONDS (Redis time), in one round trip. A user whose connections ended with a
+    killed process has none: nobody said goodbye for them."""
+    user_ids = list(user_ids)
+    if not user_ids:
+        return {}
+    values = _client().mget([last_seen_key(user_id) for user_id in user_ids])
+    return {
+        user_id: datetime.fromtimestamp(float(value), tz=UTC)
+        for user_id, value in zip(user_ids, values, strict=True)
+        if value is not None
+    }
 
 
 def hub_behind_seconds() -> float:
