@@ -42,6 +42,10 @@ class Explanation:
     summary: str
     details: list[str] = field(default_factory=list)
 
+    @property
+    def verdict_label(self) -> str:
+        return self.verdict.replace("_", " ")
+
     def as_dict(self) -> dict:
         return {"verdict": self.verdict, "summary": self.summary, "details": list(self.details)}
 
