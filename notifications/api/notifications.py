@@ -23,7 +23,7 @@ from rest_framework.response import Response
 
 from core.api.schema import error_response
 from core.api.throttling import PublishRateThrottle
-from notifications import selectors, services
+from notifications import explain, selectors, services
 from notifications.api.backpressure import HubBackpressureThrottle
 from notifications.api.filters import DeliveryStatusFilter, InboxFilter
 from notifications.api.pagination import DeliveryStatusPagination
@@ -184,7 +184,8 @@ class NotificationViewSet(viewsets.GenericViewSet):
     # --- Delivery status ---------------------------------------------------------
     @extend_schema(
         summary="Each recipient's delivery state and attempts (publisher and staff)",
-        description="The answer to “why did this user not get it?”. Filter by `username` or `recipient` to see one.",
+        description="The answer to “why did this user not get it?”. Filter by `username` or `recipient` to see one. "
+        "Each row's `explanation` says it in words: a `verdict`, a one-line `summary` and `details` in time order.",
         responses=DeliveryStatusSerializer(many=True),
     )
     @action(
@@ -200,8 +201,13 @@ class NotificationViewSet(viewsets.GenericViewSet):
             pk=self._notification_id(),
         )
         deliveries = self.filter_queryset(selectors.delivery_status_of(notification.pk))
-        page = self.paginate_queryset(deliveries)
-        response = self.get_paginated_response(DeliveryStatusSerializer(page, many=True).data)
+        page = self.paginate_queryset(deliveries) or []
+        explanations = {
+            delivery.pk: explanation
+            for delivery, explanation in zip(page, explain.explain_deliveries(page), strict=True)
+        }
+        rows = DeliveryStatusSerializer(page, many=True, context={"explanations": explanations}).data
+        response = self.get_paginated_response(rows)
         response.data["notification"] = PublishedNotificationSerializer(_published_summary(notification)).data
         return response
 

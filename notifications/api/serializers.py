@@ -4,6 +4,7 @@ import json
 from datetime import timedelta
 
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.api.serializers import IdOrNameField, StrictInputSerializer, UserSummarySerializer
@@ -168,6 +169,21 @@ class DeliveryAttemptSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
+class ExplanationSerializer(serializers.Serializer):
+    """Why the recipient was notified or not, in words (notifications/explain.py), as the console says it."""
+
+    verdict = serializers.CharField(
+        help_text="A short machine name: read, delivered, pushed, pushed_simulated, sending, pushing, waiting, held, "
+        "failed, expired or recipient_inactive."
+    )
+    summary = serializers.CharField(
+        help_text="One line: the answer, with the recipient's name and times to the second."
+    )
+    details = serializers.ListField(
+        child=serializers.CharField(), help_text="Sentences in time order, then the next step of an open delivery."
+    )
+
+
 class DeliveryStatusSerializer(serializers.Serializer):
     """One recipient's delivery: where it got to, when, and every attempt on the way."""
 
@@ -190,6 +206,12 @@ class DeliveryStatusSerializer(serializers.Serializer):
         help_text="Pushed by the log backend (no FCM credentials): recorded, but nothing reached a device."
     )
     attempt_log = DeliveryAttemptSerializer(many=True)
+    explanation = serializers.SerializerMethodField()
+
+    @extend_schema_field(ExplanationSerializer)
+    def get_explanation(self, delivery: Delivery) -> dict:
+        """From the `explanations` the view computed for the whole page at once (no query per row)."""
+        return self.context["explanations"][delivery.pk].as_dict()
 
 
 class PublishedNotificationSerializer(serializers.Serializer):
