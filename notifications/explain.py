@@ -389,6 +389,8 @@ class _Ledger:
             return f"it expired at {self.at(self.notification.expires_at)} (expired notifications are never pushed)"
         if reason == Reason.RECIPIENT_INACTIVE:
             return "the account was deactivated (nothing is sent to it any more)"
+        if reason == Reason.NO_DEVICES:  # its last_error only restates it; the summary says why
+            return "no active device to push to"
         label = Reason(reason).label if reason in Reason.values else reason
         error = f" ({self.delivery.last_error.rstrip('.')})" if self.delivery.last_error else ""
         return f"{label.lower()}{error}"
