@@ -1,7 +1,5 @@
 """The `explanation` of each row of GET /api/notifications/<id>/deliveries/: the console's sentences, in bulk."""
 
-import json
-
 import pytest
 import yaml
 from django.core.management import call_command
@@ -9,20 +7,11 @@ from django.core.management import call_command
 from notifications.console.times import time_of_day
 from notifications.models import Delivery
 from notifications.services import delivery_acknowledge, delivery_push
+from tests.notifications.api.test_delivery_status import publish_to_department
 from tests.support.api import client_for
 from tests.support.factories import DepartmentFactory, DeviceFactory, UserFactory, add_members
 
 pytestmark = pytest.mark.django_db
-
-
-def publish_to_department(publisher, code: str) -> str:
-    response = client_for(publisher).post(
-        "/api/notifications/",
-        json.dumps({"event": "Outage", "title": "DB down", "recipients": {"departments": [code]}}),
-        content_type="application/json",
-    )
-    assert response.status_code == 201, response.json()
-    return response.json()["id"]
 
 
 def department_of(size: int, code: str = "ops"):
