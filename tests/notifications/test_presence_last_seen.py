@@ -3,9 +3,12 @@
 import asyncio
 from datetime import UTC, datetime
 
+import pytest
 import redis
 
 from notifications import presence
+from tests.support.factories import UserFactory
+from tests.support.waiting import eventually
 
 
 def run(coroutine):
@@ -52,3 +55,14 @@ def test_a_restarted_redis_without_the_script_still_records_it(redis_client):
 
     assert presence.live_connection_counts([3]) == {}
     assert 3 in presence.last_seen([3])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_real_hub_connection_closing_records_its_users_last_seen(connect, redis_client):
+    user = UserFactory()
+    client = connect(user)
+    assert presence.last_seen([user.pk]) == {}
+
+    client.close()
+
+    assert eventually(lambda: user.pk in presence.last_seen([user.pk]))
