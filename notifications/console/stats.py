@@ -32,15 +32,16 @@ RECENT_FAILURES = 10
 class Period(Enum):
     """A dashboard period: how far back it reaches and the width of its chart's buckets."""
 
-    HOUR = ("hour", "Last hour", timedelta(hours=1), timedelta(minutes=5))
-    DAY = ("day", "Last 24 hours", timedelta(days=1), timedelta(hours=1))
-    WEEK = ("week", "Last 7 days", timedelta(days=7), timedelta(hours=6))
+    HOUR = ("hour", "Last hour", timedelta(hours=1), timedelta(minutes=5), "per 5 minutes")
+    DAY = ("day", "Last 24 hours", timedelta(days=1), timedelta(hours=1), "per hour")
+    WEEK = ("week", "Last 7 days", timedelta(days=7), timedelta(hours=6), "per 6 hours")
 
-    def __init__(self, key: str, label: str, length: timedelta, bucket: timedelta) -> None:
+    def __init__(self, key: str, label: str, length: timedelta, bucket: timedelta, bucket_label: str) -> None:
         self.key = key
         self.label = label
         self.length = length
         self.bucket = bucket
+        self.bucket_label = bucket_label
 
     @classmethod
     def from_key(cls, key: str | None) -> "Period | None":
@@ -190,9 +191,7 @@ PUSH_OUTCOMES = [
 def push_outcomes(since: datetime, now: datetime) -> dict[str, int]:
     """FCM attempts in the period per outcome (accepted, simulated, retry, rejected, device_gone), zeros included."""
     counted = dict(
-        DeliveryAttempt.objects.filter(
-            channel=DeliveryAttempt.Channel.FCM, created_at__gte=since, created_at__lt=now
-        )
+        DeliveryAttempt.objects.filter(channel=DeliveryAttempt.Channel.FCM, created_at__gte=since, created_at__lt=now)
         .order_by()
         .values_list("outcome")
         .annotate(count=Count("id"))
