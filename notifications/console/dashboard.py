@@ -101,7 +101,7 @@ def dashboard_numbers(period: Period) -> dict[str, Any]:
             "pending": backlog.pending,
             "sent": backlog.sent,
             "overdue": backlog.overdue,
-            "sweep_lag": _duration(backlog.sweep_lag_seconds(found.now)) if backlog.oldest_overdue_at else "none",
+            "sweep_lag": duration_text(backlog.sweep_lag_seconds(found.now)) if backlog.oldest_overdue_at else "none",
         },
         "presence": {
             "connections": sum(by_protocol.values()),
@@ -116,7 +116,7 @@ def dashboard_numbers(period: Period) -> dict[str, Any]:
                     "native": process.connections.get("native", 0),
                     "signalr": process.connections.get("signalr", 0),
                     "users": process.users,
-                    "behind": _duration(process.behind_seconds),
+                    "behind": duration_text(process.behind_seconds),
                 }
                 for process in processes
             ],
@@ -173,10 +173,10 @@ def _changelist_links(since) -> dict[str, str]:
 
 
 def _seconds_text(percentiles: Percentiles) -> dict[str, str]:
-    return {name: _duration(getattr(percentiles, name)) for name in ("p50", "p95", "p99")}
+    return {name: duration_text(getattr(percentiles, name)) for name in ("p50", "p95", "p99")}
 
 
-def _duration(seconds: float | None) -> str:
+def duration_text(seconds: float | None) -> str:
     """'0.4 s', '12 s', '3 min 20 s', '2 h 5 min'; a dash when there is nothing to measure."""
     if seconds is None:
         return "–"
