@@ -36,6 +36,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "period": period,
         "refresh_seconds": REFRESH_SECONDS,
         "app_list": admin.site.get_app_list(request),
+        "is_nav_sidebar_enabled": False,  # the app list is on the page, below the numbers
     }
     return TemplateResponse(request, "admin/console/dashboard.html", context)
 
@@ -98,6 +99,7 @@ def dashboard_numbers(period: Period) -> dict[str, Any]:
             for outcome, count in found.push_outcomes.items()
         ],
         "backlog": {
+            "open": backlog.pending + backlog.sent,
             "pending": backlog.pending,
             "sent": backlog.sent,
             "overdue": backlog.overdue,
@@ -177,9 +179,11 @@ def _seconds_text(percentiles: Percentiles) -> dict[str, str]:
 
 
 def duration_text(seconds: float | None) -> str:
-    """'0.4 s', '12 s', '3 min 20 s', '2 h 5 min'; a dash when there is nothing to measure."""
+    """'40 ms', '2.4 s', '12 s', '3 min 20 s', '2 h 5 min'; a dash when there is nothing to measure."""
     if seconds is None:
         return "–"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
     if seconds < 10:
         return f"{seconds:.1f} s"
     if seconds < 60:

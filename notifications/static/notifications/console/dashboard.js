@@ -70,8 +70,8 @@
         maintainAspectRatio: false,
         interaction: { mode: "index", intersect: false },
         scales: {
-          deliveries: { position: "left", beginAtZero: true, stacked: true, title: { display: true, text: "deliveries" } },
-          published: { position: "right", beginAtZero: true, grid: { drawOnChartArea: false }, title: { display: true, text: "notifications" } },
+          deliveries: { position: "left", beginAtZero: true, stacked: true, ticks: { precision: 0 }, title: { display: true, text: "deliveries" } },
+          published: { position: "right", beginAtZero: true, ticks: { precision: 0 }, grid: { drawOnChartArea: false }, title: { display: true, text: "notifications" } },
           x: { stacked: true },
         },
       },
@@ -83,7 +83,7 @@
     return new window.Chart(canvas, {
       type: "bar",
       data: {
-        labels: numbers.push_outcomes.map((row) => row.label),
+        labels: numbers.push_outcomes.map((row) => row.outcome.replace("_", " ")),
         datasets: [{ label: "Attempts", data: numbers.push_outcomes.map((row) => row.count), backgroundColor: COLORS.outcome }],
       },
       options: { animation: false, maintainAspectRatio: false, indexAxis: "y", plugins: { legend: { display: false } },
