@@ -79,7 +79,7 @@ def test_the_json_has_every_number_of_the_page(admin_client, failed_delivery):
         "rejected",
         "device_gone",
     ]
-    assert set(numbers["backlog"]) == {"pending", "sent", "overdue", "sweep_lag"}
+    assert set(numbers["backlog"]) == {"open", "pending", "sent", "overdue", "sweep_lag"}
     assert set(numbers["to_ack"]) == {"p50", "p95", "p99"}
     assert len(numbers["series"]["labels"]) == len(numbers["series"]["published"]) == 13
     assert sum(numbers["series"]["failed"]) == 1
