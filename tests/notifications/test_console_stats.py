@@ -194,3 +194,29 @@ def test_online_connection_ids_per_user_with_protocols(redis_client):
     assert sorted(presence.parse_connection_id(c).protocol for c in online[41]) == ["native", "signalr"]
     asyncio.run(presence.connection_gone(42, online[42][0]))
     assert sorted(presence.online_connection_ids()) == [41]
+
+
+def test_the_process_tally_counts_connections_per_protocol_and_distinct_users():
+    from types import SimpleNamespace
+
+    from notifications.hub.heartbeat import ProcessTally
+
+    tally = ProcessTally()
+    sessions = [
+        SimpleNamespace(connection_id=presence.new_connection_id(protocol), user_id=user_id)
+        for protocol, user_id in [("native", 1), ("native", 1), ("signalr", 2)]
+    ]
+    for session in sessions:
+        tally.add(session)
+    assert tally.counts() == {"native": 2, "signalr": 1, "users": 2}
+    tally.remove(sessions[2])
+    assert tally.counts() == {"native": 2, "users": 1}
+
+
+def test_the_weeks_percentiles_come_from_every_tenth_delivery():
+    notification = published(NOW - timedelta(days=2))
+    for seconds in range(1, 101):
+        delivery(notification, Status.ACKNOWLEDGED, after={"acknowledged_at": seconds})
+    week = stats.period_stats(Period.WEEK, now=NOW)
+    assert week.deliveries.acknowledged == 100
+    assert 40 <= week.to_ack.p50 <= 60  # ten of the hundred, spread over the range
