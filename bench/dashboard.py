@@ -172,7 +172,7 @@ def time_period(period, client, runs: int) -> dict[str, float]:
             lambda: stats.Notification.objects.filter(created_at__gte=since, created_at__lt=now).count(), runs
         ),
         "states + percentiles": median_ms(
-            lambda: stats._delivery_aggregates(since, now, sample=period.percentile_sample), runs
+            lambda: stats.delivery_aggregates(since, now, sample=period.percentile_sample), runs
         ),
         "push outcomes": median_ms(lambda: stats.push_outcomes(since, now), runs),
         "backlog": median_ms(lambda: stats.backlog(now), runs),

@@ -34,7 +34,7 @@ class Period(Enum):
 
     HOUR = ("hour", "Last hour", timedelta(hours=1), timedelta(minutes=5), "per 5 minutes", 1)
     DAY = ("day", "Last 24 hours", timedelta(days=1), timedelta(hours=1), "per hour", 1)
-    # The week's percentiles from every tenth delivery (see `_delivery_aggregates`).
+    # The week's percentiles from every tenth delivery (see `delivery_aggregates`).
     WEEK = ("week", "Last 7 days", timedelta(days=7), timedelta(hours=6), "per 6 hours", 10)
 
     def __init__(
@@ -122,7 +122,7 @@ def period_stats(period: Period, *, now: datetime | None = None) -> PeriodStats:
     """Every number of the dashboard for `period` up to `now` (five SQL statements)."""
     now = now or timezone.now()
     since = now - period.length
-    deliveries, to_ack, to_push = _delivery_aggregates(since, now, sample=period.percentile_sample)
+    deliveries, to_ack, to_push = delivery_aggregates(since, now, sample=period.percentile_sample)
     return PeriodStats(
         period=period,
         since=since,
@@ -164,7 +164,7 @@ WHERE d.created_at >= %(since)s AND d.created_at < %(now)s
 """  # noqa: S608 - identifiers and states come from the models; values are parameters
 
 
-def _delivery_aggregates(
+def delivery_aggregates(
     since: datetime, now: datetime, *, sample: int = 1
 ) -> tuple[DeliveryCounts, Percentiles, Percentiles]:
     """Counts per state and reason, and the percentiles from every `sample`-th delivery (by id).

@@ -10,13 +10,8 @@ from notifications.models import Delivery
 from notifications.services import notification_publish
 from tests.support.factories import UserFactory
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def admin_client(client, redis_client):
-    client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
-    return client
+# admin_client: pytest-django's, signed in as a superuser; presence reads the test Redis (emptied).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("redis_client")]
 
 
 @pytest.fixture

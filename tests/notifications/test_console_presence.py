@@ -9,13 +9,8 @@ from django.urls import reverse
 from notifications import presence
 from tests.support.factories import DeviceFactory, UserFactory
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def admin_client(client, redis_client):
-    client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
-    return client
+# admin_client: pytest-django's, signed in as a superuser; presence reads the test Redis (emptied).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("redis_client")]
 
 
 @pytest.fixture
