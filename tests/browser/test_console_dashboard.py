@@ -65,3 +65,4 @@ def test_the_dashboard_shows_a_failure_and_leads_to_its_explanation(open_person,
     save_doc_screenshot(admin, "console-presence")
     row.get_by_role("link", name="Alice Archer").click()
     expect(admin.get_by_text("1 live connection")).to_be_visible()
+    save_doc_screenshot(admin, "console-presence-user")
