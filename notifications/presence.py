@@ -7,7 +7,8 @@ live only while its own score lies in the future **and its process is alive**:
 - Every web process has a liveness key (`process_key`) that lives
   `NOTIFY_PRESENCE_PROCESS_TTL` seconds and that a thread of the process
   refreshes several times per TTL (`ProcessLiveness`), however busy its event
-  loop is. A connection id names its process (`hub~<process id>~<random>`),
+  loop is. A connection id names its process
+  (`hub~<process id>~<protocol>~<opened, epoch seconds>~<random>`, see `new_connection_id`),
   so when a process is killed (`kill -9`, a crashed host) its connections
   stop counting within that TTL, not after their own heartbeat TTL
   (`NOTIFY_PRESENCE_TTL`, a minute), during which notifications were written
@@ -41,6 +42,7 @@ import asyncio
 import hashlib
 import logging
 import threading
+import time
 import uuid
 import weakref
 from collections import Counter
@@ -65,13 +67,15 @@ ROOM_KEY_PREFIX = "notifyhub:presence:doc:"
 PROCESS_KEY_PREFIX = "notifyhub:presence:process:"
 # The live processes (scores: when their liveness ends, Redis time); their keys hold how far behind each is.
 PROCESSES_KEY = "notifyhub:presence:processes"
+# Per live process: its open connections per protocol and its users (a hash the liveness tick writes, `tally`).
+PROCESS_TALLY_KEY_PREFIX = "notifyhub:presence:process-tally:"
 # When the registry began (Redis time): younger than a process TTL, it may still miss connections (see above).
 SINCE_KEY = "notifyhub:presence:since"
 # When a user's last live connection closed (Redis time, seconds): "offline since" for the console's explanations.
 LAST_SEEN_KEY_PREFIX = "notifyhub:presence:last_seen:"
 LAST_SEEN_TTL_SECONDS = 30 * 24 * 3600
 
-# This process's id: part of its connection ids (`hub~<process id>~<random>`), and the name of its liveness key.
+# This process's id: part of its connection ids (`new_connection_id`), and the name of its liveness key.
 PROCESS_ID = uuid.uuid4().hex[:16]
 
 
@@ -95,9 +99,33 @@ def process_key(process_id: str = PROCESS_ID) -> str:
     return f"{PROCESS_KEY_PREFIX}{process_id}"
 
 
-def new_connection_id() -> str:
-    """A connection id unique across processes, naming this process (see the module docstring)."""
-    return f"hub~{PROCESS_ID}~{uuid.uuid4().hex}"
+def new_connection_id(protocol: str = "native") -> str:
+    """A connection id unique across processes: `hub~<process id>~<protocol>~<opened, epoch seconds>~<random>`.
+
+    The process (first field, as the scripts' `process_alive` and older releases read it) says whether the
+    connection still counts; the protocol and opening time let the console show who is connected how and since
+    when from the registry alone. Costs nothing extra to write (the id is the member anyway), where keeping them
+    in a hash per connection would be one more write per connect and per heartbeat at 10,000 connections.
+    """
+    return f"hub~{PROCESS_ID}~{protocol}~{int(time.time())}~{uuid.uuid4().hex[:16]}"
+
+
+class ConnectionIdParts(NamedTuple):
+    """What a connection id says: its process, and (ids from this release on) its protocol and opening time."""
+
+    process_id: str | None
+    protocol: str | None
+    opened_at: datetime | None
+
+
+def parse_connection_id(connection_id: str) -> ConnectionIdParts:
+    """The parts of `connection_id`; None for those an older release's id (`hub~<process>~<random>`) lacks."""
+    parts = connection_id.split("~")
+    if len(parts) == 5 and parts[0] == "hub" and parts[3].isdigit():
+        return ConnectionIdParts(parts[1], parts[2], datetime.fromtimestamp(int(parts[3]), tz=UTC))
+    if len(parts) == 3 and parts[0] == "hub":
+        return ConnectionIdParts(parts[1], None, None)
+    return ConnectionIdParts(None, None, None)
 
 
 def _member(user_id: int, connection_id: str) -> str:
@@ -259,6 +287,20 @@ return tostring(most)
 )
 
 
+# Every live process: its id, how far behind it is, and its tally (flat field/value list). KEYS[1]: the processes.
+_WEB_PROCESSES = (
+    _LUA_PRELUDE
+    + f"""
+local found = {{}}
+for _, process in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf')) do
+    local behind = redis.call('GET', '{PROCESS_KEY_PREFIX}' .. process) or '0'
+    found[#found + 1] = {{process, behind, redis.call('HGETALL', '{PROCESS_TALLY_KEY_PREFIX}' .. process)}}
+end
+return found
+"""
+)
+
+
 class _Script:
     """A Lua script run by EVALSHA, loaded on first use and again after Redis restarted (NOSCRIPT).
 
@@ -304,6 +346,7 @@ ROOM_LEAVE = _Script(_ROOM_LEAVE)
 PROCESS_ALIVE = _Script(_PROCESS_ALIVE)
 HUB_BEHIND = _Script(_HUB_BEHIND)
 RECORD_LAST_SEEN_IF_OFFLINE = _Script(_RECORD_LAST_SEEN_IF_OFFLINE)
+WEB_PROCESSES = _Script(_WEB_PROCESSES)
 
 
 # --- Async side: the hub's consumers -----------------------------------------
@@ -531,6 +574,60 @@ def hub_behind_seconds() -> float:
     return float(HUB_BEHIND(_client(), [PROCESSES_KEY], []))
 
 
+@dataclass(frozen=True)
+class WebProcess:
+    """A live web process as its liveness tick last described it (`ProcessLiveness`)."""
+
+    process_id: str
+    behind_seconds: float
+    connections: dict[str, int]  # open connections per protocol ("native", "signalr")
+    users: int  # distinct users among them
+
+    @property
+    def connection_count(self) -> int:
+        return sum(self.connections.values())
+
+
+def web_processes() -> list[WebProcess]:
+    """The live web processes with their connections per protocol, users and lag, in one round trip."""
+    found = []
+    for process_id, behind, flat_tally in WEB_PROCESSES(_client(), [PROCESSES_KEY], []):
+        tally = {_text(flat_tally[i]): int(flat_tally[i + 1]) for i in range(0, len(flat_tally), 2)}
+        users = tally.pop("users", 0)
+        found.append(WebProcess(_text(process_id), float(behind), tally, users))
+    return sorted(found, key=lambda process: process.process_id)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def live_connection_ids(user_ids: Iterable[int]) -> dict[int, list[str]]:
+    """The live connection ids of each of `user_ids` who has any, in one round trip."""
+    user_ids = list(user_ids)
+    if not user_ids:
+        return {}
+    lists = LIVE_MEMBERS(_client(), [presence_key(user_id) for user_id in user_ids], [])
+    return {
+        user_id: sorted(_text(member) for member in members)
+        for user_id, members in zip(user_ids, lists, strict=True)
+        if members
+    }
+
+
+def online_connection_ids() -> dict[int, list[str]]:
+    """Every online user's live connection ids: a SCAN of the users' keys, like `online_counts` (for the console's
+    list of who is online, read when an operator opens it; the dashboard's numbers come from `web_processes`)."""
+    client = _client()
+    user_ids = sorted(
+        {int(_text(key).removeprefix(KEY_PREFIX)) for key in client.scan_iter(match=f"{KEY_PREFIX}*", count=1000)}
+    )
+    found: dict[int, list[str]] = {}
+    for start in range(0, len(user_ids), ONLINE_COUNT_KEYS_PER_CALL):
+        found.update(live_connection_ids(user_ids[start : start + ONLINE_COUNT_KEYS_PER_CALL]))
+    return found
+
+
 def department_connection_counts(department_ids: Iterable[int]) -> dict[int, Counter[int]]:
     """Per department: how many live connections of each user are in its group, in one round trip."""
     department_ids = list(department_ids)
@@ -619,6 +716,8 @@ class ProcessLiveness:
     def __init__(self) -> None:
         # How many seconds behind the process's hub is (notifications.hub.load): published with its key.
         self.behind_seconds: Callable[[], float] = lambda: 0.0
+        # The process's open connections per protocol, and "users": published with its key for the console.
+        self.tally: Callable[[], Mapping[str, int]] = dict
         self._lost_callbacks: list[Callable[[], None]] = []
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -659,6 +758,7 @@ class ProcessLiveness:
         was_there, since = PROCESS_ALIVE(
             self._client, [process_key(), PROCESSES_KEY], [repr(process_ttl()), PROCESS_ID, behind]
         )
+        self._publish_tally(self._client)
         registry_began_anew = self._registry_since is not None and since != self._registry_since
         self._registry_since = since
         if was_there and not registry_began_anew:
@@ -670,6 +770,21 @@ class ProcessLiveness:
             except Exception:
                 logger.exception("presence: a re-registration callback failed")
         return False
+
+    def _publish_tally(self, client: redis.Redis) -> None:
+        """Write the process's connection tally (`web_processes` reads it), living as long as its liveness key.
+
+        Why a tally per process rather than counting the registry: the console's numbers per protocol and per
+        process then cost one small read of a few keys per refresh, however many connections there are, where
+        counting them from the registry reads every connection id (a SCAN of every user's key) each time. Its
+        cost: one pipelined HSET per tick (`TICKS_PER_TTL` per TTL) per process.
+        """
+        key = f"{PROCESS_TALLY_KEY_PREFIX}{PROCESS_ID}"
+        with client.pipeline(transaction=True) as pipe:
+            pipe.delete(key)
+            pipe.hset(key, mapping={field: str(count) for field, count in {"users": 0, **self.tally()}.items()})
+            pipe.pexpire(key, int(process_ttl() * 1000))
+            pipe.execute()
 
     def _tick_forever(self) -> None:
         stop = threading.Event()

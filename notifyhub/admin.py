@@ -40,6 +40,12 @@ class NotifyHubAdminSite(admin.AdminSite):
         ]
         return console + super().get_urls()
 
+    def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:  # type: ignore[override]  # 400 for a bad ?period=
+        """The operations dashboard, with the app list below it (notifications/console/dashboard.py)."""
+        from notifications.console.dashboard import dashboard
+
+        return dashboard(request)
+
     def login(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         response = super().login(request, extra_context)
         return refuse_if_locked_out(response) if isinstance(response, TemplateResponse) else response

@@ -159,7 +159,7 @@ class HubConsumer(AsyncWebsocketConsumer):
         self.scope = scope
         self.channel_layer = None
         self.base_send = send
-        self.connection_id = presence.new_connection_id()
+        self.connection_id = presence.new_connection_id(self.protocol_name)
         self._outbox = asyncio.Queue()
         self._session_open = asyncio.Event()
         self._replayed = asyncio.Event()

@@ -33,7 +33,8 @@ import asyncio
 import functools
 import logging
 import math
-from collections import OrderedDict
+import threading
+from collections import Counter, OrderedDict
 from collections.abc import Collection
 from typing import Protocol, cast
 
@@ -64,6 +65,38 @@ logger = logging.getLogger(__name__)
 TICKS_PER_HEARTBEAT = 20
 
 
+class ProcessTally:
+    """The process's registered connections per protocol and its distinct users, over every event loop.
+
+    The liveness thread publishes it each tick (`presence.ProcessLiveness.tally`) for the console's numbers, so
+    they cost a read of one hash per process rather than a count of every connection in the registry.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # loops add and remove; the liveness thread reads
+        self._protocols: Counter[str] = Counter()
+        self._users: Counter[int] = Counter()
+
+    def add(self, session: RefreshedSession) -> None:
+        with self._lock:
+            self._protocols[presence.parse_connection_id(session.connection_id).protocol or "unknown"] += 1
+            self._users[cast(int, session.user_id)] += 1
+
+    def remove(self, session: RefreshedSession) -> None:
+        with self._lock:
+            self._protocols[presence.parse_connection_id(session.connection_id).protocol or "unknown"] -= 1
+            self._users[cast(int, session.user_id)] -= 1
+            self._protocols, self._users = +self._protocols, +self._users  # drop the zeros
+
+    def counts(self) -> dict[str, int]:
+        """Open connections per protocol, and "users"."""
+        with self._lock:
+            return {**self._protocols, "users": len(self._users)}
+
+
+process_tally = ProcessTally()
+
+
 class PresenceRefresher:
     """Refreshes the presence of this event loop's open sessions; see the module docstring."""
 
@@ -82,6 +115,8 @@ class PresenceRefresher:
     def register(self, session: RefreshedSession) -> None:
         """After `session.open()` succeeded (it has just refreshed its presence): keep it fresh from now on."""
         loop = asyncio.get_running_loop()
+        if session.connection_id not in self._sessions:
+            process_tally.add(session)
         self._sessions[session.connection_id] = (session, loop.time())
         if self._task is None or self._task.done():
             if self._task is not None and not self._task.cancelled() and self._task.exception() is not None:
@@ -91,6 +126,7 @@ class PresenceRefresher:
             self._listening = True
             presence.process_liveness.on_registry_lost(functools.partial(self._registry_lost, loop))
         presence.process_liveness.behind_seconds = load.process_behind_seconds
+        presence.process_liveness.tally = process_tally.counts
         presence.process_liveness.start()
 
     def _registry_lost(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -110,7 +146,8 @@ class PresenceRefresher:
 
     async def unregister(self, session: RefreshedSession) -> None:
         """On `session.close()`: refresh it no more; returns once no refresh of it is in flight."""
-        self._sessions.pop(session.connection_id, None)
+        if self._sessions.pop(session.connection_id, None) is not None:
+            process_tally.remove(session)
         await self.settled(session)
 
     async def settled(self, session: RefreshedSession) -> None:
