@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from core.read_only_admin import ReadOnlyAdminMixin, ReadOnlyTabularInline
 from workflow.models import ApprovalStep, Department, DepartmentMembership, Document, Task
-from workflow.timeline import Entry, document_timeline
+from workflow.timeline import Entry, at_second, document_timeline, person_name
 
 
 class DepartmentMembershipInline(admin.TabularInline):
@@ -42,13 +42,25 @@ class ApprovalStepInline(ReadOnlyTabularInline):
 
 @admin.register(Document)
 class DocumentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["id", "title", "requester", "department", "status", "submitted_at", "decided_at"]
+    list_display = ["id", "title", "requester_name", "department", "status", "submitted", "decided"]
     list_filter = ["status", "department"]
     search_fields = ["title", "requester__username", "department__code"]
     date_hierarchy = "created_at"
     list_select_related = ["requester", "department"]
     inlines = [ApprovalStepInline]
     change_form_template = "admin/workflow/document/change_form.html"
+
+    @admin.display(description="requester", ordering="requester__username")
+    def requester_name(self, document: Document) -> str:
+        return person_name(document.requester)
+
+    @admin.display(description="submitted at", ordering="submitted_at")
+    def submitted(self, document: Document) -> str:
+        return at_second(document.submitted_at) if document.submitted_at else ""
+
+    @admin.display(description="decided at", ordering="decided_at")
+    def decided(self, document: Document) -> str:
+        return at_second(document.decided_at) if document.decided_at else ""
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None
@@ -82,18 +94,42 @@ def _notifications_about(document: Document) -> list[Entry]:
 
 @admin.register(ApprovalStep)
 class ApprovalStepAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["document", "order", "approver", "status", "decided_by", "decided_at"]
+    list_display = ["document", "order", "approver_name", "status", "decided_by_name", "decided"]
     list_filter = ["status"]
     search_fields = ["document__title", "approver__username"]
     list_select_related = ["document", "approver", "decided_by"]
 
+    @admin.display(description="approver", ordering="approver__username")
+    def approver_name(self, step: ApprovalStep) -> str:
+        return person_name(step.approver)
+
+    @admin.display(description="decided by", ordering="decided_by__username")
+    def decided_by_name(self, step: ApprovalStep) -> str:
+        return person_name(step.decided_by) if step.decided_by else ""
+
+    @admin.display(description="decided at", ordering="decided_at")
+    def decided(self, step: ApprovalStep) -> str:
+        return at_second(step.decided_at) if step.decided_at else ""
+
 
 @admin.register(Task)
 class TaskAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["id", "document", "assignee", "step_order", "status", "created_at", "closed_at"]
+    list_display = ["id", "document", "assignee_name", "step_order", "status", "created", "closed"]
     list_filter = ["status"]
     search_fields = ["document__title", "assignee__username"]
     list_select_related = ["document", "assignee", "step"]
+
+    @admin.display(description="assignee", ordering="assignee__username")
+    def assignee_name(self, task: Task) -> str:
+        return person_name(task.assignee)
+
+    @admin.display(description="opened at", ordering="created_at")
+    def created(self, task: Task) -> str:
+        return at_second(task.created_at)
+
+    @admin.display(description="closed at", ordering="closed_at")
+    def closed(self, task: Task) -> str:
+        return at_second(task.closed_at) if task.closed_at else ""
 
     @admin.display(description="step", ordering="step__order")
     def step_order(self, task: Task) -> int:

@@ -14,12 +14,13 @@ from django.utils import timezone
 from workflow.models import ApprovalStep, Document, Task
 
 
-def _name(user) -> str:
+def person_name(user) -> str:
+    """'Ada Lovelace (ada)', or 'ada' without a name (as notifications.models.person_name)."""
     full_name = user.get_full_name()
     return f"{full_name} ({user.get_username()})" if full_name else user.get_username()
 
 
-def _at_second(moment: datetime) -> str:
+def at_second(moment: datetime) -> str:
     """As notifications.console.times.at_second (workflow does not import notifications)."""
     return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S %Z")
 
@@ -37,7 +38,7 @@ class Entry:
 
     @property
     def at_text(self) -> str:
-        return _at_second(self.at) if self.at is not None else "not yet"
+        return at_second(self.at) if self.at is not None else "not yet"
 
 
 _TASK_CLOSED: dict[str, str] = {
@@ -55,17 +56,19 @@ def document_timeline(document: Document) -> list[Entry]:
     entries = [
         Entry(
             document.created_at,
-            f"Created by {_name(document.requester)}",
+            f"Created by {person_name(document.requester)}",
             f"“{document.title}”, department {document.department.code}",
         )
     ]
     if document.submitted_at is not None:
-        entries.append(Entry(document.submitted_at, f"Submitted for approval by {_name(document.requester)}"))
+        entries.append(Entry(document.submitted_at, f"Submitted for approval by {person_name(document.requester)}"))
     for task in tasks:
-        entries.append(Entry(task.created_at, f"Task opened for step {task.step.order}: {_name(task.assignee)}"))
+        entries.append(Entry(task.created_at, f"Task opened for step {task.step.order}: {person_name(task.assignee)}"))
         if task.closed_at is not None:
             closed = _TASK_CLOSED.get(task.status, task.get_status_display())
-            entries.append(Entry(task.closed_at, f"Task of step {task.step.order} {closed}", _name(task.assignee)))
+            entries.append(
+                Entry(task.closed_at, f"Task of step {task.step.order} {closed}", person_name(task.assignee))
+            )
     for step in steps:
         if step.decided_at is not None:
             entries.append(_decision(step))
@@ -78,7 +81,7 @@ def document_timeline(document: Document) -> list[Entry]:
         Entry(
             None,
             f"Step {step.order}: {step.get_status_display().lower()}",
-            f"Approver: {_name(step.approver)}",
+            f"Approver: {person_name(step.approver)}",
             "waiting",
         )
         for step in steps
@@ -89,9 +92,9 @@ def document_timeline(document: Document) -> list[Entry]:
 
 def _decision(step: ApprovalStep) -> Entry:
     approved = step.status == ApprovalStep.Status.APPROVED
-    decider = _name(step.decided_by) if step.decided_by else "someone"
+    decider = person_name(step.decided_by) if step.decided_by else "someone"
     verb = "approved" if approved else "rejected"
-    detail = f"Approver: {_name(step.approver)}"
+    detail = f"Approver: {person_name(step.approver)}"
     if step.comment:
         detail += f". Comment: “{step.comment}”"
     assert step.decided_at is not None
