@@ -65,7 +65,8 @@ def delivery_timeline(delivery: Delivery) -> list[Entry]:
         what, kind = _ATTEMPT_WORDS.get(attempt.outcome, (attempt.get_outcome_display(), "info"))
         if attempt.outcome == Outcome.SENT:
             sends += 1
-            what = f"{what} (send {sends}{', a resend: the earlier one was not acknowledged' if sends > 1 else ''})"
+            again = ": a retry or a replay on connect, the earlier one was not acknowledged" if sends > 1 else ""
+            what = f"{what} (send {sends}{again})"
         entries.append(Entry(attempt.created_at, what, _attempt_detail(attempt), kind))
     if delivery.acknowledged_at is not None:
         late = delivery.pushed_at is not None and delivery.acknowledged_at > delivery.pushed_at

@@ -181,6 +181,20 @@ def test_evidence_pages_have_no_save_or_delete_and_refuse_posts(admin_client, ev
     assert type(obj).objects.filter(pk=obj.pk).exists()
 
 
+def test_evidence_stays_read_only_even_for_staff_granted_every_permission(client, evidence):
+    clerk = UserFactory(is_staff=True)
+    clerk.user_permissions.add(*Permission.objects.filter(content_type__app_label="notifications"))
+    client.force_login(clerk)
+    delivery = evidence["delivery"]
+    change_url = reverse("admin:notifications_delivery_change", args=[delivery.pk])
+
+    page = client.get(change_url).content.decode()
+
+    assert 'name="_save"' not in page and "deletelink" not in page
+    assert client.post(change_url, {"_save": "Save"}).status_code == 403
+    assert Delivery.objects.filter(pk=delivery.pk).exists()
+
+
 @pytest.mark.parametrize("model", ["delivery", "deliveryattempt", "device"])
 def test_evidence_cannot_be_added(admin_client, model):
     assert admin_client.get(reverse(f"admin:notifications_{model}_add")).status_code == 403
@@ -401,7 +415,7 @@ def test_resends_and_failures_are_spelled_out():
 
     assert whats[2:] == [
         "Sent over WebSocket (send 1)",
-        "Sent over WebSocket (send 2, a resend: the earlier one was not acknowledged)",
+        "Sent over WebSocket (send 2: a retry or a replay on connect, the earlier one was not acknowledged)",
         "Failed: No active device to push to",
     ]
     assert "published by the workflow" in delivery_timeline(delivery)[0].detail
