@@ -15,14 +15,14 @@ from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
-from django.views.decorators.http import require_POST
 
 from core.read_only_admin import ReadOnlyAdminMixin, ReadOnlyTabularInline
 from notifications import report
+from notifications.admin.publish import may_publish, publish_view
 from notifications.console.times import at_second
 from notifications.models import (
     STATUS_LABELS,
@@ -85,13 +85,9 @@ class NotificationAdmin(EvidenceAdmin):
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         """The publish form's permission: the API's (notifications/admin/publish.py)."""
-        from notifications.admin.publish import may_publish
-
         return may_publish(request.user)
 
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context: dict | None = None) -> HttpResponse:
-        from notifications.admin.publish import publish_view
-
         return publish_view(self, request)
 
     @admin.display(description="notification", ordering="title")
@@ -340,9 +336,8 @@ class DeliveryAdmin(EvidenceAdmin):
 
     def retry_now_view(self, request: HttpRequest, delivery_id: int) -> HttpResponse:
         """The "Retry now" button of an open delivery's page: the same service as the list's action."""
-        return require_POST(self._retry_now_posted)(request, delivery_id)
-
-    def _retry_now_posted(self, request: HttpRequest, delivery_id: int) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
         delivery = get_object_or_404(Delivery, pk=delivery_id)
         if not self.has_view_permission(request, delivery):
             return HttpResponse("You may not see this delivery.", status=403)

@@ -46,7 +46,7 @@ def test_an_operator_publishes_and_follows_the_deliveries(open_person):
     sign_in_to_the_admin(page, operator.get_username())
 
     page.goto("/admin/notifications/notification/")
-    page.get_by_role("link", name="Add notification").click()
+    page.get_by_role("link", name="Publish a notification").click()
     expect(page.get_by_role("heading", name="Publish a notification")).to_be_visible()
     page.get_by_label("Event").fill("InvoiceOverdue")
     page.get_by_label("Title").fill("Invoice 2026-118 is overdue")

@@ -204,7 +204,7 @@ def test_the_notification_list_add_leads_to_the_publish_form(admin_client):
     listing = admin_client.get(reverse("admin:notifications_notification_changelist")).content.decode()
     page = admin_client.get(reverse("admin:notifications_notification_add"))
 
-    assert reverse("admin:notifications_notification_add") in listing
+    assert reverse("admin:notifications_notification_add") in listing and "Publish a notification</a>" in listing
     assert page.status_code == 200
     assert "Publish a notification" in page.content.decode()
     assert 'value="Publish"' in page.content.decode()
