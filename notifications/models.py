@@ -74,6 +74,30 @@ class Notification(models.Model):
         return self.expires_at is not None and self.expires_at <= (now or timezone.now())
 
 
+def person_name(user) -> str:
+    """'Ada Lovelace (ada)', or 'ada' for a user without a name: how the admin names a person."""
+    if user is None:
+        return "nobody"
+    full_name = user.get_full_name()
+    return f"{full_name} ({user.get_username()})" if full_name else user.get_username()
+
+
+# Delivery.status_kind -> what happened, in words. A simulated push shares no wording with a real one.
+STATUS_LABELS = {
+    "pending": "Pending: not sent yet",
+    "sent": "Sent over WebSocket, not acknowledged yet",
+    "acknowledged": "Acknowledged by the app",
+    "read": "Read",
+    "pushed": "Pushed through FCM (accepted by FCM)",
+    "pushed_simulated": "Simulated push (log backend: nothing reached a phone)",
+    "acknowledged_after_push": "Acknowledged late, after a push through FCM",
+    "acknowledged_after_simulated_push": "Acknowledged late, after a simulated push",
+    "read_after_push": "Read, after a push through FCM",
+    "read_after_simulated_push": "Read, after a simulated push",
+    "failed": "Failed",
+}
+
+
 class Delivery(models.Model):
     """One notification for one recipient, and how far it got."""
 
@@ -157,18 +181,29 @@ class Delivery(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.notification_id} → {self.recipient_id}: {self.status_label}"
+        """'Invoice overdue (InvoiceOverdue) to Ada Lovelace (ada)': select the notification and recipient."""
+        return f"{self.notification.title} ({self.notification.event}) to {person_name(self.recipient)}"
 
     @property
     def status_label(self) -> str:
-        """The status as an admin reads it: simulated pushes and failure reasons spelled out."""
-        if self.status == self.Status.PUSHED and self.push_simulated:
-            return "pushed (simulated: log backend, no device reached)"
-        if self.status == self.Status.FAILED and self.failure_reason:
-            return f"failed: {self.failure_reason}"
+        """What happened, as an operator reads it: a simulated push never reads like a real one, a failure
+        gives its reason, and an acknowledgement or read after a push says so."""
+        return STATUS_LABELS[self.status_kind] if self.status != self.Status.FAILED else self._failed_label()
+
+    @property
+    def status_kind(self) -> str:
+        """The status, with a real and a simulated push told apart (and an ack or read after a push): the key of
+        STATUS_LABELS, and the admin's status filter value and badge."""
+        if self.status == self.Status.PUSHED:
+            return "pushed_simulated" if self.push_simulated else "pushed"
         if self.status in (self.Status.ACKNOWLEDGED, self.Status.READ) and self.pushed_at is not None:
-            return f"{self.status} (after a {'simulated ' if self.push_simulated else ''}push)"
+            return f"{self.status}_after_{'simulated_push' if self.push_simulated else 'push'}"
         return self.status
+
+    def _failed_label(self) -> str:
+        if not self.failure_reason:
+            return "Failed"
+        return f"Failed: {self.FailureReason(self.failure_reason).label}"
 
 
 class DeliveryAttempt(models.Model):
@@ -204,7 +239,7 @@ class DeliveryAttempt(models.Model):
         indexes = [BrinIndex(fields=["created_at"], name="attempt_created_brin", autosummarize=True)]
 
     def __str__(self) -> str:
-        return f"{self.channel} {self.outcome} at {self.created_at:%Y-%m-%d %H:%M:%S}"
+        return f"{self.get_channel_display()}: {self.get_outcome_display()} at {self.created_at:%Y-%m-%d %H:%M:%S %Z}"
 
 
 class Device(models.Model):
@@ -232,7 +267,7 @@ class Device(models.Model):
         indexes = [models.Index(fields=["user", "active"], name="device_user_active")]
 
     def __str__(self) -> str:
-        return f"{self.platform} device of {self.user_id}"
+        return f"{self.get_platform_display()} device {self.app_install_id} of {person_name(self.user)}"
 
 
 class IdempotencyKey(models.Model):

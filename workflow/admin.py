@@ -1,6 +1,19 @@
-from django.contrib import admin
+"""Admin: departments and their members are edited here; documents, steps and tasks are only browsed.
 
+A document's state belongs to the workflow services (workflow/services.py: submit, approve, reject, reassign),
+which send the signals its notifications hang on; an edit here would bypass them. So documents, approval steps
+and tasks are read-only for everyone, and a document's page tells its story as a timeline (workflow/timeline.py),
+with the notifications published about it. Those come through the `notifications` related name: workflow never
+imports the notifications app.
+"""
+
+from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+
+from core.read_only_admin import ReadOnlyAdminMixin, ReadOnlyTabularInline
 from workflow.models import ApprovalStep, Department, DepartmentMembership, Document, Task
+from workflow.timeline import Entry, at_second, document_timeline, person_name
 
 
 class DepartmentMembershipInline(admin.TabularInline):
@@ -20,44 +33,103 @@ class DepartmentAdmin(admin.ModelAdmin):
         return department.memberships.count()
 
 
-class ApprovalStepInline(admin.TabularInline):
+class ApprovalStepInline(ReadOnlyTabularInline):
     model = ApprovalStep
-    extra = 0
     fields = ["order", "approver", "status", "decided_by", "decided_at", "comment"]
-    readonly_fields = ["status", "decided_by", "decided_at", "comment"]
-    autocomplete_fields = ["approver"]
+    readonly_fields = ["order", "approver", "status", "decided_by", "decided_at", "comment"]
+    verbose_name_plural = "approval steps (raw)"
 
 
 @admin.register(Document)
-class DocumentAdmin(admin.ModelAdmin):
-    """Browse documents; transitions belong to the workflow services, so status is read-only here."""
-
-    list_display = ["id", "title", "requester", "department", "status", "submitted_at", "decided_at"]
+class DocumentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["id", "title", "requester_name", "department", "status", "submitted", "decided"]
     list_filter = ["status", "department"]
     search_fields = ["title", "requester__username", "department__code"]
     date_hierarchy = "created_at"
-    readonly_fields = ["status", "created_at", "updated_at", "submitted_at", "decided_at"]
-    autocomplete_fields = ["requester", "department"]
     list_select_related = ["requester", "department"]
     inlines = [ApprovalStepInline]
+    change_form_template = "admin/workflow/document/change_form.html"
+
+    @admin.display(description="requester", ordering="requester__username")
+    def requester_name(self, document: Document) -> str:
+        return person_name(document.requester)
+
+    @admin.display(description="submitted at", ordering="submitted_at")
+    def submitted(self, document: Document) -> str:
+        return at_second(document.submitted_at) if document.submitted_at else ""
+
+    @admin.display(description="decided at", ordering="decided_at")
+    def decided(self, document: Document) -> str:
+        return at_second(document.decided_at) if document.decided_at else ""
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None
+    ) -> HttpResponse:
+        """The document's timeline on top (steps, decisions, tasks, its notifications), the raw fields below."""
+        document = self.get_object(request, object_id)
+        context = {}
+        if document is not None:
+            context = {"timeline": document_timeline(document), "notifications": _notifications_about(document)}
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **context})
+
+
+def _notifications_about(document: Document) -> list[Entry]:
+    """The notifications published about the document, oldest first, with links to their admin pages.
+
+    Through the reverse relation the notifications app declares (`Notification.document`, related name
+    `notifications`): no import of the notifications app, so the dependency still points one way.
+    """
+    notifications = document.notifications.order_by("created_at")
+    return [
+        Entry(
+            notification.created_at,
+            f"{notification.title}",
+            notification.event,
+            url=reverse("admin:notifications_notification_change", args=[notification.pk]),
+            link_text="its deliveries",
+        )
+        for notification in notifications
+    ]
 
 
 @admin.register(ApprovalStep)
-class ApprovalStepAdmin(admin.ModelAdmin):
-    list_display = ["document", "order", "approver", "status", "decided_by", "decided_at"]
+class ApprovalStepAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["document", "order", "approver_name", "status", "decided_by_name", "decided"]
     list_filter = ["status"]
     search_fields = ["document__title", "approver__username"]
     list_select_related = ["document", "approver", "decided_by"]
-    readonly_fields = ["status", "decided_by", "decided_at"]
+
+    @admin.display(description="approver", ordering="approver__username")
+    def approver_name(self, step: ApprovalStep) -> str:
+        return person_name(step.approver)
+
+    @admin.display(description="decided by", ordering="decided_by__username")
+    def decided_by_name(self, step: ApprovalStep) -> str:
+        return person_name(step.decided_by) if step.decided_by else ""
+
+    @admin.display(description="decided at", ordering="decided_at")
+    def decided(self, step: ApprovalStep) -> str:
+        return at_second(step.decided_at) if step.decided_at else ""
 
 
 @admin.register(Task)
-class TaskAdmin(admin.ModelAdmin):
-    list_display = ["id", "document", "assignee", "step_order", "status", "created_at", "closed_at"]
+class TaskAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["id", "document", "assignee_name", "step_order", "status", "created", "closed"]
     list_filter = ["status"]
     search_fields = ["document__title", "assignee__username"]
     list_select_related = ["document", "assignee", "step"]
-    readonly_fields = ["status", "created_at", "closed_at"]
+
+    @admin.display(description="assignee", ordering="assignee__username")
+    def assignee_name(self, task: Task) -> str:
+        return person_name(task.assignee)
+
+    @admin.display(description="opened at", ordering="created_at")
+    def created(self, task: Task) -> str:
+        return at_second(task.created_at)
+
+    @admin.display(description="closed at", ordering="closed_at")
+    def closed(self, task: Task) -> str:
+        return at_second(task.closed_at) if task.closed_at else ""
 
     @admin.display(description="step", ordering="step__order")
     def step_order(self, task: Task) -> int:

@@ -21,6 +21,7 @@ from core.api.errors import error_body
 
 logger = logging.getLogger(__name__)
 
+
 def metrics_view(request: HttpRequest) -> HttpResponse:
     """The exposition, or 403 (network), 401 (token), 405 (method), 503 (could not be read)."""
     if request.method not in ("GET", "HEAD"):

@@ -143,7 +143,7 @@ class TestAcknowledge:
         assert acknowledged.status == Delivery.Status.ACKNOWLEDGED
         assert (acknowledged.pushed_at, acknowledged.push_simulated) == (pushed_at, True)
         assert acknowledged.acknowledged_at is not None
-        assert acknowledged.status_label == "acknowledged (after a simulated push)"
+        assert acknowledged.status_label == "Acknowledged late, after a simulated push"
 
     @pytest.mark.parametrize("reason", ["no_devices", "push_rejected", "expired"])
     @pytest.mark.parametrize("late", ["ack", "read"])
@@ -162,7 +162,7 @@ class TestAcknowledge:
         superseded = delivery(notification, user)
         assert superseded.status == ("acknowledged" if late == "ack" else "read")
         assert (superseded.failure_reason, superseded.failed_at, superseded.last_error) == ("", None, "")
-        assert superseded.status_label == superseded.status
+        assert superseded.status_label == ("Acknowledged by the app" if late == "ack" else "Read")
 
     def test_ack_after_read_keeps_read(self):
         user = UserFactory()

@@ -368,7 +368,7 @@ class TestLogBackend:
 
         simulated = refreshed(delivery)
         assert (simulated.status, simulated.push_simulated) == (Delivery.Status.PUSHED, True)
-        assert "simulated" in simulated.status_label
+        assert simulated.status_label.startswith("Simulated push")
         [attempt] = DeliveryAttempt.objects.filter(delivery=delivery)
         assert (attempt.outcome, attempt.device_id) == ("simulated", device.pk)
         assert "no device was contacted" in attempt.error

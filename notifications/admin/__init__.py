@@ -1,0 +1,12 @@
+"""Admin: what was published, and for every delivery, where it got to and why; who may publish what.
+
+- `evidence.py`: notifications, deliveries, attempts and devices, read-only for everyone (they are the record of
+  what happened); the only write is "retry now", which hands open deliveries back to the retry sweep.
+- `publish.py`: the notification list's "Add" is a publish form, going through the same service and scope
+  checks as the API.
+- `scopes.py`: publisher scopes, edited here.
+"""
+
+from notifications.admin import evidence, publish, scopes
+
+__all__ = ["evidence", "publish", "scopes"]

@@ -1,0 +1,96 @@
+"""One delivery's story in time order, in words: what the admin's delivery page shows as a timeline.
+
+Built from the delivery's row and its attempt log (DeliveryAttempt), nothing else. What the ledger cannot tell:
+- which connection, hub process or client got a WebSocket send: sends are recorded in bulk by the publisher, the
+  dispatcher and the sweep (`deliveries_mark_sent`), not by the hub that wrote the frame;
+- whether a send was a live send, a retry or a replay on connect: all three are logged as the same "sent"
+  attempt (a replay is only recognisable as a send at a later time than the first);
+- an admin's "retry now": it moves `next_attempt_at` and logs nothing, so only the send it led to shows;
+- which device or connection acknowledged or read it: only the time is kept;
+- anything the retention pruner has deleted (settled deliveries and their attempts, after their retention).
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from notifications.console.times import at_second
+from notifications.models import Delivery, DeliveryAttempt, person_name
+
+Outcome = DeliveryAttempt.Outcome
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One thing that happened to a delivery: when, what in words, and the detail (empty if none)."""
+
+    at: datetime
+    what: str
+    detail: str = ""
+    kind: str = "info"  # how the page marks it: info, sent, success, push, simulated, warning, failure
+
+    @property
+    def at_text(self) -> str:
+        return at_second(self.at)
+
+
+_ATTEMPT_WORDS: dict[str, tuple[str, str]] = {
+    Outcome.SENT: ("Sent over WebSocket", "sent"),
+    Outcome.NO_CONNECTION: ("No live connection: nothing sent over WebSocket", "warning"),
+    Outcome.ACCEPTED: ("Pushed through FCM: accepted", "push"),
+    Outcome.SIMULATED: ("Simulated push (log backend: nothing reached a phone)", "simulated"),
+    Outcome.RETRY: ("FCM answered with a temporary error: will retry", "warning"),
+    Outcome.REJECTED: ("FCM rejected the push", "failure"),
+    Outcome.DEVICE_GONE: ("FCM: the device is unregistered (deactivated here)", "failure"),
+}
+
+
+def delivery_timeline(delivery: Delivery) -> list[Entry]:
+    """Everything the ledger knows happened to `delivery`, oldest first (ties keep the order they happened in).
+
+    Two queries: the delivery with its notification, publisher and recipient, and its attempts with devices.
+    """
+    delivery = Delivery.objects.select_related("notification__published_by", "recipient").get(pk=delivery.pk)
+    notification = delivery.notification
+    publisher = (
+        f"published by {person_name(notification.published_by)}"
+        if notification.published_by is not None
+        else "published by the workflow"
+    )
+    entries = [
+        Entry(notification.created_at, f"Published: {notification.title}", f"{notification.event}, {publisher}"),
+        Entry(delivery.created_at, f"Delivery created for {person_name(delivery.recipient)}"),
+    ]
+    sends = 0
+    for attempt in delivery.attempt_log.select_related("device").order_by("created_at", "id"):
+        what, kind = _ATTEMPT_WORDS.get(attempt.outcome, (attempt.get_outcome_display(), "info"))
+        if attempt.outcome == Outcome.SENT:
+            sends += 1
+            again = ": a retry or a replay on connect, the earlier one was not acknowledged" if sends > 1 else ""
+            what = f"{what} (send {sends}{again})"
+        entries.append(Entry(attempt.created_at, what, _attempt_detail(attempt), kind))
+    if delivery.acknowledged_at is not None:
+        late = delivery.pushed_at is not None and delivery.acknowledged_at > delivery.pushed_at
+        entries.append(
+            Entry(
+                delivery.acknowledged_at, "Acknowledged late, after the push" if late else "Acknowledged", "", "success"
+            )
+        )
+    if delivery.read_at is not None:
+        entries.append(Entry(delivery.read_at, "Read", "", "success"))
+    if delivery.failed_at is not None:
+        reason = delivery.get_failure_reason_display() or "no reason recorded"
+        entries.append(Entry(delivery.failed_at, f"Failed: {reason}", delivery.last_error, "failure"))
+    # sorted() is stable: entries at the same second stay in the order they were appended (publish, create, log).
+    return sorted(entries, key=lambda entry: entry.at)
+
+
+def _attempt_detail(attempt: DeliveryAttempt) -> str:
+    parts = []
+    if attempt.device is not None:
+        device = attempt.device
+        parts.append(f"{device.get_platform_display()} device, install {device.app_install_id}")
+    elif attempt.channel == DeliveryAttempt.Channel.FCM:
+        parts.append("device since deleted")
+    if attempt.error:
+        parts.append(attempt.error)
+    return "; ".join(parts)
