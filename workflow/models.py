@@ -49,6 +49,7 @@ class Document(models.Model):
         IN_REVIEW = "in_review", "In review"
         APPROVED = "approved", "Approved"
         REJECTED = "rejected", "Rejected"
+        WITHDRAWN = "withdrawn", "Withdrawn"
 
     title = models.CharField(max_length=200)
     description = models.TextField(blank=True)
