@@ -217,9 +217,9 @@ def test_metrics_networks_and_the_directory_every_process_inherits(tmp_path):
         METRICS_ALLOWED_NETWORKS="10.1.2.3, 192.168.0.0/16",
         PROMETHEUS_MULTIPROC_DIR=str(tmp_path),
     )
-    assert result.stdout.strip() == (f"[IPv4Network('10.1.2.3/32'), IPv4Network('192.168.0.0/16')] {tmp_path}"), (
-        result.stderr
-    )
+    assert result.stdout.strip() == (
+        f"[IPv4Network('10.1.2.3/32'), IPv4Network('192.168.0.0/16')] {tmp_path}"
+    ), result.stderr
 
     by_default = load_settings("print(settings.METRICS_ALLOWED_NETWORKS)", PROMETHEUS_MULTIPROC_DIR=str(tmp_path))
     assert by_default.stdout.strip() == "[IPv4Network('127.0.0.0/8'), IPv6Network('::1/128')]", by_default.stderr
