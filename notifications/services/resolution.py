@@ -37,7 +37,7 @@ from workflow.services import TaskCloseReason
 Resolution = Notification.Resolution
 
 # What closed a task, as the resolution of its notifications.
-TASK_RESOLUTIONS = {
+TASK_RESOLUTIONS: dict[str, Resolution] = {
     TaskCloseReason.APPROVED: Resolution.DONE,
     TaskCloseReason.REJECTED: Resolution.DONE,
     TaskCloseReason.REASSIGNED: Resolution.REASSIGNED,
@@ -66,7 +66,8 @@ def task_subject(task_id: int) -> str:
 
 def task_notifications_resolve(*, task_id: int, reason: str) -> ResolveResult:
     """A task closed: its notifications are resolved as `reason` (a workflow `TaskCloseReason`) says."""
-    resolution = TASK_RESOLUTIONS.get(TaskCloseReason(reason), Resolution.DECIDED)
+    # A reason this module does not know yet (a new workflow transition) still resolves: the task is closed.
+    resolution = TASK_RESOLUTIONS.get(reason, Resolution.DECIDED)
     return notifications_resolve(subject=task_subject(task_id), resolution=resolution)
 
 

@@ -20,6 +20,7 @@ from notifications.services import (
     notification_publish,
     notification_retract,
     notifications_resolve,
+    task_notifications_resolve,
 )
 from notifications.services.pushes import SUPERSEDED
 from tests.support.factories import DeviceFactory, UserFactory
@@ -312,3 +313,14 @@ class TestRaceWithAPush:
         assert delivery_push(delivery_id=delivery.pk, claim_id="task-1") == "skipped: already resolved"
         assert fcm.messages_to(phone.token) == []
         assert replacements_queued == []
+
+
+@pytest.mark.django_db
+def test_a_task_closed_for_a_reason_not_known_here_still_resolves_its_notifications(redis_client, replacements_queued):
+    user = UserFactory()
+    notification = publish(user, subject="task:42")
+
+    task_notifications_resolve(task_id=42, reason="escalated")
+
+    assert Notification.objects.get(pk=notification.pk).resolution == "decided"
+    assert delivery_of(notification, user).status == "resolved"

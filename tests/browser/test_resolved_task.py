@@ -1,0 +1,44 @@
+"""An approver's task notification follows the work: approved from another device, it shows as done at once."""
+
+import pytest
+from playwright.sync_api import expect
+from rest_framework_simplejwt.tokens import AccessToken
+
+from tests.support.browser import CONNECTED, bell, browser_user, connection_status, inbox_item, save_doc_screenshot
+from tests.support.factories import DepartmentFactory, add_members
+from tests.support.servers import post_json
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def api(web_server, user, path: str, payload: dict) -> dict:
+    """POST to the shared web process's REST API as `user` (their phone, say): not through this test's thread,
+    whose Playwright event loop must not run the layer's sync sends."""
+    response = post_json(web_server, path, payload, token=str(AccessToken.for_user(user)))
+    assert response.status in (200, 201), response
+    return response.body
+
+
+def test_a_task_approved_on_another_device_shows_as_done_in_the_open_inbox(open_person, web_server):
+    requester = browser_user(username="erin", first_name="Erin", last_name="Moss")
+    approver = browser_user(username="dave", first_name="Dave", last_name="Kim")
+    department = DepartmentFactory(code="finance", name="Finance")
+    add_members(department, requester, approver)
+    body = {"title": "Lyon supplier audit", "department": "finance", "approvers": ["dave"]}
+    document_id = api(web_server, requester, "/api/documents/", body)["id"]
+    api(web_server, requester, f"/api/documents/{document_id}/submit/", {})
+    inbox = open_person(approver).sign_in("/inbox/")
+    expect(connection_status(inbox)).to_have_text(CONNECTED)
+    item = inbox_item(inbox, "Erin Moss asks you to approve")
+    expect(item).to_contain_text("Unread")
+    expect(bell(inbox)).to_have_accessible_name("Notifications, 1 unread")
+
+    # The approver decides on their phone (the API), not in this tab.
+    api(web_server, approver, f"/api/documents/{document_id}/approve/", {})
+
+    expect(item.locator(".pill-done")).to_have_text("Done")
+    expect(item).not_to_contain_text("Unread")
+    expect(item.get_by_role("button", name="Mark as read")).to_have_count(0)
+    expect(bell(inbox)).to_have_accessible_name("Notifications, no unread")
+    expect(inbox.locator("#inbox-summary")).to_have_text("All read")
+    save_doc_screenshot(inbox, "web-inbox-resolved")
