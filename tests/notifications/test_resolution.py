@@ -324,3 +324,18 @@ def test_a_task_closed_for_a_reason_not_known_here_still_resolves_its_notificati
 
     assert Notification.objects.get(pk=notification.pk).resolution == "decided"
     assert delivery_of(notification, user).status == "resolved"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("recipients", [1, 60])
+def test_resolving_takes_the_same_statements_whatever_the_number_of_recipients(
+    recipients, redis_client, replacements_queued, django_assert_max_num_queries
+):
+    users = [UserFactory() for _ in range(recipients)]
+    publish(*users)
+
+    # The resolving statement, the unread counts, and the transaction's savepoint pair: never one per recipient.
+    with django_assert_max_num_queries(4):
+        result = notifications_resolve(subject=SUBJECT, resolution="done")
+
+    assert (result.deliveries, result.recipients) == (recipients, recipients)
