@@ -182,7 +182,8 @@ def step_reassign(*, document: Document, reassigned_by: User, new_approver: User
 
 @transaction.atomic
 def document_withdraw(*, document: Document, withdrawn_by: User) -> Document:
-    """The requester takes back a document in review: it is withdrawn and its open task is cancelled."""
+    """The requester takes back a document in review: it is withdrawn, its open task and undecided steps
+    cancelled."""
     document = _lock(document)
     if withdrawn_by.pk != document.requester_id:
         raise WorkflowError("Only the requester can withdraw a document.", code="forbidden")
@@ -194,6 +195,9 @@ def document_withdraw(*, document: Document, withdrawn_by: User) -> Document:
     now = timezone.now()
     for step in document.steps.filter(status=ApprovalStep.Status.PENDING):
         _close_open_tasks(step, status=Task.Status.CANCELLED, reason=TaskCloseReason.WITHDRAWN, now=now)
+    document.steps.filter(status__in=[ApprovalStep.Status.PENDING, ApprovalStep.Status.WAITING]).update(
+        status=ApprovalStep.Status.CANCELLED
+    )
     document.status = Document.Status.WITHDRAWN
     document.save(update_fields=["status", "updated_at"])
     signals.document_withdrawn.send(

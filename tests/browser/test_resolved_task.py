@@ -42,3 +42,27 @@ def test_a_task_approved_on_another_device_shows_as_done_in_the_open_inbox(open_
     expect(bell(inbox)).to_have_accessible_name("Notifications, no unread")
     expect(inbox.locator("#inbox-summary")).to_have_text("All read")
     save_doc_screenshot(inbox, "web-inbox-resolved")
+
+
+def test_the_requester_withdraws_on_the_document_page_and_the_approvers_task_shows_as_done(open_person, web_server):
+    requester = browser_user(username="erin", first_name="Erin", last_name="Moss")
+    approver = browser_user(username="dave", first_name="Dave", last_name="Kim")
+    department = DepartmentFactory(code="finance", name="Finance")
+    add_members(department, requester, approver)
+    body = {"title": "Lyon supplier audit", "department": "finance", "approvers": ["dave"]}
+    document_id = api(web_server, requester, "/api/documents/", body)["id"]
+    api(web_server, requester, f"/api/documents/{document_id}/submit/", {})
+    inbox = open_person(approver).sign_in("/inbox/")
+    item = inbox_item(inbox, "Erin Moss asks you to approve")
+    expect(item).to_contain_text("Unread")
+    document_page = open_person(requester).sign_in(f"/documents/{document_id}/")
+    withdraw = document_page.get_by_role("button", name="Withdraw")
+    expect(withdraw).to_be_visible()
+    save_doc_screenshot(document_page, "web-document-withdraw")
+
+    withdraw.click()
+
+    expect(document_page.get_by_text("Withdrawn: the approver's task is cancelled")).to_be_visible()
+    expect(document_page.get_by_role("button", name="Withdraw")).to_have_count(0)
+    expect(item.locator(".pill-done")).to_have_attribute("title", "The document was withdrawn")
+    expect(bell(inbox)).to_have_accessible_name("Notifications, no unread")

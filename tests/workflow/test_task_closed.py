@@ -102,6 +102,7 @@ class TestWithdraw:
             signals.document_withdrawn.disconnect(dispatch_uid="tests.withdrawn")
 
         assert document.status == Document.Status.WITHDRAWN
+        assert list(document.steps.values_list("order", "status")) == [(1, "cancelled"), (2, "cancelled")]
         task.refresh_from_db()
         assert (task.status, task.closed_at is not None) == (Task.Status.CANCELLED, True)
         assert [(sent["task_id"], sent["outcome"], sent["reason"]) for sent in closed_tasks] == [

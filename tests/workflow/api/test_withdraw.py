@@ -26,6 +26,8 @@ def test_the_requester_withdraws_and_the_approvers_new_task_is_resolved(in_revie
 
     assert response.status_code == 200, response.content
     assert response.json()["status"] == "withdrawn"
+    assert response.json()["current_step"] is None
+    assert [step["status"] for step in response.json()["steps"]] == ["cancelled", "cancelled"]
     delivery = Delivery.objects.get(recipient=approvers[0], notification__event="NewTask")
     assert delivery.status == "resolved"
     inbox = client_for(approvers[0]).get("/api/notifications/").json()["results"]
