@@ -52,9 +52,13 @@ def test_the_requester_withdraws_on_the_document_page_and_the_approvers_task_sho
     body = {"title": "Lyon supplier audit", "department": "finance", "approvers": ["dave"]}
     document_id = api(web_server, requester, "/api/documents/", body)["id"]
     api(web_server, requester, f"/api/documents/{document_id}/submit/", {})
-    inbox = open_person(approver).sign_in("/inbox/")
+    dave = open_person(approver)
+    inbox = dave.sign_in("/inbox/")
     item = inbox_item(inbox, "Erin Moss asks you to approve")
     expect(item).to_contain_text("Unread")
+    daves_document_page = dave.new_page(f"/documents/{document_id}/")
+    expect(connection_status(daves_document_page)).to_have_text(CONNECTED)
+    expect(daves_document_page.get_by_role("button", name="Approve")).to_be_visible()
     document_page = open_person(requester).sign_in(f"/documents/{document_id}/")
     withdraw = document_page.get_by_role("button", name="Withdraw")
     expect(withdraw).to_be_visible()
@@ -66,3 +70,6 @@ def test_the_requester_withdraws_on_the_document_page_and_the_approvers_task_sho
     expect(document_page.get_by_role("button", name="Withdraw")).to_have_count(0)
     expect(item.locator(".pill-done")).to_have_attribute("title", "The document was withdrawn")
     expect(bell(inbox)).to_have_accessible_name("Notifications, no unread")
+    # Dave's open document page drops the decision form nobody can use any more.
+    expect(daves_document_page.get_by_role("button", name="Approve")).to_have_count(0)
+    expect(daves_document_page.get_by_text("Withdrawn", exact=True)).to_be_visible()
