@@ -19,7 +19,8 @@ send. The hub drops a notification it has already shown, so overlapping routes
 never show it twice.
 
 The retry sweep sends through here too (`deliveries_resend_on_commit`,
-`pushes_enqueue_on_commit`), so every way out of the process is in this module.
+`pushes_enqueue_on_commit`), and a resolution queues its replacement pushes
+(`replacement_pushes_enqueue_on_commit`), so every way out of the process is in this module.
 """
 
 import logging
@@ -43,6 +44,7 @@ logger = logging.getLogger(__name__)
 # The push task (notifications/tasks.py), queued by its name: the task runs services that dispatch through
 # this module, so this module does not import the task's.
 PUSH_TASK = "notifications.push_delivery"
+REPLACEMENT_PUSH_TASK = "notifications.push_resolution"
 
 
 def notification_dispatch(
@@ -101,6 +103,19 @@ def pushes_enqueue_on_commit(*, delivery_ids: Collection[int]) -> None:
 
     def enqueue_after_commit() -> None:
         pushes_enqueue(delivery_ids=delivery_ids)
+
+    transaction.on_commit(enqueue_after_commit, robust=True)
+
+
+def replacement_pushes_enqueue_on_commit(*, delivery_ids: Collection[int]) -> None:
+    """After commit, queue the push that replaces each resolved delivery's push on its devices."""
+    if not delivery_ids:
+        return
+    delivery_ids = list(delivery_ids)
+
+    def enqueue_after_commit() -> None:
+        for delivery_id in delivery_ids:
+            current_app.send_task(REPLACEMENT_PUSH_TASK, args=[delivery_id])
 
     transaction.on_commit(enqueue_after_commit, robust=True)
 

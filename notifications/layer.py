@@ -32,7 +32,7 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 
 from notifications import layer_messages
-from notifications.layer_messages import LayerMessage, LayerUser, NotificationPayload
+from notifications.layer_messages import LayerMessage, LayerUser, NotificationPayload, ResolvedNotification
 from notifications.models import Notification
 
 # How long sync code waits for its layer sends; past that it logs and goes on (the retry sweep sends again).
@@ -99,6 +99,25 @@ def notifications_read_on_commit(
 
     def send_after_commit() -> None:
         _group_send_many([(user_group(user_id), message)])
+
+    transaction.on_commit(send_after_commit, robust=True)
+
+
+def notifications_resolved_on_commit(
+    *, resolved_by_user: Mapping[int, list[ResolvedNotification]], unread_counts: Mapping[int, int]
+) -> None:
+    """After commit, tell each user's connections which of their notifications were resolved: one message per
+    user, with that user's unread count."""
+    sends: list[tuple[str, LayerMessage]] = [
+        (
+            user_group(user_id),
+            layer_messages.notifications_resolved(notifications=resolved, unread_count=unread_counts[user_id]),
+        )
+        for user_id, resolved in resolved_by_user.items()
+    ]
+
+    def send_after_commit() -> None:
+        _group_send_many(sends)
 
     transaction.on_commit(send_after_commit, robust=True)
 

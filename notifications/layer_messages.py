@@ -11,6 +11,7 @@ from typing import Literal, NotRequired, TypedDict
 
 NOTIFICATION_CREATED = "notification.created"
 NOTIFICATIONS_READ = "notifications.read"
+NOTIFICATIONS_RESOLVED = "notifications.resolved"
 ROOM_PRESENCE = "room.presence"
 ROOM_TYPING = "room.typing"
 USER_DEACTIVATED = "user.deactivated"
@@ -56,6 +57,22 @@ class NotificationsRead(TypedDict):
     origin: str | None
 
 
+class ResolvedNotification(TypedDict):
+    id: str
+    resolution: str  # a Notification.Resolution
+    resolved_at: str  # ISO 8601
+
+
+class NotificationsResolved(TypedDict):
+    """To `user.<id>`: the work these were about is done; every connection of the user drops them (a read one
+    too: it may still be on screen). The user's unread count is now `unread_count`."""
+
+    type: Literal["notifications.resolved"]
+    group: NotRequired[str]
+    notifications: list[ResolvedNotification]
+    unread_count: int
+
+
 class RoomPresence(TypedDict):
     """To `doc.<id>`: a user joined or left the document's room (`origin`: that connection)."""
 
@@ -91,7 +108,15 @@ class RouterPing(TypedDict):
     ping: int
 
 
-LayerMessage = NotificationCreated | NotificationsRead | RoomPresence | RoomTyping | UserDeactivated | RouterPing
+LayerMessage = (
+    NotificationCreated
+    | NotificationsRead
+    | NotificationsResolved
+    | RoomPresence
+    | RoomTyping
+    | UserDeactivated
+    | RouterPing
+)
 
 
 def notification_created(
@@ -105,6 +130,10 @@ def notification_created(
 
 def notifications_read(*, ids: list[str], unread_count: int, origin: str | None) -> NotificationsRead:
     return {"type": "notifications.read", "ids": ids, "unread_count": unread_count, "origin": origin}
+
+
+def notifications_resolved(*, notifications: list[ResolvedNotification], unread_count: int) -> NotificationsResolved:
+    return {"type": "notifications.resolved", "notifications": notifications, "unread_count": unread_count}
 
 
 def room_presence(*, document_id: int, user: LayerUser, state: Literal["join", "leave"], origin: str) -> RoomPresence:

@@ -38,7 +38,7 @@ DELIVERIES_CREATED = Counter(
 )
 DELIVERIES_FINISHED = Counter(
     "notifyhub_deliveries_finished",
-    "Deliveries that reached a final state (acknowledged, read, pushed, failed), with the failure reason.",
+    "Deliveries that reached a final state (acknowledged, read, pushed, failed, resolved), with the failure reason.",
     ["state", "reason"],
 )
 ACKS = Counter(

@@ -41,6 +41,15 @@ class Notification(models.Model):
         NORMAL = "normal", "Normal"
         HIGH = "high", "High"
 
+    class Resolution(models.TextChoices):
+        """Why the work a notification was about needs nobody any more (services/resolution.py)."""
+
+        DONE = "done", "Done: the task was decided"
+        REASSIGNED = "reassigned", "Reassigned to someone else"
+        WITHDRAWN = "withdrawn", "The document was withdrawn"
+        DECIDED = "decided", "The document was decided by someone else"
+        RETRACTED = "retracted", "Retracted by its publisher"
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     event = models.CharField(max_length=64, validators=[EVENT_NAME_VALIDATOR], db_index=True)
     title = models.CharField(max_length=200)
@@ -60,12 +69,23 @@ class Notification(models.Model):
         related_name="published_notifications",
         help_text="The service user or person who published it; empty for workflow events.",
     )
+    subject = models.CharField(
+        max_length=128,
+        blank=True,
+        help_text="What it is about, e.g. task:42; resolving a subject resolves every notification with it.",
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution = models.CharField(max_length=16, choices=Resolution.choices, blank=True)
     # Not a column: set by notification_publish on the instance it returns (how many deliveries it made).
     recipient_count: int
 
     class Meta:
         ordering = ["-created_at"]
         permissions = [("publish_notification", "Can publish notifications through the API")]
+        indexes = [
+            # Most notifications have no subject: only those with one are indexed (resolving looks them up).
+            models.Index(fields=["subject"], condition=~models.Q(subject=""), name="notification_subject"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.event}: {self.title}"
@@ -95,6 +115,7 @@ STATUS_LABELS = {
     "read_after_push": "Read, after a push through FCM",
     "read_after_simulated_push": "Read, after a simulated push",
     "failed": "Failed",
+    "resolved": "Resolved: the work it was about is done",
 }
 
 
@@ -108,6 +129,7 @@ class Delivery(models.Model):
         READ = "read", "Read"
         PUSHED = "pushed", "Pushed through FCM"
         FAILED = "failed", "Failed"
+        RESOLVED = "resolved", "Resolved: the work it was about is done"
 
     class FailureReason(models.TextChoices):
         NO_DEVICES = "no_devices", "No active device to push to"
@@ -121,6 +143,9 @@ class Delivery(models.Model):
     # or `read`: a client has it. `pushed_at` keeps the push; the failure fields are cleared (the attempt log
     # keeps what happened). See notifications/services/deliveries.py `SUPERSEDED_FAILURE`.
     OPEN_STATUSES = (Status.PENDING, Status.SENT)
+    # What a resolution closes as `resolved`: whatever the recipient has not read. A read delivery stays read
+    # (they saw it) and a failed one failed (it never reached them); both are final already.
+    RESOLVABLE_STATUSES = (Status.PENDING, Status.SENT, Status.ACKNOWLEDGED, Status.PUSHED)
 
     # No single-column indexes on the two keys: `unique_delivery_per_recipient` and `delivery_recipient_status`
     # lead with them and serve those lookups. Every index costs each fan-out insert and status change
@@ -138,6 +163,7 @@ class Delivery(models.Model):
     read_at = models.DateTimeField(null=True, blank=True)
     pushed_at = models.DateTimeField(null=True, blank=True)
     failed_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
     failure_reason = models.CharField(max_length=32, choices=FailureReason.choices, blank=True)
     last_error = models.TextField(blank=True)
     push_simulated = models.BooleanField(
@@ -205,6 +231,15 @@ class Delivery(models.Model):
             return "Failed"
         return f"Failed: {self.FailureReason(self.failure_reason).label}"
 
+    @property
+    def is_unread(self) -> bool:
+        """Not read, and not resolved (a resolved one needs nobody any more): what unread counts count."""
+        return self.read_at is None and self.status != self.Status.RESOLVED
+
+
+# The deliveries an unread count counts (`Delivery.is_unread` as a filter).
+UNREAD_DELIVERIES = models.Q(read_at__isnull=True) & ~models.Q(status=Delivery.Status.RESOLVED)
+
 
 class DeliveryAttempt(models.Model):
     """One try at handing a delivery to a client, kept so anyone can see why it did or did not arrive."""
@@ -221,6 +256,9 @@ class DeliveryAttempt(models.Model):
         RETRY = "retry", "Temporary error, will retry"
         REJECTED = "rejected", "Rejected"
         DEVICE_GONE = "device_gone", "Device unregistered"
+        # A push that went out while the notification was being resolved: the replacement follows it.
+        SUPERSEDED = "superseded", "Pushed, then superseded by its resolution"
+        REPLACED = "replaced", "Replaced on the device by the resolution's push"
 
     # An FCM outcome that settles the device for this delivery: it is never pushed again.
     SETTLED_PUSH_OUTCOMES = (Outcome.ACCEPTED, Outcome.SIMULATED, Outcome.REJECTED, Outcome.DEVICE_GONE)

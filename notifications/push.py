@@ -17,6 +17,16 @@ credentials are configured, which contacts nothing and answers `simulated`.
 Every message carries the notification id in its data, and the id as the
 Android tag, APNs collapse id and Web Push tag, so a message that FCM delivers
 twice (its SDK retries POSTs) replaces itself on the device instead of showing twice.
+
+`send_resolution_push` uses that tag to replace a notification already pushed
+once the work it was about is done (services/resolution.py): a data message
+(`resolved: "true"`, the resolution) plus, unless NOTIFY_PUSH_CONTENT_MINIMAL, a
+visible notification with the same tag and collapse id saying so ("Done: ..."),
+not a silent data-only one: on Android and the web a data message does not reach
+a notification the system tray already shows while the app is in the
+background, and on iOS only an alert with the same collapse id replaces one.
+Minimal content pushed no visible notification in the first place, so its
+replacement is data-only too.
 """
 
 from __future__ import annotations
@@ -27,7 +37,7 @@ import logging
 import threading
 import uuid
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -41,7 +51,7 @@ from firebase_admin import credentials, exceptions, messaging
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from notifications.layer_messages import NotificationPayload
+from notifications.layer_messages import NotificationPayload, ResolvedNotification
 from notifications.models import DeliveryAttempt, Device
 
 logger = logging.getLogger(__name__)
@@ -77,6 +87,10 @@ class PushBackend(Protocol):
 
     def send(self, *, payload: NotificationPayload, devices: Sequence[Device]) -> list[PushResult]: ...
 
+    def send_resolution(
+        self, *, payload: NotificationPayload, resolved: ResolvedNotification, devices: Sequence[Device]
+    ) -> list[PushResult]: ...
+
     def close(self) -> None: ...
 
 
@@ -85,6 +99,61 @@ def send_push(*, payload: NotificationPayload, devices: Sequence[Device]) -> lis
     if not devices:
         return []
     return get_backend().send(payload=payload, devices=devices)
+
+
+def send_resolution_push(
+    *, payload: NotificationPayload, resolved: ResolvedNotification, devices: Sequence[Device]
+) -> list[PushResult]:
+    """Replace the pushed notification `payload` on `devices` by one saying it was resolved, one result each."""
+    if not devices:
+        return []
+    return get_backend().send_resolution(payload=payload, resolved=resolved, devices=devices)
+
+
+# What the replacement says, by Notification.Resolution: a headline before the notification's title, and a body.
+RESOLUTION_TEXTS = {
+    "done": ("Done", "Already dealt with: nothing left to do."),
+    "reassigned": ("Reassigned", "Someone else has this now."),
+    "withdrawn": ("Withdrawn", "The requester withdrew the document."),
+    "decided": ("Decided", "The document was decided already."),
+    "retracted": ("Withdrawn", "The sender withdrew this notification."),
+}
+
+
+def build_resolution_message(
+    payload: NotificationPayload, resolved: ResolvedNotification, token: str, *, content_minimal: bool
+) -> messaging.Message:
+    """The message that replaces `payload`'s on one device: same tag and collapse id, the resolution in data."""
+    data = {
+        "notification_id": payload["id"],
+        "event": payload["event"],
+        "resolved": "true",
+        "resolution": resolved["resolution"],
+        "resolved_at": resolved["resolved_at"],
+    }
+    show = not content_minimal
+    headline, body = RESOLUTION_TEXTS.get(resolved["resolution"], ("Resolved", "Nothing left to do."))
+    title = f"{headline}: {payload['title']}"
+    collapse_id = payload["id"]
+    with warnings.catch_warnings():  # `token`: see build_message
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return messaging.Message(
+            token=token,
+            data=data,
+            notification=messaging.Notification(title=title, body=body) if show else None,
+            android=messaging.AndroidConfig(
+                priority="high",  # replace it promptly: the original asks for work that is done
+                notification=messaging.AndroidNotification(tag=collapse_id) if show else None,
+            ),
+            apns=messaging.APNSConfig(
+                headers={"apns-collapse-id": collapse_id, "apns-priority": "10" if show else "5"},
+                payload=None if show else messaging.APNSPayload(aps=messaging.Aps(content_available=True)),
+            ),
+            webpush=messaging.WebpushConfig(
+                headers={"Urgency": "high"},
+                notification=messaging.WebpushNotification(tag=collapse_id) if show else None,
+            ),
+        )
 
 
 def push_data(payload: NotificationPayload, *, content_minimal: bool) -> dict[str, str]:
@@ -159,6 +228,18 @@ class LogBackend:
             payload["event"],
             len(devices),
         )
+        return self._simulated(devices)
+
+    def send_resolution(
+        self, *, payload: NotificationPayload, resolved: ResolvedNotification, devices: Sequence[Device]
+    ) -> list[PushResult]:
+        logger.info(
+            "simulated resolution push of %s (%s) to %d device(s)", payload["id"], resolved["resolution"], len(devices)
+        )
+        return self._simulated(devices)
+
+    @staticmethod
+    def _simulated(devices: Sequence[Device]) -> list[PushResult]:
         return [
             PushResult(device.pk, Outcome.SIMULATED, "log push backend: no device was contacted") for device in devices
         ]
@@ -183,11 +264,25 @@ class FcmBackend:
 
     def send(self, *, payload: NotificationPayload, devices: Sequence[Device]) -> list[PushResult]:
         content_minimal = settings.NOTIFY_PUSH_CONTENT_MINIMAL
+        return self._send_each(devices, lambda token: build_message(payload, token, content_minimal=content_minimal))
+
+    def send_resolution(
+        self, *, payload: NotificationPayload, resolved: ResolvedNotification, devices: Sequence[Device]
+    ) -> list[PushResult]:
+        content_minimal = settings.NOTIFY_PUSH_CONTENT_MINIMAL
+        return self._send_each(
+            devices, lambda token: build_resolution_message(payload, resolved, token, content_minimal=content_minimal)
+        )
+
+    def _send_each(
+        self, devices: Sequence[Device], message_for: Callable[[str], messaging.Message]
+    ) -> list[PushResult]:
+        """One message per device (`message_for` its token), in batches of FCM_BATCH_LIMIT, one result each."""
         results: list[PushResult] = []
         for start in range(0, len(devices), FCM_BATCH_LIMIT):
             batch = devices[start : start + FCM_BATCH_LIMIT]
             try:
-                messages = [build_message(payload, device.token, content_minimal=content_minimal) for device in batch]
+                messages = [message_for(device.token) for device in batch]
                 response = messaging.send_each(messages, app=self._app)
             except ValueError as error:  # a message firebase-admin refuses to encode: permanent
                 results.extend(

@@ -1,5 +1,5 @@
-"""Turns workflow signals into notifications, and a user's deactivation into closed deliveries: each receiver
-calls one service.
+"""Turns workflow signals into notifications (a closed task resolves its own), and a user's deactivation into
+closed deliveries: each receiver calls one service.
 
 Connected once in `NotificationsConfig.ready()`. The signals arrive inside the
 workflow transaction, so the notification commits or rolls back with it.
@@ -41,6 +41,10 @@ def on_document_rejected(sender, *, document_id, requester_id, rejected_by_id, s
     )
 
 
+def on_task_closed(sender, *, task_id, document_id, assignee_id, outcome, reason, **kwargs) -> None:
+    services.task_notifications_resolve(task_id=task_id, reason=reason)
+
+
 def remember_whether_active(sender, *, instance, update_fields=None, **kwargs) -> None:
     """Before a user is saved: was it active until now? (Not asked when the save cannot change it.)"""
     if instance.pk is None or (update_fields is not None and "is_active" not in update_fields):
@@ -61,3 +65,4 @@ def connect() -> None:
     signals.task_assigned.connect(on_task_assigned, dispatch_uid="notifications.task_assigned")
     signals.step_approved.connect(on_step_approved, dispatch_uid="notifications.step_approved")
     signals.document_rejected.connect(on_document_rejected, dispatch_uid="notifications.document_rejected")
+    signals.task_closed.connect(on_task_closed, dispatch_uid="notifications.task_closed")

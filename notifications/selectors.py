@@ -2,7 +2,7 @@
 
 import functools
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -14,7 +14,7 @@ from django.db.models import Case, Count, IntegerField, Prefetch, Q, QuerySet, V
 from django.utils import timezone
 
 from notifications.errors import UnknownRecipients
-from notifications.models import Delivery, DeliveryAttempt, Device, Notification
+from notifications.models import UNREAD_DELIVERIES, Delivery, DeliveryAttempt, Device, Notification
 from notifications.sql import Columns
 from workflow.models import Department
 
@@ -60,8 +60,24 @@ def _unexpired_deliveries_of(user_id: int) -> QuerySet[Delivery]:
 
 
 def unread_count(user_id: int) -> int:
-    """Deliveries the user has not read, expired ones left out."""
-    return _unexpired_deliveries_of(user_id).filter(read_at__isnull=True).count()
+    """Deliveries the user has not read, expired and resolved ones left out."""
+    return _unexpired_deliveries_of(user_id).filter(UNREAD_DELIVERIES).count()
+
+
+def unread_counts(user_ids: Collection[int]) -> dict[int, int]:
+    """`unread_count` of each user, in one query (a resolution tells every recipient theirs)."""
+    now = timezone.now()
+    counts = dict.fromkeys(user_ids, 0)
+    rows = (
+        Delivery.objects.filter(recipient_id__in=list(counts))
+        .filter(Q(notification__expires_at__isnull=True) | Q(notification__expires_at__gt=now))
+        .filter(UNREAD_DELIVERIES)
+        .order_by()
+        .values_list("recipient_id")
+        .annotate(unread=Count("id"))
+    )
+    counts.update(rows)
+    return counts
 
 
 @dataclass(frozen=True)
@@ -81,6 +97,7 @@ def inbox_summary(user_id: int) -> InboxSummary:
         cursor.execute(
             _inbox_summary_sql(),
             [
+                Delivery.Status.RESOLVED,
                 *UNACKNOWLEDGED_STATUSES,
                 user_id,
                 Delivery._meta.get_field("created_at").get_db_prep_value(timezone.now(), connection),
@@ -96,7 +113,7 @@ def _inbox_summary_sql() -> str:
     delivery, notification = Columns(Delivery), Columns(Notification)
     statuses = ", ".join(["%s"] * len(UNACKNOWLEDGED_STATUSES))
     return f"""
-        SELECT COUNT(*) FILTER (WHERE d.{delivery.read_at} IS NULL),
+        SELECT COUNT(*) FILTER (WHERE d.{delivery.read_at} IS NULL AND d.{delivery.status} <> %s),
                COUNT(*) FILTER (WHERE d.{delivery.status} IN ({statuses}))
           FROM {delivery.table} d JOIN {notification.table} n ON n.{notification.id} = d.{delivery.notification}
          WHERE d.{delivery.recipient} = %s AND (n.{notification.expires_at} IS NULL OR n.{notification.expires_at} > %s)
@@ -117,7 +134,8 @@ def inbox_of(user_id: int) -> QuerySet[Delivery]:
 
 @dataclass(frozen=True)
 class InboxPosition:
-    """A delivery's place in the inbox's reading order: unread before read, then newest first (ties by id)."""
+    """A delivery's place in the inbox's reading order: unread before read (or resolved), then newest first
+    (ties by id)."""
 
     read: bool
     created_at: datetime
@@ -125,7 +143,7 @@ class InboxPosition:
 
     @classmethod
     def of(cls, delivery: Delivery) -> "InboxPosition":
-        return cls(read=delivery.read_at is not None, created_at=delivery.created_at, delivery_id=delivery.pk)
+        return cls(read=not delivery.is_unread, created_at=delivery.created_at, delivery_id=delivery.pk)
 
 
 @dataclass(frozen=True)
@@ -148,15 +166,13 @@ def inbox_page(
     `after`, the one that precedes `before`, or the first. Filters: one event name, unread ones only."""
     deliveries = (
         inbox_of(user_id)
-        .annotate(
-            read_rank=Case(When(read_at__isnull=True, then=Value(0)), default=Value(1), output_field=IntegerField())
-        )
+        .annotate(read_rank=Case(When(UNREAD_DELIVERIES, then=Value(0)), default=Value(1), output_field=IntegerField()))
         .order_by("read_rank", "-created_at", "-id")
     )
     if event:
         deliveries = deliveries.filter(notification__event=event)
     if unread_only:
-        deliveries = deliveries.filter(read_at__isnull=True)
+        deliveries = deliveries.filter(UNREAD_DELIVERIES)
     if before is not None:
         rows = list(deliveries.filter(_inbox_beyond(before, older=False)).reverse()[: size + 1])
         if rows:  # else nothing is newer any more (read since, or expired): the first page

@@ -8,8 +8,8 @@ from __future__ import annotations  # celery-types makes Task generic; Celery's 
 from celery import Task, shared_task
 from django.conf import settings
 
-from notifications.dispatch import PUSH_TASK
-from notifications.services.pushes import delivery_push
+from notifications.dispatch import PUSH_TASK, REPLACEMENT_PUSH_TASK
+from notifications.services.pushes import delivery_push, delivery_push_replacement
 from notifications.services.retention import retention_prune
 from notifications.services.sweep import deliveries_sweep
 
@@ -23,6 +23,12 @@ def push_delivery(self: Task[[int], str], delivery_id: int) -> str:
     """Push one delivery through FCM (queued at publish for offline recipients, and by the sweep)."""
     # The task id names the claim: a redelivery of this same message resumes it.
     return delivery_push(delivery_id=delivery_id, claim_id=self.request.id)
+
+
+@shared_task(name=REPLACEMENT_PUSH_TASK, ignore_result=True, time_limit=PUSH_TIME_LIMIT)  # type: ignore[call-overload, untyped-decorator]
+def push_resolution(delivery_id: int) -> str:
+    """Replace a resolved delivery's push on the devices that got it (queued by a resolution)."""
+    return delivery_push_replacement(delivery_id=delivery_id)
 
 
 @shared_task(name="notifications.sweep_deliveries", ignore_result=True)

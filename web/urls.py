@@ -18,6 +18,7 @@ urlpatterns = [
     path("documents/new/", documents.document_new, name="document-new"),
     path("documents/<int:document_id>/", documents.document, name="document"),
     path("documents/<int:document_id>/submit/", documents.document_submit, name="document-submit"),
+    path("documents/<int:document_id>/withdraw/", documents.document_withdraw, name="document-withdraw"),
     path("documents/<int:document_id>/approve/", documents.document_approve, name="document-approve"),
     path("documents/<int:document_id>/reject/", documents.document_reject, name="document-reject"),
 ]

@@ -49,6 +49,7 @@ class Document(models.Model):
         IN_REVIEW = "in_review", "In review"
         APPROVED = "approved", "Approved"
         REJECTED = "rejected", "Rejected"
+        WITHDRAWN = "withdrawn", "Withdrawn"
 
     title = models.CharField(max_length=200)
     description = models.TextField(blank=True)
@@ -75,6 +76,7 @@ class ApprovalStep(models.Model):
         PENDING = "pending", "Pending decision"
         APPROVED = "approved", "Approved"
         REJECTED = "rejected", "Rejected"
+        CANCELLED = "cancelled", "Cancelled: the document was withdrawn"
 
     document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="steps")
     order = models.PositiveSmallIntegerField(help_text="1 for the first step.")

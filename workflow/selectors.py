@@ -64,6 +64,7 @@ class DocumentActions:
     submit: bool  # the requester, while it is a draft
     decide: bool  # the approver of the step awaiting a decision
     current_step: ApprovalStep | None
+    withdraw: bool = False  # the requester, while it is in review
 
 
 def document_actions_for(document: Document, user: AbstractUser) -> DocumentActions:
@@ -76,6 +77,7 @@ def document_actions_for(document: Document, user: AbstractUser) -> DocumentActi
         submit=document.status == Document.Status.DRAFT and document.requester_id == user.pk,
         decide=current is not None and current.approver_id == user.pk,
         current_step=current,
+        withdraw=document.status == Document.Status.IN_REVIEW and document.requester_id == user.pk,
     )
 
 

@@ -7,6 +7,8 @@ A transition that is not allowed raises `WorkflowError` and changes nothing.
 """
 
 from collections.abc import Sequence
+from datetime import datetime
+from enum import StrEnum
 from typing import cast
 
 from django.contrib.auth.models import User
@@ -18,6 +20,15 @@ from workflow.errors import WorkflowError
 from workflow.models import ApprovalStep, Department, Document, Task
 
 MAX_TITLE_LENGTH = cast(int, Document._meta.get_field("title").max_length)  # a CharField: it has one
+
+
+class TaskCloseReason(StrEnum):
+    """What closed a task (the `reason` of `signals.task_closed`)."""
+
+    APPROVED = "approved"  # its assignee approved the step
+    REJECTED = "rejected"  # its assignee rejected the document
+    REASSIGNED = "reassigned"  # the step went to another approver
+    WITHDRAWN = "withdrawn"  # the requester withdrew the document
 
 
 @transaction.atomic
@@ -93,7 +104,7 @@ def step_approve(*, document: Document, approver: User, comment: str = "") -> Do
     step = _current_step(document, action="approved")
     _check_is_step_approver(step, approver)
 
-    _decide(step, status=ApprovalStep.Status.APPROVED, by=approver, comment=comment)
+    _decide(step, status=ApprovalStep.Status.APPROVED, by=approver, comment=comment, reason=TaskCloseReason.APPROVED)
     next_step = document.steps.filter(order__gt=step.order).order_by("order").first()
     is_final_step = next_step is None
     if is_final_step:
@@ -127,7 +138,13 @@ def document_reject(*, document: Document, approver: User, comment: str) -> Docu
     if not (comment or "").strip():
         raise WorkflowError("A rejection needs a comment saying why.", code="invalid", field="comment")
 
-    _decide(step, status=ApprovalStep.Status.REJECTED, by=approver, comment=comment.strip())
+    _decide(
+        step,
+        status=ApprovalStep.Status.REJECTED,
+        by=approver,
+        comment=comment.strip(),
+        reason=TaskCloseReason.REJECTED,
+    )
     document.status = Document.Status.REJECTED
     document.decided_at = step.decided_at
     document.save(update_fields=["status", "decided_at", "updated_at"])
@@ -156,13 +173,37 @@ def step_reassign(*, document: Document, reassigned_by: User, new_approver: User
     if not new_approver.is_active:
         raise WorkflowError(f"Inactive users cannot approve: {new_approver.get_username()}.", code="invalid")
 
-    Task.objects.filter(step=step, status=Task.Status.OPEN).update(
-        status=Task.Status.CANCELLED, closed_at=timezone.now()
-    )
+    _close_open_tasks(step, status=Task.Status.CANCELLED, reason=TaskCloseReason.REASSIGNED, now=timezone.now())
     step.approver = new_approver
     step.save(update_fields=["approver"])
     _open_step(step)
     return step
+
+
+@transaction.atomic
+def document_withdraw(*, document: Document, withdrawn_by: User) -> Document:
+    """The requester takes back a document in review: it is withdrawn, its open task and undecided steps
+    cancelled."""
+    document = _lock(document)
+    if withdrawn_by.pk != document.requester_id:
+        raise WorkflowError("Only the requester can withdraw a document.", code="forbidden")
+    if document.status != Document.Status.IN_REVIEW:
+        raise WorkflowError(
+            f"Document #{document.pk} is {document.get_status_display().lower()}; "
+            "only documents in review can be withdrawn."
+        )
+    now = timezone.now()
+    for step in document.steps.filter(status=ApprovalStep.Status.PENDING):
+        _close_open_tasks(step, status=Task.Status.CANCELLED, reason=TaskCloseReason.WITHDRAWN, now=now)
+    document.steps.filter(status__in=[ApprovalStep.Status.PENDING, ApprovalStep.Status.WAITING]).update(
+        status=ApprovalStep.Status.CANCELLED
+    )
+    document.status = Document.Status.WITHDRAWN
+    document.save(update_fields=["status", "updated_at"])
+    signals.document_withdrawn.send(
+        sender=Document, document_id=document.pk, requester_id=document.requester_id, withdrawn_by_id=withdrawn_by.pk
+    )
+    return document
 
 
 def _lock(document: Document) -> Document:
@@ -189,14 +230,32 @@ def _check_is_step_approver(step: ApprovalStep, user: User) -> None:
         )
 
 
-def _decide(step: ApprovalStep, *, status: str, by: User, comment: str) -> None:
+def _decide(step: ApprovalStep, *, status: str, by: User, comment: str, reason: TaskCloseReason) -> None:
     now = timezone.now()
     step.status = status
     step.decided_by = by
     step.decided_at = now
     step.comment = (comment or "").strip()
     step.save(update_fields=["status", "decided_by", "decided_at", "comment"])
-    Task.objects.filter(step=step, status=Task.Status.OPEN).update(status=Task.Status.DONE, closed_at=now)
+    _close_open_tasks(step, status=Task.Status.DONE, reason=reason, now=now)
+
+
+def _close_open_tasks(step: ApprovalStep, *, status: str, reason: TaskCloseReason, now: datetime) -> None:
+    """Close the step's open task (one at most: `one_open_task_per_step`) and say so with `task_closed`.
+
+    The caller holds the document's lock, so the task read here is the one closed.
+    """
+    open_tasks = list(Task.objects.filter(step=step, status=Task.Status.OPEN).values_list("pk", "assignee_id"))
+    Task.objects.filter(pk__in=[task_id for task_id, _ in open_tasks]).update(status=status, closed_at=now)
+    for task_id, assignee_id in open_tasks:
+        signals.task_closed.send(
+            sender=Task,
+            task_id=task_id,
+            document_id=step.document_id,
+            assignee_id=assignee_id,
+            outcome=status,
+            reason=str(reason),
+        )
 
 
 def _open_step(step: ApprovalStep) -> Task:

@@ -24,3 +24,10 @@ document_approved = Signal()
 
 # document_id, requester_id, rejected_by_id, step, comment
 document_rejected = Signal()
+
+# task_id, document_id, assignee_id, outcome ("done": decided by its assignee; "cancelled"), reason
+# (`TaskCloseReason`: what closed it). Sent wherever an open task closes.
+task_closed = Signal()
+
+# document_id, requester_id, withdrawn_by_id
+document_withdrawn = Signal()

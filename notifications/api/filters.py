@@ -3,11 +3,13 @@
 from django_filters import rest_framework as filters
 
 from core.api.filters import IdFilter, StrictBooleanFilter, UtcDateTimeFilter
-from notifications.models import Delivery
+from notifications.models import UNREAD_DELIVERIES, Delivery
 
 
 class InboxFilter(filters.FilterSet):
-    unread = StrictBooleanFilter(method="filter_unread", label="true: only unread; false: only read.")
+    unread = StrictBooleanFilter(
+        method="filter_unread", label="true: only unread; false: only read (or resolved: nothing left to do)."
+    )
     event = filters.CharFilter(field_name="notification__event", max_length=64, label="Only this event name.")
     since = UtcDateTimeFilter(
         field_name="created_at", lookup_expr="gte", label="Only those created at or after this ISO 8601 time."
@@ -18,7 +20,7 @@ class InboxFilter(filters.FilterSet):
         fields = ["unread", "event", "since"]
 
     def filter_unread(self, queryset, name, value: bool):
-        return queryset.filter(read_at__isnull=value)
+        return queryset.filter(UNREAD_DELIVERIES) if value else queryset.exclude(UNREAD_DELIVERIES)
 
 
 class DeliveryStatusFilter(filters.FilterSet):

@@ -181,6 +181,24 @@ class NotificationViewSet(viewsets.GenericViewSet):
             raise ValidationError({IDEMPOTENCY_HEADER: ["Use 1 to 255 printable ASCII characters."]})
         return key
 
+    @extend_schema(
+        summary="Retract a notification I published: it leaves every recipient's devices",
+        description="Its deliveries nobody read end `resolved` (resolution `retracted`): no resend, no push; "
+        "connected clients get a `resolved` frame (SignalR `NotificationResolved`), a pushed one is replaced. "
+        "Retracting again changes nothing.",
+        request=None,
+        responses={
+            200: PublishedNotificationSerializer,
+            404: error_response("No such notification published by the caller."),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def retract(self, request, id=None):
+        notification_id = self._notification_id()
+        services.notification_retract(notification_id=notification_id, by=request.user)
+        notification = Notification.objects.select_related("published_by").get(pk=notification_id)
+        return Response(PublishedNotificationSerializer(_published_summary(notification)).data)
+
     # --- Delivery status ---------------------------------------------------------
     @extend_schema(
         summary="Each recipient's delivery state and attempts (publisher and staff)",
@@ -221,6 +239,9 @@ def _published_summary(notification: Notification) -> dict:
         "priority": notification.priority,
         "created_at": notification.created_at,
         "expires_at": notification.expires_at,
+        "subject": notification.subject,
+        "resolved_at": notification.resolved_at,
+        "resolution": notification.resolution,
         "published_by": notification.published_by,
         "recipient_count": sum(counts.by_status.values()),
         "by_status": counts.by_status,

@@ -74,6 +74,21 @@ class PublishSerializer(StrictInputSerializer):
         "its departments; any with all recipients).",
     )
 
+    subject = serializers.CharField(
+        max_length=Notification._meta.get_field("subject").max_length,
+        required=False,
+        allow_blank=True,
+        default="",
+        trim_whitespace=False,
+        help_text="What it is about, in your own terms (e.g. invoice:42): retracting is per notification, and "
+        "the workflow resolves `task:<id>` when that task closes. Printable characters only.",
+    )
+
+    def validate_subject(self, value: str) -> str:
+        if not value.isprintable():
+            raise serializers.ValidationError("Printable characters only (no control characters or line breaks).")
+        return value
+
     def validate_data(self, value: dict) -> dict:
         if _has_null_character(value):
             raise serializers.ValidationError("Null characters (\\u0000) are not allowed.")
@@ -139,10 +154,18 @@ class InboxItemSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Delivery.Status.choices)
     acknowledged_at = serializers.DateTimeField(allow_null=True)
     read_at = serializers.DateTimeField(allow_null=True)
-    unread = serializers.SerializerMethodField()
+    resolved_at = serializers.DateTimeField(
+        source="notification.resolved_at",
+        allow_null=True,
+        help_text="When the work it was about was done (then `resolution` says how); a read one keeps `read`.",
+    )
+    resolution = serializers.CharField(
+        source="notification.resolution", help_text="done, reassigned, withdrawn, decided, retracted; or empty."
+    )
+    unread = serializers.SerializerMethodField(help_text="Not read and not resolved: what unread counts count.")
 
     def get_unread(self, delivery: Delivery) -> bool:
-        return delivery.read_at is None
+        return delivery.is_unread
 
 
 class UnreadCountSerializer(serializers.Serializer):
@@ -197,6 +220,7 @@ class DeliveryStatusSerializer(serializers.Serializer):
     read_at = serializers.DateTimeField(allow_null=True)
     pushed_at = serializers.DateTimeField(allow_null=True)
     failed_at = serializers.DateTimeField(allow_null=True)
+    resolved_at = serializers.DateTimeField(allow_null=True, help_text="When a resolution closed it (`resolved`).")
     next_attempt_at = serializers.DateTimeField(allow_null=True, help_text="When the retry sweep looks again.")
     failure_reason = serializers.CharField(
         help_text="no_devices, push_rejected, push_unavailable, expired or recipient_inactive."
@@ -223,6 +247,9 @@ class PublishedNotificationSerializer(serializers.Serializer):
     priority = serializers.ChoiceField(choices=Notification.Priority.choices)
     created_at = serializers.DateTimeField()
     expires_at = serializers.DateTimeField(allow_null=True)
+    subject = serializers.CharField()
+    resolved_at = serializers.DateTimeField(allow_null=True)
+    resolution = serializers.CharField(help_text="done, reassigned, withdrawn, decided, retracted; or empty.")
     published_by = UserSummarySerializer(allow_null=True)
     recipient_count = serializers.IntegerField()
     by_status = serializers.DictField(child=serializers.IntegerField(), help_text="Deliveries per status.")

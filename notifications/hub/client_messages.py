@@ -49,6 +49,17 @@ class NotificationsRead:
 
 
 @dataclass(frozen=True)
+class NotificationResolved:
+    """The work this notification was about is done: drop it (or show it as done); the user's unread count is now
+    `unread_count`."""
+
+    id: str
+    resolution: str
+    resolved_at: str  # ISO 8601
+    unread_count: int
+
+
+@dataclass(frozen=True)
 class UnreadCount:
     """The answer to this connection's own `read` / `read_all`: the user's unread total after it."""
 
@@ -90,6 +101,7 @@ ClientMessage = (
     | NotificationMessage
     | ReplayComplete
     | NotificationsRead
+    | NotificationResolved
     | UnreadCount
     | Pong
     | RoomJoined

@@ -420,6 +420,12 @@ class HubConsumer(AsyncWebsocketConsumer):
         if self.session.is_open and (client_message := self.session.read_message(message)):
             await self.send_client_message(client_message)
 
+    async def notifications_resolved(self, message: dict) -> None:
+        """Runs when the work some of the user's notifications were about is done (they were resolved)."""
+        if self.session.is_open:
+            for client_message in self.session.resolved_messages(message):
+                await self.send_client_message(client_message)
+
     async def room_presence(self, message: dict) -> None:
         """Runs when someone joins or leaves a document room this connection is in."""
         if self.session.is_open and (client_message := self.session.room_message(message)):

@@ -15,6 +15,7 @@ from notifications.hub.client_messages import (
     ClientMessage,
     Hello,
     NotificationMessage,
+    NotificationResolved,
     NotificationsRead,
     Pong,
     ReplayComplete,
@@ -81,6 +82,16 @@ def render(message: ClientMessage) -> list[dict]:
         case NotificationsRead():
             frames = [{"type": ServerFrame.READ, "id": notification_id} for notification_id in message.ids]
             return [*frames, {"type": ServerFrame.UNREAD_COUNT, "count": message.unread_count}]
+        case NotificationResolved():
+            return [
+                {
+                    "type": ServerFrame.RESOLVED,
+                    "id": message.id,
+                    "resolution": message.resolution,
+                    "resolved_at": message.resolved_at,
+                    "unread_count": message.unread_count,
+                }
+            ]
         case UnreadCount():
             return [{"type": ServerFrame.UNREAD_COUNT, "count": message.count, "request": message.request}]
         case Pong():

@@ -13,6 +13,7 @@ class ServerFrame(StrEnum):
     REPLAY_COMPLETE = "replay_complete"
     ACKED = "acked"
     READ = "read"
+    RESOLVED = "resolved"
     UNREAD_COUNT = "unread_count"
     PONG = "pong"
     SUBSCRIBED = "subscribed"

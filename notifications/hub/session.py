@@ -49,6 +49,7 @@ from notifications.hub.auth import HubIdentity, identity_for_token, user_id_of, 
 from notifications.hub.client_messages import (
     Hello,
     NotificationMessage,
+    NotificationResolved,
     NotificationsRead,
     Pong,
     RoomJoined,
@@ -310,6 +311,19 @@ class HubSession:
         if message.get("origin") == self.connection_id:
             return None
         return NotificationsRead(ids=list(message["ids"]), unread_count=message["unread_count"])
+
+    def resolved_messages(self, message: dict) -> list[NotificationResolved]:
+        """A `notifications.resolved` message as this client is told it: one per notification (every connection
+        of the user, the one that caused it too: a resolution comes from the work, not from a connection)."""
+        return [
+            NotificationResolved(
+                id=resolved["id"],
+                resolution=resolved["resolution"],
+                resolved_at=resolved["resolved_at"],
+                unread_count=message["unread_count"],
+            )
+            for resolved in message["notifications"]
+        ]
 
     def room_message(self, message: dict) -> RoomPresence | RoomTyping | None:
         """A room's presence or typing message, unless it is about this user or a room already left."""

@@ -21,9 +21,15 @@ from notifications.services.publish_request import (
     notification_publish_repeated,
     notification_publish_requested,
 )
-from notifications.services.pushes import delivery_push
+from notifications.services.pushes import delivery_push, delivery_push_replacement
 from notifications.services.recipients import recipient_deactivated
 from notifications.services.replay import ReplayPage, deliveries_replay_page
+from notifications.services.resolution import (
+    ResolveResult,
+    notification_retract,
+    notifications_resolve,
+    task_notifications_resolve,
+)
 from notifications.services.retention import retention_prune
 from notifications.services.sweep import deliveries_sweep
 from notifications.services.workflow_notifications import (
@@ -36,6 +42,7 @@ __all__ = [
     "AckOutcome",
     "PublishResult",
     "ReplayPage",
+    "ResolveResult",
     "deliveries_acknowledge_many",
     "deliveries_fail",
     "deliveries_log_offline",
@@ -50,6 +57,7 @@ __all__ = [
     "delivery_mark_read",
     "delivery_not_found",
     "delivery_push",
+    "delivery_push_replacement",
     "device_delete",
     "device_register",
     "document_approved_publish",
@@ -58,6 +66,9 @@ __all__ = [
     "notification_publish",
     "notification_publish_repeated",
     "notification_publish_requested",
+    "notification_retract",
+    "notifications_resolve",
     "recipient_deactivated",
     "retention_prune",
+    "task_notifications_resolve",
 ]

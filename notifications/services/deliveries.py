@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from notifications import layer, metrics, selectors
 from notifications.errors import NotificationError
-from notifications.models import Delivery, DeliveryAttempt
+from notifications.models import UNREAD_DELIVERIES, Delivery, DeliveryAttempt
 from notifications.sql import Columns
 
 ACKNOWLEDGED_OR_READ = (Delivery.Status.ACKNOWLEDGED, Delivery.Status.READ)
@@ -100,12 +100,14 @@ def _acknowledge_many(pairs: Sequence[tuple[int, object]]) -> tuple[list[AckOutc
                {delivery.failed_at} = NULL,
                {delivery.last_error} = '',
                {delivery.updated_at} = %s
-         WHERE {delivery.acknowledged_at} IS NULL AND ({delivery.recipient}, {delivery.notification}) IN (VALUES {rows})
+         WHERE {delivery.acknowledged_at} IS NULL AND {delivery.status} <> %s
+           AND ({delivery.recipient}, {delivery.notification}) IN (VALUES {rows})
      RETURNING {delivery.recipient}, {delivery.notification}, {delivery.created_at}
     """  # noqa: S608 - identifiers come from model _meta; values are parameters
     with connection.cursor() as cursor:
         # A late ack (after a push or a failure) makes the delivery acknowledged too: see `SUPERSEDED_FAILURE`.
-        cursor.execute(sql, [now, Delivery.Status.ACKNOWLEDGED, now, *params])
+        # A resolved one stays resolved (final): its ack is answered as one already made.
+        cursor.execute(sql, [now, Delivery.Status.ACKNOWLEDGED, now, Delivery.Status.RESOLVED, *params])
         returned = cursor.fetchall()
     acknowledged = {(user_id, notification_id_field.to_python(value)) for user_id, value, _ in returned}
     # A delivery is written in its notification's publishing transaction: its created_at is the publish.
@@ -135,11 +137,11 @@ def delivery_mark_read(*, user_id: int, notification_id: uuid.UUID | str, origin
     """Mark one notification read (which acknowledges it too) and sync the user's other connections.
 
     Returns True if it was unread. `origin` names the connection that asked,
-    so it is not told what it already knows.
+    so it is not told what it already knows. A resolved one stays resolved (nothing left to read).
     """
     deliveries = _own_delivery(user_id=user_id, notification_id=notification_id)
     now = timezone.now()
-    changed = deliveries.filter(read_at__isnull=True).update(
+    changed = deliveries.filter(UNREAD_DELIVERIES).update(
         read_at=now,
         acknowledged_at=Coalesce(F("acknowledged_at"), now),
         status=Delivery.Status.READ,
@@ -164,9 +166,9 @@ def delivery_mark_read(*, user_id: int, notification_id: uuid.UUID | str, origin
 
 @transaction.atomic
 def deliveries_mark_all_read(*, user_id: int, origin: str | None = None) -> int:
-    """Mark every unread notification of the user read; returns how many were unread."""
+    """Mark every unread notification of the user read (resolved ones stay resolved); returns how many were unread."""
     now = timezone.now()
-    unread = Delivery.objects.filter(recipient_id=user_id, read_at__isnull=True)
+    unread = Delivery.objects.filter(UNREAD_DELIVERIES, recipient_id=user_id)
     notification_ids = [str(value) for value in unread.values_list("notification_id", flat=True)]
     changed = Delivery.objects.filter(recipient_id=user_id, notification_id__in=notification_ids).update(
         read_at=Coalesce(F("read_at"), now),

@@ -42,19 +42,22 @@ def notification_publish(
     priority: str = Notification.Priority.NORMAL,
     expires_at: datetime | None = None,
     published_by_id: int | None = None,
+    subject: str = "",
     recipients_verified: bool = False,
 ) -> Notification:
     """Persist a notification and one Delivery per distinct active recipient, then dispatch after commit.
 
     A user targeted directly and through one or more departments gets one
     Delivery. Unknown user or department ids raise `UnknownRecipients` and
-    nothing is written. `recipients_verified=True` says the caller has just
+    nothing is written. `subject` says what it is about (e.g. `task:42`): resolving that subject
+    (services/resolution.py) resolves it everywhere. `recipients_verified=True` says the caller has just
     resolved the ids in this transaction (e.g. `recipients_resolve`), so the
     existence check is not run twice.
     """
     user_ids = set(user_ids)
     department_ids = set(department_ids)
     _validate(event=event, title=title, data=data, priority=priority, expires_at=expires_at)
+    _validate_subject(subject)
     if not user_ids and not department_ids:
         raise NotificationError("A notification needs at least one user or department.", code="no_recipients")
     if not recipients_verified:
@@ -71,6 +74,7 @@ def notification_publish(
             "priority": priority,
             "expires_at": expires_at,
             "published_by_id": published_by_id,
+            "subject": subject,
         },
     )
 
@@ -121,6 +125,15 @@ def _validate(*, event: str, title: str, data: dict | None, priority: str, expir
         raise NotificationError(f"Unknown priority {priority!r}.", code="invalid")
     if expires_at is not None and expires_at <= timezone.now():
         raise NotificationError("expires_at is in the past.", code="invalid")
+
+
+MAX_SUBJECT_LENGTH = cast(int, Notification._meta.get_field("subject").max_length)  # a CharField: it has one
+
+
+def _validate_subject(subject: str) -> None:
+    """At most MAX_SUBJECT_LENGTH printable characters (it is compared exactly, and shown in the admin)."""
+    if not isinstance(subject, str) or len(subject) > MAX_SUBJECT_LENGTH or not subject.isprintable():
+        raise NotificationError(f"subject must be at most {MAX_SUBJECT_LENGTH} printable characters.", code="invalid")
 
 
 def _check_recipients_exist(*, user_ids: set[int], department_ids: set[int]) -> None:

@@ -37,6 +37,7 @@ def notification_publish_requested(
     document_id: int | None = None,
     priority: str = Notification.Priority.NORMAL,
     expires_at: datetime | None = None,
+    subject: str = "",
     idempotency_key: str | None = None,
     request_hash: str = "",
 ) -> PublishResult:
@@ -62,6 +63,7 @@ def notification_publish_requested(
         "priority": priority,
         "expires_at": expires_at,
         "published_by_id": published_by_id,
+        "subject": subject,
     }
 
     def publish() -> PublishResult:

@@ -23,6 +23,13 @@ logged), an ack after the push is recorded by `delivery_acknowledge` without
 reopening anything. A task killed mid-round is redelivered by Celery with the
 same id and resumes its own claim; any other task waits for the lease to end,
 and the task's time limit is shorter than the lease (see tasks.py).
+
+A resolution (services/resolution.py) closes a delivery as `resolved`, a final
+status, so no round claims it afterwards. A round that claimed it before, and
+finds it resolved when it records its result, logs its push `superseded` and
+sends the replacement push itself, right after its own, so the replacement
+always arrives second (`delivery_push_replacement`). Either the push is sent
+and then replaced, or it is never sent.
 """
 
 import logging
@@ -38,6 +45,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from notifications import layer, metrics, push
+from notifications.layer_messages import ResolvedNotification
 from notifications.models import Delivery, DeliveryAttempt, Device
 from notifications.services.deliveries import deliveries_fail
 
@@ -76,7 +84,64 @@ def delivery_push(*, delivery_id: int, claim_id: str | None = None) -> str:
     metrics.record_push_results(
         backend=settings.NOTIFY_PUSH_BACKEND, results=[(result.outcome, result.code) for result in results]
     )
-    return _record(delivery=claim.delivery, claim_id=claim_id, results=results)
+    outcome = _record(delivery=claim.delivery, claim_id=claim_id, results=results)
+    if outcome == SUPERSEDED:
+        return f"{outcome}; {delivery_push_replacement(delivery_id=delivery_id)}"
+    return outcome
+
+
+SUPERSEDED = "superseded: resolved while pushing"
+
+
+def delivery_push_replacement(*, delivery_id: int) -> str:
+    """Replace a resolved delivery's push on every device FCM took it for (and not replaced yet); for logs.
+
+    One try: the replacement only tidies a phone's tray (the hub has told every connection already), so a
+    device FCM cannot reach now is left alone rather than retried; the attempt log says so.
+    """
+    delivery = (
+        Delivery.objects.select_related("notification").filter(pk=delivery_id, status=Delivery.Status.RESOLVED).first()
+    )
+    resolved_at = delivery.notification.resolved_at if delivery is not None else None
+    if delivery is None or resolved_at is None:
+        return "skipped: not resolved"
+    attempts = DeliveryAttempt.objects.filter(delivery_id=delivery_id, channel=DeliveryAttempt.Channel.FCM)
+    reached = attempts.filter(outcome__in=DeliveryAttempt.DELIVERED_PUSH_OUTCOMES).values("device_id")
+    replaced = attempts.filter(outcome=Outcome.REPLACED, device__isnull=False).values("device_id")
+    devices = list(Device.objects.filter(pk__in=reached, active=True).exclude(pk__in=replaced).order_by("pk"))
+    if not devices:
+        return "skipped: no device shows it"
+    notification = delivery.notification
+    resolved: ResolvedNotification = {
+        "id": str(notification.pk),
+        "resolution": notification.resolution,
+        "resolved_at": resolved_at.isoformat(),
+    }
+    try:
+        results = push.send_resolution_push(
+            payload=layer.notification_payload(notification), resolved=resolved, devices=devices
+        )
+    except Exception as error:
+        logger.exception("replacement push of delivery %s failed", delivery_id)
+        results = [push.PushResult(device.pk, Outcome.RETRY, f"{type(error).__name__}: {error}") for device in devices]
+    metrics.record_push_results(
+        backend=settings.NOTIFY_PUSH_BACKEND, results=[(result.outcome, result.code) for result in results]
+    )
+    now = timezone.now()
+    DeliveryAttempt.objects.bulk_create(
+        DeliveryAttempt(
+            delivery_id=delivery_id,
+            channel=DeliveryAttempt.Channel.FCM,
+            outcome=Outcome.REPLACED if result.outcome in DeliveryAttempt.DELIVERED_PUSH_OUTCOMES else result.outcome,
+            device_id=result.device_id,
+            error=f"replacement push: {result.error}" if result.error else "",
+            created_at=now,
+        )
+        for result in results
+    )
+    _deactivate_gone_devices(results)
+    replaced_count = sum(result.outcome in DeliveryAttempt.DELIVERED_PUSH_OUTCOMES for result in results)
+    return f"replaced on {replaced_count} of {len(results)} device(s)"
 
 
 def push_retry_delay(push_attempts: int) -> timedelta:
@@ -150,19 +215,27 @@ def _record(*, delivery: Delivery, claim_id: str, results: list[push.PushResult]
         )
         for result in results
     )
+    _deactivate_gone_devices(results)
+    still_failing = [result for result in results if result.outcome == Outcome.RETRY]
+    if still_failing and delivery.push_attempts < settings.NOTIFY_MAX_PUSH_ATTEMPTS:
+        return _schedule_retry(
+            delivery=delivery, claim_id=claim_id, now=now, still_failing=still_failing, results=results
+        )
+    return _settle(delivery=delivery, claim_id=claim_id, now=now, still_failing=still_failing)
+
+
+def _deactivate_gone_devices(results: list[push.PushResult]) -> None:
     for result in results:
         if result.outcome == Outcome.DEVICE_GONE:
             # FCM says the token is dead: never push to it again (the app registers a new one).
             Device.objects.filter(pk=result.device_id, active=True).update(
                 active=False, deactivated_reason=result.code.lower()
             )
-    still_failing = [result for result in results if result.outcome == Outcome.RETRY]
-    if still_failing and delivery.push_attempts < settings.NOTIFY_MAX_PUSH_ATTEMPTS:
-        return _schedule_retry(delivery=delivery, claim_id=claim_id, now=now, still_failing=still_failing)
-    return _settle(delivery=delivery, claim_id=claim_id, now=now, still_failing=still_failing)
 
 
-def _schedule_retry(*, delivery: Delivery, claim_id: str, now: datetime, still_failing: list) -> str:
+def _schedule_retry(
+    *, delivery: Delivery, claim_id: str, now: datetime, still_failing: list, results: list[push.PushResult]
+) -> str:
     delay = push_retry_delay(delivery.push_attempts)
     retry_after = max((result.retry_after or 0 for result in still_failing), default=0)
     delay = max(delay, timedelta(seconds=retry_after))
@@ -177,7 +250,8 @@ def _schedule_retry(*, delivery: Delivery, claim_id: str, now: datetime, still_f
         updated_at=now,
     )
     if not changed:
-        return _closed_meanwhile(delivery_id=delivery.pk, claim_id=claim_id, now=now)
+        reached = len(still_failing) < len(results)  # some device took this round's push
+        return _closed_meanwhile(delivery_id=delivery.pk, claim_id=claim_id, now=now, pushed=reached)
     return f"retry in {delay.total_seconds():.0f}s"
 
 
@@ -232,11 +306,22 @@ def _still_ours(delivery_id: int, claim_id: str):
 
 
 def _closed_meanwhile(*, delivery_id: int, claim_id: str | None, now: datetime, pushed: bool = False) -> str:
-    """An ack (or read) won the race while we talked to FCM: keep its status, release our claim, note the push."""
+    """An ack, a read or a resolution won the race while we talked to FCM: keep its status, release our claim,
+    note the push. A push that reached a device of a resolved delivery is superseded: our caller replaces it."""
     fields = {"pushed_at": Coalesce(F("pushed_at"), now)} if pushed else {}
     Delivery.objects.filter(pk=delivery_id, push_claimed_by=claim_id or "").update(
         push_claimed_by="", push_claimed_until=None, **fields
     )
-    if Delivery.objects.filter(pk=delivery_id, status__in=Delivery.OPEN_STATUSES).exists():
+    status = Delivery.objects.filter(pk=delivery_id).values_list("status", flat=True).first()
+    if status in Delivery.OPEN_STATUSES:
         return "skipped: another push task took over after the lease"
+    if status == Delivery.Status.RESOLVED and pushed:
+        DeliveryAttempt.objects.create(
+            delivery_id=delivery_id,
+            channel=DeliveryAttempt.Channel.FCM,
+            outcome=Outcome.SUPERSEDED,
+            error="Resolved while this push was on its way: the replacement push follows.",
+            created_at=now,
+        )
+        return SUPERSEDED
     return "skipped: closed while pushing"

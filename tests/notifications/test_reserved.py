@@ -8,6 +8,7 @@ from notifications.hub import native
 from notifications.hub.client_messages import (
     Hello,
     NotificationMessage,
+    NotificationResolved,
     NotificationsRead,
     Pong,
     ReplayComplete,
@@ -47,6 +48,7 @@ EVERY_CLIENT_MESSAGE = [
     NotificationMessage(notification=PAYLOAD, replayed=False),  # type: ignore[arg-type]
     ReplayComplete(0),
     NotificationsRead(ids=["a"], unread_count=0),
+    NotificationResolved(id="a", resolution="done", resolved_at=NOW.isoformat(), unread_count=0),
     Pong(NOW),
     RoomJoined(7, [USER]),
     RoomLeft(7),

@@ -79,6 +79,19 @@ def document_submit(request: SignedInRequest, document_id: int) -> HttpResponse:
 
 @require_POST
 @login_required
+def document_withdraw(request: SignedInRequest, document_id: int) -> HttpResponse:
+    document = _visible_document(request, document_id)
+    try:
+        services.document_withdraw(document=document, withdrawn_by=request.user)
+    except WorkflowError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, "Withdrawn: the approver's task is cancelled and gone from their devices.")
+    return HttpResponseRedirect(reverse("web:document", args=[document.pk]))
+
+
+@require_POST
+@login_required
 def document_approve(request: SignedInRequest, document_id: int) -> HttpResponse:
     return _decide(request, document_id, reject=False)
 

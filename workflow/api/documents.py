@@ -21,7 +21,9 @@ from workflow import selectors, services
 from workflow.api.serializers import ApproveSerializer, DocumentCreateSerializer, DocumentSerializer, RejectSerializer
 from workflow.models import Document
 
-FORBIDDEN = error_response("Not yours to do: only the requester submits, only the step's approver decides.")
+FORBIDDEN = error_response(
+    "Not yours to do: only the requester submits or withdraws, only the step's approver decides."
+)
 WRONG_STATE = error_response("Not allowed in the document's current status (e.g. approving a draft).")
 
 
@@ -99,6 +101,16 @@ class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         document = services.document_reject(
             document=self.get_object(), approver=request.user, **serializer.validated_data
         )
+        return self._document_response(document)
+
+    @extend_schema(
+        summary="Withdraw a document in review (its requester): its open task is cancelled",
+        request=None,
+        responses={200: DocumentSerializer, 403: FORBIDDEN, 409: WRONG_STATE},
+    )
+    @action(detail=True, methods=["post"])
+    def withdraw(self, request, pk=None):
+        document = services.document_withdraw(document=self.get_object(), withdrawn_by=request.user)
         return self._document_response(document)
 
     def _document_response(self, document: Document, status_code: int = status.HTTP_200_OK) -> Response:

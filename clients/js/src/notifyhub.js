@@ -246,7 +246,7 @@ class HubSocket {
 
 /**
  * Keeps one authenticated socket open while it is wanted, and turns its frames into events.
- * `emit(type, detail)` receives "status", "notification", "read", "unread", "presence" and "typing".
+ * `emit(type, detail)` receives "status", "notification", "read", "resolved", "unread", "presence" and "typing".
  */
 class Connection {
   constructor({ url, getToken, policy, WebSocket, mayConnect, emit, seen }) {
@@ -630,6 +630,11 @@ class Connection {
       case "read":
         this.emit("read", { id: frame.id });
         return;
+      case "resolved":
+        // The work it was about is done: the page drops it (or shows it done); it no longer counts as unread.
+        this.emit("resolved", { id: frame.id, resolution: frame.resolution, resolvedAt: frame.resolved_at });
+        this.#setUnread(frame.unread_count);
+        return;
       case "presence":
         this.#presence(frame);
         return;
@@ -863,7 +868,7 @@ export class TabShare {
  */
 
 /**
- * A live connection to NotifyHub for one user. Events: "notification", "read", "unread", "status",
+ * A live connection to NotifyHub for one user. Events: "notification", "read", "resolved", "unread", "status",
  * "presence", "typing" (CustomEvent; what happened is in `event.detail`). See docs/client.md.
  */
 export class NotifyHub extends EventTarget {

@@ -43,6 +43,12 @@ export async function publish(username, title = "Invoice overdue") {
   return (await postJson(`${HTTP}/api/notifications/`, body, token)).id;
 }
 
+/** Retract a notification published by `publish`, as the publisher: it is resolved on every device. */
+export async function retract(notificationId) {
+  const token = await mintToken(PUBLISHER);
+  return postJson(`${HTTP}/api/notifications/${notificationId}/retract/`, {}, token);
+}
+
 /** GET an API path as `username`. */
 export async function apiGet(username, path) {
   const token = await mintToken(username);
@@ -81,7 +87,7 @@ export function recordingWebSocket({ dropSent = () => false } = {}) {
 /** Every event a hub dispatches, in order: {type, detail}. */
 export function record(hub) {
   const events = [];
-  for (const type of ["status", "notification", "read", "unread", "presence", "typing"]) {
+  for (const type of ["status", "notification", "read", "resolved", "unread", "presence", "typing"]) {
     hub.addEventListener(type, (event) => events.push({ type, detail: event.detail }));
   }
   events.of = (type) => events.filter((event) => event.type === type).map((event) => event.detail);

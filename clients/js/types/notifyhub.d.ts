@@ -39,6 +39,8 @@ export interface StatusDetail {
 export interface NotifyHubEventMap {
   notification: CustomEvent<HubNotification>;
   read: CustomEvent<{ id: string } | { all: true }>;
+  /** The work it was about is done (resolution: done, reassigned, withdrawn, decided, retracted): drop it. */
+  resolved: CustomEvent<{ id: string; resolution: string; resolvedAt: string }>;
   unread: CustomEvent<{ count: number }>;
   status: CustomEvent<StatusDetail>;
   presence: CustomEvent<{ documentId: number; members: UserRef[] }>;

@@ -21,6 +21,7 @@ from typing import Any
 from notifications.hub.client_messages import (
     ClientMessage,
     NotificationMessage,
+    NotificationResolved,
     NotificationsRead,
     RoomJoined,
     RoomLeft,
@@ -38,9 +39,15 @@ SUPPORTED_VERSIONS = range(3)
 # Names of the server-to-client invocations that are not notifications (API publishers may not use them as
 # event names: notifications/reserved.py).
 NOTIFICATIONS_READ_TARGET = "NotificationsRead"
+NOTIFICATION_RESOLVED_TARGET = "NotificationResolved"
 DOCUMENT_PRESENCE_TARGET = "DocumentPresence"
 DOCUMENT_TYPING_TARGET = "DocumentTyping"
-NON_NOTIFICATION_TARGETS = (NOTIFICATIONS_READ_TARGET, DOCUMENT_PRESENCE_TARGET, DOCUMENT_TYPING_TARGET)
+NON_NOTIFICATION_TARGETS = (
+    NOTIFICATIONS_READ_TARGET,
+    NOTIFICATION_RESOLVED_TARGET,
+    DOCUMENT_PRESENCE_TARGET,
+    DOCUMENT_TYPING_TARGET,
+)
 
 # Keys of a notification's argument the server sets (`notification_argument`): its own, which data never replaces,
 # and the defaults it fills in when data lacks them (the workflow events put both in their data; API publishers
@@ -234,6 +241,14 @@ def render_message(message: ClientMessage) -> dict | None:
             return invocation(
                 NOTIFICATIONS_READ_TARGET, {"notificationIds": message.ids, "unreadCount": message.unread_count}
             )
+        case NotificationResolved():
+            argument = {
+                "notificationId": message.id,
+                "resolution": message.resolution,
+                "resolvedAt": message.resolved_at,
+                "unreadCount": message.unread_count,
+            }
+            return invocation(NOTIFICATION_RESOLVED_TARGET, argument)
         case RoomPresence():
             argument = {"documentId": message.document_id, "user": message.user.as_dict(), "state": message.state}
             return invocation(DOCUMENT_PRESENCE_TARGET, argument)

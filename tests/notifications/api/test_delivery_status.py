@@ -60,6 +60,7 @@ def test_publisher_sees_each_members_state_and_attempts(publisher, department_wi
         "read": 1,
         "pushed": 0,
         "failed": 1,
+        "resolved": 0,
     }
     assert body["notification"]["pushed"] == 0
     rows = {row["recipient"]["username"]: row for row in body["results"]}

@@ -60,6 +60,9 @@ hub.addEventListener("typing", (event) => {
 hub.addEventListener("notification", (event) => {
   if (Number(event.detail.document_id) === documentId) refresh();
 });
+// A task of this user's was resolved (decided on another device, reassigned, the document withdrawn). The frame
+// does not name its document, and resolutions are rare: look again, so a decision form nobody can use goes away.
+hub.addEventListener("resolved", () => refresh());
 
 // Join the room whenever a connection opens (after a reconnect too: rooms do not outlive a socket).
 hub.addEventListener("status", (event) => {

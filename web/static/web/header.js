@@ -91,6 +91,12 @@ hub.addEventListener("read", (event) => {
     if (all || toast.dataset.id === id) toast.remove();
   }
 });
+// Its work is done (approved on another device, reassigned, withdrawn): the toast asks for nothing any more.
+hub.addEventListener("resolved", (event) => {
+  for (const toast of toasts.querySelectorAll(".toast")) {
+    if (toast.dataset.id === event.detail.id) toast.remove();
+  }
+});
 
 keepTimesCurrent();
 // Page scripts add their listeners when their modules run, before any socket event can arrive.

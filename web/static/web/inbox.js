@@ -1,5 +1,6 @@
 // The inbox, live: new notifications appear at the top (when this page's filters would show them), reads made
-// anywhere (another tab, the phone) update the items and counts, and "Mark as read" goes through the hub
+// anywhere (another tab, the phone) update the items and counts, a notification whose work is done (approved
+// elsewhere, reassigned, withdrawn) shows as "Done", and "Mark as read" goes through the hub
 // (the plain form posts instead when the hub is not connected).
 import { hub, notificationUrl } from "./hub.js";
 import { renderTime } from "./time.js";
@@ -27,6 +28,28 @@ function showAsRead(item) {
   item.classList.remove("unread", "arrived");
   item.querySelector(".pill-unread")?.remove();
   item.querySelector(".item-action")?.remove();
+}
+
+// Resolution labels as the server's Notification.Resolution.
+const RESOLUTIONS = {
+  done: "Done: the task was decided",
+  reassigned: "Reassigned to someone else",
+  withdrawn: "The document was withdrawn",
+  decided: "The document was decided by someone else",
+  retracted: "Retracted by its publisher",
+};
+
+function showAsDone(item, resolution) {
+  if (item.classList.contains("resolved")) return;
+  const wasUnread = item.classList.contains("unread");
+  showAsRead(item);
+  if (!wasUnread) return; // one already read stays read (the server keeps it so)
+  item.classList.add("resolved");
+  const pill = document.createElement("span");
+  pill.className = "pill pill-done";
+  pill.textContent = "Done";
+  pill.title = RESOLUTIONS[resolution] ?? "";
+  item.querySelector(".item-meta").prepend(pill);
 }
 
 function showUnread(count) {
@@ -71,6 +94,10 @@ hub.addEventListener("read", (event) => {
   const { id, all } = event.detail;
   if (all) list.querySelectorAll(".item.unread").forEach(showAsRead);
   else if (itemFor(id)) showAsRead(itemFor(id));
+});
+hub.addEventListener("resolved", (event) => {
+  const item = itemFor(event.detail.id);
+  if (item) showAsDone(item, event.detail.resolution);
 });
 hub.addEventListener("unread", (event) => showUnread(event.detail.count));
 
