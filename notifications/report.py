@@ -28,6 +28,7 @@ _STATUS_KIND_FILTERS = {
     "read_after_push": Q(status=Delivery.Status.READ, pushed_at__isnull=False, push_simulated=False),
     "read_after_simulated_push": Q(status=Delivery.Status.READ, pushed_at__isnull=False, push_simulated=True),
     "failed": Q(status=Delivery.Status.FAILED),
+    "resolved": Q(status=Delivery.Status.RESOLVED),
 }
 assert _STATUS_KIND_FILTERS.keys() == STATUS_LABELS.keys()
 

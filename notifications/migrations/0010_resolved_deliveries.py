@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('notifications', '0008_publisher_scope'),
+        ('notifications', '0009_console_indexes'),
     ]
 
     operations = [
