@@ -24,7 +24,7 @@ def sign_in_to_the_admin(page: Page, username: str) -> None:
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(TEST_PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Operations")).to_be_visible()
+    expect(page.get_by_role("heading", name="Delivery dashboard")).to_be_visible()
 
 
 def choose_user(page: Page, username: str) -> None:

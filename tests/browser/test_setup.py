@@ -13,7 +13,7 @@ def test_chromium_opens_the_admin_sign_in_page_with_its_static_files(browser, we
 
     page.goto(web_server.http_url("/admin/login/"))
 
-    expect(page.get_by_role("link", name="Django administration")).to_be_visible()
+    expect(page.get_by_role("link", name="NotifyHub operations")).to_be_visible()
     expect(page.get_by_label("Username")).to_be_editable()
     assert stylesheets, "the admin page links no stylesheet"
     assert all(response.status == 200 for response in stylesheets), [(r.url, r.status) for r in stylesheets]
