@@ -1,6 +1,6 @@
 """Admin: departments and their members are edited here; documents, steps and tasks are only browsed.
 
-A document's state belongs to the workflow services (workflow/services.py: submit, approve, reject, reassign),
+A document's state belongs to the workflow services (workflow/services/: submit, approve, reject, reassign),
 which send the signals its notifications hang on; an edit here would bypass them. So documents, approval steps
 and tasks are read-only for everyone, and a document's page tells its story as a timeline (workflow/timeline.py),
 with the notifications published about it. Those come through the `notifications` related name: workflow never

@@ -1,0 +1,28 @@
+"""Every change to a document's workflow goes through these functions.
+
+One module per kind of change: `documents` (create, submit, decide, reassign, withdraw). Callers import
+from this package (`from workflow import services`), never from its modules, so a module can move without
+touching them.
+"""
+
+from workflow.services.documents import (
+    MAX_TITLE_LENGTH,
+    TaskCloseReason,
+    document_create,
+    document_reject,
+    document_submit,
+    document_withdraw,
+    step_approve,
+    step_reassign,
+)
+
+__all__ = [
+    "MAX_TITLE_LENGTH",
+    "TaskCloseReason",
+    "document_create",
+    "document_reject",
+    "document_submit",
+    "document_withdraw",
+    "step_approve",
+    "step_reassign",
+]
