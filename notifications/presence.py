@@ -382,16 +382,19 @@ class LiveConnection(NamedTuple):
     document_ids: Iterable[int] = ()
 
 
-async def connections_alive(connections: Iterable[LiveConnection]) -> None:
+async def connections_alive(connections: Iterable[LiveConnection], *, online_again: bool = False) -> None:
     """Register or refresh connections' heartbeats, with their department groups and rooms, in one round trip.
 
     Runs on connect and on ping (one connection), and on every tick of the
     process's heartbeat (`notifications.hub.heartbeat`: many). Refreshes the
     process's liveness key too, so a connection is never registered under a
-    process that does not look alive.
+    process that does not look alive. With `online_again`, the users' "last seen"
+    records go in the same round trip: they are online now.
     """
     members_by_key: dict[str, list[str]] = {}
+    user_ids: set[int] = set()
     for user_id, connection_id, department_ids, document_ids in connections:
+        user_ids.add(user_id)
         members_by_key.setdefault(presence_key(user_id), []).append(connection_id)
         member = _member(user_id, connection_id)
         for department_id in department_ids:
@@ -413,6 +416,8 @@ async def connections_alive(connections: Iterable[LiveConnection]) -> None:
                         keys.append(key)
                         args += [len(members), *members]
                     pipe.evalsha(REFRESH_MANY.sha, len(keys), *keys, *args)
+                if online_again:
+                    pipe.delete(*(last_seen_key(user_id) for user_id in sorted(user_ids)))
                 await pipe.execute()
             return
         except redis.exceptions.NoScriptError:  # a new or restarted Redis: load the script, then once more
@@ -426,11 +431,10 @@ async def connection_alive(
 ) -> None:
     """Register or refresh one connection's heartbeat, and its department groups and rooms, in one round trip.
 
-    Runs on connect and on ping.
+    Runs on connect and on ping. The user's "last seen" goes in the same round trip: an old one must not outlive
+    a connection that ends without a goodbye (a killed process).
     """
-    await connections_alive([LiveConnection(user_id, connection_id, department_ids, document_ids)])
-    # Online again: an old "last seen" must not outlive a connection that ends without a goodbye (a killed process).
-    await _async_client().delete(last_seen_key(user_id))
+    await connections_alive([LiveConnection(user_id, connection_id, department_ids, document_ids)], online_again=True)
 
 
 async def connection_gone(

@@ -57,6 +57,17 @@ def test_a_restarted_redis_without_the_script_still_records_it(redis_client):
     assert 3 in presence.last_seen([3])
 
 
+def test_connecting_to_a_restarted_redis_without_the_script_registers_and_forgets_the_last_seen(redis_client):
+    run(presence.connection_alive(4, "tab"))
+    run(presence.connection_gone(4, "tab"))
+    redis_client.script_flush()
+
+    run(presence.connection_alive(4, "phone"))
+
+    assert presence.live_connection_counts([4]) == {4: 1}
+    assert presence.last_seen([4]) == {}
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_real_hub_connection_closing_records_its_users_last_seen(connect, redis_client):
     user = UserFactory()
