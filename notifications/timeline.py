@@ -41,6 +41,8 @@ _ATTEMPT_WORDS: dict[str, tuple[str, str]] = {
     Outcome.RETRY: ("FCM answered with a temporary error: will retry", "warning"),
     Outcome.REJECTED: ("FCM rejected the push", "failure"),
     Outcome.DEVICE_GONE: ("FCM: the device is unregistered (deactivated here)", "failure"),
+    Outcome.SUPERSEDED: ("Pushed through FCM while the work was being done: superseded", "push"),
+    Outcome.REPLACED: ("Replaced on the phone by a “Done” push (same tag)", "push"),
 }
 
 
@@ -77,6 +79,9 @@ def delivery_timeline(delivery: Delivery) -> list[Entry]:
         )
     if delivery.read_at is not None:
         entries.append(Entry(delivery.read_at, "Read", "", "success"))
+    if delivery.resolved_at is not None:
+        resolution = notification.get_resolution_display() or "the work it was about is done"
+        entries.append(Entry(delivery.resolved_at, f"Resolved: {resolution}", "No push after this", "success"))
     if delivery.failed_at is not None:
         reason = delivery.get_failure_reason_display() or "no reason recorded"
         entries.append(Entry(delivery.failed_at, f"Failed: {reason}", delivery.last_error, "failure"))

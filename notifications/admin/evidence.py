@@ -54,6 +54,7 @@ DELIVERY_FIELDS = (
     "read_at",
     "pushed_at",
     "failed_at",
+    "resolved_at",
     "push_claimed_by",
     "push_claimed_until",
     "updated_at",
@@ -161,6 +162,7 @@ def _recipient_row(delivery: Delivery, notification: Notification) -> dict:
                 ("Read", delivery.read_at),
                 ("Pushed", delivery.pushed_at),
                 ("Failed", delivery.failed_at),
+                ("Resolved", delivery.resolved_at),
             )
             if moment is not None
         ],

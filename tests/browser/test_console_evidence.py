@@ -1,8 +1,8 @@
 """An operator in the admin: publishes through the form, lands on the notification's page with its recipients,
 follows a delivery's timeline, reads a document's timeline, and finds no Save or Delete on the evidence.
 
-With NOTIFYHUB_SCREENSHOTS set, saves console-publish, console-notification, console-delivery-timeline and
-console-document-timeline.
+With NOTIFYHUB_SCREENSHOTS set, saves console-publish, console-notification, console-delivery-timeline,
+console-document-timeline and console-delivery-resolved.
 """
 
 import uuid
@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from notifications.models import Delivery, DeliveryAttempt, Notification
+from notifications.services import notification_publish, notification_retract
 from tests.support.browser import TEST_PASSWORD, browser_user, save_doc_screenshot
 from tests.support.factories import DepartmentFactory, DeviceFactory, add_members
 from workflow import services
@@ -123,3 +124,26 @@ def test_a_documents_page_tells_its_story(open_person):
     assert Document.objects.get(pk=document.pk).notifications.exists()
     save_doc_screenshot(page, "console-document-timeline")
     assert_no_save_or_delete(page)
+
+
+def test_a_retracted_notification_reads_as_resolved_on_its_pages(open_person):
+    run = uuid.uuid4().hex[:6]
+    operator = browser_user(username=f"ops-{run}", is_staff=True, is_superuser=True)
+    ada = browser_user(username=f"ada-{run}", first_name="Ada", last_name="Lovelace")
+    notification = notification_publish(
+        event="InvoiceOverdue", title="Invoice 2026-118 is overdue", user_ids=[ada.pk], published_by_id=operator.pk
+    )
+    notification_retract(notification_id=notification.pk, by=operator)
+    delivery = Delivery.objects.get(notification=notification)
+    page = open_person(operator).new_page()
+    sign_in_to_the_admin(page, operator.get_username())
+
+    page.goto(f"/admin/notifications/notification/{notification.pk}/change/")
+    expect(page.locator(".nh-facts")).to_contain_text("Retracted by its publisher")
+    expect(page.locator("#recipients")).to_contain_text("Resolved")
+    page.goto(f"/admin/notifications/delivery/{delivery.pk}/change/")
+
+    timeline = page.locator(".nh-timeline")
+    expect(timeline).to_contain_text("Resolved: Retracted by its publisher")
+    expect(timeline).to_contain_text("No push after this")
+    save_doc_screenshot(page, "console-delivery-resolved")

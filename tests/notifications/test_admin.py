@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from notifications.models import Delivery, DeliveryAttempt, Notification, PublisherScope
-from notifications.services import notification_publish
+from notifications.services import notification_publish, notification_retract
 from notifications.timeline import delivery_timeline
 from tests.support.api import make_publisher
 from tests.support.factories import (
@@ -421,6 +421,23 @@ def test_resends_and_failures_are_spelled_out():
     assert "published by the workflow" in delivery_timeline(delivery)[0].detail
 
 
+def test_a_retracted_notification_ends_its_timeline_resolved_and_names_a_superseded_push():
+    user = UserFactory()
+    publisher = UserFactory(username="erp")
+    notification = notification_publish(
+        event="InvoiceOverdue", title="Invoice 42", user_ids=[user.pk], published_by_id=publisher.pk
+    )
+    delivery = Delivery.objects.get(notification=notification)
+    DeliveryAttempt.objects.create(delivery=delivery, channel="fcm", outcome="superseded")
+
+    notification_retract(notification_id=notification.pk, by=publisher)
+
+    timeline = delivery_timeline(delivery)
+    assert timeline[-2].what == "Pushed through FCM while the work was being done: superseded"
+    assert timeline[-1].what == "Resolved: Retracted by its publisher"
+    assert timeline[-1].detail == "No push after this" and timeline[-1].kind == "success"
+
+
 def test_the_delivery_page_shows_the_timeline_and_the_raw_fields(admin_client):
     user = UserFactory()
     device = DeviceFactory(user=user, app_install_id="pixel-8")
@@ -485,6 +502,26 @@ def test_the_notification_page_says_what_was_published_and_where_the_deliveries_
     why = reverse("admin:console-why") + f"?user=ada&amp;notification={notification.pk}"
     assert why in page
     assert 'name="_save"' not in page and "deletelink" not in page
+
+
+def test_the_notification_and_delivery_pages_say_when_and_why_it_was_resolved(admin_client):
+    publisher = UserFactory(username="erp")
+    ada = UserFactory(username="ada")
+    notification = notification_publish(
+        event="InvoiceOverdue", title="Invoice 42", user_ids=[ada.pk], published_by_id=publisher.pk
+    )
+    assert "not yet" in notification_page(admin_client, notification)
+
+    notification_retract(notification_id=notification.pk, by=publisher)
+
+    notification.refresh_from_db()
+    page = notification_page(admin_client, notification)
+    resolved = notification.resolved_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+    assert f"{resolved}: Retracted by its publisher" in page
+    assert f"Resolved {resolved}" in page  # the recipient's row
+    delivery = Delivery.objects.get(notification=notification)
+    delivery_page = admin_client.get(reverse("admin:notifications_delivery_change", args=[delivery.pk]))
+    assert "Resolved: Retracted by its publisher" in delivery_page.content.decode()
 
 
 def test_the_recipients_are_searchable_and_paginated(admin_client):
