@@ -84,12 +84,20 @@ def _notifications_about(document: Document) -> list[Entry]:
         Entry(
             notification.created_at,
             f"{notification.title}",
-            notification.event,
+            _resolved_or_open(notification),
             url=reverse("admin:notifications_notification_change", args=[notification.pk]),
             link_text="its deliveries",
         )
         for notification in notifications
     ]
+
+
+def _resolved_or_open(notification) -> str:
+    """'NewTask', or 'NewTask; resolved at 2026-12-06 14:05:02 UTC: Done: the task was decided'."""
+    if notification.resolved_at is None:
+        return notification.event
+    resolution = notification.get_resolution_display()
+    return f"{notification.event}; resolved at {at_second(notification.resolved_at)}: {resolution}"
 
 
 @admin.register(ApprovalStep)

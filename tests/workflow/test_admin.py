@@ -78,6 +78,17 @@ def test_the_document_page_shows_the_timeline_and_links_its_notifications(admin_
     assert 'name="_save"' not in page and "deletelink" not in page
 
 
+def test_the_document_page_says_which_notifications_were_resolved_and_why(admin_client, rejected_document):
+    # Bob's task notification was resolved when he approved; Carol's when she rejected.
+    new_tasks = Notification.objects.filter(document=rejected_document, event="NewTask").order_by("created_at")
+
+    page = admin_client.get(reverse("admin:workflow_document_change", args=[rejected_document.pk])).content.decode()
+
+    assert [n.resolution for n in new_tasks] == ["done", "done"]
+    assert page.count("NewTask; resolved at ") == 2
+    assert re.search(rf"NewTask; resolved at {AT_SECOND}: Done: the task was decided", page)
+
+
 @pytest.mark.parametrize("model", ["document", "approvalstep", "task"])
 def test_workflow_state_is_read_only_in_the_admin(admin_client, rejected_document, model):
     obj = {"document": rejected_document, "approvalstep": ApprovalStep.objects.first(), "task": Task.objects.first()}[
