@@ -7,18 +7,22 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
-from workflow.models import ApprovalStep, Department, DepartmentMembership, Document, Task
+from workflow.models import ApprovalStep, Delegation, Department, DepartmentMembership, Document, Task
 
 
 def documents_visible_to(user: AbstractUser) -> QuerySet[Document]:
-    """Documents a user may see: their own, those they approve, and their departments'."""
+    """Documents a user may see: their own, those they approve (or hold a task of, as a delegate), and their
+    departments'."""
     if not user.is_active:
         return Document.objects.none()
     if user.is_staff:
         return Document.objects.all()
     is_approver = ApprovalStep.objects.filter(document=OuterRef("pk"), approver_id=user.pk)
     in_department = DepartmentMembership.objects.filter(department=OuterRef("department_id"), user_id=user.pk)
-    return Document.objects.filter(Q(requester_id=user.pk) | Exists(is_approver) | Exists(in_department))
+    holds_task = Task.objects.filter(document=OuterRef("pk"), assignee_id=user.pk)
+    return Document.objects.filter(
+        Q(requester_id=user.pk) | Exists(is_approver) | Exists(in_department) | Exists(holds_task)
+    )
 
 
 def document_is_visible_to(*, document_id: int, user: AbstractUser) -> bool:
@@ -62,7 +66,7 @@ class DocumentActions:
     """What a user may do to a document now: the services decide, this only says which buttons to offer."""
 
     submit: bool  # the requester, while it is a draft
-    decide: bool  # the approver of the step awaiting a decision
+    decide: bool  # the approver of the step awaiting a decision, or the delegate holding its task
     current_step: ApprovalStep | None
     withdraw: bool = False  # the requester, while it is in review
 
@@ -75,7 +79,11 @@ def document_actions_for(document: Document, user: AbstractUser) -> DocumentActi
         current = min(pending, key=lambda step: step.order, default=None)
     return DocumentActions(
         submit=document.status == Document.Status.DRAFT and document.requester_id == user.pk,
-        decide=current is not None and current.approver_id == user.pk,
+        decide=current is not None
+        and (
+            current.approver_id == user.pk
+            or Task.objects.filter(step=current, status=Task.Status.OPEN, assignee_id=user.pk).exists()
+        ),
         current_step=current,
         withdraw=document.status == Document.Status.IN_REVIEW and document.requester_id == user.pk,
     )
@@ -98,3 +106,8 @@ def users_named(usernames: Iterable[str]) -> dict[str, AbstractUser]:
     return {
         user.get_username(): user for user in User.objects.filter(**{f"{User.USERNAME_FIELD}__in": list(usernames)})
     }
+
+
+def delegations_of(user: AbstractUser) -> QuerySet[Delegation]:
+    """A user's delegations (out of office), the latest period first, with their delegates."""
+    return Delegation.objects.filter(delegator_id=user.pk).select_related("delegate").order_by("-starts_at", "-id")
