@@ -31,7 +31,7 @@ def document_is_visible_to(*, document_id: int, user: AbstractUser) -> bool:
 
 def tasks_open_for(user: AbstractUser) -> QuerySet[Task]:
     return Task.objects.filter(assignee_id=user.pk, status=Task.Status.OPEN).select_related(
-        "document__requester", "step"
+        "document__requester", "step", "on_behalf_of"
     )
 
 
@@ -54,7 +54,12 @@ def document_visible_to(*, document_id: int, user: AbstractUser) -> Document | N
         documents_visible_to(user)
         .select_related("requester", "department")
         .prefetch_related(
-            Prefetch("steps", queryset=ApprovalStep.objects.select_related("approver", "decided_by").order_by("order"))
+            Prefetch(
+                "steps",
+                queryset=ApprovalStep.objects.select_related("approver", "decided_by", "decided_on_behalf_of").order_by(
+                    "order"
+                ),
+            )
         )
         .filter(pk=document_id)
         .first()

@@ -35,16 +35,6 @@ def open_task(document) -> Task:
 
 
 @pytest.fixture
-def bob():
-    return UserFactory(username="bob", first_name="Bob", last_name="Baker")
-
-
-@pytest.fixture
-def carol():
-    return UserFactory(username="carol", first_name="Carol", last_name="Cole")
-
-
-@pytest.fixture
 def dave():
     return UserFactory(username="dave", first_name="", last_name="")
 

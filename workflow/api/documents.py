@@ -49,7 +49,7 @@ class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         return (
             selectors.documents_visible_to(cast(User, self.request.user))  # signed in: IsAuthenticated
             .select_related("requester", "department")
-            .prefetch_related("steps__approver", "steps__decided_by")
+            .prefetch_related("steps__approver", "steps__decided_by", "steps__decided_on_behalf_of")
         )
 
     def get_object(self) -> Document:

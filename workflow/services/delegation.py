@@ -77,7 +77,7 @@ def delegation_cancel(*, delegation: Delegation, cancelled_by: User) -> Delegati
         raise WorkflowError("Only the delegator can cancel a delegation.", code="forbidden")
     now = timezone.now()
     if delegation.cancelled_at is not None or delegation.ends_at <= now:
-        raise WorkflowError(f"Delegation {delegation.pk} has ended already.", code="invalid")
+        raise WorkflowError(f"Delegation {delegation.pk} has ended already.")
     delegation.cancelled_at = now
     delegation.save(update_fields=["cancelled_at"])
     return delegation
