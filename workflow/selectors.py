@@ -5,7 +5,8 @@ from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Prefetch, Q, QuerySet
+from django.utils import timezone
 
 from workflow.models import ApprovalStep, Delegation, Department, DepartmentMembership, Document, Task
 
@@ -116,3 +117,15 @@ def users_named(usernames: Iterable[str]) -> dict[str, AbstractUser]:
 def delegations_of(user: AbstractUser) -> QuerySet[Delegation]:
     """A user's delegations (out of office), the latest period first, with their delegates."""
     return Delegation.objects.filter(delegator_id=user.pk).select_related("delegate").order_by("-starts_at", "-id")
+
+
+def delegations_ahead_of(user: AbstractUser) -> QuerySet[Delegation]:
+    """A user's delegations that apply now or later (not ended, not cancelled), the soonest first; `started`:
+    whether it applies now."""
+    now = timezone.now()
+    return (
+        Delegation.objects.filter(delegator_id=user.pk, ends_at__gt=now, cancelled_at__isnull=True)
+        .annotate(started=ExpressionWrapper(Q(starts_at__lte=now), output_field=BooleanField()))
+        .select_related("delegate")
+        .order_by("starts_at", "id")
+    )

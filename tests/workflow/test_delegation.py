@@ -24,9 +24,7 @@ def away(delegator, delegate, *, starts_in=timedelta(0), lasts=timedelta(days=7)
 
 
 def submitted(requester, department, approvers) -> Document:
-    document = services.document_create(
-        requester=requester, department=department, title="Budget", approvers=approvers
-    )
+    document = services.document_create(requester=requester, department=department, title="Budget", approvers=approvers)
     return services.document_submit(document=document, submitted_by=requester)
 
 
@@ -249,9 +247,7 @@ class TestDecideOnBehalf:
         rejected = Notification.objects.get(event="DocumentRejected")
         assert rejected.body == "Carol Cole on behalf of Bob Baker rejected your document “Budget”: No budget"
 
-    def test_the_approver_may_still_decide_and_the_delegates_task_is_resolved(
-        self, requester, department, bob, carol
-    ):
+    def test_the_approver_may_still_decide_and_the_delegates_task_is_resolved(self, requester, department, bob, carol):
         away(bob, carol)
         document = submitted(requester, department, [bob])
 

@@ -6,7 +6,7 @@ from this package (`from workflow import services`), never from its modules, so 
 touching them.
 """
 
-from workflow.services.delegation import delegation_cancel, delegation_create
+from workflow.services.delegation import delegation_cancel, delegation_check, delegation_create
 from workflow.services.documents import (
     MAX_TITLE_LENGTH,
     TaskCloseReason,
@@ -22,6 +22,7 @@ __all__ = [
     "MAX_TITLE_LENGTH",
     "TaskCloseReason",
     "delegation_cancel",
+    "delegation_check",
     "delegation_create",
     "document_create",
     "document_reject",

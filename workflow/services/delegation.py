@@ -33,10 +33,19 @@ MAX_CHAIN = 10
 
 
 @transaction.atomic
-def delegation_create(
-    *, delegator: User, delegate: User, starts_at: datetime, ends_at: datetime
-) -> Delegation:
+def delegation_create(*, delegator: User, delegate: User, starts_at: datetime, ends_at: datetime) -> Delegation:
     """Send `delegator`'s new tasks to `delegate` from `starts_at` until `ends_at`."""
+    delegation_check(delegator=delegator, delegate=delegate, starts_at=starts_at, ends_at=ends_at)
+    return Delegation.objects.create(delegator=delegator, delegate=delegate, starts_at=starts_at, ends_at=ends_at)
+
+
+@transaction.atomic
+def delegation_check(*, delegator: User, delegate: User, starts_at: datetime, ends_at: datetime) -> None:
+    """Raise the `WorkflowError` `delegation_create` would, with its field; else nothing (a form's clean uses it).
+
+    Holds the creation lock until the caller's transaction ends, so a check followed by a create in the same
+    transaction cannot be overtaken.
+    """
     if delegate.pk == delegator.pk:
         raise WorkflowError("You cannot delegate to yourself.", code="invalid", field="delegate")
     if not delegate.is_active:
@@ -66,7 +75,6 @@ def delegation_create(
         raise WorkflowError(
             f"That would make a loop of delegations in this period ({chain}).", code="loop", field="delegate"
         )
-    return Delegation.objects.create(delegator=delegator, delegate=delegate, starts_at=starts_at, ends_at=ends_at)
 
 
 @transaction.atomic
