@@ -124,7 +124,7 @@ class OutOfOfficeForm(forms.Form):
     ends_at = forms.DateTimeField(
         label="Until",
         input_formats=[LOCAL_MINUTE],
-        help_text="UTC. From then on your tasks come to you again.",
+        help_text="UTC. Then tasks come to you again.",
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=LOCAL_MINUTE),
     )
 

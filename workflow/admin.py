@@ -16,7 +16,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
+from django.db.models import F, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -174,10 +174,32 @@ class DelegationForm(forms.ModelForm):
         return cleaned
 
 
+class DelegationStateFilter(admin.SimpleListFilter):
+    """Which delegations apply now, later, or no more (as the `state` column says)."""
+
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("active", "Active now"), ("upcoming", "Upcoming"), ("ended", "Ended"), ("cancelled", "Cancelled")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Delegation]) -> QuerySet[Delegation]:
+        now = timezone.now()
+        not_cancelled = Q(cancelled_at__isnull=True) | Q(cancelled_at__gt=now)
+        filters = {
+            "active": Q(starts_at__lte=now, ends_at__gt=now) & not_cancelled,
+            "upcoming": Q(starts_at__gt=now) & not_cancelled,
+            "ended": Q(ends_at__lte=now) & (Q(cancelled_at__isnull=True) | Q(cancelled_at__gte=F("ends_at"))),
+            "cancelled": Q(cancelled_at__lte=now, cancelled_at__lt=F("ends_at")),
+        }
+        value = self.value()
+        return queryset.filter(filters[value]) if value in filters else queryset
+
+
 @admin.register(Delegation)
 class DelegationAdmin(admin.ModelAdmin):
     list_display = ["delegator_name", "delegate_name", "starts", "ends", "state"]
-    list_filter = ["cancelled_at"]
+    list_filter = [DelegationStateFilter]
     search_fields = ["delegator__username", "delegate__username"]
     list_select_related = ["delegator", "delegate"]
     autocomplete_fields = ["delegator", "delegate"]
@@ -229,7 +251,11 @@ class DelegationAdmin(admin.ModelAdmin):
     @admin.display(description="state")
     def state(self, delegation: Delegation) -> str:
         now = timezone.now()
-        if delegation.cancelled_at is not None and delegation.cancelled_at <= now:
+        if (
+            delegation.cancelled_at is not None
+            and delegation.cancelled_at <= now
+            and delegation.ended_at < delegation.ends_at
+        ):
             return "cancelled"
         if delegation.ends_at <= now:
             return "ended"

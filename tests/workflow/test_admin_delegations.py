@@ -99,3 +99,23 @@ def test_the_document_page_says_who_decided_on_whose_behalf(admin_client, reques
 
     assert "Task opened for step 1: Carol Cole (carol) on behalf of Bob Baker (bob) (out of office until" in page
     assert "Step 1 approved by Carol Cole (carol) on behalf of Bob Baker (bob)" in page
+
+
+def test_the_state_filter_tells_active_upcoming_and_cancelled_apart(admin_client, bob, carol):
+    now = timezone.now()
+    active = services.delegation_create(delegator=bob, delegate=carol, starts_at=now, ends_at=now + timedelta(days=1))
+    upcoming = services.delegation_create(
+        delegator=carol, delegate=bob, starts_at=now + timedelta(days=2), ends_at=now + timedelta(days=3)
+    )
+    cancelled = services.delegation_create(
+        delegator=bob, delegate=carol, starts_at=now + timedelta(days=5), ends_at=now + timedelta(days=6)
+    )
+    services.delegation_cancel(delegation=cancelled, cancelled_by=bob)
+    changelist = reverse("admin:workflow_delegation_changelist")
+
+    shown = {
+        state: [row.pk for row in admin_client.get(changelist, {"state": state}).context["cl"].result_list]
+        for state in ("active", "upcoming", "ended", "cancelled")
+    }
+
+    assert shown == {"active": [active.pk], "upcoming": [upcoming.pk], "ended": [], "cancelled": [cancelled.pk]}
