@@ -6,6 +6,7 @@ behalf, bob's socket gets the in-app TaskDelegated that never reaches his phone,
 "approved by carol on behalf of bob".
 """
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -39,7 +40,7 @@ def test_a_delegated_task_reaches_the_delegate_and_is_decided_on_behalf(
     bob = UserFactory(first_name="Bob", last_name="Baker")
     carol = UserFactory(first_name="Carol", last_name="Cole")
     add_members(department, bob, carol)
-    bobs_phone = DeviceFactory(user=bob)
+    bobs_phone, carols_phone = DeviceFactory(user=bob), DeviceFactory(user=carol)
     ends_at = timezone.now() + timedelta(days=2)
     away = client_for(bob).post(
         "/api/me/delegations/", {"delegate": carol.username, "ends_at": ends_at.isoformat()}, format="json"
@@ -82,6 +83,13 @@ def test_a_delegated_task_reaches_the_delegate_and_is_decided_on_behalf(
     assert (note.failure_reason, note.push_attempts, note.pushed_at) == ("in_app_only", 0, None)
     assert not DeliveryAttempt.objects.filter(delivery=note, channel="fcm").exists()
     assert [message["data"]["notification_id"] for message in fcm.messages_to(bobs_phone.token)] == [str(control.pk)]
+    # carol did not acknowledge her NewTask either: her phone gets it, on bob's behalf.
+    assert eventually(
+        lambda: Delivery.objects.get(notification_id=new_task["id"]).status == Delivery.Status.PUSHED, timeout=30
+    ), worker.logs()
+    [pushed] = fcm.messages_to(carols_phone.token)
+    assert (pushed["data"]["notification_id"], pushed["data"]["event"]) == (new_task["id"], "NewTask")
+    assert json.loads(pushed["data"]["data"])["onBehalfOf"] == "Bob Baker"
 
     approved = client_for(carol).post(f"/api/documents/{document_id}/approve/", {"comment": "ok"}, format="json")
 
