@@ -55,16 +55,15 @@ def document_visible_to(*, document_id: int, user: AbstractUser) -> Document | N
         documents_visible_to(user)
         .select_related("requester", "department")
         .prefetch_related(
-            Prefetch(
-                "steps",
-                queryset=ApprovalStep.objects.select_related("approver", "decided_by", "decided_on_behalf_of").order_by(
-                    "order"
-                ),
-            )
+            Prefetch("steps", queryset=_steps_with_people().order_by("order"))
         )
         .filter(pk=document_id)
         .first()
     )
+
+
+def _steps_with_people() -> QuerySet[ApprovalStep]:
+    return ApprovalStep.objects.select_related("approver", "decided_by", "decided_on_behalf_of")
 
 
 @dataclass(frozen=True)

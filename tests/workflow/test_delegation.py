@@ -213,6 +213,24 @@ class TestTasksFollowDelegations:
 
         assert (task.assignee, task.on_behalf_of) == (bob, None)
 
+    def test_a_chain_stops_before_a_delegate_deactivated_since(self, requester, department, bob, carol, dave):
+        away(bob, carol)
+        away(carol, dave)
+        dave.is_active = False
+        dave.save(update_fields=["is_active"])
+
+        task = open_task(submitted(requester, department, [bob]))
+
+        assert (task.assignee, task.on_behalf_of) == (carol, bob)
+
+    def test_a_chain_reaching_the_requester_leaves_the_task_with_the_approver(self, requester, department, bob, carol):
+        away(bob, carol)
+        away(carol, requester)
+
+        task = open_task(submitted(requester, department, [bob]))
+
+        assert (task.assignee, task.on_behalf_of) == (bob, None)
+
     def test_a_task_opened_before_the_delegation_stays_with_the_approver(self, requester, department, bob, carol):
         document = submitted(requester, department, [bob])
 

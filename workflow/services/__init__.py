@@ -1,9 +1,8 @@
 """Every change to a document's workflow goes through these functions.
 
 One module per kind of change: `documents` (create, submit, decide, reassign, withdraw), `delegation` (out of
-office). Callers import
-from this package (`from workflow import services`), never from its modules, so a module can move without
-touching them.
+office: create, check, cancel). Callers import from this package (`from workflow import services`), never from
+its modules, so a module can move without touching them.
 """
 
 from workflow.services.delegation import delegation_cancel, delegation_check, delegation_create

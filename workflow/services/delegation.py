@@ -7,7 +7,8 @@ The rules (docs/api.md, "Out of office"):
   always on behalf of bob. A loop (bob → carol → bob, or longer) is refused when it would be created, among
   the delegations overlapping the new one's period; resolving also stops at a person it has already met.
 - The requester never becomes their own approver: if the chain reaches them, the task stays with the approver.
-  An inactive delegate is skipped the same way (the chain stops before them).
+- An inactive delegate (deactivated since) ends the chain before them: the task stays with the last active
+  person of the chain (the approver, if it was their own delegate).
 - Only tasks opened while the delegation applies follow it; tasks opened earlier stay where they are.
 """
 
