@@ -22,7 +22,8 @@ from workflow.api.serializers import ApproveSerializer, DocumentCreateSerializer
 from workflow.models import Document
 
 FORBIDDEN = error_response(
-    "Not yours to do: only the requester submits or withdraws, only the step's approver decides."
+    "Not yours to do: only the requester submits or withdraws, only the step's approver (or the delegate holding "
+    "its task) decides."
 )
 WRONG_STATE = error_response("Not allowed in the document's current status (e.g. approving a draft).")
 
