@@ -391,6 +391,8 @@ class _Ledger:
             return "the account was deactivated (nothing is sent to it any more)"
         if reason == Reason.NO_DEVICES:  # its last_error only restates it; the summary says why
             return "no active device to push to"
+        if reason == Reason.IN_APP_ONLY:
+            return "it is in-app only and is never pushed (the inbox and the next connection show it)"
         label = Reason(reason).label if reason in Reason.values else reason
         error = f" ({self.delivery.last_error.rstrip('.')})" if self.delivery.last_error else ""
         return f"{label.lower()}{error}"
@@ -412,6 +414,13 @@ class _Ledger:
             return (
                 "recipient_inactive",
                 f"was not notified: the account was deactivated; its open deliveries failed at {failed_at}.",
+                [],
+            )
+        if reason == Reason.IN_APP_ONLY:
+            return (
+                "in_app_only",
+                f"was not notified live: {presence_now}; the notification is in-app only, so it was not pushed "
+                f"(closed at {failed_at}); the inbox shows it and the next connection replays it.",
                 [],
             )
         if reason == Reason.PUSH_REJECTED:

@@ -76,6 +76,11 @@ class Notification(models.Model):
     )
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolution = models.CharField(max_length=16, choices=Resolution.choices, blank=True)
+    push_allowed = models.BooleanField(
+        default=True,
+        help_text="Off: in-app only (socket and inbox); a recipient who is away is never pushed "
+        "(their delivery ends failed `in_app_only` and waits for their next connection).",
+    )
     # Not a column: set by notification_publish on the instance it returns (how many deliveries it made).
     recipient_count: int
 
@@ -137,6 +142,7 @@ class Delivery(models.Model):
         PUSH_UNAVAILABLE = "push_unavailable", "FCM kept failing temporarily"
         EXPIRED = "expired", "Expired before it was delivered"
         RECIPIENT_INACTIVE = "recipient_inactive", "The recipient was deactivated"
+        IN_APP_ONLY = "in_app_only", "In-app only: never pushed (the inbox and the next connection show it)"
 
     # The sweep and the push tasks work only on these; every other status is final: nothing is sent again.
     # A late acknowledgement or read (after `pushed` or `failed`) still moves the delivery on to `acknowledged`

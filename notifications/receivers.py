@@ -18,13 +18,41 @@ from notifications import services
 from workflow import signals
 
 
-def on_task_assigned(sender, *, task_id, document_id, assignee_id, step, requester_id, **kwargs) -> None:
+def on_task_assigned(
+    sender,
+    *,
+    task_id,
+    document_id,
+    assignee_id,
+    step,
+    requester_id,
+    on_behalf_of_id=None,
+    delegated_until=None,
+    **kwargs,
+) -> None:
+    """The assignee's NewTask; when it went to a delegate, also an in-app note to the approver who is away."""
     services.new_task_publish(
-        task_id=task_id, document_id=document_id, assignee_id=assignee_id, step=step, requester_id=requester_id
+        task_id=task_id,
+        document_id=document_id,
+        assignee_id=assignee_id,
+        step=step,
+        requester_id=requester_id,
+        on_behalf_of_id=on_behalf_of_id,
     )
+    if on_behalf_of_id is not None:
+        services.task_delegated_publish(
+            task_id=task_id,
+            document_id=document_id,
+            delegate_id=assignee_id,
+            approver_id=on_behalf_of_id,
+            step=step,
+            delegated_until=delegated_until,
+        )
 
 
-def on_step_approved(sender, *, document_id, requester_id, approver_id, step, is_final_step, comment, **kwargs) -> None:
+def on_step_approved(
+    sender, *, document_id, requester_id, approver_id, step, is_final_step, comment, on_behalf_of_id=None, **kwargs
+) -> None:
     services.document_approved_publish(
         document_id=document_id,
         requester_id=requester_id,
@@ -32,12 +60,20 @@ def on_step_approved(sender, *, document_id, requester_id, approver_id, step, is
         step=step,
         is_final_step=is_final_step,
         comment=comment,
+        on_behalf_of_id=on_behalf_of_id,
     )
 
 
-def on_document_rejected(sender, *, document_id, requester_id, rejected_by_id, step, comment, **kwargs) -> None:
+def on_document_rejected(
+    sender, *, document_id, requester_id, rejected_by_id, step, comment, on_behalf_of_id=None, **kwargs
+) -> None:
     services.document_rejected_publish(
-        document_id=document_id, requester_id=requester_id, rejected_by_id=rejected_by_id, step=step, comment=comment
+        document_id=document_id,
+        requester_id=requester_id,
+        rejected_by_id=rejected_by_id,
+        step=step,
+        comment=comment,
+        on_behalf_of_id=on_behalf_of_id,
     )
 
 

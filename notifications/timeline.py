@@ -58,6 +58,8 @@ def delivery_timeline(delivery: Delivery) -> list[Entry]:
         if notification.published_by is not None
         else "published by the workflow"
     )
+    if not notification.push_allowed:
+        publisher += "; in-app only: never pushed"
     entries = [
         Entry(notification.created_at, f"Published: {notification.title}", f"{notification.event}, {publisher}"),
         Entry(delivery.created_at, f"Delivery created for {person_name(delivery.recipient)}"),
@@ -82,7 +84,12 @@ def delivery_timeline(delivery: Delivery) -> list[Entry]:
     if delivery.resolved_at is not None:
         resolution = notification.get_resolution_display() or "the work it was about is done"
         entries.append(Entry(delivery.resolved_at, f"Resolved: {resolution}", "No push after this", "success"))
-    if delivery.failed_at is not None:
+    if delivery.failed_at is not None and delivery.failure_reason == Delivery.FailureReason.IN_APP_ONLY:
+        # Not a fault: where a push would come, an in-app only notification stops (services/pushes.py).
+        entries.append(
+            Entry(delivery.failed_at, "Closed without a push: in-app only", "the inbox and the next connection show it")
+        )
+    elif delivery.failed_at is not None:
         reason = delivery.get_failure_reason_display() or "no reason recorded"
         entries.append(Entry(delivery.failed_at, f"Failed: {reason}", delivery.last_error, "failure"))
     # sorted() is stable: entries at the same second stay in the order they were appended (publish, create, log).

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 from django import forms
 from django.contrib.auth.models import AbstractUser
+from django.utils import timezone
 
 from core.sign_in import LockoutAuthenticationFormMixin
 from web.templatetags.web_time import event_label
@@ -98,6 +100,43 @@ class DecisionForm(forms.Form):
         if self.comment_required and not comment:
             raise forms.ValidationError("Say why you reject it: the requester reads this.")
         return comment
+
+
+LOCAL_MINUTE = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> sends
+
+
+class OutOfOfficeForm(forms.Form):
+    """A delegate and a period; the delegation services check the rest (overlaps, loops)."""
+
+    delegate = forms.CharField(
+        label="Delegate",
+        max_length=150,
+        help_text="The username of who decides your new tasks while you are away.",
+        widget=forms.TextInput(attrs={"list": "delegate-names", "autocomplete": "off", "spellcheck": "false"}),
+    )
+    starts_at = forms.DateTimeField(
+        label="From",
+        required=False,
+        input_formats=[LOCAL_MINUTE],
+        help_text="UTC. Leave it empty to start now.",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=LOCAL_MINUTE),
+    )
+    ends_at = forms.DateTimeField(
+        label="Until",
+        input_formats=[LOCAL_MINUTE],
+        help_text="UTC. Then tasks come to you again.",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=LOCAL_MINUTE),
+    )
+
+    def clean_delegate(self) -> AbstractUser:
+        name = self.cleaned_data["delegate"].strip()
+        delegate = selectors.users_named([name]).get(name)
+        if delegate is None:
+            raise forms.ValidationError(f"No such user: {name}.")
+        return delegate
+
+    def clean_starts_at(self) -> datetime:
+        return self.cleaned_data["starts_at"] or timezone.now()
 
 
 def add_workflow_error(form: forms.Form, error: WorkflowError) -> None:

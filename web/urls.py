@@ -1,6 +1,6 @@
 from django.urls import path
 
-from web.views import account, documents, inbox
+from web.views import account, documents, inbox, tasks
 
 app_name = "web"
 
@@ -13,7 +13,9 @@ urlpatterns = [
     path("inbox/read-all/", inbox.mark_all_read, name="read-all"),
     # Any text: the service refuses what is not one of the user's notification ids (a message, not a 404 page).
     path("inbox/<str:notification_id>/read/", inbox.mark_read, name="read"),
-    path("tasks/", documents.tasks, name="tasks"),
+    path("tasks/", tasks.tasks, name="tasks"),
+    path("tasks/out-of-office/", tasks.out_of_office_create, name="out-of-office"),
+    path("tasks/out-of-office/<int:delegation_id>/cancel/", tasks.out_of_office_cancel, name="out-of-office-cancel"),
     path("documents/", documents.documents, name="documents"),
     path("documents/new/", documents.document_new, name="document-new"),
     path("documents/<int:document_id>/", documents.document, name="document"),

@@ -5,14 +5,26 @@ which send the signals its notifications hang on; an edit here would bypass them
 and tasks are read-only for everyone, and a document's page tells its story as a timeline (workflow/timeline.py),
 with the notifications published about it. Those come through the `notifications` related name: workflow never
 imports the notifications app.
+
+Delegations (out of office) are added and cancelled here through their services (`delegation_create`, the
+"cancel" action: `delegation_cancel`), so the admin refuses overlaps and loops as the API does; a delegation's
+period is not edited afterwards (cancel it and add another).
 """
 
-from django.contrib import admin
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import F, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
+from django.utils import timezone
 
-from core.read_only_admin import ReadOnlyAdminMixin, ReadOnlyTabularInline
-from workflow.models import ApprovalStep, Department, DepartmentMembership, Document, Task
+from core.read_only_admin import TIMELINE_CSS, ReadOnlyAdminMixin, ReadOnlyTabularInline
+from workflow import services
+from workflow.errors import WorkflowError
+from workflow.models import ApprovalStep, Delegation, Department, DepartmentMembership, Document, Task
 from workflow.timeline import Entry, at_second, document_timeline, person_name
 
 
@@ -35,8 +47,8 @@ class DepartmentAdmin(admin.ModelAdmin):
 
 class ApprovalStepInline(ReadOnlyTabularInline):
     model = ApprovalStep
-    fields = ["order", "approver", "status", "decided_by", "decided_at", "comment"]
-    readonly_fields = ["order", "approver", "status", "decided_by", "decided_at", "comment"]
+    fields = ["order", "approver", "status", "decided_by", "decided_on_behalf_of", "decided_at", "comment"]
+    readonly_fields = ["order", "approver", "status", "decided_by", "decided_on_behalf_of", "decided_at", "comment"]
     verbose_name_plural = "approval steps (raw)"
 
 
@@ -122,14 +134,18 @@ class ApprovalStepAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(Task)
 class TaskAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["id", "document", "assignee_name", "step_order", "status", "created", "closed"]
+    list_display = ["id", "document", "assignee_name", "on_behalf_of_name", "step_order", "status", "created", "closed"]
     list_filter = ["status"]
     search_fields = ["document__title", "assignee__username"]
-    list_select_related = ["document", "assignee", "step"]
+    list_select_related = ["document", "assignee", "on_behalf_of", "step"]
 
     @admin.display(description="assignee", ordering="assignee__username")
     def assignee_name(self, task: Task) -> str:
         return person_name(task.assignee)
+
+    @admin.display(description="on behalf of", ordering="on_behalf_of__username")
+    def on_behalf_of_name(self, task: Task) -> str:
+        return person_name(task.on_behalf_of) if task.on_behalf_of else ""
 
     @admin.display(description="opened at", ordering="created_at")
     def created(self, task: Task) -> str:
@@ -142,3 +158,113 @@ class TaskAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="step", ordering="step__order")
     def step_order(self, task: Task) -> int:
         return task.step.order
+
+
+class DelegationForm(forms.ModelForm):
+    """A new delegation, checked by the service that will write it (field errors beside their fields)."""
+
+    class Meta:
+        model = Delegation
+        fields = ["delegator", "delegate", "starts_at", "ends_at"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if not self.errors and self.instance.pk is None:  # a saved one has no editable field
+            try:
+                services.delegation_check(
+                    delegator=cleaned["delegator"],
+                    delegate=cleaned["delegate"],
+                    starts_at=cleaned["starts_at"],
+                    ends_at=cleaned["ends_at"],
+                )
+            except WorkflowError as error:
+                raise ValidationError({error.field: error.message} if error.field else error.message) from None
+        return cleaned
+
+
+class DelegationStateFilter(admin.SimpleListFilter):
+    """Which delegations apply now, later, or no more (as the `state` column says)."""
+
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("active", "Active now"), ("upcoming", "Upcoming"), ("ended", "Ended"), ("cancelled", "Cancelled")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Delegation]) -> QuerySet[Delegation]:
+        now = timezone.now()
+        not_cancelled = Q(cancelled_at__isnull=True) | Q(cancelled_at__gt=now)
+        filters = {
+            "active": Q(starts_at__lte=now, ends_at__gt=now) & not_cancelled,
+            "upcoming": Q(starts_at__gt=now) & not_cancelled,
+            "ended": Q(ends_at__lte=now) & (Q(cancelled_at__isnull=True) | Q(cancelled_at__gte=F("ends_at"))),
+            "cancelled": Q(cancelled_at__lte=now, cancelled_at__lt=F("ends_at")),
+        }
+        value = self.value()
+        return queryset.filter(filters[value]) if value in filters else queryset
+
+
+@admin.register(Delegation)
+class DelegationAdmin(admin.ModelAdmin):
+    list_display = ["delegator_name", "delegate_name", "starts", "ends", "state"]
+    list_filter = [DelegationStateFilter]
+    search_fields = ["delegator__username", "delegate__username"]
+    list_select_related = ["delegator", "delegate"]
+    autocomplete_fields = ["delegator", "delegate"]
+    form = DelegationForm
+    actions = ["cancel"]
+
+    class Media:
+        css = {"all": [TIMELINE_CSS]}
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Delegation | None = None) -> list[str]:
+        """A saved delegation is not edited: cancel it (and add another)."""
+        return ["delegator", "delegate", "starts_at", "ends_at", "created_at", "cancelled_at"] if obj else []
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # the row is what the timeline's "on behalf of ... until" reads: cancel instead
+
+    def save_model(self, request: HttpRequest, obj: Delegation, form: forms.ModelForm, change: bool) -> None:
+        if change:
+            return  # nothing is editable (get_readonly_fields)
+        created = services.delegation_create(
+            delegator=obj.delegator, delegate=obj.delegate, starts_at=obj.starts_at, ends_at=obj.ends_at
+        )
+        obj.pk, obj.created_at = created.pk, created.created_at
+
+    @admin.action(description="Cancel selected delegations (they end now)")
+    def cancel(self, request: HttpRequest, queryset: QuerySet[Delegation]) -> None:
+        cancelled = 0
+        for delegation in queryset.filter(cancelled_at__isnull=True, ends_at__gt=timezone.now()):
+            services.delegation_cancel(delegation=delegation, cancelled_by=request.user)  # type: ignore[arg-type]
+            cancelled += 1
+        self.message_user(request, f"Cancelled {cancelled} delegation(s).", messages.SUCCESS)
+
+    @admin.display(description="out of office", ordering="delegator__username")
+    def delegator_name(self, delegation: Delegation) -> str:
+        return person_name(delegation.delegator)
+
+    @admin.display(description="delegate", ordering="delegate__username")
+    def delegate_name(self, delegation: Delegation) -> str:
+        return person_name(delegation.delegate)
+
+    @admin.display(description="from", ordering="starts_at")
+    def starts(self, delegation: Delegation) -> str:
+        return at_second(delegation.starts_at)
+
+    @admin.display(description="until", ordering="ends_at")
+    def ends(self, delegation: Delegation) -> str:
+        return at_second(delegation.ended_at)
+
+    @admin.display(description="state")
+    def state(self, delegation: Delegation) -> str:
+        now = timezone.now()
+        if (
+            delegation.cancelled_at is not None
+            and delegation.cancelled_at <= now
+            and delegation.ended_at < delegation.ends_at
+        ):
+            return "cancelled"
+        if delegation.ends_at <= now:
+            return "ended"
+        return "active" if delegation.starts_at <= now else "upcoming"

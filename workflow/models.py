@@ -86,6 +86,10 @@ class ApprovalStep(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="decided_steps"
     )
     decided_at = models.DateTimeField(null=True, blank=True)
+    # Set when a delegate decided for the approver (out of office): `decided_by` is the delegate.
+    decided_on_behalf_of = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     comment = models.TextField(blank=True)
 
     class Meta:
@@ -107,6 +111,10 @@ class Task(models.Model):
     document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="tasks")
     step = models.ForeignKey(ApprovalStep, on_delete=models.CASCADE, related_name="tasks")
     assignee = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tasks")
+    # The step's approver, when the task went to their delegate instead (workflow/services/delegation.py).
+    on_behalf_of = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
     created_at = models.DateTimeField(auto_now_add=True)
     closed_at = models.DateTimeField(null=True, blank=True)
@@ -121,3 +129,38 @@ class Task(models.Model):
 
     def __str__(self) -> str:
         return f"Task {self.pk}: {self.document} for {self.assignee}"
+
+
+class Delegation(models.Model):
+    """While `delegator` is out of office (from `starts_at` until `ends_at`), new tasks for them go to `delegate`.
+
+    Written only by workflow/services/delegation.py, which refuses overlaps and loops. Cancelling ends it at
+    `cancelled_at` (the row stays: the timeline says which delegation a task followed).
+    """
+
+    delegator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="delegations")
+    delegate = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="delegations_received"
+    )
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField(help_text="Exclusive: from this moment tasks go to the delegator again.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-starts_at", "-id"]
+        indexes = [models.Index(fields=["delegator", "ends_at"], name="delegation_delegator_ends")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ends_at__gt=models.F("starts_at")), name="delegation_ends_after_start"
+            ),
+            models.CheckConstraint(condition=~models.Q(delegator=models.F("delegate")), name="delegation_not_to_self"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.delegator} to {self.delegate}, {self.starts_at:%Y-%m-%d %H:%M} to {self.ends_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def ended_at(self):
+        """When it stops (or stopped) applying: its end, or its cancellation if that came first."""
+        return min(self.ends_at, self.cancelled_at) if self.cancelled_at else self.ends_at

@@ -5,20 +5,25 @@ from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Prefetch, Q, QuerySet
+from django.utils import timezone
 
-from workflow.models import ApprovalStep, Department, DepartmentMembership, Document, Task
+from workflow.models import ApprovalStep, Delegation, Department, DepartmentMembership, Document, Task
 
 
 def documents_visible_to(user: AbstractUser) -> QuerySet[Document]:
-    """Documents a user may see: their own, those they approve, and their departments'."""
+    """Documents a user may see: their own, those they approve (or hold a task of, as a delegate), and their
+    departments'."""
     if not user.is_active:
         return Document.objects.none()
     if user.is_staff:
         return Document.objects.all()
     is_approver = ApprovalStep.objects.filter(document=OuterRef("pk"), approver_id=user.pk)
     in_department = DepartmentMembership.objects.filter(department=OuterRef("department_id"), user_id=user.pk)
-    return Document.objects.filter(Q(requester_id=user.pk) | Exists(is_approver) | Exists(in_department))
+    holds_task = Task.objects.filter(document=OuterRef("pk"), assignee_id=user.pk)
+    return Document.objects.filter(
+        Q(requester_id=user.pk) | Exists(is_approver) | Exists(in_department) | Exists(holds_task)
+    )
 
 
 def document_is_visible_to(*, document_id: int, user: AbstractUser) -> bool:
@@ -27,7 +32,7 @@ def document_is_visible_to(*, document_id: int, user: AbstractUser) -> bool:
 
 def tasks_open_for(user: AbstractUser) -> QuerySet[Task]:
     return Task.objects.filter(assignee_id=user.pk, status=Task.Status.OPEN).select_related(
-        "document__requester", "step"
+        "document__requester", "step", "on_behalf_of"
     )
 
 
@@ -50,11 +55,15 @@ def document_visible_to(*, document_id: int, user: AbstractUser) -> Document | N
         documents_visible_to(user)
         .select_related("requester", "department")
         .prefetch_related(
-            Prefetch("steps", queryset=ApprovalStep.objects.select_related("approver", "decided_by").order_by("order"))
+            Prefetch("steps", queryset=_steps_with_people().order_by("order"))
         )
         .filter(pk=document_id)
         .first()
     )
+
+
+def _steps_with_people() -> QuerySet[ApprovalStep]:
+    return ApprovalStep.objects.select_related("approver", "decided_by", "decided_on_behalf_of")
 
 
 @dataclass(frozen=True)
@@ -62,7 +71,7 @@ class DocumentActions:
     """What a user may do to a document now: the services decide, this only says which buttons to offer."""
 
     submit: bool  # the requester, while it is a draft
-    decide: bool  # the approver of the step awaiting a decision
+    decide: bool  # the approver of the step awaiting a decision, or the delegate holding its task
     current_step: ApprovalStep | None
     withdraw: bool = False  # the requester, while it is in review
 
@@ -75,7 +84,11 @@ def document_actions_for(document: Document, user: AbstractUser) -> DocumentActi
         current = min(pending, key=lambda step: step.order, default=None)
     return DocumentActions(
         submit=document.status == Document.Status.DRAFT and document.requester_id == user.pk,
-        decide=current is not None and current.approver_id == user.pk,
+        decide=current is not None
+        and (
+            current.approver_id == user.pk
+            or Task.objects.filter(step=current, status=Task.Status.OPEN, assignee_id=user.pk).exists()
+        ),
         current_step=current,
         withdraw=document.status == Document.Status.IN_REVIEW and document.requester_id == user.pk,
     )
@@ -98,3 +111,20 @@ def users_named(usernames: Iterable[str]) -> dict[str, AbstractUser]:
     return {
         user.get_username(): user for user in User.objects.filter(**{f"{User.USERNAME_FIELD}__in": list(usernames)})
     }
+
+
+def delegations_of(user: AbstractUser) -> QuerySet[Delegation]:
+    """A user's delegations (out of office), the latest period first, with their delegates."""
+    return Delegation.objects.filter(delegator_id=user.pk).select_related("delegate").order_by("-starts_at", "-id")
+
+
+def delegations_ahead_of(user: AbstractUser) -> QuerySet[Delegation]:
+    """A user's delegations that apply now or later (not ended, not cancelled), the soonest first; `started`:
+    whether it applies now."""
+    now = timezone.now()
+    return (
+        Delegation.objects.filter(delegator_id=user.pk, ends_at__gt=now, cancelled_at__isnull=True)
+        .annotate(started=ExpressionWrapper(Q(starts_at__lte=now), output_field=BooleanField()))
+        .select_related("delegate")
+        .order_by("starts_at", "id")
+    )

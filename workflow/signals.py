@@ -13,16 +13,19 @@ from django.dispatch import Signal
 # document_id, requester_id
 document_submitted = Signal()
 
-# task_id, document_id, assignee_id, step, requester_id
+# task_id, document_id, assignee_id, step, requester_id, on_behalf_of_id, delegated_until.
+# on_behalf_of_id: the step's approver when the task went to their delegate (out of office), else None;
+# delegated_until: then the end of the approver's delegation (ISO 8601), else None.
 task_assigned = Signal()
 
-# document_id, requester_id, approver_id, step, is_final_step, comment
+# document_id, requester_id, approver_id (who decided), step, is_final_step, comment, on_behalf_of_id
+# (the step's approver when a delegate decided for them, else None; the same in the two signals below)
 step_approved = Signal()
 
-# document_id, requester_id, approver_id
+# document_id, requester_id, approver_id, on_behalf_of_id
 document_approved = Signal()
 
-# document_id, requester_id, rejected_by_id, step, comment
+# document_id, requester_id, rejected_by_id, step, comment, on_behalf_of_id
 document_rejected = Signal()
 
 # task_id, document_id, assignee_id, outcome ("done": decided by its assignee; "cancelled"), reason

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from workflow.models import ApprovalStep, Document, Task
+from workflow.models import ApprovalStep, Delegation, Document, Task
 
 
 def person_name(user) -> str:
@@ -49,10 +49,11 @@ _TASK_CLOSED: dict[str, str] = {
 
 def document_timeline(document: Document) -> list[Entry]:
     """Created, submitted, every task opened and closed, every step's decision, oldest first; then the steps
-    still waiting, in order, without a time. Three queries, whatever the number of steps and tasks."""
+    still waiting, in order, without a time. Four queries, whatever the number of steps and tasks."""
     document = Document.objects.select_related("requester", "department").get(pk=document.pk)
-    steps = list(document.steps.select_related("approver", "decided_by").order_by("order"))
-    tasks = list(document.tasks.select_related("assignee", "step").order_by("created_at", "id"))
+    steps = list(document.steps.select_related("approver", "decided_by", "decided_on_behalf_of").order_by("order"))
+    tasks = list(document.tasks.select_related("assignee", "on_behalf_of", "step").order_by("created_at", "id"))
+    delegations = _delegations_of(tasks)
     entries = [
         Entry(
             document.created_at,
@@ -63,7 +64,12 @@ def document_timeline(document: Document) -> list[Entry]:
     if document.submitted_at is not None:
         entries.append(Entry(document.submitted_at, f"Submitted for approval by {person_name(document.requester)}"))
     for task in tasks:
-        entries.append(Entry(task.created_at, f"Task opened for step {task.step.order}: {person_name(task.assignee)}"))
+        entries.append(
+            Entry(
+                task.created_at,
+                f"Task opened for step {task.step.order}: {person_name(task.assignee)}{_behalf(task, delegations)}",
+            )
+        )
         if task.closed_at is not None:
             closed = _TASK_CLOSED.get(task.status, task.get_status_display())
             entries.append(
@@ -90,9 +96,31 @@ def document_timeline(document: Document) -> list[Entry]:
     return timed + waiting
 
 
+def _delegations_of(tasks: list[Task]) -> list[Delegation]:
+    """The delegations of the approvers some task went away from (out of office), to say until when."""
+    absent_ids = {task.on_behalf_of_id for task in tasks if task.on_behalf_of_id is not None}
+    return list(Delegation.objects.filter(delegator_id__in=absent_ids)) if absent_ids else []
+
+
+def _behalf(task: Task, delegations: list[Delegation]) -> str:
+    """' on behalf of Bob (bob) (out of office until ...)' for a delegate's task, else ''."""
+    if task.on_behalf_of is None:
+        return ""
+    applied = [
+        delegation
+        for delegation in delegations
+        if delegation.delegator_id == task.on_behalf_of_id
+        and delegation.starts_at <= task.created_at < delegation.ended_at
+    ]
+    until = f" (out of office until {timezone.localtime(applied[0].ends_at):%Y-%m-%d %H:%M})" if applied else ""
+    return f" on behalf of {person_name(task.on_behalf_of)}{until}"
+
+
 def _decision(step: ApprovalStep) -> Entry:
     approved = step.status == ApprovalStep.Status.APPROVED
     decider = person_name(step.decided_by) if step.decided_by else "someone"
+    if step.decided_on_behalf_of is not None:
+        decider += f" on behalf of {person_name(step.decided_on_behalf_of)}"
     verb = "approved" if approved else "rejected"
     detail = f"Approver: {person_name(step.approver)}"
     if step.comment:

@@ -197,7 +197,7 @@ class ExplanationSerializer(serializers.Serializer):
 
     verdict = serializers.CharField(
         help_text="A short machine name: read, delivered, pushed, pushed_simulated, sending, pushing, waiting, held, "
-        "failed, expired or recipient_inactive."
+        "failed, expired, recipient_inactive or in_app_only."
     )
     summary = serializers.CharField(
         help_text="One line: the answer, with the recipient's name and times to the second."
@@ -223,7 +223,7 @@ class DeliveryStatusSerializer(serializers.Serializer):
     resolved_at = serializers.DateTimeField(allow_null=True, help_text="When a resolution closed it (`resolved`).")
     next_attempt_at = serializers.DateTimeField(allow_null=True, help_text="When the retry sweep looks again.")
     failure_reason = serializers.CharField(
-        help_text="no_devices, push_rejected, push_unavailable, expired or recipient_inactive."
+        help_text="no_devices, push_rejected, push_unavailable, expired, recipient_inactive or in_app_only."
     )
     last_error = serializers.CharField()
     push_simulated = serializers.BooleanField(

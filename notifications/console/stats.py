@@ -277,9 +277,13 @@ def bucket_start(moment: datetime, bucket: timedelta) -> datetime:
 
 
 def recent_failures(since: datetime, *, limit: int = RECENT_FAILURES) -> list[Delivery]:
-    """The last `limit` deliveries that failed in the period, newest first, with recipient and notification."""
+    """The last `limit` deliveries that failed in the period, newest first, with recipient and notification.
+
+    In-app only ones are left out: they ended where a push would come, as meant, and nobody needs to act.
+    """
     return list(
         Delivery.objects.filter(status=Delivery.Status.FAILED, failed_at__gte=since)
+        .exclude(failure_reason=Delivery.FailureReason.IN_APP_ONLY)
         .select_related("recipient", "notification")
         .only(
             "id",

@@ -36,6 +36,7 @@ from notifications.services.workflow_notifications import (
     document_approved_publish,
     document_rejected_publish,
     new_task_publish,
+    task_delegated_publish,
 )
 
 __all__ = [
@@ -70,5 +71,6 @@ __all__ = [
     "notifications_resolve",
     "recipient_deactivated",
     "retention_prune",
+    "task_delegated_publish",
     "task_notifications_resolve",
 ]

@@ -43,6 +43,7 @@ def notification_publish(
     expires_at: datetime | None = None,
     published_by_id: int | None = None,
     subject: str = "",
+    push_allowed: bool = True,
     recipients_verified: bool = False,
 ) -> Notification:
     """Persist a notification and one Delivery per distinct active recipient, then dispatch after commit.
@@ -52,7 +53,8 @@ def notification_publish(
     nothing is written. `subject` says what it is about (e.g. `task:42`): resolving that subject
     (services/resolution.py) resolves it everywhere. `recipients_verified=True` says the caller has just
     resolved the ids in this transaction (e.g. `recipients_resolve`), so the
-    existence check is not run twice.
+    existence check is not run twice. `push_allowed=False` makes it in-app only: nobody is pushed
+    (services/pushes.py closes a delivery that comes to a push as failed `in_app_only`).
     """
     user_ids = set(user_ids)
     department_ids = set(department_ids)
@@ -75,6 +77,7 @@ def notification_publish(
             "expires_at": expires_at,
             "published_by_id": published_by_id,
             "subject": subject,
+            "push_allowed": push_allowed,
         },
     )
 

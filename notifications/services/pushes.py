@@ -171,6 +171,11 @@ def _claim(*, delivery_id: int, claim_id: str) -> _Claim | str:
     if not delivery.recipient.is_active:  # deactivated by a path that sent no signal (e.g. a bulk update)
         deliveries_fail(delivery_ids=[delivery.pk], reason=FailureReason.RECIPIENT_INACTIVE)
         return "failed: recipient_inactive"
+    if not delivery.notification.push_allowed:
+        # In-app only (e.g. TaskDelegated): every way to a push (at publish, the sweep, "retry now") ends here, so
+        # the delivery closes without FCM. Still replayed on the next connection, and an ack there supersedes it.
+        deliveries_fail(delivery_ids=[delivery.pk], reason=FailureReason.IN_APP_ONLY)
+        return "failed: in_app_only"
 
     settled_device_ids = DeliveryAttempt.objects.filter(
         delivery=delivery,

@@ -8,7 +8,9 @@ should have happened to it. The sweep takes the ones whose time has come:
   recipients who are still online, the wait doubling after each send, up to
   NOTIFY_MAX_WS_ATTEMPTS sends;
 - after that, or when the recipient is offline, or when a push round is due
-  (FCM retry, or a push task that died), a push task is queued;
+  (FCM retry, or a push task that died), a push task is queued (for an in-app
+  only notification, `push_allowed` off, that task closes the delivery as
+  failed `in_app_only` without FCM: services/pushes.py);
 - deliveries left `pending` by a process that died between commit and dispatch
   (publish gives them NOTIFY_DISPATCH_GRACE seconds) are dispatched again the same way.
 

@@ -647,3 +647,19 @@ def test_the_scope_list_and_a_scope_without_the_permission_say_so(admin_client):
 
     assert "no-permission" in listing and "erp.*" in listing
     assert "Missing: grant notifications.publish_notification" in change
+
+
+def test_an_in_app_only_delivery_closes_without_a_push_and_says_so():
+    user = UserFactory()
+    notification = notification_publish(
+        event="TaskDelegated", title="Task delegated", user_ids=[user.pk], push_allowed=False
+    )
+    delivery = Delivery.objects.get(notification=notification)
+    Delivery.objects.filter(pk=delivery.pk).update(
+        status="failed", failure_reason="in_app_only", failed_at=notification.created_at + timedelta(seconds=5)
+    )
+
+    timeline = delivery_timeline(delivery)
+
+    assert timeline[0].detail == "TaskDelegated, published by the workflow; in-app only: never pushed"
+    assert (timeline[-1].what, timeline[-1].kind) == ("Closed without a push: in-app only", "info")

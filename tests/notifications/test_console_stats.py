@@ -140,6 +140,14 @@ def test_recent_failures_newest_first_within_the_period(last_hour):
     assert failures[0].failed_at == last_hour[1].created_at + timedelta(seconds=20)
 
 
+def test_recent_failures_leave_in_app_only_deliveries_out():
+    note = published(NOW - timedelta(minutes=5), title="Task delegated")
+    delivery(note, Status.FAILED, after={"failed_at": 30}, failure_reason=Reason.IN_APP_ONLY)
+    fault = delivery(note, Status.FAILED, after={"failed_at": 10}, failure_reason=Reason.NO_DEVICES)
+
+    assert stats.recent_failures(NOW - timedelta(hours=1)) == [fault]
+
+
 def test_period_from_key():
     assert Period.from_key("week") is Period.WEEK
     assert Period.from_key("month") is None

@@ -304,6 +304,22 @@ def test_expired_before_anyone_acknowledged_it(bob, redis_client):
     ]
 
 
+def test_in_app_only_is_closed_without_a_push_and_says_why(bob, redis_client, fcm):
+    DeviceFactory(user=bob)
+    delivery = publish_to(bob, push_allowed=False)
+    assert delivery_push(delivery_id=delivery.pk) == "failed: in_app_only"
+    rewrite(delivery, failed_at=at(31))
+
+    answer = explained(delivery)
+
+    assert answer.verdict == "in_app_only"
+    assert answer.summary == (
+        "Bob Smith (bob) was not notified live: offline (last seen: unknown); the notification is in-app only, so it "
+        "was not pushed (closed at 14:05:31 UTC); the inbox shows it and the next connection replays it."
+    )
+    assert fcm.requests == []
+
+
 def test_recipient_deactivated(bob, redis_client):
     delivery = publish_to(bob)
     recipient_deactivated(user_id=bob.pk)

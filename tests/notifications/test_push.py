@@ -435,3 +435,21 @@ class TestRacesAcrossConnections:
 
         assert first.outcome() == "pushed"
         assert len(fcm.messages_to(device.token)) == 1
+
+
+class TestInAppOnly:
+    def test_a_notification_published_without_push_is_never_pushed_and_ends_in_app_only(self, fcm):
+        user = UserFactory()
+        phone = DeviceFactory(user=user)
+        delivery = publish_to(user, push_allowed=False)
+
+        assert delivery_push(delivery_id=delivery.pk) == "failed: in_app_only"
+
+        closed = refreshed(delivery)
+        assert (closed.status, closed.failure_reason, closed.push_attempts) == ("failed", "in_app_only", 0)
+        assert closed.status_label == "Failed: In-app only: never pushed (the inbox and the next connection show it)"
+        assert fcm.messages_to(phone.token) == []
+        assert fcm_outcomes(delivery) == []
+        # The next connection still gets it, and its ack makes it acknowledged like any failed one.
+        assert delivery_acknowledge(user_id=user.pk, notification_id=delivery.notification_id)
+        assert refreshed(delivery).status == "acknowledged"

@@ -88,7 +88,7 @@ def test_the_workflow_publishes_under_the_reserved_names():
     source = Path(workflow_notifications.__file__).read_text()
 
     assert 'event="' not in source  # every workflow event is one of the named constants
-    assert {"NewTask", "DocumentApproved", "DocumentRejected"} == set(WORKFLOW_EVENTS)
+    assert {"NewTask", "DocumentApproved", "DocumentRejected", "TaskDelegated"} == set(WORKFLOW_EVENTS)
 
 
 def test_event_names_are_reserved_ignoring_case_and_others_are_not():

@@ -4,6 +4,7 @@ import pytest
 
 from notifications.models import Delivery, Notification
 from tests.support.factories import UserFactory
+from tests.support.signals import signals_sent
 from workflow import services, signals
 from workflow.errors import WorkflowError
 from workflow.models import Document, Task
@@ -20,15 +21,8 @@ def in_review(requester, department, approvers):
 @pytest.fixture
 def closed_tasks():
     """Every `task_closed` sent during the test, as its keyword arguments."""
-    sent: list[dict] = []
-
-    def remember(sender, **kwargs):
-        kwargs.pop("signal")
-        sent.append(kwargs)
-
-    signals.task_closed.connect(remember, dispatch_uid="tests.task_closed")
-    yield sent
-    signals.task_closed.disconnect(dispatch_uid="tests.task_closed")
+    with signals_sent(signals.task_closed) as sent:
+        yield sent
 
 
 def new_task_delivery(assignee) -> Delivery:

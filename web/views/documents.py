@@ -1,4 +1,4 @@
-"""My tasks, the documents I can see, a new draft, and one document with its steps and decisions.
+"""The documents I can see, a new draft, and one document with its steps and decisions.
 
 Every change is one `workflow.services` call; a refusal (`WorkflowError`) is shown on the page, beside the
 field it names or as a message, never a 500. A document the user may not see is a 404, as in the API.
@@ -18,11 +18,6 @@ from workflow.errors import WorkflowError
 from workflow.models import Document
 
 LIST_LIMIT = 100  # per section of the documents page, newest first
-
-
-@login_required
-def tasks(request: SignedInRequest) -> HttpResponse:
-    return render(request, "web/tasks.html", {"nav": "tasks", "tasks": selectors.tasks_open_for(request.user)})
 
 
 @login_required

@@ -22,7 +22,8 @@ from workflow.api.serializers import ApproveSerializer, DocumentCreateSerializer
 from workflow.models import Document
 
 FORBIDDEN = error_response(
-    "Not yours to do: only the requester submits or withdraws, only the step's approver decides."
+    "Not yours to do: only the requester submits or withdraws, only the step's approver (or the delegate holding "
+    "its task) decides."
 )
 WRONG_STATE = error_response("Not allowed in the document's current status (e.g. approving a draft).")
 
@@ -49,7 +50,7 @@ class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         return (
             selectors.documents_visible_to(cast(User, self.request.user))  # signed in: IsAuthenticated
             .select_related("requester", "department")
-            .prefetch_related("steps__approver", "steps__decided_by")
+            .prefetch_related("steps__approver", "steps__decided_by", "steps__decided_on_behalf_of")
         )
 
     def get_object(self) -> Document:

@@ -1,10 +1,11 @@
 """Request and response shapes of the workflow API."""
 
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 from rest_framework import serializers
 
 from core.api.serializers import IdOrNameField, StrictInputSerializer, UserSummarySerializer
-from workflow.models import ApprovalStep, Department, Document, Task
+from workflow.models import ApprovalStep, Delegation, Department, Document, Task
 
 MAX_DESCRIPTION_LENGTH = 10_000
 MAX_COMMENT_LENGTH = 2_000
@@ -65,6 +66,9 @@ class ApprovalStepSerializer(serializers.Serializer):
     approver = UserSummarySerializer()
     status = serializers.ChoiceField(choices=ApprovalStep.Status.choices)
     decided_by = UserSummarySerializer(allow_null=True)
+    decided_on_behalf_of = UserSummarySerializer(
+        allow_null=True, help_text="The approver, when their delegate decided for them (out of office)."
+    )
     decided_at = serializers.DateTimeField(allow_null=True)
     comment = serializers.CharField()
 
@@ -100,4 +104,39 @@ class TaskSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Task.Status.choices)
     step = serializers.IntegerField(source="step.order", help_text="Which step of the document is yours.")
     document = TaskDocumentSerializer()
+    on_behalf_of = UserSummarySerializer(
+        allow_null=True, help_text="The step's approver, when the task came to you as their delegate."
+    )
     created_at = serializers.DateTimeField()
+
+
+class DelegationCreateSerializer(StrictInputSerializer):
+    delegate = IdOrNameField(help_text="User id or username of who takes your new tasks.")
+    starts_at = serializers.DateTimeField(required=False, help_text="Default: now.")
+    ends_at = serializers.DateTimeField(help_text="Exclusive: from then on your tasks come to you again.")
+
+    def validate_delegate(self, reference: int | str):
+        User = get_user_model()
+        lookup = {"pk": reference} if isinstance(reference, int) else {User.USERNAME_FIELD: reference}
+        delegate = User.objects.filter(**lookup).first()
+        if delegate is None:
+            raise serializers.ValidationError(f"No such user: {reference}.")
+        return delegate
+
+    def validate(self, attrs: dict) -> dict:
+        attrs.setdefault("starts_at", timezone.now())
+        return attrs
+
+
+class DelegationSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    delegate = UserSummarySerializer()
+    starts_at = serializers.DateTimeField()
+    ends_at = serializers.DateTimeField()
+    created_at = serializers.DateTimeField()
+    cancelled_at = serializers.DateTimeField(allow_null=True)
+    active = serializers.SerializerMethodField(help_text="Whether it applies now: new tasks go to the delegate.")
+
+    def get_active(self, delegation: Delegation) -> bool:
+        now = timezone.now()
+        return delegation.starts_at <= now < delegation.ended_at

@@ -18,6 +18,7 @@ from django.utils import timezone
 from workflow import signals
 from workflow.errors import WorkflowError
 from workflow.models import ApprovalStep, Department, Document, Task
+from workflow.services.delegation import task_assignment
 
 MAX_TITLE_LENGTH = cast(int, Document._meta.get_field("title").max_length)  # a CharField: it has one
 
@@ -102,9 +103,16 @@ def step_approve(*, document: Document, approver: User, comment: str = "") -> Do
     """Approve the document's current step; the next step opens, or the document is approved."""
     document = _lock(document)
     step = _current_step(document, action="approved")
-    _check_is_step_approver(step, approver)
+    on_behalf_of_id = _check_may_decide(step, approver)
 
-    _decide(step, status=ApprovalStep.Status.APPROVED, by=approver, comment=comment, reason=TaskCloseReason.APPROVED)
+    _decide(
+        step,
+        status=ApprovalStep.Status.APPROVED,
+        by=approver,
+        on_behalf_of_id=on_behalf_of_id,
+        comment=comment,
+        reason=TaskCloseReason.APPROVED,
+    )
     next_step = document.steps.filter(order__gt=step.order).order_by("order").first()
     is_final_step = next_step is None
     if is_final_step:
@@ -119,10 +127,15 @@ def step_approve(*, document: Document, approver: User, comment: str = "") -> Do
         step=step.order,
         is_final_step=is_final_step,
         comment=step.comment,
+        on_behalf_of_id=on_behalf_of_id,
     )
     if next_step is None:
         signals.document_approved.send(
-            sender=Document, document_id=document.pk, requester_id=document.requester_id, approver_id=approver.pk
+            sender=Document,
+            document_id=document.pk,
+            requester_id=document.requester_id,
+            approver_id=approver.pk,
+            on_behalf_of_id=on_behalf_of_id,
         )
     else:
         _open_step(next_step)
@@ -134,7 +147,7 @@ def document_reject(*, document: Document, approver: User, comment: str) -> Docu
     """Reject the document at its current step; the requester learns why from the comment."""
     document = _lock(document)
     step = _current_step(document, action="rejected")
-    _check_is_step_approver(step, approver)
+    on_behalf_of_id = _check_may_decide(step, approver)
     if not (comment or "").strip():
         raise WorkflowError("A rejection needs a comment saying why.", code="invalid", field="comment")
 
@@ -142,6 +155,7 @@ def document_reject(*, document: Document, approver: User, comment: str) -> Docu
         step,
         status=ApprovalStep.Status.REJECTED,
         by=approver,
+        on_behalf_of_id=on_behalf_of_id,
         comment=comment.strip(),
         reason=TaskCloseReason.REJECTED,
     )
@@ -155,6 +169,7 @@ def document_reject(*, document: Document, approver: User, comment: str) -> Docu
         rejected_by_id=approver.pk,
         step=step.order,
         comment=step.comment,
+        on_behalf_of_id=on_behalf_of_id,
     )
     return document
 
@@ -223,20 +238,27 @@ def _current_step(document: Document, *, action: str) -> ApprovalStep:
     return step
 
 
-def _check_is_step_approver(step: ApprovalStep, user: User) -> None:
-    if user.pk != step.approver_id:
-        raise WorkflowError(
-            f"Step {step.order} of document #{step.document_id} is not yours to decide.", code="forbidden"
-        )
+def _check_may_decide(step: ApprovalStep, user: User) -> int | None:
+    """The step's approver may decide, and so may the delegate holding its open task (out of office): then
+    returns the approver's id, on whose behalf they decide. The approver keeps the right while away (they
+    may be back early); their own decision closes the delegate's task."""
+    if user.pk == step.approver_id:
+        return None
+    if Task.objects.filter(step=step, status=Task.Status.OPEN, assignee_id=user.pk).exists():
+        return step.approver_id
+    raise WorkflowError(f"Step {step.order} of document #{step.document_id} is not yours to decide.", code="forbidden")
 
 
-def _decide(step: ApprovalStep, *, status: str, by: User, comment: str, reason: TaskCloseReason) -> None:
+def _decide(
+    step: ApprovalStep, *, status: str, by: User, on_behalf_of_id: int | None, comment: str, reason: TaskCloseReason
+) -> None:
     now = timezone.now()
     step.status = status
     step.decided_by = by
+    step.decided_on_behalf_of_id = on_behalf_of_id
     step.decided_at = now
     step.comment = (comment or "").strip()
-    step.save(update_fields=["status", "decided_by", "decided_at", "comment"])
+    step.save(update_fields=["status", "decided_by", "decided_on_behalf_of", "decided_at", "comment"])
     _close_open_tasks(step, status=Task.Status.DONE, reason=reason, now=now)
 
 
@@ -259,17 +281,28 @@ def _close_open_tasks(step: ApprovalStep, *, status: str, reason: TaskCloseReaso
 
 
 def _open_step(step: ApprovalStep) -> Task:
-    """Make `step` the one awaiting a decision and give its approver a task."""
+    """Make `step` the one awaiting a decision and give its approver a task (or their delegate, while the
+    approver is out of office: services/delegation.py)."""
     if step.status != ApprovalStep.Status.PENDING:
         step.status = ApprovalStep.Status.PENDING
         step.save(update_fields=["status"])
-    task = Task.objects.create(document_id=step.document_id, step=step, assignee_id=step.approver_id)
+    requester_id = step.document.requester_id
+    assignment = task_assignment(approver_id=step.approver_id, requester_id=requester_id, at=timezone.now())
+    task = Task.objects.create(
+        document_id=step.document_id,
+        step=step,
+        assignee_id=assignment.assignee_id,
+        on_behalf_of_id=assignment.on_behalf_of_id,
+    )
+    delegation = assignment.delegation
     signals.task_assigned.send(
         sender=Task,
         task_id=task.pk,
         document_id=step.document_id,
-        assignee_id=step.approver_id,
+        assignee_id=assignment.assignee_id,
         step=step.order,
-        requester_id=step.document.requester_id,
+        requester_id=requester_id,
+        on_behalf_of_id=assignment.on_behalf_of_id,
+        delegated_until=delegation.ends_at.isoformat() if delegation is not None else None,
     )
     return task
