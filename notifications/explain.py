@@ -21,6 +21,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
+from core.durations import duration
 from notifications import presence
 from notifications.console.times import time_of_day
 from notifications.models import Delivery, DeliveryAttempt, Device, Notification
@@ -148,21 +149,6 @@ def device_name(device: Device | None) -> str:
     if device is None:
         return "a device since deleted"
     return f"{device.get_platform_display()} device {device.pk}"
-
-
-def duration(delta: timedelta) -> str:
-    """'1.2 s', '4 min 5 s', '2 h 3 min', '3 days 4 h': how long, as an operator says it."""
-    seconds = max(delta.total_seconds(), 0.0)
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, second = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {second} s" if second else f"{minutes} min"
-    hours, minute = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours} h {minute} min" if minute else f"{hours} h"
-    days, hour = divmod(hours, 24)
-    return f"{days} days {hour} h" if hour else f"{days} days"
 
 
 def _plural(count: int) -> str:

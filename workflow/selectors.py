@@ -11,14 +11,20 @@ from workflow.models import ApprovalStep, Department, DepartmentMembership, Docu
 
 
 def documents_visible_to(user: AbstractUser) -> QuerySet[Document]:
-    """Documents a user may see: their own, those they approve, and their departments'."""
+    """Documents a user may see: their own, those they approve, their departments', and those of the departments
+    whose escalation contact they are (an escalation links to the document)."""
     if not user.is_active:
         return Document.objects.none()
     if user.is_staff:
         return Document.objects.all()
     is_approver = ApprovalStep.objects.filter(document=OuterRef("pk"), approver_id=user.pk)
     in_department = DepartmentMembership.objects.filter(department=OuterRef("department_id"), user_id=user.pk)
-    return Document.objects.filter(Q(requester_id=user.pk) | Exists(is_approver) | Exists(in_department))
+    return Document.objects.filter(
+        Q(requester_id=user.pk)
+        | Exists(is_approver)
+        | Exists(in_department)
+        | Q(department__escalation_contact_id=user.pk)
+    )
 
 
 def document_is_visible_to(*, document_id: int, user: AbstractUser) -> bool:

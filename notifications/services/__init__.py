@@ -36,6 +36,8 @@ from notifications.services.workflow_notifications import (
     document_approved_publish,
     document_rejected_publish,
     new_task_publish,
+    task_escalation_publish,
+    task_reminder_publish,
 )
 
 __all__ = [
@@ -70,5 +72,7 @@ __all__ = [
     "notifications_resolve",
     "recipient_deactivated",
     "retention_prune",
+    "task_escalation_publish",
     "task_notifications_resolve",
+    "task_reminder_publish",
 ]
