@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from core.read_only_admin import ReadOnlyAdminMixin, ReadOnlyTabularInline
 from workflow.models import ApprovalStep, Department, DepartmentMembership, Document, Task
-from workflow.timeline import Entry, at_second, document_timeline, person_name
+from workflow.timeline import Entry, at_second, document_timeline, follow_up_rule, person_name
 
 
 class DepartmentMembershipInline(admin.TabularInline):
@@ -24,9 +24,25 @@ class DepartmentMembershipInline(admin.TabularInline):
 
 @admin.register(Department)
 class DepartmentAdmin(admin.ModelAdmin):
-    list_display = ["code", "name", "member_count"]
+    list_display = ["code", "name", "member_count", "remind_after", "escalate_after", "escalation_contact"]
+    list_select_related = ["escalation_contact"]
     search_fields = ["code", "name"]
+    autocomplete_fields = ["escalation_contact"]
     inlines = [DepartmentMembershipInline]
+    fieldsets = [
+        (None, {"fields": ["code", "name"]}),
+        (
+            "Tasks nobody acts on",
+            {
+                "fields": ["remind_after", "escalate_after", "escalation_contact"],
+                "description": (
+                    "Measured from when a task opened; a document may have its own times. Write a duration as "
+                    "days hours:minutes:seconds: “1 00:00:00” is a day, “04:00:00” four hours. The approver is "
+                    "reminded once, then the escalation contact is told once, with a link to the document."
+                ),
+            },
+        ),
+    ]
 
     @admin.display(description="members")
     def member_count(self, department: Department) -> int:
@@ -69,7 +85,11 @@ class DocumentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         document = self.get_object(request, object_id)
         context = {}
         if document is not None:
-            context = {"timeline": document_timeline(document), "notifications": _notifications_about(document)}
+            context = {
+                "timeline": document_timeline(document),
+                "follow_up_rule": follow_up_rule(document),
+                "notifications": _notifications_about(document),
+            }
         return super().change_view(request, object_id, form_url, {**(extra_context or {}), **context})
 
 
@@ -114,10 +134,20 @@ class ApprovalStepAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(Task)
 class TaskAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["id", "document", "assignee_name", "step_order", "status", "created", "closed"]
+    list_display = [
+        "id",
+        "document",
+        "assignee_name",
+        "step_order",
+        "status",
+        "created",
+        "reminded",
+        "escalated",
+        "closed",
+    ]
     list_filter = ["status"]
     search_fields = ["document__title", "assignee__username"]
-    list_select_related = ["document", "assignee", "step"]
+    list_select_related = ["document", "assignee", "step", "escalated_to"]
 
     @admin.display(description="assignee", ordering="assignee__username")
     def assignee_name(self, task: Task) -> str:
@@ -130,6 +160,17 @@ class TaskAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="closed at", ordering="closed_at")
     def closed(self, task: Task) -> str:
         return at_second(task.closed_at) if task.closed_at else ""
+
+    @admin.display(description="reminded at", ordering="reminded_at")
+    def reminded(self, task: Task) -> str:
+        return at_second(task.reminded_at) if task.reminded_at else ""
+
+    @admin.display(description="escalated", ordering="escalated_at")
+    def escalated(self, task: Task) -> str:
+        if task.escalated_at is None:
+            return ""
+        to = person_name(task.escalated_to) if task.escalated_to else "nobody to tell"
+        return f"{at_second(task.escalated_at)} to {to}"
 
     @admin.display(description="step", ordering="step__order")
     def step_order(self, task: Task) -> int:
