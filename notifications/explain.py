@@ -25,6 +25,7 @@ from core.durations import duration
 from notifications import presence
 from notifications.console.times import time_of_day
 from notifications.models import Delivery, DeliveryAttempt, Device, Notification
+from notifications.reserved import TASK_ESCALATED_EVENT, TASK_REMINDER_EVENT
 from notifications.services.deliveries import websocket_retry_delay
 from notifications.services.pushes import PUSH_RETRY_MAX_DELAY
 from workflow.models import DepartmentMembership
@@ -151,6 +152,25 @@ def device_name(device: Device | None) -> str:
     return f"{device.get_platform_display()} device {device.pk}"
 
 
+def _follow_up_reason(notification: Notification) -> str:
+    """Why the workflow sent this reminder or escalation (workflow/services/escalation.py); empty for others.
+
+    The event names are reserved: only the workflow publishes them, so their data is its own."""
+    data, event = notification.data, notification.event
+    waited = data.get("waitedSeconds")
+    if notification.published_by_id is not None or not isinstance(waited, int):
+        return ""
+    how_long = duration(timedelta(seconds=waited))
+    if event == TASK_REMINDER_EVENT:
+        return f"The workflow's reminder: task {data.get('taskId')} had waited {how_long} for their decision."
+    if event == TASK_ESCALATED_EVENT:
+        return (
+            f"The workflow's escalation: {data.get('approver')} had left task {data.get('taskId')} undecided for "
+            f"{how_long}; they are the escalation contact of department {data.get('department')}."
+        )
+    return ""
+
+
 def _plural(count: int) -> str:
     return "" if count == 1 else "s"
 
@@ -224,6 +244,8 @@ class _Ledger:
                 f"(event {notification.event}, {notification.priority} priority{expiry}).",
             )
         )
+        if follow_up := _follow_up_reason(notification):
+            events.append((delivery.created_at, follow_up))
         for number, send in enumerate(self.sends, start=1):
             how = "they were online" if number == 1 else "sent again"
             events.append(

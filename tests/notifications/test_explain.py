@@ -26,7 +26,8 @@ from notifications.services import (
 )
 from tests.support.factories import DepartmentFactory, DeviceFactory, UserFactory, add_members
 from tests.support.fake_fcm import error
-from workflow.models import DepartmentMembership, Document
+from workflow import services as workflow
+from workflow.models import DepartmentMembership, Document, Task
 
 pytestmark = pytest.mark.django_db
 
@@ -579,3 +580,32 @@ def test_no_delivery_with_nothing_on_the_account_to_explain_it(bob, redis_client
         "Nothing on their account explains it: the publisher did not address them, or a department of theirs "
         "(NotifyHub records who got a notification, not whom the publisher named)."
     ]
+
+
+# --- The workflow's follow-ups of an ignored task ----------------------------------------------------------------
+
+
+def test_a_reminder_and_an_escalation_say_why_the_workflow_sent_them(bob, redis_client):
+    department = DepartmentFactory(code="finance", remind_after=timedelta(hours=1), escalate_after=timedelta(days=2))
+    department.escalation_contact = bob
+    department.save(update_fields=["escalation_contact"])
+    ada, linus = UserFactory(username="ada"), UserFactory(username="linus", first_name="Linus", last_name="T")
+    add_members(department, ada)
+    document = workflow.document_create(requester=ada, department=department, title="Trip", approvers=[linus])
+    workflow.document_submit(document=document, submitted_by=ada)
+    task = Task.objects.get(document=document)
+    workflow.overdue_tasks_escalate(now=task.created_at + timedelta(days=2, hours=3))
+
+    reminder = Delivery.objects.get(recipient=linus, notification__event="TaskReminder")
+    escalation = rewrite(Delivery.objects.get(recipient=bob, notification__event="TaskEscalated"))
+
+    assert (
+        explained(reminder).details[1]
+        == f"The workflow's reminder: task {task.pk} had waited 2 days 3 h for their decision."
+    )
+    assert explained(escalation).details[:2] == [
+        "Published at 14:05:00 UTC: “Escalated: a task is waiting too long” (event TaskEscalated, high priority).",
+        f"The workflow's escalation: Linus T had left task {task.pk} undecided for 2 days 3 h; they are the "
+        "escalation contact of department finance.",
+    ]
+    assert all("workflow's" not in sentence for sentence in explained(publish_to(bob)).details)
