@@ -40,7 +40,7 @@ OVERDUE_AFTER = timedelta(seconds=30)
 
 @dataclass(frozen=True)
 class Explanation:
-    verdict: str  # read, delivered, pushed, pushed_simulated, sending, pushing, waiting, held, failed, expired, ...
+    verdict: str  # read, delivered, pushed, pushed_simulated, sending, pushing, waiting, held, failed, resolved, ...
     summary: str
     details: list[str] = field(default_factory=list)
 
@@ -276,6 +276,14 @@ class _Ledger:
             )
         if delivery.failed_at:
             events.append((delivery.failed_at, f"Failed at {self.at(delivery.failed_at)}: {self._failure()}."))
+        if delivery.resolved_at:
+            events.append(
+                (
+                    delivery.resolved_at,
+                    f"Resolved at {self.at(delivery.resolved_at)}: {self._resolution().lower()}; nothing more is sent "
+                    "or pushed.",
+                )
+            )
         settled_by_client = delivery.status in (Status.ACKNOWLEDGED, Status.READ)
         if settled_by_client and (superseded := self._superseded_failure()):
             events.append((delivery.acknowledged_at or delivery.read_at or self.now, superseded))
@@ -292,6 +300,10 @@ class _Ledger:
             return f"FCM rejected it for {device} ({attempt.error})"
         if attempt.outcome == Outcome.DEVICE_GONE:
             return f"{device}'s token is dead ({_error_code(attempt.error)}): the device was deactivated"
+        if attempt.outcome == Outcome.SUPERSEDED:
+            return f"FCM accepted it for {device} while it was being resolved (its replacement followed)"
+        if attempt.outcome == Outcome.REPLACED:
+            return f"replaced on {device} by the push saying it was resolved"
         return f"temporary error for {device} ({attempt.error}), to be retried"
 
     def _answer(self) -> tuple[str, str, list[str]]:
@@ -312,7 +324,21 @@ class _Ledger:
             return self._pushed()
         if delivery.status == Status.FAILED:
             return self._failed()
+        if delivery.status == Status.RESOLVED:
+            resolved_at = self.at(delivery.resolved_at or self.now)
+            after_push = self._after_push().strip(" ()")
+            return (
+                "resolved",
+                f"needs it no more: it was resolved at {resolved_at} before they read it"
+                f"{', ' + after_push if after_push else ''} ({self._resolution().lower()}).",
+                [],
+            )
         return self._open()
+
+    def _resolution(self) -> str:
+        resolution = self.notification.resolution
+        Resolution = Notification.Resolution
+        return Resolution(resolution).label if resolution in Resolution.values else "the work it was about is done"
 
     def _after_push(self) -> str:
         if self.delivery.pushed_at is None:

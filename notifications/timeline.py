@@ -80,6 +80,15 @@ def delivery_timeline(delivery: Delivery) -> list[Entry]:
     if delivery.failed_at is not None:
         reason = delivery.get_failure_reason_display() or "no reason recorded"
         entries.append(Entry(delivery.failed_at, f"Failed: {reason}", delivery.last_error, "failure"))
+    if delivery.resolved_at is not None:
+        entries.append(
+            Entry(
+                delivery.resolved_at,
+                f"Resolved: {notification.get_resolution_display() or 'the work it was about is done'}",
+                "Nothing more is sent or pushed; a push already on a phone is replaced.",
+                "success",
+            )
+        )
     # sorted() is stable: entries at the same second stay in the order they were appended (publish, create, log).
     return sorted(entries, key=lambda entry: entry.at)
 

@@ -10,7 +10,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from notifications.models import Delivery, DeliveryAttempt, Notification, PublisherScope
-from notifications.services import notification_publish
+from notifications.services import (
+    delivery_push,
+    delivery_push_replacement,
+    notification_publish,
+    notifications_resolve,
+)
 from notifications.timeline import delivery_timeline
 from tests.support.api import make_publisher
 from tests.support.factories import (
@@ -610,3 +615,22 @@ def test_the_scope_list_and_a_scope_without_the_permission_say_so(admin_client):
 
     assert "no-permission" in listing and "erp.*" in listing
     assert "Missing: grant notifications.publish_notification" in change
+
+
+def test_a_resolved_delivery_ends_its_timeline_resolved_after_its_push_and_replacement(fcm):
+    user = UserFactory()
+    DeviceFactory(user=user)
+    notification = notification_publish(event="NewTask", title="Task", user_ids=[user.pk], subject="task:1")
+    delivery = Delivery.objects.get(notification=notification)
+    assert delivery_push(delivery_id=delivery.pk) == "pushed"
+    notifications_resolve(subject="task:1", resolution="done")
+    delivery_push_replacement(delivery_id=delivery.pk)  # queued after commit, which this test never reaches
+
+    timeline = delivery_timeline(delivery)
+
+    assert [entry.what for entry in timeline][2:] == [
+        "Pushed through FCM: accepted",
+        "Resolved: Done: the task was decided",
+        "Replaced on the device by the resolution's push",
+    ]
+    assert timeline[3].kind == "success"

@@ -21,7 +21,9 @@ from notifications.services import (
     delivery_acknowledge,
     delivery_mark_read,
     delivery_push,
+    delivery_push_replacement,
     notification_publish,
+    notifications_resolve,
     recipient_deactivated,
 )
 from tests.support.factories import DepartmentFactory, DeviceFactory, UserFactory, add_members
@@ -609,3 +611,26 @@ def test_a_reminder_and_an_escalation_say_why_the_workflow_sent_them(bob, redis_
         "escalation contact of department finance.",
     ]
     assert all("workflow's" not in sentence for sentence in explained(publish_to(bob)).details)
+
+
+def test_resolved_after_a_push_the_replacement_is_told_and_nothing_more_is_due(bob, redis_client, fcm):
+    device = DeviceFactory(user=bob)
+    delivery = publish_to(bob, subject="task:7")
+    assert delivery_push(delivery_id=delivery.pk) == "pushed"
+    notifications_resolve(subject="task:7", resolution="done")
+    delivery_push_replacement(delivery_id=delivery.pk)
+    delivery = rewrite(delivery, attempts=[at(31), at(95)], pushed_at=at(31), resolved_at=at(90))
+
+    answer = explained(delivery)
+
+    assert answer.verdict == "resolved"
+    assert answer.summary == (
+        "Bob Smith (bob) needs it no more: it was resolved at 14:06:30 UTC before they read it, after a push at "
+        "14:05:31 UTC (done: the task was decided)."
+    )
+    assert answer.details == [
+        PUBLISHED_SENTENCE,
+        f"Push round 1 at 14:05:31 UTC: FCM accepted it for Android device {device.pk}.",
+        "Resolved at 14:06:30 UTC: done: the task was decided; nothing more is sent or pushed.",
+        f"Push round 2 at 14:06:35 UTC: replaced on Android device {device.pk} by the push saying it was resolved.",
+    ]
