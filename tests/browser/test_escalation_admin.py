@@ -1,7 +1,9 @@
 """An operator gives a department its reminder and escalation times and contact in the admin, then reads on a
-document's page that its ignored task reminded the approver and was escalated to that contact.
+document's page that its ignored task reminded the approver and was escalated to that contact; once the task is
+decided, the escalation's delivery ends resolved.
 
-With NOTIFYHUB_SCREENSHOTS set, saves admin-department-escalation and admin-document-escalation.
+With NOTIFYHUB_SCREENSHOTS set, saves admin-department-escalation, admin-document-escalation and
+admin-delivery-resolved-escalation.
 """
 
 import uuid
@@ -11,10 +13,11 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from notifications.models import Notification
+from notifications.models import Delivery, Notification
 from tests.browser.test_console_evidence import assert_no_save_or_delete, sign_in_to_the_admin
 from tests.support.browser import browser_user, save_doc_screenshot
-from tests.support.factories import DepartmentFactory, add_members
+from tests.support.factories import DepartmentFactory, DeviceFactory, add_members
+from tests.support.waiting import eventually
 from workflow import services
 from workflow.models import Department, Document, Task
 
@@ -27,6 +30,7 @@ def test_an_operator_sets_the_times_and_reads_what_came_of_them(open_person):
     requester = browser_user(username=f"grace-{run}", first_name="Grace", last_name="Hopper")
     approver = browser_user(username=f"linus-{run}", first_name="Linus", last_name="Torvalds")
     contact = browser_user(username=f"carol-{run}", first_name="Carol", last_name="Chief")
+    DeviceFactory(user=contact, app_install_id=f"carols-phone-{run}")  # pushes only logged here
     department = DepartmentFactory(code=f"fin-{run}", name="Finance")
     add_members(department, requester)
     page = open_person(operator).new_page()
@@ -69,6 +73,27 @@ def test_an_operator_sets_the_times_and_reads_what_came_of_them(open_person):
 
     page.goto("/admin/workflow/task/")
     expect(page.locator("#result_list")).to_contain_text(f"to Carol Chief ({contact.get_username()})")
+
+    # A document of this morning with its own short times, ignored for real, then decided: the escalation's
+    # delivery to Carol ends resolved.
+    urgent = services.document_create(
+        requester=requester, department=department, title="Server room cooling", approvers=[approver]
+    )
+    services.document_escalation_set(
+        document=urgent, remind_after=timedelta(seconds=1), escalate_after=timedelta(seconds=2)
+    )
+    services.document_submit(document=urgent, submitted_by=requester)
+    due = Task.objects.get(document=urgent).created_at + timedelta(seconds=2)
+    assert eventually(lambda: timezone.now() >= due)
+    assert services.overdue_tasks_escalate().escalated == 1
+    escalation = Delivery.objects.get(recipient=contact, notification__document=urgent)
+    assert eventually(lambda: Delivery.objects.get(pk=escalation.pk).status == Delivery.Status.PUSHED)
+    services.step_approve(document=urgent, approver=approver)
+    page.goto(f"/admin/notifications/delivery/{escalation.pk}/change/")
+    timeline = page.locator(".nh-timeline")
+    expect(timeline).to_contain_text("Published: Escalated: a task is waiting too long")
+    expect(timeline).to_contain_text("Resolved: Done: the task was decided")
+    save_doc_screenshot(page, "admin-delivery-resolved-escalation")
 
 
 def ignored_for_three_days(requester, department: Department, approver) -> Document:

@@ -25,6 +25,7 @@ from django.db.models import DateTimeField, ExpressionWrapper, F, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from core.durations import duration
 from workflow import signals
 from workflow.errors import WorkflowError
 from workflow.models import SHORTEST_WAIT, Document, Task
@@ -176,7 +177,7 @@ def document_escalation_set(
     escalate = escalate_after if escalate_after is not None else document.department.escalate_after
     if remind is not None and escalate is not None and remind >= escalate:
         raise WorkflowError(
-            f"The reminder ({remind}) must come before the escalation ({escalate}).",
+            f"The reminder (after {duration(remind)}) must come before the escalation (after {duration(escalate)}).",
             code="invalid",
             field="remind_after",
         )
