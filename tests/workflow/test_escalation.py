@@ -295,24 +295,38 @@ class TestRaceWithADecision:
         for signal in held:
             signal.disconnect(dispatch_uid="tests.hold")
 
-    def test_a_decision_during_the_reminder_waits_for_it_then_resolves_it(
-        self, in_review, approvers, hold, redis_client
+    @pytest.mark.parametrize(
+        ("transition", "resolution"),
+        [("approve", "done"), ("reject", "done"), ("reassign", "reassigned"), ("withdraw", "withdrawn")],
+    )
+    def test_a_transition_during_the_follow_ups_waits_for_them_then_resolves_them(
+        self, in_review, requester, approvers, hold, redis_client, transition, resolution
     ):
-        inside, release = hold(signals.task_reminded)
-        reminding = Worker(services.overdue_tasks_escalate, now=at(in_review, REMIND_AFTER))
-        reminding.start()
+        transitions = {
+            "approve": lambda: services.step_approve(document=in_review, approver=approvers[0]),
+            "reject": lambda: services.document_reject(document=in_review, approver=approvers[0], comment="No."),
+            "reassign": lambda: services.step_reassign(
+                document=in_review, reassigned_by=approvers[0], new_approver=UserFactory()
+            ),
+            "withdraw": lambda: services.document_withdraw(document=in_review, withdrawn_by=requester),
+        }
+        inside, release = hold(signals.task_escalated)  # the reminder is written, the escalation being written
+        following_up = Worker(services.overdue_tasks_escalate, now=at(in_review, ESCALATE_AFTER))
+        following_up.start()
         assert inside.wait(30)
-        deciding = Worker(services.step_approve, document=in_review, approver=approvers[0])
+        deciding = Worker(transitions[transition])
         deciding.start()
         with connection.cursor() as cursor:
-            wait_for_blocked_backends(cursor, 1)  # the decision waits for the document's lock
+            wait_for_blocked_backends(cursor, 1)  # the transition waits for the document's lock
         release.set()
 
-        assert reminding.outcome() == EscalationRound(reminded=1)
-        assert deciding.outcome().pk == in_review.pk
-        [reminder] = notifications_of("TaskReminder")
-        assert reminder.resolution == "done"
-        assert list(reminder.deliveries.values_list("status", flat=True)) == [Delivery.Status.RESOLVED]
+        assert following_up.outcome() == EscalationRound(reminded=1, escalated=1)
+        deciding.outcome()
+        follow_ups = notifications_of("TaskReminder") + notifications_of("TaskEscalated")
+        assert [notification.resolution for notification in follow_ups] == [resolution, resolution]
+        assert {status for n in follow_ups for status in n.deliveries.values_list("status", flat=True)} == {
+            Delivery.Status.RESOLVED
+        }
 
     def test_a_reminder_during_a_decision_is_left_to_the_next_round_which_finds_nothing(
         self, in_review, approvers, hold, redis_client
