@@ -2,16 +2,22 @@
 
 A document's state belongs to the workflow services (workflow/services/: submit, approve, reject, reassign),
 which send the signals its notifications hang on; an edit here would bypass them. So documents, approval steps
-and tasks are read-only for everyone, and a document's page tells its story as a timeline (workflow/timeline.py),
-with the notifications published about it. Those come through the `notifications` related name: workflow never
-imports the notifications app.
+and tasks are read-only for everyone (but for a document's own reminder and escalation times, which staff who may
+change departments set through their service), and a document's page tells its story as a timeline
+(workflow/timeline.py), with the notifications published about it. Those come through the `notifications` related
+name: workflow never imports the notifications app.
 """
 
-from django.contrib import admin
-from django.http import HttpRequest, HttpResponse
-from django.urls import reverse
+from django import forms
+from django.contrib import admin, messages
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import URLPattern, path, reverse
+from django.utils.duration import duration_string
 
 from core.read_only_admin import ReadOnlyAdminMixin, ReadOnlyTabularInline
+from workflow import services
+from workflow.errors import WorkflowError
 from workflow.models import ApprovalStep, Department, DepartmentMembership, Document, Task
 from workflow.timeline import Entry, at_second, document_timeline, follow_up_rule, person_name
 
@@ -89,8 +95,58 @@ class DocumentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 "timeline": document_timeline(document),
                 "follow_up_rule": follow_up_rule(document),
                 "notifications": _notifications_about(document),
+                "follow_ups_form": (
+                    FollowUpTimesForm(
+                        initial={
+                            field: duration_string(wait) if (wait := getattr(document, field)) is not None else ""
+                            for field in FollowUpTimesForm.base_fields
+                        }
+                    )
+                    if _may_set_follow_ups(request)
+                    else None
+                ),
             }
         return super().change_view(request, object_id, form_url, {**(extra_context or {}), **context})
+
+    def get_urls(self) -> list[URLPattern]:
+        follow_ups = path(
+            "<int:document_id>/follow-ups/",
+            self.admin_site.admin_view(self.follow_ups_view),
+            name="workflow_document_follow_ups",
+        )
+        return [follow_ups, *super().get_urls()]
+
+    def follow_ups_view(self, request: HttpRequest, document_id: int) -> HttpResponse:
+        """The document page's "reminder and escalation times" form: the one workflow service that sets them."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not _may_set_follow_ups(request):
+            return HttpResponse("Setting a document's times needs the permission to change departments.", status=403)
+        document = get_object_or_404(Document, pk=document_id)
+        form = FollowUpTimesForm(request.POST)
+        if not form.is_valid():
+            for field, errors in form.errors.get_json_data().items():
+                messages.error(request, f"{form.fields[field].label}: {' '.join(e['message'] for e in errors)}")
+        else:
+            try:
+                services.document_escalation_set(document=document, **form.cleaned_data)
+            except WorkflowError as error:
+                messages.error(request, error.message)
+            else:
+                messages.success(request, "Saved the document's own reminder and escalation times.")
+        return HttpResponseRedirect(reverse("admin:workflow_document_change", args=[document.pk]))
+
+
+class FollowUpTimesForm(forms.Form):
+    """A document's own times (workflow/services/escalation.py); empty: its department's."""
+
+    remind_after = forms.DurationField(required=False, label="Remind after")
+    escalate_after = forms.DurationField(required=False, label="Escalate after")
+
+
+def _may_set_follow_ups(request: HttpRequest) -> bool:
+    """Staff who may set a department's times may set one document's."""
+    return request.user.has_perm("workflow.change_department")
 
 
 def _notifications_about(document: Document) -> list[Entry]:

@@ -79,9 +79,12 @@ def test_an_operator_sets_the_times_and_reads_what_came_of_them(open_person):
     urgent = services.document_create(
         requester=requester, department=department, title="Server room cooling", approvers=[approver]
     )
-    services.document_escalation_set(
-        document=urgent, remind_after=timedelta(seconds=1), escalate_after=timedelta(seconds=2)
-    )
+    page.goto(f"/admin/workflow/document/{urgent.pk}/change/")
+    page.get_by_label("Remind after").fill("00:00:01")
+    page.get_by_label("Escalate after").fill("00:00:02")
+    page.get_by_role("button", name="Save times").click()
+    expect(page.get_by_text("Saved the document's own reminder and escalation times.")).to_be_visible()
+    expect(page.locator("#follow-up-rule")).to_contain_text("reminder after 1.0 s (this document's time)")
     services.document_submit(document=urgent, submitted_by=requester)
     due = Task.objects.get(document=urgent).created_at + timedelta(seconds=2)
     assert eventually(lambda: timezone.now() >= due)

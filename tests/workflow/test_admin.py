@@ -5,6 +5,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from notifications.models import Notification
@@ -186,6 +187,49 @@ class TestEscalation:
 
         assert re.search(rf"{AT_SECOND} to Carol Chief \(carol\)", page)
         assert "Reminded at" in page
+
+    def test_staff_set_a_documents_own_times_from_its_page(self, admin_client, ignored):
+        follow_ups = reverse("admin:workflow_document_follow_ups", args=[ignored.pk])
+        page = admin_client.get(reverse("admin:workflow_document_change", args=[ignored.pk])).content.decode()
+        assert f'action="{follow_ups}"' in page
+
+        response = admin_client.post(follow_ups, {"remind_after": "", "escalate_after": "3 00:00:00"}, follow=True)
+
+        ignored.refresh_from_db()
+        assert (ignored.remind_after, ignored.escalate_after) == (None, timedelta(days=3))
+        page = response.content.decode()
+        assert "Saved the document&#x27;s own reminder and escalation times." in page
+        assert "escalation after 3 days (this document&#x27;s time)" in page
+
+    @pytest.mark.parametrize(
+        ("fields", "message"),
+        [
+            ({"remind_after": "5 00:00:00", "escalate_after": ""}, "must come before the escalation"),
+            ({"remind_after": "soon", "escalate_after": ""}, "Remind after: Enter a valid duration."),
+        ],
+    )
+    def test_refused_document_times_change_nothing(self, admin_client, ignored, fields, message):
+        response = admin_client.post(
+            reverse("admin:workflow_document_follow_ups", args=[ignored.pk]), fields, follow=True
+        )
+
+        assert message in response.content.decode()
+        ignored.refresh_from_db()
+        assert (ignored.remind_after, ignored.escalate_after) == (None, None)
+
+    def test_only_staff_who_may_change_departments_set_a_documents_times(self, client, ignored):
+        viewer = UserFactory(is_staff=True)
+        viewer.user_permissions.add(Permission.objects.get(codename="view_document"))
+        client.force_login(viewer)
+        follow_ups = reverse("admin:workflow_document_follow_ups", args=[ignored.pk])
+
+        page = client.get(reverse("admin:workflow_document_change", args=[ignored.pk])).content.decode()
+        response = client.post(follow_ups, {"remind_after": "00:10:00", "escalate_after": ""})
+
+        assert "follow-ups-form" not in page
+        assert response.status_code == 403
+        ignored.refresh_from_db()
+        assert ignored.remind_after is None
 
     def department_form(self, **fields) -> dict:
         return {
