@@ -21,9 +21,11 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
+from core.durations import duration
 from notifications import presence
 from notifications.console.times import time_of_day
 from notifications.models import Delivery, DeliveryAttempt, Device, Notification
+from notifications.reserved import TASK_ESCALATED_EVENT, TASK_REMINDER_EVENT
 from notifications.services.deliveries import websocket_retry_delay
 from notifications.services.pushes import PUSH_RETRY_MAX_DELAY
 from workflow.models import DepartmentMembership
@@ -38,7 +40,7 @@ OVERDUE_AFTER = timedelta(seconds=30)
 
 @dataclass(frozen=True)
 class Explanation:
-    verdict: str  # read, delivered, pushed, pushed_simulated, sending, pushing, waiting, held, failed, expired, ...
+    verdict: str  # read, delivered, pushed, pushed_simulated, sending, pushing, waiting, held, failed, resolved, ...
     summary: str
     details: list[str] = field(default_factory=list)
 
@@ -150,19 +152,23 @@ def device_name(device: Device | None) -> str:
     return f"{device.get_platform_display()} device {device.pk}"
 
 
-def duration(delta: timedelta) -> str:
-    """'1.2 s', '4 min 5 s', '2 h 3 min', '3 days 4 h': how long, as an operator says it."""
-    seconds = max(delta.total_seconds(), 0.0)
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, second = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {second} s" if second else f"{minutes} min"
-    hours, minute = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours} h {minute} min" if minute else f"{hours} h"
-    days, hour = divmod(hours, 24)
-    return f"{days} days {hour} h" if hour else f"{days} days"
+def _follow_up_reason(notification: Notification) -> str:
+    """Why the workflow sent this reminder or escalation (workflow/services/escalation.py); empty for others.
+
+    The event names are reserved: only the workflow publishes them, so their data is its own."""
+    data, event = notification.data, notification.event
+    waited = data.get("waitedSeconds")
+    if notification.published_by_id is not None or not isinstance(waited, int):
+        return ""
+    how_long = duration(timedelta(seconds=waited))
+    if event == TASK_REMINDER_EVENT:
+        return f"The workflow's reminder: task {data.get('taskId')} had waited {how_long} for their decision."
+    if event == TASK_ESCALATED_EVENT:
+        return (
+            f"The workflow's escalation: {data.get('approver')} had left task {data.get('taskId')} undecided for "
+            f"{how_long}; they are the escalation contact of department {data.get('department')}."
+        )
+    return ""
 
 
 def _plural(count: int) -> str:
@@ -238,6 +244,8 @@ class _Ledger:
                 f"(event {notification.event}, {notification.priority} priority{expiry}).",
             )
         )
+        if follow_up := _follow_up_reason(notification):
+            events.append((delivery.created_at, follow_up))
         for number, send in enumerate(self.sends, start=1):
             how = "they were online" if number == 1 else "sent again"
             events.append(
@@ -268,6 +276,14 @@ class _Ledger:
             )
         if delivery.failed_at:
             events.append((delivery.failed_at, f"Failed at {self.at(delivery.failed_at)}: {self._failure()}."))
+        if delivery.resolved_at:
+            events.append(
+                (
+                    delivery.resolved_at,
+                    f"Resolved at {self.at(delivery.resolved_at)}: {self._resolution().lower()}; nothing more is sent "
+                    "or pushed.",
+                )
+            )
         settled_by_client = delivery.status in (Status.ACKNOWLEDGED, Status.READ)
         if settled_by_client and (superseded := self._superseded_failure()):
             events.append((delivery.acknowledged_at or delivery.read_at or self.now, superseded))
@@ -284,6 +300,10 @@ class _Ledger:
             return f"FCM rejected it for {device} ({attempt.error})"
         if attempt.outcome == Outcome.DEVICE_GONE:
             return f"{device}'s token is dead ({_error_code(attempt.error)}): the device was deactivated"
+        if attempt.outcome == Outcome.SUPERSEDED:
+            return f"FCM accepted it for {device} while it was being resolved (its replacement followed)"
+        if attempt.outcome == Outcome.REPLACED:
+            return f"replaced on {device} by the push saying it was resolved"
         return f"temporary error for {device} ({attempt.error}), to be retried"
 
     def _answer(self) -> tuple[str, str, list[str]]:
@@ -304,7 +324,21 @@ class _Ledger:
             return self._pushed()
         if delivery.status == Status.FAILED:
             return self._failed()
+        if delivery.status == Status.RESOLVED:
+            resolved_at = self.at(delivery.resolved_at or self.now)
+            after_push = self._after_push().strip(" ()")
+            return (
+                "resolved",
+                f"needs it no more: it was resolved at {resolved_at} before they read it"
+                f"{', ' + after_push if after_push else ''} ({self._resolution().lower()}).",
+                [],
+            )
         return self._open()
+
+    def _resolution(self) -> str:
+        resolution = self.notification.resolution
+        Resolution = Notification.Resolution
+        return Resolution(resolution).label if resolution in Resolution.values else "the work it was about is done"
 
     def _after_push(self) -> str:
         if self.delivery.pushed_at is None:

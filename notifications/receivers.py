@@ -1,5 +1,5 @@
-"""Turns workflow signals into notifications (a closed task resolves its own), and a user's deactivation into
-closed deliveries: each receiver calls one service.
+"""Turns workflow signals into notifications (a closed task resolves its own, its reminder and escalation
+included), and a user's deactivation into closed deliveries: each receiver calls one service.
 
 Connected once in `NotificationsConfig.ready()`. The signals arrive inside the
 workflow transaction, so the notification commits or rolls back with it.
@@ -77,6 +77,23 @@ def on_document_rejected(
     )
 
 
+def on_task_reminded(sender, *, task_id, document_id, assignee_id, step, waited_seconds, **kwargs) -> None:
+    services.task_reminder_publish(
+        task_id=task_id, document_id=document_id, assignee_id=assignee_id, step=step, waited_seconds=waited_seconds
+    )
+
+
+def on_task_escalated(sender, *, task_id, document_id, assignee_id, contact_id, step, waited_seconds, **kwargs) -> None:
+    services.task_escalation_publish(
+        task_id=task_id,
+        document_id=document_id,
+        assignee_id=assignee_id,
+        contact_id=contact_id,
+        step=step,
+        waited_seconds=waited_seconds,
+    )
+
+
 def on_task_closed(sender, *, task_id, document_id, assignee_id, outcome, reason, **kwargs) -> None:
     services.task_notifications_resolve(task_id=task_id, reason=reason)
 
@@ -102,3 +119,5 @@ def connect() -> None:
     signals.step_approved.connect(on_step_approved, dispatch_uid="notifications.step_approved")
     signals.document_rejected.connect(on_document_rejected, dispatch_uid="notifications.document_rejected")
     signals.task_closed.connect(on_task_closed, dispatch_uid="notifications.task_closed")
+    signals.task_reminded.connect(on_task_reminded, dispatch_uid="notifications.task_reminded")
+    signals.task_escalated.connect(on_task_escalated, dispatch_uid="notifications.task_escalated")

@@ -23,7 +23,16 @@ DOCUMENT_APPROVED_EVENT = "DocumentApproved"
 DOCUMENT_REJECTED_EVENT = "DocumentRejected"
 # To an approver who is out of office: their new task went to their delegate (in-app only, never pushed).
 TASK_DELEGATED_EVENT = "TaskDelegated"
-WORKFLOW_EVENTS = (NEW_TASK_EVENT, DOCUMENT_APPROVED_EVENT, DOCUMENT_REJECTED_EVENT, TASK_DELEGATED_EVENT)
+TASK_REMINDER_EVENT = "TaskReminder"
+TASK_ESCALATED_EVENT = "TaskEscalated"
+WORKFLOW_EVENTS = (
+    NEW_TASK_EVENT,
+    DOCUMENT_APPROVED_EVENT,
+    DOCUMENT_REJECTED_EVENT,
+    TASK_DELEGATED_EVENT,
+    TASK_REMINDER_EVENT,
+    TASK_ESCALATED_EVENT,
+)
 
 RESERVED_EVENT_NAMES = frozenset(
     name.casefold() for name in (*WORKFLOW_EVENTS, *NON_NOTIFICATION_TARGETS, *ServerFrame)

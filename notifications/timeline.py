@@ -42,7 +42,7 @@ _ATTEMPT_WORDS: dict[str, tuple[str, str]] = {
     Outcome.REJECTED: ("FCM rejected the push", "failure"),
     Outcome.DEVICE_GONE: ("FCM: the device is unregistered (deactivated here)", "failure"),
     Outcome.SUPERSEDED: ("Pushed through FCM while the work was being done: superseded", "push"),
-    Outcome.REPLACED: ("Replaced on the phone by a “Done” push (same tag)", "push"),
+    Outcome.REPLACED: ("Replaced on the device by the resolution's push", "push"),
 }
 
 
@@ -81,9 +81,6 @@ def delivery_timeline(delivery: Delivery) -> list[Entry]:
         )
     if delivery.read_at is not None:
         entries.append(Entry(delivery.read_at, "Read", "", "success"))
-    if delivery.resolved_at is not None:
-        resolution = notification.get_resolution_display() or "the work it was about is done"
-        entries.append(Entry(delivery.resolved_at, f"Resolved: {resolution}", "No push after this", "success"))
     if delivery.failed_at is not None and delivery.failure_reason == Delivery.FailureReason.IN_APP_ONLY:
         # Not a fault: where a push would come, an in-app only notification stops (services/pushes.py).
         entries.append(
@@ -92,6 +89,15 @@ def delivery_timeline(delivery: Delivery) -> list[Entry]:
     elif delivery.failed_at is not None:
         reason = delivery.get_failure_reason_display() or "no reason recorded"
         entries.append(Entry(delivery.failed_at, f"Failed: {reason}", delivery.last_error, "failure"))
+    if delivery.resolved_at is not None:
+        entries.append(
+            Entry(
+                delivery.resolved_at,
+                f"Resolved: {notification.get_resolution_display() or 'the work it was about is done'}",
+                "Nothing more is sent or pushed; a push already on a phone is replaced.",
+                "success",
+            )
+        )
     # sorted() is stable: entries at the same second stay in the order they were appended (publish, create, log).
     return sorted(entries, key=lambda entry: entry.at)
 

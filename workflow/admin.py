@@ -2,9 +2,10 @@
 
 A document's state belongs to the workflow services (workflow/services/: submit, approve, reject, reassign),
 which send the signals its notifications hang on; an edit here would bypass them. So documents, approval steps
-and tasks are read-only for everyone, and a document's page tells its story as a timeline (workflow/timeline.py),
-with the notifications published about it. Those come through the `notifications` related name: workflow never
-imports the notifications app.
+and tasks are read-only for everyone (but for a document's own reminder and escalation times, which staff who may
+change departments set through their service), and a document's page tells its story as a timeline
+(workflow/timeline.py), with the notifications published about it. Those come through the `notifications` related
+name: workflow never imports the notifications app.
 
 Delegations (out of office) are added and cancelled here through their services (`delegation_create`, the
 "cancel" action: `delegation_cancel`), so the admin refuses overlaps and loops as the API does; a delegation's
@@ -17,15 +18,17 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import F, Q, QuerySet
-from django.http import HttpRequest, HttpResponse
-from django.urls import reverse
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
+from django.utils.duration import duration_string
 
 from core.read_only_admin import TIMELINE_CSS, ReadOnlyAdminMixin, ReadOnlyTabularInline
 from workflow import services
 from workflow.errors import WorkflowError
 from workflow.models import ApprovalStep, Delegation, Department, DepartmentMembership, Document, Task
-from workflow.timeline import Entry, at_second, document_timeline, person_name
+from workflow.timeline import Entry, at_second, document_timeline, follow_up_rule, person_name
 
 
 class DepartmentMembershipInline(admin.TabularInline):
@@ -36,9 +39,25 @@ class DepartmentMembershipInline(admin.TabularInline):
 
 @admin.register(Department)
 class DepartmentAdmin(admin.ModelAdmin):
-    list_display = ["code", "name", "member_count"]
+    list_display = ["code", "name", "member_count", "remind_after", "escalate_after", "escalation_contact"]
+    list_select_related = ["escalation_contact"]
     search_fields = ["code", "name"]
+    autocomplete_fields = ["escalation_contact"]
     inlines = [DepartmentMembershipInline]
+    fieldsets = [
+        (None, {"fields": ["code", "name"]}),
+        (
+            "Tasks nobody acts on",
+            {
+                "fields": ["remind_after", "escalate_after", "escalation_contact"],
+                "description": (
+                    "Measured from when a task opened; a document may have its own times. Write a duration as "
+                    "days hours:minutes:seconds: “1 00:00:00” is a day, “04:00:00” four hours. The approver is "
+                    "reminded once, then the escalation contact is told once, with a link to the document."
+                ),
+            },
+        ),
+    ]
 
     @admin.display(description="members")
     def member_count(self, department: Department) -> int:
@@ -81,8 +100,62 @@ class DocumentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         document = self.get_object(request, object_id)
         context = {}
         if document is not None:
-            context = {"timeline": document_timeline(document), "notifications": _notifications_about(document)}
+            context = {
+                "timeline": document_timeline(document),
+                "follow_up_rule": follow_up_rule(document),
+                "notifications": _notifications_about(document),
+                "follow_ups_form": (
+                    FollowUpTimesForm(
+                        initial={
+                            field: duration_string(wait) if (wait := getattr(document, field)) is not None else ""
+                            for field in FollowUpTimesForm.base_fields
+                        }
+                    )
+                    if _may_set_follow_ups(request)
+                    else None
+                ),
+            }
         return super().change_view(request, object_id, form_url, {**(extra_context or {}), **context})
+
+    def get_urls(self) -> list[URLPattern]:
+        follow_ups = path(
+            "<int:document_id>/follow-ups/",
+            self.admin_site.admin_view(self.follow_ups_view),
+            name="workflow_document_follow_ups",
+        )
+        return [follow_ups, *super().get_urls()]
+
+    def follow_ups_view(self, request: HttpRequest, document_id: int) -> HttpResponse:
+        """The document page's "reminder and escalation times" form: the one workflow service that sets them."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not _may_set_follow_ups(request):
+            return HttpResponse("Setting a document's times needs the permission to change departments.", status=403)
+        document = get_object_or_404(Document, pk=document_id)
+        form = FollowUpTimesForm(request.POST)
+        if not form.is_valid():
+            for field, errors in form.errors.get_json_data().items():
+                messages.error(request, f"{form.fields[field].label}: {' '.join(e['message'] for e in errors)}")
+        else:
+            try:
+                services.document_escalation_set(document=document, **form.cleaned_data)
+            except WorkflowError as error:
+                messages.error(request, error.message)
+            else:
+                messages.success(request, "Saved the document's own reminder and escalation times.")
+        return HttpResponseRedirect(reverse("admin:workflow_document_change", args=[document.pk]))
+
+
+class FollowUpTimesForm(forms.Form):
+    """A document's own times (workflow/services/escalation.py); empty: its department's."""
+
+    remind_after = forms.DurationField(required=False, label="Remind after")
+    escalate_after = forms.DurationField(required=False, label="Escalate after")
+
+
+def _may_set_follow_ups(request: HttpRequest) -> bool:
+    """Staff who may set a department's times may set one document's."""
+    return request.user.has_perm("workflow.change_department")
 
 
 def _notifications_about(document: Document) -> list[Entry]:
@@ -134,10 +207,21 @@ class ApprovalStepAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(Task)
 class TaskAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["id", "document", "assignee_name", "on_behalf_of_name", "step_order", "status", "created", "closed"]
+    list_display = [
+        "id",
+        "document",
+        "assignee_name",
+        "on_behalf_of_name",
+        "step_order",
+        "status",
+        "created",
+        "reminded",
+        "escalated",
+        "closed",
+    ]
     list_filter = ["status"]
     search_fields = ["document__title", "assignee__username"]
-    list_select_related = ["document", "assignee", "on_behalf_of", "step"]
+    list_select_related = ["document", "assignee", "on_behalf_of", "step", "escalated_to"]
 
     @admin.display(description="assignee", ordering="assignee__username")
     def assignee_name(self, task: Task) -> str:
@@ -154,6 +238,17 @@ class TaskAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="closed at", ordering="closed_at")
     def closed(self, task: Task) -> str:
         return at_second(task.closed_at) if task.closed_at else ""
+
+    @admin.display(description="reminded at", ordering="reminded_at")
+    def reminded(self, task: Task) -> str:
+        return at_second(task.reminded_at) if task.reminded_at else ""
+
+    @admin.display(description="escalated", ordering="escalated_at")
+    def escalated(self, task: Task) -> str:
+        if task.escalated_at is None:
+            return ""
+        to = person_name(task.escalated_to) if task.escalated_to else "nobody to tell"
+        return f"{at_second(task.escalated_at)} to {to}"
 
     @admin.display(description="step", ordering="step__order")
     def step_order(self, task: Task) -> int:

@@ -4,9 +4,28 @@ State changes happen only in `workflow.services`; these classes hold data and
 the small read-only helpers that describe it.
 """
 
+from datetime import timedelta
+
 from django.conf import settings
-from django.core.validators import RegexValidator
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
+
+# A reminder or escalation sooner than this would fire before anyone could act on a task.
+SHORTEST_WAIT = timedelta(seconds=1)
+
+
+def wait_field(help_text: str) -> models.DurationField:
+    """How long an open task may wait before something happens; empty: see `help_text`."""
+    return models.DurationField(
+        null=True, blank=True, validators=[MinValueValidator(SHORTEST_WAIT)], help_text=help_text
+    )
+
+
+def check_remind_before_escalate(remind_after: timedelta | None, escalate_after: timedelta | None) -> None:
+    """A reminder after the escalation would remind of work already handed up: refuse that order."""
+    if remind_after is not None and escalate_after is not None and remind_after >= escalate_after:
+        raise ValidationError({"remind_after": "Remind before escalating: make this shorter than the escalation time."})
 
 
 class Department(models.Model):
@@ -23,12 +42,28 @@ class Department(models.Model):
         related_name="departments",
         blank=True,
     )
+    # Escalation of ignored tasks (workflow/services/escalation.py), measured from when the task opened.
+    remind_after = wait_field("Remind the approver once when a task has waited this long (e.g. 1 day). Empty: never.")
+    escalate_after = wait_field(
+        "Tell the escalation contact when a task has waited this long (e.g. 2 days). Empty: never."
+    )
+    escalation_contact = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="escalation_contact_for",
+        help_text="Who hears of the department's ignored tasks. Empty: nobody (the escalation is only recorded).",
+    )
 
     class Meta:
         ordering = ["code"]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.code})"
+
+    def clean(self) -> None:
+        check_remind_before_escalate(self.remind_after, self.escalate_after)
 
 
 class DepartmentMembership(models.Model):
@@ -62,6 +97,11 @@ class Document(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
     decided_at = models.DateTimeField(null=True, blank=True)
+    # Overrides of the department's times for this document (e.g. an urgent one); empty: the department's.
+    remind_after = wait_field("Overrides the department's reminder time for this document. Empty: the department's.")
+    escalate_after = wait_field(
+        "Overrides the department's escalation time for this document. Empty: the department's."
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -118,10 +158,21 @@ class Task(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
     created_at = models.DateTimeField(auto_now_add=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    # Set once each by workflow/services/escalation.py; never again for the same task.
+    reminded_at = models.DateTimeField(null=True, blank=True)
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    # Who it was escalated to, as the department said then (empty with `escalated_at`: there was nobody).
+    escalated_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="escalated_tasks"
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["assignee", "status"], name="task_assignee_status")]
+        indexes = [
+            models.Index(fields=["assignee", "status"], name="task_assignee_status"),
+            # The escalation sweep reads open tasks only, oldest first.
+            models.Index(fields=["created_at"], condition=models.Q(status="open"), name="task_open_created"),
+        ]
         constraints = [
             # One open task per step: the database backs up the services' locking.
             models.UniqueConstraint(fields=["step"], condition=models.Q(status="open"), name="one_open_task_per_step")

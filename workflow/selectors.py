@@ -12,8 +12,9 @@ from workflow.models import ApprovalStep, Delegation, Department, DepartmentMemb
 
 
 def documents_visible_to(user: AbstractUser) -> QuerySet[Document]:
-    """Documents a user may see: their own, those they approve (or hold a task of, as a delegate), and their
-    departments'."""
+    """Documents a user may see: their own, those they approve (or hold a task of, as a delegate), their
+    departments', and those of the departments whose escalation contact they are (an escalation links to the
+    document)."""
     if not user.is_active:
         return Document.objects.none()
     if user.is_staff:
@@ -22,7 +23,11 @@ def documents_visible_to(user: AbstractUser) -> QuerySet[Document]:
     in_department = DepartmentMembership.objects.filter(department=OuterRef("department_id"), user_id=user.pk)
     holds_task = Task.objects.filter(document=OuterRef("pk"), assignee_id=user.pk)
     return Document.objects.filter(
-        Q(requester_id=user.pk) | Exists(is_approver) | Exists(in_department) | Exists(holds_task)
+        Q(requester_id=user.pk)
+        | Exists(is_approver)
+        | Exists(in_department)
+        | Exists(holds_task)
+        | Q(department__escalation_contact_id=user.pk)
     )
 
 

@@ -34,3 +34,11 @@ task_closed = Signal()
 
 # document_id, requester_id, withdrawn_by_id
 document_withdrawn = Signal()
+
+# task_id, document_id, assignee_id, step, waited_seconds (since the task opened). Sent once per task, when it
+# has waited its reminder time without a decision (services/escalation.py).
+task_reminded = Signal()
+
+# task_id, document_id, assignee_id, contact_id (the department's escalation contact), step, waited_seconds.
+# Sent once per task, when it has waited its escalation time; not sent when there was nobody to escalate to.
+task_escalated = Signal()

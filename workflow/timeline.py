@@ -1,9 +1,10 @@
 """One document's story in time order, in words: what the admin's document page shows as a timeline.
 
-Built from the document, its approval steps and their tasks. What the rows cannot tell: who submitted it (the
-services allow only the requester, so it says the requester), a reassignment's author (a reassigned step's old
-task shows as cancelled, the new one as opened), and anything about notifications: workflow does not know them
-(the admin's page adds them through the `notifications` related name, without an import).
+Built from the document, its approval steps and their tasks (with their reminders and escalations). What the rows
+cannot tell: who submitted it (the services allow only the requester, so it says the requester), a reassignment's
+author (a reassigned step's old task shows as cancelled, the new one as opened), and anything about notifications:
+workflow does not know them (the admin's page adds them through the `notifications` related name, without an
+import).
 """
 
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from datetime import datetime
 
 from django.utils import timezone
 
+from core.durations import duration
 from workflow.models import ApprovalStep, Delegation, Document, Task
 
 
@@ -50,9 +52,11 @@ _TASK_CLOSED: dict[str, str] = {
 def document_timeline(document: Document) -> list[Entry]:
     """Created, submitted, every task opened and closed, every step's decision, oldest first; then the steps
     still waiting, in order, without a time. Four queries, whatever the number of steps and tasks."""
-    document = Document.objects.select_related("requester", "department").get(pk=document.pk)
+    document = Document.objects.select_related("requester", "department__escalation_contact").get(pk=document.pk)
     steps = list(document.steps.select_related("approver", "decided_by", "decided_on_behalf_of").order_by("order"))
-    tasks = list(document.tasks.select_related("assignee", "on_behalf_of", "step").order_by("created_at", "id"))
+    tasks = list(
+        document.tasks.select_related("assignee", "on_behalf_of", "step", "escalated_to").order_by("created_at", "id")
+    )
     delegations = _delegations_of(tasks)
     entries = [
         Entry(
@@ -70,6 +74,7 @@ def document_timeline(document: Document) -> list[Entry]:
                 f"Task opened for step {task.step.order}: {person_name(task.assignee)}{_behalf(task, delegations)}",
             )
         )
+        entries.extend(_follow_ups(task, document))
         if task.closed_at is not None:
             closed = _TASK_CLOSED.get(task.status, task.get_status_display())
             entries.append(
@@ -114,6 +119,48 @@ def _behalf(task: Task, delegations: list[Delegation]) -> str:
     ]
     until = f" (out of office until {timezone.localtime(applied[0].ends_at):%Y-%m-%d %H:%M})" if applied else ""
     return f" on behalf of {person_name(task.on_behalf_of)}{until}"
+
+
+def follow_up_rule(document: Document) -> str:
+    """When the document's open tasks are reminded and escalated, whose setting that is, and to whom, in words."""
+    department = document.department
+    parts = []
+    for label, field in (("reminder", "remind_after"), ("escalation", "escalate_after")):
+        own, inherited = getattr(document, field), getattr(department, field)
+        if own is not None:
+            parts.append(f"{label} after {duration(own)} (this document's time)")
+        elif inherited is not None:
+            parts.append(f"{label} after {duration(inherited)} (department {department.code})")
+        else:
+            parts.append(f"no {label}")
+    contact = department.escalation_contact
+    escalates_to = f"to {person_name(contact)}" if contact is not None else "to nobody: the department has no contact"
+    return f"Open tasks: {parts[0]}; {parts[1]}, {escalates_to}."
+
+
+def _follow_ups(task: Task, document: Document) -> list[Entry]:
+    """The task's reminder and escalation (workflow/services/escalation.py), if it had them."""
+    entries = []
+    if task.reminded_at is not None:
+        waited = duration(task.reminded_at - task.created_at)
+        entries.append(
+            Entry(
+                task.reminded_at,
+                f"Reminded {person_name(task.assignee)}: the task of step {task.step.order} waited {waited}",
+                "A TaskReminder, at normal priority",
+                "warning",
+            )
+        )
+    if task.escalated_at is not None:
+        waited = duration(task.escalated_at - task.created_at)
+        if task.escalated_to is not None:
+            what = f"Escalated to {person_name(task.escalated_to)}: the task of step {task.step.order} waited {waited}"
+            detail = f"A TaskEscalated about {person_name(task.assignee)}, the department's escalation contact"
+        else:
+            what = f"Not escalated: the task of step {task.step.order} waited {waited}, and nobody to tell"
+            detail = f"Department {document.department.code} has no escalation contact (other than the approver)"
+        entries.append(Entry(task.escalated_at, what, detail, "failure" if task.escalated_to is None else "warning"))
+    return entries
 
 
 def _decision(step: ApprovalStep) -> Entry:

@@ -197,7 +197,7 @@ class ExplanationSerializer(serializers.Serializer):
 
     verdict = serializers.CharField(
         help_text="A short machine name: read, delivered, pushed, pushed_simulated, sending, pushing, waiting, held, "
-        "failed, expired, recipient_inactive or in_app_only."
+        "failed, expired, recipient_inactive, in_app_only or resolved."
     )
     summary = serializers.CharField(
         help_text="One line: the answer, with the recipient's name and times to the second."

@@ -37,6 +37,8 @@ from notifications.services.workflow_notifications import (
     document_rejected_publish,
     new_task_publish,
     task_delegated_publish,
+    task_escalation_publish,
+    task_reminder_publish,
 )
 
 __all__ = [
@@ -72,5 +74,7 @@ __all__ = [
     "recipient_deactivated",
     "retention_prune",
     "task_delegated_publish",
+    "task_escalation_publish",
     "task_notifications_resolve",
+    "task_reminder_publish",
 ]

@@ -5,15 +5,21 @@ These are the system's own notifications: no publisher scope applies to them, an
 reserved (notifications/reserved.py), so no API publisher can forge one.
 """
 
+from datetime import timedelta
+
 from django.contrib.auth import get_user_model
+from django.urls import reverse
 from django.utils import timezone
 
+from core.durations import duration
 from notifications.models import Notification
 from notifications.reserved import (
     DOCUMENT_APPROVED_EVENT,
     DOCUMENT_REJECTED_EVENT,
     NEW_TASK_EVENT,
     TASK_DELEGATED_EVENT,
+    TASK_ESCALATED_EVENT,
+    TASK_REMINDER_EVENT,
 )
 from notifications.services.publish import notification_publish
 from notifications.services.resolution import task_subject
@@ -34,31 +40,26 @@ def new_task_publish(
     """The assignee's NewTask; a delegate's (out of office) says on whose behalf, in `onBehalfOf`."""
     document = Document.objects.get(pk=document_id)
     requester_name = _display_name(requester_id)
-    data = {
-        "documentId": document_id,
-        "documentTitle": document.title,
-        "taskId": task_id,
-        "step": step,
-        "requestedBy": requester_name,
-        "description": f"Approve “{document.title}” requested by {requester_name}",
-        "timestamp": timezone.now().isoformat(),
-    }
     body = f"{requester_name} asks you to approve “{document.title}” (step {step})."
+    on_behalf: dict[str, object] = {}
     if on_behalf_of_id is not None:
-        data["onBehalfOf"] = absent_name = _display_name(on_behalf_of_id)
+        on_behalf["onBehalfOf"] = absent_name = _display_name(on_behalf_of_id)
         body = (
             f"{requester_name} asks {absent_name} to approve “{document.title}” (step {step}); "
             f"{absent_name} is out of office, so you decide on their behalf."
         )
-    return notification_publish(
+    return _task_notification_publish(
         event=NEW_TASK_EVENT,
         title="New task assigned",
         body=body,
-        data=data,
-        user_ids=[assignee_id],
-        document_id=document_id,
+        description=f"Approve “{document.title}” requested by {requester_name}",
+        document=document,
+        task_id=task_id,
+        step=step,
+        requester_name=requester_name,
+        recipient_id=assignee_id,
+        **on_behalf,
         priority=Notification.Priority.HIGH,
-        subject=task_subject(task_id),
     )
 
 
@@ -165,6 +166,99 @@ def _on_behalf(on_behalf_of_id: int | None) -> tuple[dict[str, str], str]:
         return {}, ""
     name = _display_name(on_behalf_of_id)
     return {"onBehalfOf": name}, f" on behalf of {name}"
+def task_reminder_publish(
+    *, task_id: int, document_id: int, assignee_id: int, step: int, waited_seconds: int
+) -> Notification:
+    """The approver left the task waiting: one reminder, less urgent than the NewTask it follows up."""
+    document = Document.objects.get(pk=document_id)
+    requester_name = _display_name(document.requester_id)
+    waited = duration(timedelta(seconds=waited_seconds))
+    return _task_notification_publish(
+        event=TASK_REMINDER_EVENT,
+        title="Reminder: a task waits for you",
+        body=f"“{document.title}” from {requester_name} has waited {waited} for your decision (step {step}).",
+        description=f"Approve “{document.title}” requested by {requester_name}: waiting {waited}",
+        document=document,
+        task_id=task_id,
+        step=step,
+        requester_name=requester_name,
+        recipient_id=assignee_id,
+        priority=Notification.Priority.NORMAL,
+        waitedSeconds=waited_seconds,
+        url=document_url(document_id),
+    )
+
+
+def task_escalation_publish(
+    *, task_id: int, document_id: int, assignee_id: int, contact_id: int, step: int, waited_seconds: int
+) -> Notification:
+    """Nobody acted on the task in time: the department's escalation contact hears who holds it and since when,
+    with a link to the document."""
+    document = Document.objects.select_related("department").get(pk=document_id)
+    approver_name = _display_name(assignee_id)
+    requester_name = _display_name(document.requester_id)
+    waited = duration(timedelta(seconds=waited_seconds))
+    return _task_notification_publish(
+        event=TASK_ESCALATED_EVENT,
+        title="Escalated: a task is waiting too long",
+        body=(
+            f"{approver_name} has not decided on “{document.title}” (step {step}, requested by {requester_name}) "
+            f"for {waited}."
+        ),
+        description=f"{approver_name} has not decided on “{document.title}” for {waited}",
+        document=document,
+        task_id=task_id,
+        step=step,
+        requester_name=requester_name,
+        recipient_id=contact_id,
+        priority=Notification.Priority.HIGH,
+        approver=approver_name,
+        department=document.department.code,
+        waitedSeconds=waited_seconds,
+        url=document_url(document_id),
+    )
+
+
+def _task_notification_publish(
+    *,
+    event: str,
+    title: str,
+    body: str,
+    description: str,
+    document: Document,
+    task_id: int,
+    step: int,
+    requester_name: str,
+    recipient_id: int,
+    priority: str,
+    **extra_data: object,
+) -> Notification:
+    """A notification about an open task (NewTask, its reminder, its escalation): the fields every one carries,
+    and the task's subject, so that all of them are resolved together when the task closes."""
+    return notification_publish(
+        event=event,
+        title=title,
+        body=body,
+        data={
+            "documentId": document.pk,
+            "documentTitle": document.title,
+            "taskId": task_id,
+            "step": step,
+            "requestedBy": requester_name,
+            **extra_data,
+            "description": description,
+            "timestamp": timezone.now().isoformat(),
+        },
+        user_ids=[recipient_id],
+        document_id=document.pk,
+        priority=priority,
+        subject=task_subject(task_id),
+    )
+
+
+def document_url(document_id: int) -> str:
+    """The document's page, as a path on this server (clients know the origin they talk to)."""
+    return reverse("web:document", args=[document_id])
 
 
 def _display_name(user_id: int) -> str:

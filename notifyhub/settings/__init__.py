@@ -206,6 +206,11 @@ env.check(
     "NOTIFY_IDEMPOTENCY_KEY_TTL_HOURS must not outlast NOTIFY_RETENTION_DAYS (a key answers with its notification)",
 )
 
+# --- Workflow: reminders and escalations of ignored tasks (workflow/services/escalation.py) ------------------
+# How often Celery beat looks for tasks due a reminder or an escalation (on the sweep queue), in seconds. When
+# they are due is each department's setting (admin: Departments), overridable per document; empty: never.
+WORKFLOW_ESCALATION_INTERVAL = env.float("WORKFLOW_ESCALATION_INTERVAL", default=60, minimum=0.1)
+
 # --- Real-time hub (WebSocket endpoints) ----------------------------------------------------------------
 # Origins a browser handshake may come from: full origins (https://app.example.com) match exactly,
 # host patterns (app.example.com, .example.com, *) match any scheme and port. No Origin header is allowed.
@@ -437,10 +442,12 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "inte
 # tasks in the default queue it would wait its turn, and (with an expiry of one interval) be discarded every
 # time, so resends, the recovery of stuck rows and expiry would all stop while pushes are backed up. The
 # retention pruner shares it: its runs are short (a time budget), so a sweep waits for one at most that long.
+# So does the escalation round (at most ROUND_LIMIT tasks per stage, each one short transaction).
 SWEEP_QUEUE = "sweep"
 CELERY_TASK_ROUTES = {
     "notifications.sweep_deliveries": {"queue": SWEEP_QUEUE},
     "notifications.prune_retention": {"queue": SWEEP_QUEUE},
+    "workflow.escalate_overdue_tasks": {"queue": SWEEP_QUEUE},
 }
 CELERY_BEAT_SCHEDULE = {
     "sweep-deliveries": {
@@ -455,6 +462,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": NOTIFY_RETENTION_INTERVAL,
         # The same reasoning: a sweeper back from a long stop finds a run or two queued, not one per interval.
         "options": {"queue": SWEEP_QUEUE, "expires": max(60.0, 2 * NOTIFY_RETENTION_INTERVAL)},
+    },
+    "escalate-overdue-tasks": {
+        "task": "workflow.escalate_overdue_tasks",
+        "schedule": WORKFLOW_ESCALATION_INTERVAL,
+        # Idempotent as the others (a task is reminded and escalated once, whatever the number of runs).
+        "options": {"queue": SWEEP_QUEUE, "expires": max(60.0, 2 * WORKFLOW_ESCALATION_INTERVAL)},
     },
 }
 

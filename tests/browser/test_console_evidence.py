@@ -145,5 +145,5 @@ def test_a_retracted_notification_reads_as_resolved_on_its_pages(open_person):
 
     timeline = page.locator(".nh-timeline")
     expect(timeline).to_contain_text("Resolved: Retracted by its publisher")
-    expect(timeline).to_contain_text("No push after this")
+    expect(timeline).to_contain_text("Nothing more is sent or pushed")
     save_doc_screenshot(page, "console-delivery-resolved")

@@ -10,7 +10,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from notifications.models import Delivery, DeliveryAttempt, Notification, PublisherScope
-from notifications.services import notification_publish, notification_retract
+from notifications.services import (
+    delivery_push,
+    delivery_push_replacement,
+    notification_publish,
+    notification_retract,
+    notifications_resolve,
+)
 from notifications.timeline import delivery_timeline
 from tests.support.api import make_publisher
 from tests.support.factories import (
@@ -435,7 +441,7 @@ def test_a_retracted_notification_ends_its_timeline_resolved_and_names_a_superse
     timeline = delivery_timeline(delivery)
     assert timeline[-2].what == "Pushed through FCM while the work was being done: superseded"
     assert timeline[-1].what == "Resolved: Retracted by its publisher"
-    assert timeline[-1].detail == "No push after this" and timeline[-1].kind == "success"
+    assert timeline[-1].detail.startswith("Nothing more is sent or pushed") and timeline[-1].kind == "success"
 
 
 def test_the_delivery_page_shows_the_timeline_and_the_raw_fields(admin_client):
@@ -663,3 +669,22 @@ def test_an_in_app_only_delivery_closes_without_a_push_and_says_so():
 
     assert timeline[0].detail == "TaskDelegated, published by the workflow; in-app only: never pushed"
     assert (timeline[-1].what, timeline[-1].kind) == ("Closed without a push: in-app only", "info")
+
+
+def test_a_resolved_delivery_ends_its_timeline_resolved_after_its_push_and_replacement(fcm):
+    user = UserFactory()
+    DeviceFactory(user=user)
+    notification = notification_publish(event="NewTask", title="Task", user_ids=[user.pk], subject="task:1")
+    delivery = Delivery.objects.get(notification=notification)
+    assert delivery_push(delivery_id=delivery.pk) == "pushed"
+    notifications_resolve(subject="task:1", resolution="done")
+    delivery_push_replacement(delivery_id=delivery.pk)  # queued after commit, which this test never reaches
+
+    timeline = delivery_timeline(delivery)
+
+    assert [entry.what for entry in timeline][2:] == [
+        "Pushed through FCM: accepted",
+        "Resolved: Done: the task was decided",
+        "Replaced on the device by the resolution's push",
+    ]
+    assert timeline[3].kind == "success"

@@ -21,12 +21,15 @@ from notifications.services import (
     delivery_acknowledge,
     delivery_mark_read,
     delivery_push,
+    delivery_push_replacement,
     notification_publish,
+    notifications_resolve,
     recipient_deactivated,
 )
 from tests.support.factories import DepartmentFactory, DeviceFactory, UserFactory, add_members
 from tests.support.fake_fcm import error
-from workflow.models import DepartmentMembership, Document
+from workflow import services as workflow
+from workflow.models import DepartmentMembership, Document, Task
 
 pytestmark = pytest.mark.django_db
 
@@ -594,4 +597,56 @@ def test_no_delivery_with_nothing_on_the_account_to_explain_it(bob, redis_client
     assert answer.details == [
         "Nothing on their account explains it: the publisher did not address them, or a department of theirs "
         "(NotifyHub records who got a notification, not whom the publisher named)."
+    ]
+
+
+# --- The workflow's follow-ups of an ignored task ----------------------------------------------------------------
+
+
+def test_a_reminder_and_an_escalation_say_why_the_workflow_sent_them(bob, redis_client):
+    department = DepartmentFactory(code="finance", remind_after=timedelta(hours=1), escalate_after=timedelta(days=2))
+    department.escalation_contact = bob
+    department.save(update_fields=["escalation_contact"])
+    ada, linus = UserFactory(username="ada"), UserFactory(username="linus", first_name="Linus", last_name="T")
+    add_members(department, ada)
+    document = workflow.document_create(requester=ada, department=department, title="Trip", approvers=[linus])
+    workflow.document_submit(document=document, submitted_by=ada)
+    task = Task.objects.get(document=document)
+    workflow.overdue_tasks_escalate(now=task.created_at + timedelta(days=2, hours=3))
+
+    reminder = Delivery.objects.get(recipient=linus, notification__event="TaskReminder")
+    escalation = rewrite(Delivery.objects.get(recipient=bob, notification__event="TaskEscalated"))
+
+    assert (
+        explained(reminder).details[1]
+        == f"The workflow's reminder: task {task.pk} had waited 2 days 3 h for their decision."
+    )
+    assert explained(escalation).details[:2] == [
+        "Published at 14:05:00 UTC: “Escalated: a task is waiting too long” (event TaskEscalated, high priority).",
+        f"The workflow's escalation: Linus T had left task {task.pk} undecided for 2 days 3 h; they are the "
+        "escalation contact of department finance.",
+    ]
+    assert all("workflow's" not in sentence for sentence in explained(publish_to(bob)).details)
+
+
+def test_resolved_after_a_push_the_replacement_is_told_and_nothing_more_is_due(bob, redis_client, fcm):
+    device = DeviceFactory(user=bob)
+    delivery = publish_to(bob, subject="task:7")
+    assert delivery_push(delivery_id=delivery.pk) == "pushed"
+    notifications_resolve(subject="task:7", resolution="done")
+    delivery_push_replacement(delivery_id=delivery.pk)
+    delivery = rewrite(delivery, attempts=[at(31), at(95)], pushed_at=at(31), resolved_at=at(90))
+
+    answer = explained(delivery)
+
+    assert answer.verdict == "resolved"
+    assert answer.summary == (
+        "Bob Smith (bob) needs it no more: it was resolved at 14:06:30 UTC before they read it, after a push at "
+        "14:05:31 UTC (done: the task was decided)."
+    )
+    assert answer.details == [
+        PUBLISHED_SENTENCE,
+        f"Push round 1 at 14:05:31 UTC: FCM accepted it for Android device {device.pk}.",
+        "Resolved at 14:06:30 UTC: done: the task was decided; nothing more is sent or pushed.",
+        f"Push round 2 at 14:06:35 UTC: replaced on Android device {device.pk} by the push saying it was resolved.",
     ]

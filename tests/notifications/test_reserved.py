@@ -88,11 +88,28 @@ def test_the_workflow_publishes_under_the_reserved_names():
     source = Path(workflow_notifications.__file__).read_text()
 
     assert 'event="' not in source  # every workflow event is one of the named constants
-    assert {"NewTask", "DocumentApproved", "DocumentRejected", "TaskDelegated"} == set(WORKFLOW_EVENTS)
+    assert {
+        "NewTask",
+        "DocumentApproved",
+        "DocumentRejected",
+        "TaskDelegated",
+        "TaskReminder",
+        "TaskEscalated",
+    } == set(WORKFLOW_EVENTS)
 
 
 def test_event_names_are_reserved_ignoring_case_and_others_are_not():
-    for name in ("NewTask", "newtask", "DOCUMENTAPPROVED", "notificationsRead", "documentpresence", "HELLO", "Acked"):
+    for name in (
+        "NewTask",
+        "newtask",
+        "DOCUMENTAPPROVED",
+        "taskreminder",
+        "TaskEscalated",
+        "notificationsRead",
+        "documentpresence",
+        "HELLO",
+        "Acked",
+    ):
         assert is_reserved_event(name), name
     for name in ("InvoiceOverdue", "NewTasks", "hr.read", "documentApprovedBy"):
         assert not is_reserved_event(name), name

@@ -13,6 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import NamedTuple
 
+import redis
+from django.conf import settings
+
+from tests.support.presence_registry import settle_presence_registry
 from tests.support.procfile import procfile_process
 from tests.support.servers import ServerProcess, child_environment
 
@@ -65,3 +69,12 @@ def fake_fcm_environment(fake_fcm_server, overrides: dict[str, str]) -> dict[str
             **overrides,
         }
     )
+
+
+def empty_test_redis() -> None:
+    """Empty the test Redis database before a stack starts (leftovers of earlier modules must not reach its
+    worker), with the presence registry established again."""
+    broker = redis.Redis.from_url(settings.REDIS_URL)
+    broker.flushdb()
+    settle_presence_registry(broker)
+    broker.close()

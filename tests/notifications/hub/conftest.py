@@ -4,7 +4,9 @@ import pytest
 from channels.layers import channel_layers
 from django.conf import settings as django_settings
 
+from tests.support.hub_client import NativeClient, access_token
 from tests.support.redis_server import PrivateRedis
+from tests.support.signalr_client import SignalRSocket
 
 # SignalR timers short enough to watch in a test (the same code; settings only).
 QUICK_KEEPALIVE, QUICK_CLIENT_TIMEOUT, QUICK_HANDSHAKE_TIMEOUT = 0.3, 3.0, 1.0
@@ -44,3 +46,20 @@ def private_redis(settings):
     yield redis_server
     redis_server.stop()
     channel_layers.backends.clear()
+
+
+@pytest.fixture
+def devices(hub_server, redis_client):
+    """devices(user) -> (native, signalr): two started connections of the user, closed after the test."""
+    opened = []
+
+    def open_devices(user) -> tuple[NativeClient, SignalRSocket]:
+        native = NativeClient.connect(hub_server, token=access_token(user))
+        native.hello, native.replayed = native.start()
+        signalr = SignalRSocket.started(hub_server, token=access_token(user))
+        opened.extend([native, signalr])
+        return native, signalr
+
+    yield open_devices
+    for client in opened:
+        client.close()

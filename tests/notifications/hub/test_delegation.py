@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from notifications.models import Delivery, DeliveryAttempt, Notification
 from notifications.services import notification_publish
-from tests.notifications.hub.test_resolution import celery, devices, worker  # noqa: F401 - the same stack
+from tests.notifications.hub.test_resolution import celery, worker  # noqa: F401 - the same stack
 from tests.support.api import client_for
 from tests.support.factories import DeviceFactory, UserFactory, add_members
 from tests.support.hub_client import NativeClient, access_token

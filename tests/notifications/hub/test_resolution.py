@@ -11,7 +11,7 @@ from notifications.services import notification_publish
 from tests.support.api import client_for
 from tests.support.celery_stack import CeleryStack
 from tests.support.factories import DeviceFactory, UserFactory, add_members
-from tests.support.hub_client import NativeClient, access_token
+from tests.support.hub_client import NativeClient
 from tests.support.presence_registry import settle_presence_registry
 from tests.support.servers import child_environment
 from tests.support.signalr_client import SignalRSocket, targeting
@@ -54,23 +54,6 @@ def worker(celery, fcm, settings, transactional_db) -> CeleryStack:
     yield celery
     with connection.cursor() as cursor:  # see test_delivery_worker.py: let a sweep lose a deadlock, not teardown
         cursor.execute("SET deadlock_timeout = '30s'")
-
-
-@pytest.fixture
-def devices(hub_server, redis_client):
-    """devices(user) -> (native, signalr): two started connections of the user, closed after the test."""
-    opened = []
-
-    def open_devices(user) -> tuple[NativeClient, SignalRSocket]:
-        native = NativeClient.connect(hub_server, token=access_token(user))
-        native.hello, native.replayed = native.start()
-        signalr = SignalRSocket.started(hub_server, token=access_token(user))
-        opened.extend([native, signalr])
-        return native, signalr
-
-    yield open_devices
-    for client in opened:
-        client.close()
 
 
 @pytest.fixture
