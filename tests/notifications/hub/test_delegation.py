@@ -32,7 +32,7 @@ def notification_frame(native: NativeClient, event: str) -> dict:
 def test_a_delegated_task_reaches_the_delegate_and_is_decided_on_behalf(
     worker,  # noqa: F811 - the fixture imported above
     fcm,
-    devices,  # noqa: F811
+    devices,
     hub_server,
     department,
     requester,
