@@ -41,6 +41,7 @@ _ATTEMPT_WORDS: dict[str, tuple[str, str]] = {
     Outcome.RETRY: ("FCM answered with a temporary error: will retry", "warning"),
     Outcome.REJECTED: ("FCM rejected the push", "failure"),
     Outcome.DEVICE_GONE: ("FCM: the device is unregistered (deactivated here)", "failure"),
+    Outcome.DEFERRED: ("Push held: the recipient's quiet hours", "warning"),
 }
 
 
@@ -89,8 +90,8 @@ def _attempt_detail(attempt: DeliveryAttempt) -> str:
     if attempt.device is not None:
         device = attempt.device
         parts.append(f"{device.get_platform_display()} device, install {device.app_install_id}")
-    elif attempt.channel == DeliveryAttempt.Channel.FCM:
-        parts.append("device since deleted")
+    elif attempt.channel == DeliveryAttempt.Channel.FCM and attempt.outcome != Outcome.DEFERRED:
+        parts.append("device since deleted")  # a held push names no device: it was for all of them
     if attempt.error:
         parts.append(attempt.error)
     return "; ".join(parts)
