@@ -1,7 +1,7 @@
 """The admin: evidence is read-only and says what happened in words (names, labels, timelines); publishing goes
 through the API's service and rules; retry now hands open deliveries to the sweep; publisher scopes are edited."""
 
-from datetime import timedelta
+from datetime import time, timedelta
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -9,7 +9,15 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 from django.utils import timezone
 
-from notifications.models import Delivery, DeliveryAttempt, Notification, PublisherScope
+from notifications.models import (
+    Delivery,
+    DeliveryAttempt,
+    EventPreference,
+    EventTypePolicy,
+    Notification,
+    PublisherScope,
+    UserPreferences,
+)
 from notifications.services import notification_publish
 from notifications.timeline import delivery_timeline
 from tests.support.api import make_publisher
@@ -616,8 +624,6 @@ def test_the_scope_list_and_a_scope_without_the_permission_say_so(admin_client):
 
 
 def test_an_admin_lists_an_event_type_with_its_defaults_and_sees_how_many_users_chose_otherwise(admin_client):
-    from notifications.models import EventPreference, EventTypePolicy
-
     response = admin_client.post(
         reverse("admin:notifications_eventtypepolicy_add"),
         {"event": "InvoiceOverdue", "description": "An invoice is overdue", "default_push": "on"},
@@ -641,8 +647,6 @@ def test_an_admin_lists_an_event_type_with_its_defaults_and_sees_how_many_users_
     ],
 )
 def test_an_event_type_policy_the_rules_refuse_is_shown_in_the_form_and_not_saved(admin_client, fields, message):
-    from notifications.models import EventTypePolicy
-
     response = admin_client.post(reverse("admin:notifications_eventtypepolicy_add"), fields)
 
     assert response.status_code == 200
@@ -651,10 +655,6 @@ def test_an_event_type_policy_the_rules_refuse_is_shown_in_the_form_and_not_save
 
 
 def test_a_users_preferences_are_shown_read_only_with_their_event_choices(admin_client):
-    from datetime import time
-
-    from notifications.models import EventPreference, UserPreferences
-
     ada = UserFactory(username="ada")
     preferences = UserPreferences.objects.create(
         user=ada, time_zone="Europe/Berlin", quiet_hours_start=time(22), quiet_hours_end=time(7)

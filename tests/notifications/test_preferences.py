@@ -8,11 +8,13 @@ import pytest
 from django.db import IntegrityError, connection
 from django.test.utils import CaptureQueriesContext
 
-from notifications.explain import explain_delivery
+from notifications.explain import explain_delivery, explain_no_delivery
 from notifications.models import Delivery, DeliveryAttempt, EventPreference, EventTypePolicy, UserPreferences
 from notifications.preferences import PushAction, QuietHours, push_decision, push_settings_for
-from notifications.services import delivery_push, new_task_publish, notification_publish, notification_retract
+from notifications.services import delivery_push, notification_publish, notification_retract
+from notifications.timeline import delivery_timeline
 from tests.support.factories import DepartmentFactory, DeviceFactory, UserFactory, add_members
+from workflow import services as workflow
 
 BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
 NEW_YORK = zoneinfo.ZoneInfo("America/New_York")
@@ -202,13 +204,10 @@ def test_a_mandatory_event_reaches_users_who_muted_it_before_it_became_mandatory
 
 
 def test_the_workflows_new_task_ignores_a_mute(requester, approvers, department):
-    from workflow import services as workflow
-
     EventPreference.objects.create(user=approvers[0], event="NewTask", muted=True)
     document = workflow.document_create(requester=requester, department=department, title="Q3", approvers=approvers)
     workflow.document_submit(document=document, submitted_by=requester)
     assert Delivery.objects.filter(notification__event="NewTask", recipient=approvers[0]).exists()
-    assert new_task_publish  # the workflow's publisher is the one that ran (services/workflow_notifications.py)
 
 
 # --- The push round decides, with the real fake FCM server ---
@@ -291,8 +290,6 @@ def test_a_user_muted_after_publish_gets_no_push_for_it(ada, fcm):
 
 
 def test_why_was_a_user_who_muted_the_event_not_notified(ada):
-    from notifications.explain import explain_no_delivery
-
     grace = UserFactory()
     EventPreference.objects.create(user=ada, event="Lunch", muted=True)
     lunch = notification_publish(event="Lunch", title="Pizza", user_ids=[ada.pk, grace.pk])
@@ -304,8 +301,6 @@ def test_why_was_a_user_who_muted_the_event_not_notified(ada):
 
 
 def test_the_admin_timeline_shows_a_held_push_with_its_reason(ada, fcm):
-    from notifications.timeline import delivery_timeline
-
     DeviceFactory(user=ada)
     quiet_now(ada, now=datetime.now(UTC))
     delivery = offline_delivery(ada)
@@ -314,3 +309,17 @@ def test_the_admin_timeline_shows_a_held_push_with_its_reason(ada, fcm):
     [held] = [entry for entry in delivery_timeline(delivery) if entry.what.startswith("Push held")]
     assert (held.what, held.kind) == ("Push held: the recipient's quiet hours", "warning")
     assert held.detail.startswith("Quiet hours (") and "held until" in held.detail
+
+
+def test_an_urgent_notification_breaking_through_quiet_hours_is_pushed_with_fcms_high_priority(ada, fcm):
+    phone = DeviceFactory(user=ada)
+    quiet_now(ada, now=datetime.now(UTC), urgent_breaks_through=True)
+    delivery = offline_delivery(ada, priority="urgent")
+
+    assert delivery_push(delivery_id=delivery.pk) == "pushed"
+
+    [message] = fcm.accepted(phone.token)
+    assert message["data"]["priority"] == "urgent"
+    assert message["android"]["priority"] == "high"
+    assert message["webpush"]["headers"]["Urgency"] == "high"
+    assert message["apns"]["headers"]["apns-priority"] == "10"
