@@ -178,7 +178,7 @@ def push_decision(*, notification: Notification, preferences: PushSettings, now:
     local_end = until.astimezone(preferences.quiet_hours.zone)
     return PushDecision(
         PushAction.DEFER,
-        f"Quiet hours ({preferences.quiet_hours.describe()}): held until {local_end:%H:%M} their time.",
+        f"Quiet hours {preferences.quiet_hours.describe()}: held until {local_end:%H:%M} their time.",
         until,
     )
 

@@ -14,7 +14,7 @@ from notifications.models import EventPreference, EventTypePolicy, UserPreferenc
 
 @admin.register(EventTypePolicy)
 class EventTypePolicyAdmin(admin.ModelAdmin):
-    list_display = ["event", "description", "mandatory", "default_push", "default_muted", "choices", "updated_at"]
+    list_display = ["event", "description", "mandatory", "default_push", "default_muted", "choices"]
     list_filter = ["mandatory", "default_push", "default_muted"]
     search_fields = ["event", "description"]
     fields = ["event", "description", "mandatory", "default_push", "default_muted"]
@@ -30,7 +30,7 @@ class EventTypePolicyAdmin(admin.ModelAdmin):
         )
         return super().get_queryset(request).annotate(choice_count=Coalesce(Subquery(counted), 0))
 
-    @admin.display(description="users' own choices", ordering="choice_count")
+    @admin.display(description="users' choices", ordering="choice_count")
     def choices(self, policy: EventTypePolicy) -> int:
         return policy.choice_count  # type: ignore[attr-defined]  # annotated in get_queryset
 

@@ -108,7 +108,7 @@ def test_quiet_hours_hold_a_push_until_they_end_and_urgent_breaks_through_only_i
 
     held = decide(ada, normal, now)
     assert (held.action, held.until) == (PushAction.DEFER, now + timedelta(minutes=30))
-    assert held.reason.startswith("Quiet hours (") and "Europe/Berlin" in held.reason
+    assert held.reason.startswith("Quiet hours ") and "Europe/Berlin" in held.reason
     assert decide(ada, urgent, now).action is PushAction.DEFER  # not allowed to break through (the default)
 
     preferences.urgent_breaks_through = True
@@ -308,7 +308,7 @@ def test_the_admin_timeline_shows_a_held_push_with_its_reason(ada, fcm):
 
     [held] = [entry for entry in delivery_timeline(delivery) if entry.what.startswith("Push held")]
     assert (held.what, held.kind) == ("Push held: the recipient's quiet hours", "warning")
-    assert held.detail.startswith("Quiet hours (") and "held until" in held.detail
+    assert held.detail.startswith("Quiet hours ") and "held until" in held.detail
 
 
 def test_an_urgent_notification_breaking_through_quiet_hours_is_pushed_with_fcms_high_priority(ada, fcm):
