@@ -12,7 +12,7 @@ import pytest
 from notifications.explain import explain_delivery
 from notifications.models import Delivery, DeliveryAttempt, EventPreference, UserPreferences
 from notifications.services import notification_publish, notification_retract
-from tests.support.factories import DeviceFactory, UserFactory
+from tests.support.factories import DepartmentFactory, DeviceFactory, UserFactory, add_members
 from tests.support.hub_client import until_notification
 from tests.support.signalr_client import targeting
 from tests.support.waiting import eventually
@@ -118,3 +118,24 @@ def test_a_muted_event_type_reaches_neither_socket_protocol(devices):
     messages = ada_signalr.messages_until(lambda message: message.get("type") == 1)
     assert [message["target"] for message in messages if message.get("type") == 1] == ["Ping"]
     assert not Delivery.objects.filter(notification=lunch, recipient=ada).exists()
+
+
+def test_a_department_notification_skips_the_member_who_muted_its_event_type(devices):
+    ada, grace = UserFactory(), UserFactory()
+    department = DepartmentFactory()
+    add_members(department, ada, grace)
+    EventPreference.objects.create(user=ada, event="Lunch", muted=True)
+    ada_native, ada_signalr = devices(ada)
+    grace_native, grace_signalr = devices(grace)
+
+    lunch = notification_publish(event="Lunch", title="Pizza", department_ids=[department.pk])
+    after = notification_publish(event="Ping", title="After", department_ids=[department.pk])
+
+    grace_native.frames_until(until_notification(str(after.pk)))
+    grace_signalr.next_message(targeting("Lunch", str(lunch.pk)))
+    # Both went through the department's group: ada's connections, members of it, show only the second.
+    frames = ada_native.frames_until(lambda frame: frame["type"] == "notification")
+    assert [frame["id"] for frame in frames if frame["type"] == "notification"] == [str(after.pk)]
+    message = ada_signalr.next_message(lambda message: message.get("type") == 1)
+    assert message["target"] == "Ping"
+    assert lunch.recipient_count == 1
