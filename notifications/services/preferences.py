@@ -3,7 +3,9 @@
 The rules are checked here, once, for both: a known IANA time zone; quiet hours with both ends or neither, not
 equal; event types the organisation lists (or the user has a choice for already); no mute and no push-off for a
 mandatory event type. Anything refused raises `PreferencesRefused` with a message per input field, and nothing
-is written. What the choices mean for a notification is notifications/preferences.py.
+is written. A change hands the user's pushes held for quiet hours back to the sweep, so the new settings decide
+them (quiet hours ended early, push turned off) rather than the old window's end. What the choices mean for a
+notification is notifications/preferences.py.
 """
 
 from dataclasses import dataclass
@@ -11,9 +13,11 @@ from datetime import time
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
 
 from notifications.errors import NotificationError
-from notifications.models import EventPreference, UserPreferences, is_time_zone
+from notifications.models import Delivery, DeliveryAttempt, EventPreference, UserPreferences, is_time_zone
 from notifications.preferences import Preferences, known_event_policies, preferences_of
 
 
@@ -76,7 +80,22 @@ def preferences_update(
             )
     if replace:
         EventPreference.objects.filter(user_id=user_id).exclude(event__in=listed).delete()
+    _held_pushes_due_now(user_id=user_id)
     return preferences_of(user_id)
+
+
+def _held_pushes_due_now(*, user_id: int) -> int:
+    """Hand the user's pushes held for quiet hours back to the next sweep, to be decided again under the new
+    settings: quiet hours moved or gone, push turned off. Nothing else changes (a push round decides)."""
+    now = timezone.now()
+    held = DeliveryAttempt.objects.filter(delivery=OuterRef("pk"), outcome=DeliveryAttempt.Outcome.DEFERRED)
+    return (
+        Delivery.objects.filter(
+            recipient_id=user_id, status__in=Delivery.OPEN_STATUSES, push_claimed_by="", next_attempt_at__gt=now
+        )
+        .filter(Exists(held))
+        .update(next_attempt_at=now, updated_at=now)
+    )
 
 
 def _general_errors(stored: UserPreferences) -> dict[str, list[str]]:

@@ -12,6 +12,7 @@ from notifications.explain import explain_delivery, explain_no_delivery
 from notifications.models import Delivery, DeliveryAttempt, EventPreference, EventTypePolicy, UserPreferences
 from notifications.preferences import PushAction, QuietHours, push_decision, push_settings_for
 from notifications.services import delivery_push, notification_publish, notification_retract
+from notifications.services.preferences import preferences_update
 from notifications.timeline import delivery_timeline
 from tests.support.factories import DepartmentFactory, DeviceFactory, UserFactory, add_members
 from workflow import services as workflow
@@ -323,3 +324,21 @@ def test_an_urgent_notification_breaking_through_quiet_hours_is_pushed_with_fcms
     assert message["android"]["priority"] == "high"
     assert message["webpush"]["headers"]["Urgency"] == "high"
     assert message["apns"]["headers"]["apns-priority"] == "10"
+
+
+def test_a_change_of_settings_hands_a_held_push_back_to_be_decided_again(ada, fcm):
+    phone = DeviceFactory(user=ada)
+    quiet_now(ada, now=datetime.now(UTC))
+    delivery = offline_delivery(ada)
+    delivery_push(delivery_id=delivery.pk)
+    other = offline_delivery(UserFactory(), title="Someone else's")  # not ada's: untouched
+
+    preferences_update(user_id=ada.pk, changes={"quiet_hours_start": None, "quiet_hours_end": None})
+
+    delivery.refresh_from_db()
+    assert delivery.next_attempt_at <= datetime.now(UTC)
+    assert Delivery.objects.get(pk=other.pk).next_attempt_at == other.next_attempt_at
+    assert delivery_push(delivery_id=delivery.pk) == "pushed"
+    assert [message["data"]["notification_id"] for message in fcm.accepted(phone.token)] == [
+        str(delivery.notification_id)
+    ]
