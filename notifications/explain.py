@@ -24,7 +24,8 @@ from django.utils import timezone
 from core.durations import duration
 from notifications import presence
 from notifications.console.times import time_of_day
-from notifications.models import Delivery, DeliveryAttempt, Device, Notification
+from notifications.models import Delivery, DeliveryAttempt, Device, EventPreference, Notification
+from notifications.preferences import push_settings_for
 from notifications.reserved import TASK_ESCALATED_EVENT, TASK_REMINDER_EVENT
 from notifications.services.deliveries import websocket_retry_delay
 from notifications.services.pushes import PUSH_RETRY_MAX_DELAY
@@ -213,7 +214,11 @@ class _Ledger:
             for a in attempts
             if a.channel == DeliveryAttempt.Channel.WEBSOCKET and a.outcome == Outcome.NO_CONNECTION
         ]
-        fcm = [a for a in attempts if a.channel == DeliveryAttempt.Channel.FCM]
+        fcm = [a for a in attempts if a.channel == DeliveryAttempt.Channel.FCM and a.outcome != Outcome.DEFERRED]
+        # A push held for quiet hours is no round (services/pushes.py `_defer`): told on its own.
+        self.deferrals = [
+            a for a in attempts if a.channel == DeliveryAttempt.Channel.FCM and a.outcome == Outcome.DEFERRED
+        ]
         # One push round writes all its results with one timestamp (services/pushes.py `_record`).
         self.rounds = [
             _PushRound(number, at, list(group))
@@ -259,6 +264,8 @@ class _Ledger:
             events.append(
                 (moment, f"No live connection at {self.at(moment)}: offline, so it went to the push fallback.")
             )
+        for held in self.deferrals:
+            events.append((held.created_at, f"Push held at {self.at(held.created_at)}: {held.error}"))
         for push_round in self.rounds:
             fates = "; ".join(self._fate(attempt) for attempt in push_round.attempts)
             events.append((push_round.at, f"Push round {push_round.number} at {self.at(push_round.at)}: {fates}."))
@@ -457,6 +464,14 @@ class _Ledger:
                 f"(closed at {failed_at}); the inbox shows it and the next connection replays it.",
                 [],
             )
+        if reason == Reason.PUSH_OFF:
+            why = delivery.last_error.rstrip(".") or "push turned off by the user"
+            return (
+                "push_off",
+                f"was not pushed: {why[:1].lower()}{why[1:]} (at {failed_at}); it is in their inbox, and their "
+                f"sockets got it if they were online; {presence_now}.",
+                [],
+            )
         if reason == Reason.PUSH_REJECTED:
             answer = f"FCM rejected the push at {failed_at} ({delivery.last_error})"
         elif reason == Reason.PUSH_UNAVAILABLE:
@@ -497,6 +512,14 @@ class _Ledger:
                 f"{self._next()}.",
                 steps,
             )
+        if self._held_for_quiet_hours():
+            held = self.deferrals[-1]
+            return (
+                "quiet_hours",
+                f"has not been pushed yet: it came due inside their quiet hours at {self.at(held.created_at)} "
+                f"({held.error.rstrip('.')}); the retry sweep takes it{self._next(' at {}')}; {presence_now}.",
+                steps,
+            )
         if delivery.push_attempts:
             return self._pushing(presence_now, steps)
         if self.offline_at:
@@ -530,6 +553,13 @@ class _Ledger:
             f"{presence_now}.",
             steps,
         )
+
+    def _held_for_quiet_hours(self) -> bool:
+        """The last thing the push path did was to hold it for quiet hours, and it still waits for their end."""
+        if not self.deferrals or self.delivery.next_attempt_at is None:
+            return False
+        last_round = self.rounds[-1].at if self.rounds else None
+        return last_round is None or self.deferrals[-1].created_at >= last_round
 
     def _next(self, template: str = " (next look at {})") -> str:
         moment = self.delivery.next_attempt_at
@@ -654,6 +684,8 @@ def explain_no_delivery(
                 f"{time_of_day(membership.joined_at, today=now)}, after it was published: a notification goes to "
                 "the members at the moment it is published."
             )
+    if muted := _muted_phrase(user_id=user.pk, event=notification.event, now=now):
+        reasons.append(muted)
     retention = settings.NOTIFY_RETENTION_DAYS
     if retention and published < now - timedelta(days=retention):
         reasons.append(
@@ -666,3 +698,17 @@ def explain_no_delivery(
             "theirs (NotifyHub records who got a notification, not whom the publisher named)."
         )
     return Explanation(verdict="no_delivery", summary=summary, details=reasons)
+
+
+def _muted_phrase(*, user_id: int, event: str, now: datetime) -> str:
+    """A user who has the event type muted is no recipient of it (notifications/preferences.py): say so."""
+    [preferences] = push_settings_for(user_ids=[user_id], event=event).values() or [None]
+    if preferences is None or not preferences.muted:
+        return ""
+    choice = EventPreference.objects.filter(user_id=user_id, event=event, muted=True).first()
+    if choice is None:
+        return f"{event} is muted by the organisation's default, and they have not unmuted it: it is not delivered."
+    return (
+        f"They muted {event} (muted by them, last changed at {time_of_day(choice.updated_at, today=now)}): "
+        "a muted event type is not delivered to them at all."
+    )

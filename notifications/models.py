@@ -6,6 +6,7 @@ connect, the retry sweep, the FCM fallback).
 """
 
 import uuid
+import zoneinfo
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
@@ -15,7 +16,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 
-from notifications.reserved import is_reserved_event
+from notifications.reserved import WORKFLOW_EVENTS, is_reserved_event
 
 # Event names become SignalR invocation targets and client handler names.
 EVENT_NAME_VALIDATOR = RegexValidator(
@@ -40,6 +41,8 @@ class Notification(models.Model):
         LOW = "low", "Low"
         NORMAL = "normal", "Normal"
         HIGH = "high", "High"
+        # May push through the recipient's quiet hours, if they allow it (UserPreferences.urgent_breaks_through).
+        URGENT = "urgent", "Urgent"
 
     class Resolution(models.TextChoices):
         """Why the work a notification was about needs nobody any more (services/resolution.py)."""
@@ -143,6 +146,8 @@ class Delivery(models.Model):
         EXPIRED = "expired", "Expired before it was delivered"
         RECIPIENT_INACTIVE = "recipient_inactive", "The recipient was deactivated"
         IN_APP_ONLY = "in_app_only", "In-app only: never pushed (the inbox and the next connection show it)"
+        # The recipient turned push off (for this event, or for everything): in the inbox, never pushed.
+        PUSH_OFF = "push_off", "Push turned off by the recipient"
 
     # The sweep and the push tasks work only on these; every other status is final: nothing is sent again.
     # A late acknowledgement or read (after `pushed` or `failed`) still moves the delivery on to `acknowledged`
@@ -265,6 +270,8 @@ class DeliveryAttempt(models.Model):
         # A push that went out while the notification was being resolved: the replacement follows it.
         SUPERSEDED = "superseded", "Pushed, then superseded by its resolution"
         REPLACED = "replaced", "Replaced on the device by the resolution's push"
+        # The push came due inside the recipient's quiet hours: held until they end (no device, not a round).
+        DEFERRED = "deferred", "Held until the recipient's quiet hours end"
 
     # An FCM outcome that settles the device for this delivery: it is never pushed again.
     SETTLED_PUSH_OUTCOMES = (Outcome.ACCEPTED, Outcome.SIMULATED, Outcome.REJECTED, Outcome.DEVICE_GONE)
@@ -382,3 +389,113 @@ class PublisherScope(models.Model):
 
     def __str__(self) -> str:
         return f"Publishing scope of {self.publisher}"
+
+
+def validate_time_zone(name: str) -> None:
+    """An IANA time zone name this machine's tz database knows (`Europe/Berlin`, `UTC`)."""
+    if not is_time_zone(name):
+        raise ValidationError(f"'{name}' is not a known time zone (an IANA name such as Europe/Berlin).")
+
+
+def is_time_zone(name: str) -> bool:
+    if not isinstance(name, str) or not name or name != name.strip():
+        return False
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+class EventTypePolicy(models.Model):
+    """The organisation's defaults for one event type, and whether users may mute it or turn its push off.
+
+    The workflow's own events (notifications/reserved.py WORKFLOW_EVENTS) are mandatory whatever a row says;
+    an event without a row is pushed and not muted by default. Read by notifications/preferences.py.
+    """
+
+    event = models.CharField(max_length=64, unique=True, validators=[EVENT_NAME_VALIDATOR])
+    description = models.CharField(
+        max_length=200, blank=True, help_text="What it is, in a few words, as users see it on their settings page."
+    )
+    mandatory = models.BooleanField(
+        default=False, help_text="Users can neither mute it nor turn its push off (quiet hours still hold pushes)."
+    )
+    default_push = models.BooleanField(default=True, help_text="Pushed to users who have not chosen.")
+    default_muted = models.BooleanField(default=False, help_text="Muted for users who have not chosen.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["event"]
+        verbose_name = "event type policy"
+        verbose_name_plural = "event type policies"
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(mandatory=True, default_muted=True), name="event_policy_mandatory_not_muted"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.event
+
+    def clean(self) -> None:
+        if self.mandatory and self.default_muted:
+            raise ValidationError({"default_muted": "A mandatory event cannot be muted, not even by default."})
+        if self.event in WORKFLOW_EVENTS and not self.mandatory:
+            raise ValidationError({"mandatory": f"{self.event} is a workflow event: it is always mandatory."})
+
+
+class UserPreferences(models.Model):
+    """How one user wants to be notified: their time zone, quiet hours and push switch (one row per user).
+
+    A user without a row has the defaults: the server's time zone, no quiet hours, push on.
+    """
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notify_preferences")
+    time_zone = models.CharField(max_length=64, default=settings.TIME_ZONE, validators=[validate_time_zone])
+    quiet_hours_start = models.TimeField(null=True, blank=True, help_text="Local time; empty: no quiet hours.")
+    quiet_hours_end = models.TimeField(
+        null=True, blank=True, help_text="Local time; before the start means the window crosses midnight."
+    )
+    urgent_breaks_through = models.BooleanField(
+        default=False, help_text="Urgent notifications are pushed during quiet hours too."
+    )
+    push_enabled = models.BooleanField(default=True, help_text="Off: nothing is pushed (mandatory events still are).")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "user preferences"
+        verbose_name_plural = "user preferences"
+        constraints = [
+            # Both or neither; a window of no length is no window.
+            models.CheckConstraint(
+                condition=models.Q(quiet_hours_start__isnull=True, quiet_hours_end__isnull=True)
+                | (
+                    models.Q(quiet_hours_start__isnull=False, quiet_hours_end__isnull=False)
+                    & ~models.Q(quiet_hours_start=models.F("quiet_hours_end"))
+                ),
+                name="user_preferences_quiet_hours_window",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Notification preferences of {person_name(self.user)}"
+
+
+class EventPreference(models.Model):
+    """One user's choice for one event type; an empty choice follows the organisation's EventTypePolicy."""
+
+    # The unique constraint leads with the event: publish reads one event's rows for all its recipients (a hash
+    # join over those few rows, not a scan of everyone's); the user's own index serves their settings page.
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="event_preferences")
+    event = models.CharField(max_length=64, validators=[EVENT_NAME_VALIDATOR])
+    push = models.BooleanField(null=True, blank=True, help_text="Empty: the organisation's default.")
+    muted = models.BooleanField(null=True, blank=True, help_text="Empty: the organisation's default.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["event"]
+        constraints = [models.UniqueConstraint(fields=["event", "user"], name="unique_event_preference_per_user")]
+
+    def __str__(self) -> str:
+        return f"{self.event} for {person_name(self.user)}"

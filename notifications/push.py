@@ -180,7 +180,7 @@ def build_message(payload: NotificationPayload, token: str, *, content_minimal: 
     """One FCM message for one device token."""
     data = push_data(payload, content_minimal=content_minimal)
     show = not content_minimal
-    urgent = payload["priority"] == "high"
+    urgent = payload["priority"] in ("high", "urgent")
     ttl = _seconds_left(payload["expires_at"])
     collapse_id = payload["id"]
     apns_headers = {

@@ -43,6 +43,7 @@ _ATTEMPT_WORDS: dict[str, tuple[str, str]] = {
     Outcome.DEVICE_GONE: ("FCM: the device is unregistered (deactivated here)", "failure"),
     Outcome.SUPERSEDED: ("Pushed through FCM while the work was being done: superseded", "push"),
     Outcome.REPLACED: ("Replaced on the device by the resolution's push", "push"),
+    Outcome.DEFERRED: ("Push held: the recipient's quiet hours", "warning"),
 }
 
 
@@ -107,8 +108,8 @@ def _attempt_detail(attempt: DeliveryAttempt) -> str:
     if attempt.device is not None:
         device = attempt.device
         parts.append(f"{device.get_platform_display()} device, install {device.app_install_id}")
-    elif attempt.channel == DeliveryAttempt.Channel.FCM:
-        parts.append("device since deleted")
+    elif attempt.channel == DeliveryAttempt.Channel.FCM and attempt.outcome != Outcome.DEFERRED:
+        parts.append("device since deleted")  # a held push names no device: it was for all of them
     if attempt.error:
         parts.append(attempt.error)
     return "; ".join(parts)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import zoneinfo
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +12,9 @@ from django.contrib.auth.models import AbstractUser
 from django.utils import timezone
 
 from core.sign_in import LockoutAuthenticationFormMixin
+from notifications.errors import NotificationError
+from notifications.preferences import EventChoice, Preferences
+from notifications.services.preferences import GENERAL_FIELDS, EventChange
 from web.templatetags.web_time import event_label
 from workflow import selectors
 from workflow.api.serializers import MAX_APPROVERS, MAX_COMMENT_LENGTH, MAX_DESCRIPTION_LENGTH
@@ -145,4 +149,96 @@ def add_workflow_error(form: forms.Form, error: WorkflowError) -> None:
     if not by_field:
         form.add_error(None, error.message)
     for field, messages in by_field.items():
+        form.add_error(field if field in form.fields else None, messages)
+
+
+# A choice per event type: the organisation's default, or the user's own.
+PUSH_CHOICES = [("", "Default"), ("on", "Push"), ("off", "No push")]
+MUTE_CHOICES = [("", "Default"), ("shown", "Show"), ("muted", "Mute")]
+CHOICE_VALUES: dict[str, bool | None] = {"": None, "on": True, "off": False, "shown": False, "muted": True}
+
+
+def _choice_of(value: bool | None, *, true: str, false: str) -> str:
+    return "" if value is None else true if value else false
+
+
+class PreferencesForm(forms.Form):
+    """The settings page: the API's fields, and two choices per event type that is not mandatory.
+
+    Only parses; notifications/services/preferences.py decides what is allowed (`add_preferences_error`)."""
+
+    time_zone = forms.ChoiceField(label="Time zone", help_text="Quiet hours follow this zone's clock.")
+    quiet_hours_start = forms.TimeField(
+        label="Quiet hours from", required=False, widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
+    )
+    quiet_hours_end = forms.TimeField(
+        label="until", required=False, widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
+    )
+    urgent_breaks_through = forms.BooleanField(label="Urgent notifications may push during quiet hours", required=False)
+    push_enabled = forms.BooleanField(label="Push notifications to my devices when I am offline", required=False)
+
+    def __init__(self, *args: Any, preferences: Preferences, **kwargs: Any) -> None:
+        initial = {
+            "time_zone": preferences.time_zone,
+            "quiet_hours_start": preferences.quiet_hours_start,
+            "quiet_hours_end": preferences.quiet_hours_end,
+            "urgent_breaks_through": preferences.urgent_breaks_through,
+            "push_enabled": preferences.push_enabled,
+        }
+        self.event_choices = preferences.events
+        for choice in preferences.events:
+            initial[f"push:{choice.event}"] = _choice_of(choice.push, true="on", false="off")
+            initial[f"muted:{choice.event}"] = _choice_of(choice.muted, true="muted", false="shown")
+        super().__init__(*args, **{**kwargs, "initial": initial})
+        zone_field = self.fields["time_zone"]
+        assert isinstance(zone_field, forms.ChoiceField)
+        zone_field.choices = [(name, name) for name in sorted(zoneinfo.available_timezones())]
+        for choice in preferences.events:
+            if choice.mandatory:
+                continue
+            label = event_label(choice.event)
+            self.fields[f"push:{choice.event}"] = forms.ChoiceField(
+                label=f"Push for {label}", choices=PUSH_CHOICES, required=False
+            )
+            self.fields[f"muted:{choice.event}"] = forms.ChoiceField(
+                label=f"Show or mute {label}", choices=MUTE_CHOICES, required=False
+            )
+
+    def event_rows(self) -> list[tuple[EventChoice, forms.BoundField | None, forms.BoundField | None]]:
+        """Each event type with its two fields (None for a mandatory one): the table's rows."""
+        return [
+            (
+                choice,
+                None if choice.mandatory else self[f"push:{choice.event}"],
+                None if choice.mandatory else self[f"muted:{choice.event}"],
+            )
+            for choice in self.event_choices
+        ]
+
+    def changes(self) -> dict[str, Any]:
+        return {name: self.cleaned_data[name] for name in GENERAL_FIELDS}
+
+    def event_changes(self) -> list[EventChange]:
+        return [
+            EventChange(
+                event=choice.event,
+                push=CHOICE_VALUES[self.cleaned_data[f"push:{choice.event}"]],
+                muted=CHOICE_VALUES[self.cleaned_data[f"muted:{choice.event}"]],
+            )
+            for choice in self.event_choices
+            if not choice.mandatory
+        ]
+
+
+def add_preferences_error(form: PreferencesForm, error: NotificationError) -> None:
+    """Show a refusal of the preferences service beside the field it names (`events.<i>.<x>`: that row's)."""
+    listed = [choice.event for choice in form.event_choices if not choice.mandatory]
+    by_field: dict[str | None, list[str]] = dict((error.fields() or {}).items())
+    if not by_field:
+        by_field[None] = [error.message]
+    for path, messages in by_field.items():
+        field = path
+        if path and path.startswith("events."):
+            _, index, name = path.split(".")
+            field = f"{'muted' if name == 'muted' else 'push'}:{listed[int(index)]}"
         form.add_error(field if field in form.fields else None, messages)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from web.views import account, documents, inbox, tasks
+from web.views import account, documents, inbox, settings, tasks
 
 app_name = "web"
 
@@ -13,6 +13,7 @@ urlpatterns = [
     path("inbox/read-all/", inbox.mark_all_read, name="read-all"),
     # Any text: the service refuses what is not one of the user's notification ids (a message, not a 404 page).
     path("inbox/<str:notification_id>/read/", inbox.mark_read, name="read"),
+    path("settings/", settings.settings_page, name="settings"),
     path("tasks/", tasks.tasks, name="tasks"),
     path("tasks/out-of-office/", tasks.out_of_office_create, name="out-of-office"),
     path("tasks/out-of-office/<int:delegation_id>/cancel/", tasks.out_of_office_cancel, name="out-of-office-cancel"),

@@ -5,8 +5,9 @@
 - `publish.py`: the notification list's "Add" is a publish form, going through the same service and scope
   checks as the API.
 - `scopes.py`: publisher scopes, edited here.
+- `preferences.py`: the organisation's defaults per event type, edited here; users' preferences, read-only.
 """
 
-from notifications.admin import evidence, publish, scopes
+from notifications.admin import evidence, preferences, publish, scopes
 
-__all__ = ["evidence", "publish", "scopes"]
+__all__ = ["evidence", "preferences", "publish", "scopes"]

@@ -1,12 +1,14 @@
 """Routes of the notifications API (mounted under /api/)."""
 
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from notifications.api.devices import DeviceViewSet
 from notifications.api.notifications import NotificationViewSet
+from notifications.api.preferences import PreferencesView
 
 router = SimpleRouter()
 router.register("notifications", NotificationViewSet, basename="notification")
 router.register("devices", DeviceViewSet, basename="device")
 
-urlpatterns = router.urls
+urlpatterns = [path("me/preferences/", PreferencesView.as_view(), name="my-preferences"), *router.urls]

@@ -15,6 +15,7 @@ from notifications.services.deliveries import (
     delivery_not_found,
 )
 from notifications.services.devices import device_delete, device_register
+from notifications.services.preferences import PreferencesRefused, preferences_update
 from notifications.services.publish import notification_publish
 from notifications.services.publish_request import (
     PublishResult,
@@ -43,6 +44,7 @@ from notifications.services.workflow_notifications import (
 
 __all__ = [
     "AckOutcome",
+    "PreferencesRefused",
     "PublishResult",
     "ReplayPage",
     "ResolveResult",
@@ -71,6 +73,7 @@ __all__ = [
     "notification_publish_requested",
     "notification_retract",
     "notifications_resolve",
+    "preferences_update",
     "recipient_deactivated",
     "retention_prune",
     "task_delegated_publish",

@@ -19,6 +19,7 @@ from django.utils import timezone
 from notifications import dispatch, layer, metrics, presence
 from notifications.errors import NotificationError, UnknownRecipients
 from notifications.models import EVENT_NAME_VALIDATOR, Delivery, DeliveryAttempt, Notification
+from notifications.preferences import is_always_mandatory, unmuted_recipients_sql
 from notifications.services.deliveries import (
     websocket_attempt_values,
     websocket_attempts_insert_sql,
@@ -88,7 +89,9 @@ def notification_publish(
 @transaction.atomic(savepoint=False)
 def _notification_persist(*, user_ids: set[int], department_ids: set[int], fields: dict) -> Notification:
     notification = Notification.objects.create(**fields)
-    recipient_ids, department_member_ids = _recipients_of(user_ids=user_ids, department_ids=department_ids)
+    recipient_ids, department_member_ids = _recipients_of(
+        user_ids=user_ids, department_ids=department_ids, event=fields["event"]
+    )
     # Who is online decides how each row starts: theirs as `sent` (the send follows the commit), so the rows
     # are written once, not inserted and then updated. Dispatch looks again after the commit for the rest,
     # so a client connecting meanwhile is still reached (see dispatch.notification_dispatch).
@@ -150,21 +153,25 @@ def _check_recipients_exist(*, user_ids: set[int], department_ids: set[int]) -> 
         )
 
 
-def _recipients_of(*, user_ids: set[int], department_ids: set[int]) -> tuple[list[int], dict[int, set[int]]]:
-    """Every distinct active recipient (sorted), and each targeted department's active members.
+def _recipients_of(
+    *, user_ids: set[int], department_ids: set[int], event: str
+) -> tuple[list[int], dict[int, set[int]]]:
+    """Every distinct active recipient who has not muted `event` (sorted), and each targeted department's.
 
-    One query whatever the departments' sizes (written out: the ORM's version took longer to build than to run).
+    One query whatever the departments' sizes (written out: the ORM's version took longer to build than to run);
+    a user who muted the event type is no recipient of it (notifications/preferences.py).
     """
     user, membership = Columns(User), Columns(DepartmentMembership)
-    sql = f"""
-        SELECT m.{membership.department}, m.{membership.user}
+    targets = f"""
+        SELECT m.{membership.department} AS department_id, m.{membership.user} AS user_id
           FROM {membership.table} m JOIN {user.table} u ON u.{user.id} = m.{membership.user}
          WHERE m.{membership.department} = ANY(%s) AND u.{user.is_active}
         UNION ALL
         SELECT NULL, u.{user.id} FROM {user.table} u WHERE u.{user.id} = ANY(%s) AND u.{user.is_active}
     """  # noqa: S608 - identifiers come from model _meta; values are parameters
+    sql = unmuted_recipients_sql(targets=targets, user_column="user_id")
     with connection.cursor() as cursor:
-        cursor.execute(sql, [sorted(department_ids), sorted(user_ids)])
+        cursor.execute(sql, [sorted(department_ids), sorted(user_ids), event, event, is_always_mandatory(event)])
         targets = cursor.fetchall()
     recipient_ids: set[int] = set()
     department_member_ids: dict[int, set[int]] = defaultdict(set)

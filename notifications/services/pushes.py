@@ -24,6 +24,11 @@ reopening anything. A task killed mid-round is redelivered by Celery with the
 same id and resumes its own claim; any other task waits for the lease to end,
 and the task's time limit is shorter than the lease (see tasks.py).
 
+Before it claims, a round asks the recipient's preferences (notifications/preferences.py `push_decision`):
+push turned off ends the delivery `failed` / `push_off` (it stays in the inbox); inside their quiet hours the
+push is held (`next_attempt_at` moves to the end of the window, a `deferred` attempt says why) and the sweep
+queues it when they end.
+
 A resolution (services/resolution.py) closes a delivery as `resolved`, a final
 status, so no round claims it afterwards. A round that claimed it before, and
 finds it resolved when it records its result, logs its push `superseded` and
@@ -47,6 +52,7 @@ from django.utils import timezone
 from notifications import layer, metrics, push
 from notifications.layer_messages import ResolvedNotification
 from notifications.models import Delivery, DeliveryAttempt, Device
+from notifications.preferences import PushAction, push_decision, push_settings_for
 from notifications.services.deliveries import deliveries_fail
 
 logger = logging.getLogger(__name__)
@@ -176,6 +182,15 @@ def _claim(*, delivery_id: int, claim_id: str) -> _Claim | str:
         # the delivery closes without FCM. Still replayed on the next connection, and an ack there supersedes it.
         deliveries_fail(delivery_ids=[delivery.pk], reason=FailureReason.IN_APP_ONLY)
         return "failed: in_app_only"
+    # Decided now, not at publish: a choice made since (push off, quiet hours) holds for every push to come.
+    [preferences] = push_settings_for(user_ids=[delivery.recipient_id], event=delivery.notification.event).values()
+    decision = push_decision(notification=delivery.notification, preferences=preferences, now=now)
+    if decision.action is PushAction.DROP:
+        deliveries_fail(delivery_ids=[delivery.pk], reason=FailureReason.PUSH_OFF, error=decision.reason)
+        return f"failed: {FailureReason.PUSH_OFF}"
+    if decision.action is PushAction.DEFER:
+        assert decision.until is not None  # a deferral always says until when
+        return _defer(delivery=delivery, until=decision.until, reason=decision.reason, now=now)
 
     settled_device_ids = DeliveryAttempt.objects.filter(
         delivery=delivery,
@@ -204,6 +219,21 @@ def _claim(*, delivery_id: int, claim_id: str) -> _Claim | str:
     )
     delivery.push_attempts += 1
     return _Claim(delivery=delivery, devices=devices)
+
+
+def _defer(*, delivery: Delivery, until: datetime, reason: str, now: datetime) -> str:
+    """Hold the push until `until` (the end of quiet hours): the sweep queues it then, and a resolution meanwhile
+    closes the delivery, so it is never pushed. Not a round: `push_attempts` stays as it was."""
+    if delivery.notification.expires_at:  # so the sweep fails it as expired on time
+        until = min(until, delivery.notification.expires_at)
+    Delivery.objects.filter(pk=delivery.pk).update(
+        next_attempt_at=until, push_claimed_by="", push_claimed_until=None, updated_at=now
+    )
+    DeliveryAttempt.objects.create(
+        delivery_id=delivery.pk, channel=DeliveryAttempt.Channel.FCM, outcome=Outcome.DEFERRED, error=reason,
+        created_at=now,
+    )
+    return f"deferred until {until.isoformat()}"
 
 
 @transaction.atomic

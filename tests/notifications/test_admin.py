@@ -1,7 +1,7 @@
 """The admin: evidence is read-only and says what happened in words (names, labels, timelines); publishing goes
 through the API's service and rules; retry now hands open deliveries to the sweep; publisher scopes are edited."""
 
-from datetime import timedelta
+from datetime import time, timedelta
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -9,7 +9,15 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 from django.utils import timezone
 
-from notifications.models import Delivery, DeliveryAttempt, Notification, PublisherScope
+from notifications.models import (
+    Delivery,
+    DeliveryAttempt,
+    EventPreference,
+    EventTypePolicy,
+    Notification,
+    PublisherScope,
+    UserPreferences,
+)
 from notifications.services import (
     delivery_push,
     delivery_push_replacement,
@@ -688,3 +696,54 @@ def test_a_resolved_delivery_ends_its_timeline_resolved_after_its_push_and_repla
         "Replaced on the device by the resolution's push",
     ]
     assert timeline[3].kind == "success"
+
+
+# --- Preferences: organisation defaults edited, users' choices shown ---
+
+
+def test_an_admin_lists_an_event_type_with_its_defaults_and_sees_how_many_users_chose_otherwise(admin_client):
+    response = admin_client.post(
+        reverse("admin:notifications_eventtypepolicy_add"),
+        {"event": "InvoiceOverdue", "description": "An invoice is overdue", "default_push": "on"},
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    EventPreference.objects.create(user=UserFactory(), event="InvoiceOverdue", push=False)
+    EventPreference.objects.create(user=UserFactory(), event="InvoiceOverdue", muted=True)
+
+    page = admin_client.get(reverse("admin:notifications_eventtypepolicy_changelist")).content.decode()
+
+    assert "InvoiceOverdue" in page and '<td class="field-choices">2</td>' in page
+    assert EventTypePolicy.objects.get().default_push is True
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"event": "Alarm", "mandatory": "on", "default_muted": "on"}, "A mandatory event cannot be muted"),
+        ({"event": "NewTask"}, "NewTask is a workflow event: it is always mandatory."),
+        ({"event": "bad name"}, "Start with a letter"),
+    ],
+)
+def test_an_event_type_policy_the_rules_refuse_is_shown_in_the_form_and_not_saved(admin_client, fields, message):
+    response = admin_client.post(reverse("admin:notifications_eventtypepolicy_add"), fields)
+
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not EventTypePolicy.objects.exists()
+
+
+def test_a_users_preferences_are_shown_read_only_with_their_event_choices(admin_client):
+    ada = UserFactory(username="ada")
+    preferences = UserPreferences.objects.create(
+        user=ada, time_zone="Europe/Berlin", quiet_hours_start=time(22), quiet_hours_end=time(7)
+    )
+    EventPreference.objects.create(user=ada, event="Digest", muted=True)
+
+    listing = admin_client.get(reverse("admin:notifications_userpreferences_changelist")).content.decode()
+    page = admin_client.get(reverse("admin:notifications_userpreferences_change", args=[preferences.pk]))
+
+    assert "22:00–07:00" in listing and "Europe/Berlin" in listing
+    assert page.status_code == 200
+    content = page.content.decode()
+    assert "<li>Digest: push default, muted</li>" in content and 'name="time_zone"' not in content  # not editable
+    assert admin_client.get(reverse("admin:notifications_userpreferences_add")).status_code == 403

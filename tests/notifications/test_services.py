@@ -99,7 +99,7 @@ def test_unknown_recipients_are_listed_and_nothing_is_created():
         ({"event": "x" * 65}, "Invalid event name"),
         ({"title": " "}, "needs a title"),
         ({"data": ["not", "an", "object"]}, "JSON object"),
-        ({"priority": "urgent"}, "Unknown priority"),
+        ({"priority": "critical"}, "Unknown priority"),
         ({"expires_at": timezone.now() - timedelta(seconds=1)}, "in the past"),
         ({"user_ids": [], "department_ids": []}, "at least one user or department"),
     ],

@@ -153,7 +153,7 @@ class TestBadInput:
             ({"data": "text"}, "data"),
             ({"data": {"k": "a\u0000b"}}, "data"),
             ({"data": {"big": "x" * MAX_DATA_BYTES}}, "data"),
-            ({"priority": "urgent"}, "priority"),
+            ({"priority": "critical"}, "priority"),
             ({"ttl_seconds": 0}, "ttl_seconds"),
             ({"ttl_seconds": "soon"}, "ttl_seconds"),
             ({"ttl_seconds": 60, "expires_at": "2999-01-01T00:00:00Z"}, "ttl_seconds"),

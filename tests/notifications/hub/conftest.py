@@ -1,15 +1,22 @@
 """Fixtures of the hub's end-to-end tests (the server fixtures and `connect` are in tests/conftest.py)."""
 
 import pytest
+import redis
 from channels.layers import channel_layers
 from django.conf import settings as django_settings
+from django.db import connection
 
+from tests.support.celery_stack import CeleryStack
 from tests.support.hub_client import NativeClient, access_token
+from tests.support.presence_registry import settle_presence_registry
 from tests.support.redis_server import PrivateRedis
+from tests.support.servers import child_environment
 from tests.support.signalr_client import SignalRSocket
 
 # SignalR timers short enough to watch in a test (the same code; settings only).
 QUICK_KEEPALIVE, QUICK_CLIENT_TIMEOUT, QUICK_HANDSHAKE_TIMEOUT = 0.3, 3.0, 1.0
+# The Celery stack's timings for `worker`: two quick WebSocket sends, then the push.
+WORKER_ACK_TIMEOUT, WORKER_MAX_WS_ATTEMPTS = 0.5, 2
 
 
 @pytest.fixture(scope="session")
@@ -46,6 +53,37 @@ def private_redis(settings):
     yield redis_server
     redis_server.stop()
     channel_layers.backends.clear()
+
+
+@pytest.fixture(scope="module")
+def celery(django_db_setup, fake_fcm_server, tmp_path_factory):
+    """A real Celery worker and beat (the sweep every 0.3 s) pushing to the fake FCM server, for one module."""
+    broker = redis.Redis.from_url(django_settings.REDIS_URL)
+    broker.flushdb()  # our test Redis DB: leftovers of earlier modules must not reach this worker
+    settle_presence_registry(broker)
+    broker.close()
+    environment = child_environment(
+        {
+            "NOTIFY_ACK_TIMEOUT": str(WORKER_ACK_TIMEOUT),
+            "NOTIFY_MAX_WS_ATTEMPTS": str(WORKER_MAX_WS_ATTEMPTS),
+            "NOTIFY_SWEEP_INTERVAL": "0.3",
+            "NOTIFY_PUSH_BACKEND": "fcm",
+            "FCM_CREDENTIALS_FILE": str(fake_fcm_server.credentials_file),
+            "FAKE_FCM_URL": fake_fcm_server.send_url,
+        }
+    )
+    stack = CeleryStack.start(environment=environment, log_dir=tmp_path_factory.mktemp("celery"))
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture
+def worker(celery, fcm, settings, transactional_db) -> CeleryStack:
+    settings.NOTIFY_ACK_TIMEOUT = WORKER_ACK_TIMEOUT
+    settings.NOTIFY_MAX_WS_ATTEMPTS = WORKER_MAX_WS_ATTEMPTS
+    yield celery
+    with connection.cursor() as cursor:  # see test_delivery_worker.py: let a sweep lose a deadlock, not teardown
+        cursor.execute("SET deadlock_timeout = '30s'")
 
 
 @pytest.fixture

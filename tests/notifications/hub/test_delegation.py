@@ -14,7 +14,6 @@ from django.utils import timezone
 
 from notifications.models import Delivery, DeliveryAttempt, Notification
 from notifications.services import notification_publish
-from tests.notifications.hub.test_resolution import celery, worker  # noqa: F401 - the same stack
 from tests.support.api import client_for
 from tests.support.factories import DeviceFactory, UserFactory, add_members
 from tests.support.hub_client import NativeClient, access_token
@@ -30,7 +29,7 @@ def notification_frame(native: NativeClient, event: str) -> dict:
 
 
 def test_a_delegated_task_reaches_the_delegate_and_is_decided_on_behalf(
-    worker,  # noqa: F811 - the fixture imported above
+    worker,
     fcm,
     devices,
     hub_server,

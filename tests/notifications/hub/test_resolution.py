@@ -2,18 +2,12 @@
 recipient's sockets, native and SignalR, with a real daphne hub and a real Celery worker pushing to the fake FCM."""
 
 import pytest
-import redis
-from django.conf import settings as django_settings
-from django.db import connection
 
 from notifications.models import Delivery, DeliveryAttempt, Notification
 from notifications.services import notification_publish
 from tests.support.api import client_for
-from tests.support.celery_stack import CeleryStack
 from tests.support.factories import DeviceFactory, UserFactory, add_members
 from tests.support.hub_client import NativeClient
-from tests.support.presence_registry import settle_presence_registry
-from tests.support.servers import child_environment
 from tests.support.signalr_client import SignalRSocket, targeting
 from tests.support.waiting import eventually
 from workflow import services as workflow
@@ -21,39 +15,7 @@ from workflow.models import Task
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-ACK_TIMEOUT = 0.5
-MAX_WS_ATTEMPTS = 2
 RESOLVED_WITHIN = 1.0  # seconds from the workflow change to the frame on every other device
-
-
-@pytest.fixture(scope="module")
-def celery(django_db_setup, fake_fcm_server, tmp_path_factory):
-    broker = redis.Redis.from_url(django_settings.REDIS_URL)
-    broker.flushdb()  # our test Redis DB: leftovers of earlier modules must not reach this worker
-    settle_presence_registry(broker)
-    broker.close()
-    environment = child_environment(
-        {
-            "NOTIFY_ACK_TIMEOUT": str(ACK_TIMEOUT),
-            "NOTIFY_MAX_WS_ATTEMPTS": str(MAX_WS_ATTEMPTS),
-            "NOTIFY_SWEEP_INTERVAL": "0.3",
-            "NOTIFY_PUSH_BACKEND": "fcm",
-            "FCM_CREDENTIALS_FILE": str(fake_fcm_server.credentials_file),
-            "FAKE_FCM_URL": fake_fcm_server.send_url,
-        }
-    )
-    stack = CeleryStack.start(environment=environment, log_dir=tmp_path_factory.mktemp("celery"))
-    yield stack
-    stack.stop()
-
-
-@pytest.fixture
-def worker(celery, fcm, settings, transactional_db) -> CeleryStack:
-    settings.NOTIFY_ACK_TIMEOUT = ACK_TIMEOUT
-    settings.NOTIFY_MAX_WS_ATTEMPTS = MAX_WS_ATTEMPTS
-    yield celery
-    with connection.cursor() as cursor:  # see test_delivery_worker.py: let a sweep lose a deadlock, not teardown
-        cursor.execute("SET deadlock_timeout = '30s'")
 
 
 @pytest.fixture

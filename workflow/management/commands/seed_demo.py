@@ -72,6 +72,11 @@ class Command(BaseCommand):
         )
         if created:
             scope.departments.set([departments[code] for code in SERVICE_USER_DEPARTMENTS])
+        # The event type the ERP publishes, listed so users can choose its push and mute on their settings page.
+        EventTypePolicy = apps.get_model("notifications", "EventTypePolicy")
+        EventTypePolicy.objects.get_or_create(
+            event="InvoiceOverdue", defaults={"description": "An invoice of your department is overdue"}
+        )
 
         if not Document.objects.filter(requester=users["alice"], title=DEMO_DOCUMENT_TITLE).exists():
             document = services.document_create(
