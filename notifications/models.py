@@ -5,6 +5,7 @@ transports, and every gap they leave is closed from these rows (replay on
 connect, the retry sweep, the FCM fallback).
 """
 
+import secrets
 import uuid
 
 from django.conf import settings
@@ -76,6 +77,12 @@ class Notification(models.Model):
     )
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolution = models.CharField(max_length=16, choices=Resolution.choices, blank=True)
+    actions = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="What its recipients may do from the notification itself: a list of "
+        '{"id", "label", "requires_comment"} (services/actions.py).',
+    )
     # Not a column: set by notification_publish on the instance it returns (how many deliveries it made).
     recipient_count: int
 
@@ -201,9 +208,7 @@ class Delivery(models.Model):
             # a few pages for the whole table, and an insert only touches it when a new block range is summarized
             # (rows arrive in created_at order, so the ranges stay tight). The recent failures: failed rows only.
             BrinIndex(fields=["created_at"], name="delivery_created_brin", autosummarize=True),
-            models.Index(
-                fields=["failed_at"], condition=models.Q(status="failed"), name="delivery_failed_at"
-            ),
+            models.Index(fields=["failed_at"], condition=models.Q(status="failed"), name="delivery_failed_at"),
         ]
 
     def __str__(self) -> str:
@@ -376,3 +381,63 @@ class PublisherScope(models.Model):
 
     def __str__(self) -> str:
         return f"Publishing scope of {self.publisher}"
+
+
+def new_signing_secret() -> str:
+    return secrets.token_hex(32)
+
+
+class ActionCallback(models.Model):
+    """Where a publisher hears that a recipient performed one of its notification's actions.
+
+    A publisher without one cannot declare actions. Each call is a signed POST (services/action_callbacks.py):
+    the publisher checks `X-NotifyHub-Signature` with `secret`, shown once here in the admin.
+    """
+
+    publisher = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="action_callback")
+    url = models.URLField(max_length=500, help_text="Receives a signed JSON POST for every action performed.")
+    secret = models.CharField(
+        max_length=64, default=new_signing_secret, help_text="The HMAC-SHA256 key of the signature header."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "action callback"
+
+    def __str__(self) -> str:
+        return f"Action callback of {self.publisher}: {self.url}"
+
+
+class ActionPerformance(models.Model):
+    """A recipient performed one of a notification's actions: at most one per recipient (a repeat replays it)."""
+
+    class Outcome(models.TextChoices):
+        APPROVED = "approved", "Approved the task's step"
+        REJECTED = "rejected", "Rejected the task's document"
+        RECORDED = "recorded", "Recorded; the publisher is called back"
+
+    class CallbackStatus(models.TextChoices):
+        NONE = "", "No callback (a workflow action)"
+        PENDING = "pending", "Calling the publisher back"
+        DELIVERED = "delivered", "The publisher answered 2xx"
+        FAILED = "failed", "The publisher never answered 2xx"
+
+    notification = models.ForeignKey(Notification, on_delete=models.CASCADE, related_name="action_performances")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    action = models.CharField(max_length=32)
+    comment = models.TextField(blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    performed_at = models.DateTimeField(default=timezone.now)
+    callback_status = models.CharField(max_length=16, choices=CallbackStatus.choices, blank=True)
+    callback_attempts = models.PositiveIntegerField(default=0)
+    callback_last_error = models.TextField(blank=True)
+    callback_delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["performed_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["notification", "user"], name="one_action_per_notification_and_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} on {self.notification_id} by {self.user_id}"

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from notifications import dispatch, layer, metrics, presence
 from notifications.errors import NotificationError, UnknownRecipients
+from notifications.layer_messages import NotificationAction
 from notifications.models import EVENT_NAME_VALIDATOR, Delivery, DeliveryAttempt, Notification
 from notifications.services.deliveries import (
     websocket_attempt_values,
@@ -43,16 +44,18 @@ def notification_publish(
     expires_at: datetime | None = None,
     published_by_id: int | None = None,
     subject: str = "",
+    actions: list[NotificationAction] | None = None,
     recipients_verified: bool = False,
 ) -> Notification:
     """Persist a notification and one Delivery per distinct active recipient, then dispatch after commit.
 
-    A user targeted directly and through one or more departments gets one
-    Delivery. Unknown user or department ids raise `UnknownRecipients` and
-    nothing is written. `subject` says what it is about (e.g. `task:42`): resolving that subject
-    (services/resolution.py) resolves it everywhere. `recipients_verified=True` says the caller has just
-    resolved the ids in this transaction (e.g. `recipients_resolve`), so the
-    existence check is not run twice.
+        A user targeted directly and through one or more departments gets one
+        Delivery. Unknown user or department ids raise `UnknownRecipients` and
+        nothing is written. `subject` says what it is about (e.g. `task:42`): resolving that subject
+        (services/resolution.py) resolves it everywhere. `actions` are what a recipient may do from it
+    (services/actions.py). `recipients_verified=True` says the caller has just
+        resolved the ids in this transaction (e.g. `recipients_resolve`), so the
+        existence check is not run twice.
     """
     user_ids = set(user_ids)
     department_ids = set(department_ids)
@@ -75,6 +78,7 @@ def notification_publish(
             "expires_at": expires_at,
             "published_by_id": published_by_id,
             "subject": subject,
+            "actions": actions or [],
         },
     )
 

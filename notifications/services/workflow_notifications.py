@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from notifications.models import Notification
 from notifications.reserved import DOCUMENT_APPROVED_EVENT, DOCUMENT_REJECTED_EVENT, NEW_TASK_EVENT
+from notifications.services.actions import NEW_TASK_ACTIONS
 from notifications.services.publish import notification_publish
 from notifications.services.resolution import task_subject
 from workflow.models import Document
@@ -37,6 +38,7 @@ def new_task_publish(*, task_id: int, document_id: int, assignee_id: int, step: 
         document_id=document_id,
         priority=Notification.Priority.HIGH,
         subject=task_subject(task_id),
+        actions=NEW_TASK_ACTIONS,
     )
 
 
