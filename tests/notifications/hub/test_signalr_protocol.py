@@ -6,7 +6,15 @@ from datetime import UTC, datetime
 
 import pytest
 
-from notifications.hub.client_messages import ActionPerformed, Hello, NotificationMessage, ReplayComplete, RoomJoined, RoomLeft, UserRef
+from notifications.hub.client_messages import (
+    ActionPerformed,
+    Hello,
+    NotificationMessage,
+    ReplayComplete,
+    RoomJoined,
+    RoomLeft,
+    UserRef,
+)
 from notifications.hub.signalr import protocol
 from notifications.hub.signalr.consumer import HUB_METHODS
 
