@@ -5,8 +5,9 @@
 - `publish.py`: the notification list's "Add" is a publish form, going through the same service and scope
   checks as the API.
 - `scopes.py`: publisher scopes, edited here.
+- `actions.py`: publishers' action callbacks (edited here) and the actions recipients performed (view only).
 """
 
-from notifications.admin import evidence, publish, scopes
+from notifications.admin import actions, evidence, publish, scopes
 
-__all__ = ["evidence", "publish", "scopes"]
+__all__ = ["actions", "evidence", "publish", "scopes"]

@@ -12,14 +12,7 @@ import pytest
 from notifications.models import ActionCallback, ActionPerformance, Delivery, DeliveryAttempt, Notification
 from notifications.services import notification_publish
 from notifications.services.action_callbacks import SIGNATURE_HEADER
-from tests.notifications.hub.test_resolution import (  # noqa: F401 - the real worker and devices fixtures
-    RESOLVED_WITHIN,
-    celery,
-    devices,
-    document,
-    new_task,
-    worker,
-)
+from tests.notifications.hub import test_resolution
 from tests.support.callback_server import CallbackServer
 from tests.support.factories import DeviceFactory, UserFactory
 from tests.support.signalr_client import targeting
@@ -27,6 +20,15 @@ from tests.support.waiting import eventually
 from workflow import services as workflow
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+# The resolution tests' real worker (with the fake FCM) and devices (a native and a SignalR connection of a user).
+celery, worker, devices, document = (
+    test_resolution.celery,
+    test_resolution.worker,
+    test_resolution.devices,
+    test_resolution.document,
+)
+new_task, RESOLVED_WITHIN = test_resolution.new_task, test_resolution.RESOLVED_WITHIN
 
 NEW_TASK_ACTIONS_NATIVE = [
     {"id": "approve", "label": "Approve", "requires_comment": False},
