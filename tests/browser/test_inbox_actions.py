@@ -9,8 +9,9 @@ from playwright.sync_api import expect
 from rest_framework_simplejwt.tokens import AccessToken
 
 from notifications.models import ActionCallback, ActionPerformance, Delivery
-from notifications.services import notification_action_perform, notification_publish
+from notifications.services import notification_action_perform
 from tests.browser.test_console_evidence import sign_in_to_the_admin
+from tests.support.actions import action, invoice_with_actions
 from tests.support.browser import CONNECTED, bell, browser_user, connection_status, inbox_item, save_doc_screenshot
 from tests.support.callback_server import CallbackServer
 from tests.support.factories import DepartmentFactory, add_members
@@ -92,12 +93,11 @@ def test_an_operator_sees_the_actions_performed_and_the_publishers_callbacks(ope
     try:
         erp = browser_user(username="erp", first_name="ERP", last_name="integration")
         ActionCallback.objects.create(publisher=erp, url=callbacks.url)
-        invoice = notification_publish(
-            event="InvoiceOverdue",
+        invoice = invoice_with_actions(
+            publisher=erp,
+            recipient=approver,
+            actions=[action("dispute", "Dispute", requires_comment=True)],
             title="Invoice 2026-118 is overdue",
-            user_ids=[approver.pk],
-            published_by_id=erp.pk,
-            actions=[{"id": "dispute", "label": "Dispute", "requires_comment": True}],
         )
         notification_action_perform(
             notification_id=invoice.pk, user=approver, action="dispute", comment="Paid on 2 December."

@@ -8,8 +8,9 @@ import json
 import pytest
 
 from notifications.models import ActionCallback, ActionPerformance
-from notifications.services import action_callback_deliver, notification_action_perform, notification_publish
+from notifications.services import action_callback_deliver, notification_action_perform
 from notifications.services.action_callbacks import SIGNATURE_HEADER, CallbackNotDelivered
+from tests.support.actions import action, invoice_with_actions
 from tests.support.api import closed_port
 from tests.support.callback_server import CallbackServer
 from tests.support.factories import UserFactory
@@ -28,13 +29,11 @@ def callback_server():
 def performance(callback_server) -> ActionPerformance:
     publisher, recipient = UserFactory(), UserFactory(username="ada")
     ActionCallback.objects.create(publisher=publisher, url=callback_server.url)
-    notification = notification_publish(
-        event="InvoiceOverdue",
-        title="Invoice 42 is overdue",
-        user_ids=[recipient.pk],
-        published_by_id=publisher.pk,
+    notification = invoice_with_actions(
+        publisher=publisher,
+        recipient=recipient,
+        actions=[action("dispute", "Dispute", requires_comment=True)],
         subject="invoice:42",
-        actions=[{"id": "dispute", "label": "Dispute", "requires_comment": True}],
     )
     notification_action_perform(notification_id=notification.pk, user=recipient, action="dispute", comment="Paid")
     return ActionPerformance.objects.get()

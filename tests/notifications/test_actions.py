@@ -6,8 +6,9 @@ from django.db import connection
 
 from notifications.errors import NotificationError
 from notifications.models import ActionCallback, ActionPerformance, Delivery, Notification
-from notifications.services import notification_action_perform, notification_publish, notification_retract
+from notifications.services import notification_action_perform, notification_retract
 from notifications.services.actions import NEW_TASK_ACTIONS
+from tests.support.actions import action, invoice_with_actions
 from tests.support.factories import UserFactory
 from tests.support.threads import Worker, wait_for_blocked_backends
 from workflow import services as workflow
@@ -214,12 +215,8 @@ def test_two_devices_approving_at_once_make_one_decision(document, approvers):
 
 def test_a_publishers_action_is_recorded_with_its_callback_pending_and_reads_the_delivery(publisher_with_callback):
     recipient = UserFactory()
-    notification = notification_publish(
-        event="InvoiceOverdue",
-        title="Invoice 42 is overdue",
-        user_ids=[recipient.pk],
-        published_by_id=publisher_with_callback.pk,
-        actions=[{"id": "snooze", "label": "Remind me tomorrow", "requires_comment": False}],
+    notification = invoice_with_actions(
+        publisher=publisher_with_callback, recipient=recipient, actions=[action("snooze", "Remind me tomorrow")]
     )
 
     result = notification_action_perform(notification_id=notification.pk, user=recipient, action="snooze")
@@ -233,12 +230,8 @@ def test_a_publishers_action_is_recorded_with_its_callback_pending_and_reads_the
 
 def test_a_retracted_notifications_action_is_too_late(publisher_with_callback):
     recipient = UserFactory()
-    notification = notification_publish(
-        event="InvoiceOverdue",
-        title="Invoice 42 is overdue",
-        user_ids=[recipient.pk],
-        published_by_id=publisher_with_callback.pk,
-        actions=[{"id": "pay", "label": "Pay", "requires_comment": False}],
+    notification = invoice_with_actions(
+        publisher=publisher_with_callback, recipient=recipient, actions=[action("pay", "Pay")]
     )
     notification_retract(notification_id=notification.pk, by=publisher_with_callback)
 

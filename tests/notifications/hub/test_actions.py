@@ -13,6 +13,7 @@ from notifications.models import ActionCallback, ActionPerformance, Delivery, De
 from notifications.services import notification_publish
 from notifications.services.action_callbacks import SIGNATURE_HEADER
 from tests.notifications.hub import test_resolution
+from tests.support.actions import action, invoice_with_actions
 from tests.support.callback_server import CallbackServer
 from tests.support.factories import DeviceFactory, UserFactory
 from tests.support.signalr_client import targeting
@@ -157,12 +158,8 @@ def test_a_publishers_action_is_called_back_signed_through_the_worker_and_retrie
         publisher, recipient = UserFactory(), UserFactory()
         callback = ActionCallback.objects.create(publisher=publisher, url=callback_server.url)
         native, signalr = devices(recipient)
-        notification = notification_publish(
-            event="InvoiceOverdue",
-            title="Invoice 42 is overdue",
-            user_ids=[recipient.pk],
-            published_by_id=publisher.pk,
-            actions=[{"id": "pay", "label": "Pay now", "requires_comment": False}],
+        notification = invoice_with_actions(
+            publisher=publisher, recipient=recipient, actions=[action("pay", "Pay now")]
         )
         argument = signalr.next_message(targeting("InvoiceOverdue", notification.pk))["arguments"][0]
         assert argument["actions"] == [{"id": "pay", "label": "Pay now", "requiresComment": False}]
