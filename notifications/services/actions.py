@@ -70,15 +70,6 @@ class ActionResult:
     performed_at: datetime
     already_performed: bool  # True: this repeats an earlier performance, whose answer this is
 
-    def as_dict(self) -> dict:
-        return {
-            "notification_id": self.notification_id,
-            "action": self.action,
-            "outcome": self.outcome,
-            "performed_at": self.performed_at.isoformat(),
-            "already_performed": self.already_performed,
-        }
-
 
 def actions_declared_check(*, publisher_id: int, actions: list[NotificationAction]) -> None:
     """A publisher may declare actions only with a callback to hear about them (else 400, field `actions`)."""

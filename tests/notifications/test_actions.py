@@ -1,15 +1,17 @@
 """Performing a notification's action (notifications/services/actions.py), on real PostgreSQL: a NewTask's approve
 and reject run the workflow as the recipient, once; every refusal changes nothing."""
 
+import json
+
 import pytest
 from django.db import connection
 
 from notifications.errors import NotificationError
 from notifications.models import ActionCallback, ActionPerformance, Delivery, Notification
-from notifications.services import notification_action_perform, notification_retract
+from notifications.services import delivery_push, notification_action_perform, notification_retract
 from notifications.services.actions import NEW_TASK_ACTIONS
 from tests.support.actions import action, invoice_with_actions
-from tests.support.factories import UserFactory
+from tests.support.factories import DeviceFactory, UserFactory
 from tests.support.threads import Worker, wait_for_blocked_backends
 from workflow import services as workflow
 from workflow.errors import WorkflowError
@@ -48,6 +50,17 @@ def test_new_task_offers_approve_and_reject_which_needs_a_comment(document, appr
         {"id": "reject", "label": "Reject", "requires_comment": True},
     ]
     assert notification.actions == NEW_TASK_ACTIONS
+
+
+def test_a_pushed_new_task_carries_its_actions_as_json_in_the_fcm_data(fcm, document, approvers):
+    phone = DeviceFactory(user=approvers[0])
+    delivery = Delivery.objects.get(notification=new_task_of(approvers[0]))
+
+    assert delivery_push(delivery_id=delivery.pk) == "pushed"
+
+    [message] = fcm.accepted(phone.token)
+    assert all(isinstance(value, str) for value in message["data"].values())
+    assert json.loads(message["data"]["actions"]) == NEW_TASK_ACTIONS
 
 
 def test_approve_decides_the_step_as_the_recipient_and_resolves_the_task(document, approvers):
