@@ -432,11 +432,22 @@ class ActionPerformance(models.Model):
     callback_attempts = models.PositiveIntegerField(default=0)
     callback_last_error = models.TextField(blank=True)
     callback_delivered_at = models.DateTimeField(null=True, blank=True)
+    callback_due_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="While pending: when the resume sweep queues the call again if no task has tried it by then "
+        "(one lost in a crash between the commit and its queueing).",
+    )
 
     class Meta:
         ordering = ["performed_at", "id"]
         constraints = [
             models.UniqueConstraint(fields=["notification", "user"], name="one_action_per_notification_and_user")
+        ]
+        indexes = [
+            models.Index(
+                fields=["callback_due_at"], condition=models.Q(callback_status="pending"), name="action_callback_due"
+            )
         ]
 
     def __str__(self) -> str:

@@ -9,7 +9,11 @@ from celery import Task, shared_task
 from django.conf import settings
 
 from notifications.dispatch import ACTION_CALLBACK_TASK, PUSH_TASK, REPLACEMENT_PUSH_TASK
-from notifications.services.action_callbacks import CallbackNotDelivered, action_callback_deliver
+from notifications.services.action_callbacks import (
+    CallbackNotDelivered,
+    action_callback_deliver,
+    action_callbacks_resume,
+)
 from notifications.services.pushes import delivery_push, delivery_push_replacement
 from notifications.services.retention import retention_prune
 from notifications.services.sweep import deliveries_sweep
@@ -52,6 +56,12 @@ def call_action_back(performance_id: int) -> str:
 def sweep_deliveries() -> dict[str, int]:
     """Retry, push or expire every due delivery (Celery beat, every NOTIFY_SWEEP_INTERVAL seconds)."""
     return deliveries_sweep()
+
+
+@shared_task(name="notifications.resume_action_callbacks", ignore_result=True)
+def resume_action_callbacks() -> int:
+    """Queue again the publisher callbacks whose task was lost (Celery beat, every minute)."""
+    return action_callbacks_resume()
 
 
 @shared_task(name="notifications.prune_retention", ignore_result=True)

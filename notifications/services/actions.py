@@ -23,12 +23,14 @@ from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.utils import timezone
 
 from notifications import dispatch, selectors
 from notifications.errors import NotificationError
 from notifications.layer_messages import NotificationAction
 from notifications.models import ActionCallback, ActionPerformance, Delivery, Notification
 from notifications.reserved import NEW_TASK_EVENT
+from notifications.services.action_callbacks import callback_lease
 from notifications.services.deliveries import delivery_mark_read, delivery_not_found
 from workflow import services as workflow
 from workflow.models import Document
@@ -130,6 +132,8 @@ def notification_action_perform(
         comment=comment,
         outcome=outcome,
         callback_status=callback_status,
+        # If the call queued after the commit is lost, the resume sweep queues it again from then on.
+        callback_due_at=timezone.now() + callback_lease() if callback_status else None,
     )
     if callback_status == ActionPerformance.CallbackStatus.PENDING:
         dispatch.action_callback_enqueue_on_commit(performance_id=performance.pk)

@@ -448,6 +448,7 @@ SWEEP_QUEUE = "sweep"
 CELERY_TASK_ROUTES = {
     "notifications.sweep_deliveries": {"queue": SWEEP_QUEUE},
     "notifications.prune_retention": {"queue": SWEEP_QUEUE},
+    "notifications.resume_action_callbacks": {"queue": SWEEP_QUEUE},
 }
 CELERY_BEAT_SCHEDULE = {
     "sweep-deliveries": {
@@ -462,6 +463,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": NOTIFY_RETENTION_INTERVAL,
         # The same reasoning: a sweeper back from a long stop finds a run or two queued, not one per interval.
         "options": {"queue": SWEEP_QUEUE, "expires": max(60.0, 2 * NOTIFY_RETENTION_INTERVAL)},
+    },
+    # Publisher callbacks whose queued call was lost (notifications/services/action_callbacks.py).
+    "resume-action-callbacks": {
+        "task": "notifications.resume_action_callbacks",
+        "schedule": 60.0,
+        "options": {"queue": SWEEP_QUEUE, "expires": 120.0},
     },
 }
 

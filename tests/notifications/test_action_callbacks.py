@@ -1,15 +1,19 @@
 """Calling a publisher back about a performed action (services/action_callbacks.py): a signed POST to a real HTTP
 server on 127.0.0.1, each attempt counted, given up after NOTIFY_ACTION_CALLBACK_MAX_ATTEMPTS."""
 
+import base64
 import hashlib
 import hmac
 import json
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
+from notifications.dispatch import ACTION_CALLBACK_TASK
 from notifications.models import ActionCallback, ActionPerformance
 from notifications.services import action_callback_deliver, notification_action_perform
-from notifications.services.action_callbacks import SIGNATURE_HEADER, CallbackNotDelivered
+from notifications.services.action_callbacks import SIGNATURE_HEADER, CallbackNotDelivered, action_callbacks_resume
 from tests.support.actions import action, invoice_with_actions
 from tests.support.api import closed_port
 from tests.support.callback_server import CallbackServer
@@ -113,3 +117,39 @@ def test_a_publisher_that_removed_its_callback_is_not_called(callback_server, pe
     performance.refresh_from_db()
     assert performance.callback_status == "failed"
     assert callback_server.calls == []
+
+
+def queued_callback_ids(redis_client) -> list[int]:
+    """Performance ids of the callback tasks waiting in the default Celery queue (no worker runs here)."""
+    queued = []
+    for raw in redis_client.lrange("celery", 0, -1):
+        message = json.loads(raw)
+        if message["headers"]["task"] == ACTION_CALLBACK_TASK:
+            args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+            queued.append(args[0])
+    return queued
+
+
+def test_a_call_whose_task_was_lost_is_queued_again_once_it_is_due(
+    performance, redis_client, django_capture_on_commit_callbacks
+):
+    assert performance.callback_due_at > timezone.now() + timedelta(minutes=10)  # its own task has that long
+    with django_capture_on_commit_callbacks(execute=True):
+        assert action_callbacks_resume() == 0
+
+    ActionPerformance.objects.update(callback_due_at=timezone.now() - timedelta(seconds=1))  # nobody tried it
+    with django_capture_on_commit_callbacks(execute=True):
+        assert action_callbacks_resume() == 1
+
+    assert queued_callback_ids(redis_client) == [performance.pk]
+    performance.refresh_from_db()
+    assert performance.callback_due_at > timezone.now() + timedelta(minutes=10)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert action_callbacks_resume() == 0  # queued once, not on every beat
+
+
+def test_a_finished_call_is_never_due(callback_server, performance):
+    action_callback_deliver(performance_id=performance.pk)
+
+    performance.refresh_from_db()
+    assert (performance.callback_status, performance.callback_due_at) == ("delivered", None)
