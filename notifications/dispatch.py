@@ -20,7 +20,8 @@ never show it twice.
 
 The retry sweep sends through here too (`deliveries_resend_on_commit`,
 `pushes_enqueue_on_commit`), and a resolution queues its replacement pushes
-(`replacement_pushes_enqueue_on_commit`), so every way out of the process is in this module.
+(`replacement_pushes_enqueue_on_commit`), and a performed action its publisher's callback
+(`action_callback_enqueue_on_commit`), so every way out of the process is in this module.
 """
 
 import logging
@@ -45,6 +46,7 @@ logger = logging.getLogger(__name__)
 # this module, so this module does not import the task's.
 PUSH_TASK = "notifications.push_delivery"
 REPLACEMENT_PUSH_TASK = "notifications.push_resolution"
+ACTION_CALLBACK_TASK = "notifications.call_action_back"
 
 
 def notification_dispatch(
@@ -116,6 +118,15 @@ def replacement_pushes_enqueue_on_commit(*, delivery_ids: Collection[int]) -> No
     def enqueue_after_commit() -> None:
         for delivery_id in delivery_ids:
             current_app.send_task(REPLACEMENT_PUSH_TASK, args=[delivery_id])
+
+    transaction.on_commit(enqueue_after_commit, robust=True)
+
+
+def action_callback_enqueue_on_commit(*, performance_id: int) -> None:
+    """After commit, queue the call that tells a publisher one of its notification's actions was performed."""
+
+    def enqueue_after_commit() -> None:
+        current_app.send_task(ACTION_CALLBACK_TASK, args=[performance_id])
 
     transaction.on_commit(enqueue_after_commit, robust=True)
 

@@ -66,6 +66,7 @@ def notification_payload(notification: Notification) -> NotificationPayload:
         "priority": notification.priority,
         "created_at": notification.created_at.isoformat(),
         "expires_at": notification.expires_at.isoformat() if notification.expires_at else None,
+        "actions": notification.actions,
     }
 
 

@@ -18,6 +18,14 @@ USER_DEACTIVATED = "user.deactivated"
 ROUTER_PING = "hub.router.ping"
 
 
+class NotificationAction(TypedDict):
+    """One thing a recipient may do from the notification (services/actions.py)."""
+
+    id: str  # what a client performs: POST .../actions/<id>/, the `action` frame, PerformAction
+    label: str  # the button's text
+    requires_comment: bool  # the client asks for a comment first; performing without one is refused
+
+
 class NotificationPayload(TypedDict):
     """A notification as every transport carries it (`layer.notification_payload`), built once at publish."""
 
@@ -30,6 +38,7 @@ class NotificationPayload(TypedDict):
     priority: str
     created_at: str  # ISO 8601
     expires_at: str | None
+    actions: list[NotificationAction]  # what the recipient may do from it (services/actions.py); often none
 
 
 class LayerUser(TypedDict):

@@ -5,6 +5,7 @@ transports, and every gap they leave is closed from these rows (replay on
 connect, the retry sweep, the FCM fallback).
 """
 
+import secrets
 import uuid
 import zoneinfo
 
@@ -83,6 +84,12 @@ class Notification(models.Model):
         default=True,
         help_text="Off: in-app only (socket and inbox); a recipient who is away is never pushed "
         "(their delivery ends failed `in_app_only` and waits for their next connection).",
+    )
+    actions = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="What its recipients may do from the notification itself: a list of "
+        '{"id", "label", "requires_comment"} (services/actions.py).',
     )
     # Not a column: set by notification_publish on the instance it returns (how many deliveries it made).
     recipient_count: int
@@ -212,9 +219,7 @@ class Delivery(models.Model):
             # a few pages for the whole table, and an insert only touches it when a new block range is summarized
             # (rows arrive in created_at order, so the ranges stay tight). The recent failures: failed rows only.
             BrinIndex(fields=["created_at"], name="delivery_created_brin", autosummarize=True),
-            models.Index(
-                fields=["failed_at"], condition=models.Q(status="failed"), name="delivery_failed_at"
-            ),
+            models.Index(fields=["failed_at"], condition=models.Q(status="failed"), name="delivery_failed_at"),
         ]
 
     def __str__(self) -> str:
@@ -499,3 +504,74 @@ class EventPreference(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} for {person_name(self.user)}"
+
+
+def new_signing_secret() -> str:
+    return secrets.token_hex(32)
+
+
+class ActionCallback(models.Model):
+    """Where a publisher hears that a recipient performed one of its notification's actions.
+
+    A publisher without one cannot declare actions. Each call is a signed POST (services/action_callbacks.py):
+    the publisher checks `X-NotifyHub-Signature` with `secret`, shown once here in the admin.
+    """
+
+    publisher = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="action_callback")
+    url = models.URLField(max_length=500, help_text="Receives a signed JSON POST for every action performed.")
+    secret = models.CharField(
+        max_length=64, default=new_signing_secret, help_text="The HMAC-SHA256 key of the signature header."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "action callback"
+
+    def __str__(self) -> str:
+        return f"Action callback of {self.publisher}: {self.url}"
+
+
+class ActionPerformance(models.Model):
+    """A recipient performed one of a notification's actions: at most one per recipient (a repeat replays it)."""
+
+    class Outcome(models.TextChoices):
+        APPROVED = "approved", "Approved the task's step"
+        REJECTED = "rejected", "Rejected the task's document"
+        RECORDED = "recorded", "Recorded; the publisher is called back"
+
+    class CallbackStatus(models.TextChoices):
+        NONE = "", "No callback (a workflow action)"
+        PENDING = "pending", "Calling the publisher back"
+        DELIVERED = "delivered", "The publisher answered 2xx"
+        FAILED = "failed", "The publisher never answered 2xx"
+
+    notification = models.ForeignKey(Notification, on_delete=models.CASCADE, related_name="action_performances")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    action = models.CharField(max_length=32)
+    comment = models.TextField(blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    performed_at = models.DateTimeField(default=timezone.now)
+    callback_status = models.CharField(max_length=16, choices=CallbackStatus.choices, blank=True)
+    callback_attempts = models.PositiveIntegerField(default=0)
+    callback_last_error = models.TextField(blank=True)
+    callback_delivered_at = models.DateTimeField(null=True, blank=True)
+    callback_due_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="While pending: when the resume sweep queues the call again if no task has tried it by then "
+        "(one lost in a crash between the commit and its queueing).",
+    )
+
+    class Meta:
+        ordering = ["performed_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["notification", "user"], name="one_action_per_notification_and_user")
+        ]
+        indexes = [
+            models.Index(
+                fields=["callback_due_at"], condition=models.Q(callback_status="pending"), name="action_callback_due"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} on {self.notification_id} by {self.user_id}"

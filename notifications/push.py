@@ -170,6 +170,8 @@ def push_data(payload: NotificationPayload, *, content_minimal: bool) -> dict[st
         "created_at": payload["created_at"],
         "expires_at": payload["expires_at"] or "",
         "data": json.dumps(payload["data"], separators=(",", ":"), ensure_ascii=False),
+        # What the app may offer on the notification (its buttons); "[]" when none.
+        "actions": json.dumps(payload.get("actions", []), separators=(",", ":"), ensure_ascii=False),
     }
     if len(json.dumps(full, ensure_ascii=False).encode()) > FCM_DATA_LIMIT:
         return {**minimal, "truncated": "true"}

@@ -8,7 +8,12 @@ from __future__ import annotations  # celery-types makes Task generic; Celery's 
 from celery import Task, shared_task
 from django.conf import settings
 
-from notifications.dispatch import PUSH_TASK, REPLACEMENT_PUSH_TASK
+from notifications.dispatch import ACTION_CALLBACK_TASK, PUSH_TASK, REPLACEMENT_PUSH_TASK
+from notifications.services.action_callbacks import (
+    CallbackNotDelivered,
+    action_callback_deliver,
+    action_callbacks_resume,
+)
 from notifications.services.pushes import delivery_push, delivery_push_replacement
 from notifications.services.retention import retention_prune
 from notifications.services.sweep import deliveries_sweep
@@ -31,10 +36,32 @@ def push_resolution(delivery_id: int) -> str:
     return delivery_push_replacement(delivery_id=delivery_id)
 
 
+# Backoff 1, 2, 4 ... s (jittered), at most NOTIFY_ACTION_CALLBACK_MAX_BACKOFF: far below the broker's 1 h visibility
+# timeout. The attempts are counted on the row, which ends the retries (max_retries is only a backstop).
+@shared_task(
+    name=ACTION_CALLBACK_TASK,
+    ignore_result=True,
+    autoretry_for=(CallbackNotDelivered,),
+    retry_backoff=1,
+    retry_backoff_max=settings.NOTIFY_ACTION_CALLBACK_MAX_BACKOFF,
+    retry_jitter=True,
+    max_retries=settings.NOTIFY_ACTION_CALLBACK_MAX_ATTEMPTS,
+)
+def call_action_back(performance_id: int) -> str:
+    """POST a performed action to its publisher's callback, signed (queued when a recipient performs it)."""
+    return action_callback_deliver(performance_id=performance_id)
+
+
 @shared_task(name="notifications.sweep_deliveries", ignore_result=True)
 def sweep_deliveries() -> dict[str, int]:
     """Retry, push or expire every due delivery (Celery beat, every NOTIFY_SWEEP_INTERVAL seconds)."""
     return deliveries_sweep()
+
+
+@shared_task(name="notifications.resume_action_callbacks", ignore_result=True)
+def resume_action_callbacks() -> int:
+    """Queue again the publisher callbacks whose task was lost (Celery beat, every minute)."""
+    return action_callbacks_resume()
 
 
 @shared_task(name="notifications.prune_retention", ignore_result=True)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from notifications.console.times import at_second
-from notifications.models import Delivery, DeliveryAttempt, person_name
+from notifications.models import ActionPerformance, Delivery, DeliveryAttempt, person_name
 
 Outcome = DeliveryAttempt.Outcome
 
@@ -50,7 +50,8 @@ _ATTEMPT_WORDS: dict[str, tuple[str, str]] = {
 def delivery_timeline(delivery: Delivery) -> list[Entry]:
     """Everything the ledger knows happened to `delivery`, oldest first (ties keep the order they happened in).
 
-    Two queries: the delivery with its notification, publisher and recipient, and its attempts with devices.
+    Three queries: the delivery with its notification, publisher and recipient, its attempts with devices, and
+    the action its recipient performed from it (if any).
     """
     delivery = Delivery.objects.select_related("notification__published_by", "recipient").get(pk=delivery.pk)
     notification = delivery.notification
@@ -82,6 +83,11 @@ def delivery_timeline(delivery: Delivery) -> list[Entry]:
         )
     if delivery.read_at is not None:
         entries.append(Entry(delivery.read_at, "Read", "", "success"))
+    performance = ActionPerformance.objects.filter(
+        notification_id=delivery.notification_id, user_id=delivery.recipient_id
+    ).first()
+    if performance is not None:
+        entries.append(_action_entry(performance))
     if delivery.failed_at is not None and delivery.failure_reason == Delivery.FailureReason.IN_APP_ONLY:
         # Not a fault: where a push would come, an in-app only notification stops (services/pushes.py).
         entries.append(
@@ -101,6 +107,23 @@ def delivery_timeline(delivery: Delivery) -> list[Entry]:
         )
     # sorted() is stable: entries at the same second stay in the order they were appended (publish, create, log).
     return sorted(entries, key=lambda entry: entry.at)
+
+
+def _action_entry(performance: ActionPerformance) -> Entry:
+    """The action the recipient performed from the notification, and whether its publisher heard of it."""
+    parts = [f"“{performance.comment}”"] if performance.comment else []
+    if performance.callback_status:
+        calls = f"{performance.callback_attempts} call{'s' if performance.callback_attempts != 1 else ''}"
+        parts.append(f"publisher callback: {performance.get_callback_status_display().lower()} ({calls})")
+        if performance.callback_last_error:
+            parts.append(performance.callback_last_error)
+    failed = performance.callback_status == ActionPerformance.CallbackStatus.FAILED
+    return Entry(
+        performance.performed_at,
+        f"Action performed: {performance.action} ({performance.get_outcome_display().lower()})",
+        "; ".join(parts),
+        "failure" if failed else "success",
+    )
 
 
 def _attempt_detail(attempt: DeliveryAttempt) -> str:

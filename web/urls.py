@@ -13,6 +13,7 @@ urlpatterns = [
     path("inbox/read-all/", inbox.mark_all_read, name="read-all"),
     # Any text: the service refuses what is not one of the user's notification ids (a message, not a 404 page).
     path("inbox/<str:notification_id>/read/", inbox.mark_read, name="read"),
+    path("inbox/<str:notification_id>/actions/<str:action>/", inbox.perform_action, name="action"),
     path("settings/", settings.settings_page, name="settings"),
     path("tasks/", tasks.tasks, name="tasks"),
     path("tasks/out-of-office/", tasks.out_of_office_create, name="out-of-office"),

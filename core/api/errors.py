@@ -33,6 +33,7 @@ DOMAIN_STATUS = {
     "outside_scope": status.HTTP_403_FORBIDDEN,
     "invalid_transition": status.HTTP_409_CONFLICT,
     "idempotency_conflict": status.HTTP_409_CONFLICT,
+    "already_performed": status.HTTP_409_CONFLICT,
 }
 
 

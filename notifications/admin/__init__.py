@@ -6,8 +6,9 @@
   checks as the API.
 - `scopes.py`: publisher scopes, edited here.
 - `preferences.py`: the organisation's defaults per event type, edited here; users' preferences, read-only.
+- `actions.py`: publishers' action callbacks (edited here) and the actions recipients performed (view only).
 """
 
-from notifications.admin import evidence, preferences, publish, scopes
+from notifications.admin import actions, evidence, preferences, publish, scopes
 
-__all__ = ["evidence", "preferences", "publish", "scopes"]
+__all__ = ["actions", "evidence", "preferences", "publish", "scopes"]

@@ -29,6 +29,8 @@ from notifications.api.filters import DeliveryStatusFilter, InboxFilter
 from notifications.api.pagination import DeliveryStatusPagination
 from notifications.api.permissions import CanPublishNotifications
 from notifications.api.serializers import (
+    ActionRequestSerializer,
+    ActionResultSerializer,
     DeliveryStatusSerializer,
     InboxItemSerializer,
     PublishedNotificationSerializer,
@@ -112,6 +114,37 @@ class NotificationViewSet(viewsets.GenericViewSet):
     def read(self, request, id=None):
         services.delivery_mark_read(user_id=request.user.pk, notification_id=self._notification_id())
         return Response(InboxItemSerializer(self.get_object()).data)
+
+    @extend_schema(
+        summary="Perform one of its actions (a NewTask's approve or reject; a publisher's own)",
+        description="Runs as me, once: performing the same action again answers the first result with "
+        "`already_performed: true` and changes nothing. A task's decision resolves the notification on all my "
+        "devices (`resolved`); a publisher's action is recorded and the publisher called back. It reads the "
+        "notification too.",
+        parameters=[OpenApiParameter("action_id", str, OpenApiParameter.PATH, description="The action's id.")],
+        request=ActionRequestSerializer,
+        responses={
+            200: ActionResultSerializer,
+            400: error_response("No such action on it (`fields.action`), or a comment is missing (`fields.comment`)."),
+            403: error_response("The workflow refuses: the task's step is not mine to decide."),
+            404: error_response("No such notification of mine."),
+            409: error_response(
+                "Too late (`invalid_transition`: the task was decided, reassigned or withdrawn, or the notification "
+                "retracted), or I performed another of its actions already (`already_performed`)."
+            ),
+        },
+    )
+    @action(detail=True, methods=["post"], url_path=r"actions/(?P<action_id>[^/]+)", url_name="action")
+    def perform_action(self, request, id=None, action_id=None):
+        serializer = ActionRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        result = services.notification_action_perform(
+            notification_id=self._notification_id(),
+            user=request.user,
+            action=action_id,
+            comment=serializer.validated_data["comment"],
+        )
+        return Response(ActionResultSerializer(result).data)
 
     @extend_schema(summary="Mark everything read", request=None, responses=ReadAllResultSerializer)
     @action(detail=False, methods=["post"], url_path="read-all")

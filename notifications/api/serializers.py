@@ -9,7 +9,13 @@ from rest_framework import serializers
 
 from core.api.serializers import IdOrNameField, StrictInputSerializer, UserSummarySerializer
 from notifications.hub.signalr.protocol import NOTIFICATION_DEFAULT_KEYS, NOTIFICATION_OWN_KEYS
-from notifications.models import EVENT_NAME_VALIDATOR, Delivery, DeliveryAttempt, Notification
+from notifications.models import EVENT_NAME_VALIDATOR, ActionPerformance, Delivery, DeliveryAttempt, Notification
+from notifications.services.actions import (
+    ACTION_ID_PATTERN,
+    MAX_ACTION_COMMENT_LENGTH,
+    MAX_ACTION_LABEL_LENGTH,
+    MAX_ACTIONS,
+)
 from workflow.models import Document
 
 MAX_BODY_LENGTH = 4_000
@@ -41,6 +47,24 @@ class RecipientsSerializer(StrictInputSerializer):
         if not attrs["users"] and not attrs["departments"]:
             raise serializers.ValidationError("Name at least one user or department.")
         return attrs
+
+
+class NotificationActionSerializer(StrictInputSerializer):
+    """One thing a recipient may do from the notification: a button on every client."""
+
+    id = serializers.RegexField(
+        ACTION_ID_PATTERN,
+        max_length=32,
+        help_text="What a client performs (POST /api/notifications/<id>/actions/<action>/): lower-case letters, "
+        "digits, '-' and '_', starting with a letter.",
+    )
+    # drf-stubs sees this as replacing Field.label; SerializerMetaclass takes declared fields out of the class.
+    label = serializers.CharField(  # type: ignore[assignment]
+        max_length=MAX_ACTION_LABEL_LENGTH, help_text="The button's text."
+    )
+    requires_comment = serializers.BooleanField(
+        default=False, help_text="Performing it needs a comment (clients ask for one first)."
+    )
 
 
 class PublishSerializer(StrictInputSerializer):
@@ -83,6 +107,21 @@ class PublishSerializer(StrictInputSerializer):
         help_text="What it is about, in your own terms (e.g. invoice:42): retracting is per notification, and "
         "the workflow resolves `task:<id>` when that task closes. Printable characters only.",
     )
+
+    actions = NotificationActionSerializer(  # type: ignore[call-arg]  # many=True takes ListSerializer's max_length
+        many=True,
+        required=False,
+        default=list,
+        max_length=MAX_ACTIONS,
+        help_text=f"At most {MAX_ACTIONS} actions each recipient may perform from the notification, once; you hear "
+        "of each through your action callback (a signed POST), which you must have registered first.",
+    )
+
+    def validate_actions(self, value: list[dict]) -> list[dict]:
+        ids = [action["id"] for action in value]
+        if len(set(ids)) != len(ids):
+            raise serializers.ValidationError("Each action needs its own id.")
+        return value
 
     def validate_subject(self, value: str) -> str:
         if not value.isprintable():
@@ -163,9 +202,35 @@ class InboxItemSerializer(serializers.Serializer):
         source="notification.resolution", help_text="done, reassigned, withdrawn, decided, retracted; or empty."
     )
     unread = serializers.SerializerMethodField(help_text="Not read and not resolved: what unread counts count.")
+    actions = NotificationActionSerializer(
+        source="notification.actions", many=True, help_text="What I may do from it (POST .../actions/<id>/)."
+    )
 
     def get_unread(self, delivery: Delivery) -> bool:
         return delivery.is_unread
+
+
+class ActionRequestSerializer(StrictInputSerializer):
+    comment = serializers.CharField(
+        max_length=MAX_ACTION_COMMENT_LENGTH,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Why; required by an action with `requires_comment` (reject).",
+    )
+
+
+class ActionResultSerializer(serializers.Serializer):
+    notification_id = serializers.UUIDField()
+    action = serializers.CharField()
+    outcome = serializers.ChoiceField(
+        choices=ActionPerformance.Outcome.choices,
+        help_text="approved or rejected (a task's decision), recorded (a publisher's action: it is called back).",
+    )
+    performed_at = serializers.DateTimeField()
+    already_performed = serializers.BooleanField(
+        help_text="True: you had performed it already; this is the first answer, and nothing happened again."
+    )
 
 
 class UnreadCountSerializer(serializers.Serializer):

@@ -68,6 +68,18 @@ class UnreadCount:
 
 
 @dataclass(frozen=True)
+class ActionPerformed:
+    """The answer to this connection's `action`: what performing it did (or did the first time: `already_performed`).
+    Its other effects arrive as usual (a decided task's `resolved`, on every connection)."""
+
+    notification_id: str
+    action: str
+    outcome: str
+    performed_at: datetime
+    already_performed: bool
+
+
+@dataclass(frozen=True)
 class Pong:
     server_time: datetime
 
@@ -103,6 +115,7 @@ ClientMessage = (
     | NotificationsRead
     | NotificationResolved
     | UnreadCount
+    | ActionPerformed
     | Pong
     | RoomJoined
     | RoomLeft

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from notifications.hub.client_messages import (
+    ActionPerformed,
     ClientMessage,
     Hello,
     NotificationMessage,
@@ -48,6 +49,10 @@ ACK = "ack"
 COMMANDS: dict[str, tuple[tuple[str, ...], Command]] = {
     "read": (("id",), lambda session, frame: session.mark_read(frame["id"])),
     "read_all": ((), lambda session, frame: session.mark_all_read()),
+    "action": (
+        ("id", "action"),
+        lambda session, frame: session.perform_action(frame["id"], frame["action"], frame.get("comment")),
+    ),
     "ping": ((), lambda session, frame: session.ping()),
     "subscribe": (("document_id",), lambda session, frame: session.subscribe(frame["document_id"])),
     "unsubscribe": (("document_id",), lambda session, frame: session.unsubscribe(frame["document_id"])),
@@ -94,6 +99,17 @@ def render(message: ClientMessage) -> list[dict]:
             ]
         case UnreadCount():
             return [{"type": ServerFrame.UNREAD_COUNT, "count": message.count, "request": message.request}]
+        case ActionPerformed():
+            return [
+                {
+                    "type": ServerFrame.ACTION_RESULT,
+                    "id": message.notification_id,
+                    "action": message.action,
+                    "outcome": message.outcome,
+                    "performed_at": _time(message.performed_at),
+                    "already_performed": message.already_performed,
+                }
+            ]
         case Pong():
             return [{"type": ServerFrame.PONG, "server_time": _time(message.server_time)}]
         case RoomJoined():

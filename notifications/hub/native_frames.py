@@ -15,6 +15,7 @@ class ServerFrame(StrEnum):
     READ = "read"
     RESOLVED = "resolved"
     UNREAD_COUNT = "unread_count"
+    ACTION_RESULT = "action_result"
     PONG = "pong"
     SUBSCRIBED = "subscribed"
     UNSUBSCRIBED = "unsubscribed"

@@ -4,8 +4,8 @@ A `HubSession` is what a connected client *is*, whatever wire protocol it
 speaks: who it is (the authenticated identity and when its token expires),
 where it is (presence, its user and department groups, the document rooms it
 joined), what it has already been shown (de-duplication by notification id),
-and what it may ask (ack, read, read all, ping, subscribe, unsubscribe,
-typing). It talks to services, selectors, `notifications.presence` and
+and what it may ask (ack, read, read all, perform an action, ping, subscribe,
+unsubscribe, typing). It talks to services, selectors, `notifications.presence` and
 `notifications.layer`; it never builds a frame and never touches a socket.
 
 The seam: a protocol (the native JSON protocol in `native.py`, SignalR in
@@ -42,11 +42,12 @@ from django.conf import settings
 from django.utils import timezone
 from rest_framework_simplejwt.tokens import AccessToken
 
+from core.errors import DomainError
 from notifications import layer, layer_messages, presence, selectors, services
-from notifications.errors import NotificationError
 from notifications.hub.acks import ack_batcher
 from notifications.hub.auth import HubIdentity, identity_for_token, user_id_of, validate_access_token
 from notifications.hub.client_messages import (
+    ActionPerformed,
     Hello,
     NotificationMessage,
     NotificationResolved,
@@ -258,6 +259,28 @@ class HubSession:
         count = await self._call_service(_mark_all_read_and_count, user_id=self.user_id, origin=self.connection_id)
         return UnreadCount(count=count, request="read_all")
 
+    async def perform_action(self, notification_id: object, action: object, comment: object = None) -> ActionPerformed:
+        """Perform one of the notification's actions as this user (services/actions.py: the API's rules)."""
+        if not isinstance(action, str) or not action:
+            raise HubError(HubError.INVALID, "action must be the id of one of the notification's actions.")
+        if comment is not None and not isinstance(comment, str):
+            raise HubError(HubError.INVALID, "comment must be a string.")
+        assert self.identity is not None, "the session is not open"
+        result = await self._call_service(
+            services.notification_action_perform,
+            notification_id=notification_id,
+            user=self.identity.user,
+            action=action,
+            comment=comment or "",
+        )
+        return ActionPerformed(
+            notification_id=result.notification_id,
+            action=result.action,
+            outcome=result.outcome,
+            performed_at=result.performed_at,
+            already_performed=result.already_performed,
+        )
+
     async def subscribe(self, document_id: object) -> RoomJoined:
         """Join a document room if the user may see the document; the others in it are told."""
         document_id = _parse_document_id(document_id)
@@ -371,7 +394,7 @@ class HubSession:
     async def _call_service(self, service, **kwargs):
         try:
             return await in_database_thread(service)(**kwargs)
-        except NotificationError as error:
+        except DomainError as error:  # the notifications' own, or the workflow's when an action decides a task
             raise HubError(error.code, error.message) from None
 
     async def _join(self, groups: list[str]) -> None:

@@ -1,5 +1,7 @@
 """Writes of the notifications domain, one module per concern."""
 
+from notifications.services.action_callbacks import action_callback_deliver
+from notifications.services.actions import ActionResult, notification_action_perform
 from notifications.services.deliveries import (
     AckOutcome,
     deliveries_acknowledge_many,
@@ -44,10 +46,12 @@ from notifications.services.workflow_notifications import (
 
 __all__ = [
     "AckOutcome",
+    "ActionResult",
     "PreferencesRefused",
     "PublishResult",
     "ReplayPage",
     "ResolveResult",
+    "action_callback_deliver",
     "deliveries_acknowledge_many",
     "deliveries_fail",
     "deliveries_log_offline",
@@ -68,6 +72,7 @@ __all__ = [
     "document_approved_publish",
     "document_rejected_publish",
     "new_task_publish",
+    "notification_action_perform",
     "notification_publish",
     "notification_publish_repeated",
     "notification_publish_requested",

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from notifications import dispatch, layer, metrics, presence
 from notifications.errors import NotificationError, UnknownRecipients
+from notifications.layer_messages import NotificationAction
 from notifications.models import EVENT_NAME_VALIDATOR, Delivery, DeliveryAttempt, Notification
 from notifications.preferences import is_always_mandatory, unmuted_recipients_sql
 from notifications.services.deliveries import (
@@ -45,6 +46,7 @@ def notification_publish(
     published_by_id: int | None = None,
     subject: str = "",
     push_allowed: bool = True,
+    actions: list[NotificationAction] | None = None,
     recipients_verified: bool = False,
 ) -> Notification:
     """Persist a notification and one Delivery per distinct active recipient, then dispatch after commit.
@@ -52,7 +54,8 @@ def notification_publish(
     A user targeted directly and through one or more departments gets one
     Delivery. Unknown user or department ids raise `UnknownRecipients` and
     nothing is written. `subject` says what it is about (e.g. `task:42`): resolving that subject
-    (services/resolution.py) resolves it everywhere. `recipients_verified=True` says the caller has just
+    (services/resolution.py) resolves it everywhere. `actions` are what a recipient may do from it
+    (services/actions.py). `recipients_verified=True` says the caller has just
     resolved the ids in this transaction (e.g. `recipients_resolve`), so the
     existence check is not run twice. `push_allowed=False` makes it in-app only: nobody is pushed
     (services/pushes.py closes a delivery that comes to a push as failed `in_app_only`).
@@ -79,6 +82,7 @@ def notification_publish(
             "published_by_id": published_by_id,
             "subject": subject,
             "push_allowed": push_allowed,
+            "actions": actions or [],
         },
     )
 

@@ -12,7 +12,9 @@ from django.utils import timezone
 from core.database import atomic_with_verified_commit
 from notifications import selectors
 from notifications.errors import NotificationError
+from notifications.layer_messages import NotificationAction
 from notifications.models import IdempotencyKey, Notification
+from notifications.services.actions import actions_declared_check
 from notifications.services.deliveries import deliveries_due_now
 from notifications.services.publish import notification_publish
 from notifications.services.publisher_scope import publish_data_check, publisher_scope_check
@@ -38,22 +40,25 @@ def notification_publish_requested(
     priority: str = Notification.Priority.NORMAL,
     expires_at: datetime | None = None,
     subject: str = "",
+    actions: list[NotificationAction] | None = None,
     idempotency_key: str | None = None,
     request_hash: str = "",
 ) -> PublishResult:
     """Resolve the recipients and publish, or answer what an earlier request with the same key published.
 
-    The key is claimed first by inserting it (unique per publisher) in the
-    publishing transaction: a concurrent request with the same key blocks on
-    that insert until this one commits, then answers with its result; if this one fails,
-    the key is free again. The same key with a different body raises
-    `idempotency_conflict`. A key expires NOTIFY_IDEMPOTENCY_KEY_TTL_HOURS after
-    it was claimed: then the same key publishes anew. Unknown recipients raise
-    `UnknownRecipients`, data setting a reserved key `ReservedDataKeys`, and anything
-    beyond the publisher's scope (or a reserved event name) `OutsideScope`; then nothing
-    is written.
+        The key is claimed first by inserting it (unique per publisher) in the
+        publishing transaction: a concurrent request with the same key blocks on
+        that insert until this one commits, then answers with its result; if this one fails,
+        the key is free again. The same key with a different body raises
+        `idempotency_conflict`. A key expires NOTIFY_IDEMPOTENCY_KEY_TTL_HOURS after
+        it was claimed: then the same key publishes anew. Unknown recipients raise
+        `UnknownRecipients`, data setting a reserved key `ReservedDataKeys`, and anything
+        beyond the publisher's scope (or a reserved event name) `OutsideScope`, and actions without an action callback
+    `ActionRefused`; then nothing
+        is written.
     """
     publish_data_check(data)
+    actions_declared_check(publisher_id=published_by_id, actions=actions or [])
     content = {
         "event": event,
         "title": title,
@@ -64,6 +69,7 @@ def notification_publish_requested(
         "expires_at": expires_at,
         "published_by_id": published_by_id,
         "subject": subject,
+        "actions": actions or [],
     }
 
     def publish() -> PublishResult:

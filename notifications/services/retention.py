@@ -33,7 +33,7 @@ from django.db import connection, models, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from notifications.models import Delivery, DeliveryAttempt, IdempotencyKey, Notification
+from notifications.models import ActionPerformance, Delivery, DeliveryAttempt, IdempotencyKey, Notification
 from notifications.services.publish_request import idempotency_keys_expired_before
 from notifications.sql import Columns
 
@@ -101,7 +101,11 @@ def _prunables(now: datetime) -> list[_Prunable]:
     notifications_left_undelivered = _Prunable(
         select=lambda batch_size: _notifications_without_deliveries(cutoff=cutoff, batch_size=batch_size),
         # A key lives shorter than a notification (the settings check it), so this only takes expired ones.
-        deletes=(("idempotency_keys", IdempotencyKey, "notification"), ("notifications", Notification, "id")),
+        deletes=(
+            ("idempotency_keys", IdempotencyKey, "notification"),
+            ("action_performances", ActionPerformance, "notification"),
+            ("notifications", Notification, "id"),
+        ),
     )
     return [keys, settled_deliveries, notifications_left_undelivered]
 

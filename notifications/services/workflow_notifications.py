@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from core.durations import duration
+from notifications.layer_messages import NotificationAction
 from notifications.models import Notification
 from notifications.reserved import (
     DOCUMENT_APPROVED_EVENT,
@@ -21,6 +22,7 @@ from notifications.reserved import (
     TASK_ESCALATED_EVENT,
     TASK_REMINDER_EVENT,
 )
+from notifications.services.actions import NEW_TASK_ACTIONS
 from notifications.services.publish import notification_publish
 from notifications.services.resolution import task_subject
 from workflow.models import Document
@@ -60,6 +62,7 @@ def new_task_publish(
         recipient_id=assignee_id,
         **on_behalf,
         priority=Notification.Priority.HIGH,
+        actions=NEW_TASK_ACTIONS,
     )
 
 
@@ -184,6 +187,7 @@ def task_reminder_publish(
         requester_name=requester_name,
         recipient_id=assignee_id,
         priority=Notification.Priority.NORMAL,
+        actions=NEW_TASK_ACTIONS,  # the task can be decided from its reminder too
         waitedSeconds=waited_seconds,
         url=document_url(document_id),
     )
@@ -231,6 +235,7 @@ def _task_notification_publish(
     requester_name: str,
     recipient_id: int,
     priority: str,
+    actions: list[NotificationAction] | None = None,
     **extra_data: object,
 ) -> Notification:
     """A notification about an open task (NewTask, its reminder, its escalation): the fields every one carries,
@@ -253,6 +258,7 @@ def _task_notification_publish(
         document_id=document.pk,
         priority=priority,
         subject=task_subject(task_id),
+        actions=actions,
     )
 
 

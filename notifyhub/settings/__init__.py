@@ -193,6 +193,13 @@ env.check(
     "NOTIFY_PUSH_BACKEND=fcm needs FCM_CREDENTIALS_FILE or GOOGLE_APPLICATION_CREDENTIALS",
 )
 
+# --- Action callbacks (notifications/services/action_callbacks.py) ----------------------------------------------
+# Calls to a publisher's callback per performed action before it is given up (`failed`); the waits between
+# them double from 1 s up to NOTIFY_ACTION_CALLBACK_MAX_BACKOFF seconds (jittered); seconds per call.
+NOTIFY_ACTION_CALLBACK_MAX_ATTEMPTS = env.int("NOTIFY_ACTION_CALLBACK_MAX_ATTEMPTS", default=8, minimum=1)
+NOTIFY_ACTION_CALLBACK_MAX_BACKOFF = env.int("NOTIFY_ACTION_CALLBACK_MAX_BACKOFF", default=600, minimum=1)
+NOTIFY_ACTION_CALLBACK_TIMEOUT = env.float("NOTIFY_ACTION_CALLBACK_TIMEOUT", default=10, minimum=0.1)
+
 # --- Retention (notifications/services/retention.py) -----------------------------------------------------------
 # Days a settled delivery (and its attempt log) is kept after it last changed, and a notification after it was
 # published once none of its deliveries is left; 0 keeps both forever. An open delivery is never deleted.
@@ -448,6 +455,7 @@ CELERY_TASK_ROUTES = {
     "notifications.sweep_deliveries": {"queue": SWEEP_QUEUE},
     "notifications.prune_retention": {"queue": SWEEP_QUEUE},
     "workflow.escalate_overdue_tasks": {"queue": SWEEP_QUEUE},
+    "notifications.resume_action_callbacks": {"queue": SWEEP_QUEUE},
 }
 CELERY_BEAT_SCHEDULE = {
     "sweep-deliveries": {
@@ -468,6 +476,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": WORKFLOW_ESCALATION_INTERVAL,
         # Idempotent as the others (a task is reminded and escalated once, whatever the number of runs).
         "options": {"queue": SWEEP_QUEUE, "expires": max(60.0, 2 * WORKFLOW_ESCALATION_INTERVAL)},
+    },
+    # Publisher callbacks whose queued call was lost (notifications/services/action_callbacks.py).
+    "resume-action-callbacks": {
+        "task": "notifications.resume_action_callbacks",
+        "schedule": 60.0,
+        "options": {"queue": SWEEP_QUEUE, "expires": 120.0},
     },
 }
 

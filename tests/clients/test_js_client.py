@@ -14,6 +14,7 @@ import subprocess
 
 import pytest
 
+from notifications.models import ActionCallback
 from tests.support.factories import UserFactory
 from tests.support.servers import REPO_ROOT
 from tests.support.test_data_service import TestDataService
@@ -25,8 +26,11 @@ NODE_TIMEOUT = 240
 
 @pytest.fixture
 def publisher(db):
-    """A superuser: it may publish to anyone through the REST API (no publishing scope needed)."""
-    return UserFactory(username="js-publisher", is_superuser=True, is_staff=True)
+    """A superuser: it may publish to anyone through the REST API (no publishing scope needed), and declare
+    actions (its callback goes nowhere: no worker calls it here)."""
+    user = UserFactory(username="js-publisher", is_superuser=True, is_staff=True)
+    ActionCallback.objects.create(publisher=user, url="http://127.0.0.1:9/actions")
+    return user
 
 
 @pytest.fixture(scope="session")

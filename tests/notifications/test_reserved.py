@@ -6,6 +6,7 @@ from pathlib import Path
 
 from notifications.hub import native
 from notifications.hub.client_messages import (
+    ActionPerformed,
     Hello,
     NotificationMessage,
     NotificationResolved,
@@ -49,6 +50,7 @@ EVERY_CLIENT_MESSAGE = [
     ReplayComplete(0),
     NotificationsRead(ids=["a"], unread_count=0),
     NotificationResolved(id="a", resolution="done", resolved_at=NOW.isoformat(), unread_count=0),
+    ActionPerformed("a", "approve", "approved", NOW, already_performed=False),
     Pong(NOW),
     RoomJoined(7, [USER]),
     RoomLeft(7),

@@ -12,8 +12,10 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from core.errors import DomainError
 from notifications import selectors, services
 from notifications.errors import NotificationError
+from notifications.models import ActionPerformance
 from web.cursors import NEWER, OLDER, decode_cursor, encode_cursor
 from web.forms import InboxFilterForm
 from web.views import SignedInRequest
@@ -70,6 +72,30 @@ def mark_read(request: SignedInRequest, notification_id: str) -> HttpResponse:
         messages.error(request, "That notification is not in your inbox.")
     else:
         messages.success(request, "Marked as read." if changed else "It was read already.")
+    return _back(request)
+
+
+# What the page says once an action is done.
+ACTION_DONE: dict[str, str] = {
+    ActionPerformance.Outcome.APPROVED: "Approved.",
+    ActionPerformance.Outcome.REJECTED: "Rejected: the requester has been told why.",
+    ActionPerformance.Outcome.RECORDED: "Done: its sender has been told.",
+}
+
+
+@require_POST
+@login_required
+def perform_action(request: SignedInRequest, notification_id: str, action: str) -> HttpResponse:
+    """An inbox item's action button (Approve, Reject with its comment, a publisher's own), as the API does it."""
+    try:
+        result = services.notification_action_perform(
+            notification_id=notification_id, user=request.user, action=action, comment=request.POST.get("comment", "")
+        )
+    except DomainError as error:  # the notifications' refusal, or the workflow's (not your step, decided already)
+        messages.error(request, error.message)
+    else:
+        done = ACTION_DONE.get(result.outcome, "Done.")
+        messages.success(request, f"{done} (You had done it already.)" if result.already_performed else done)
     return _back(request)
 
 

@@ -162,7 +162,7 @@ class HubSocket {
     this.hello = null; // the hello frame, once it came
     this.replayComplete = false;
     this.opened = false;
-    this.inflight = []; // read/readAll requests sent here, answered in order
+    this.inflight = []; // read/readAll/performAction requests sent here, answered in order
     this.subscribing = []; // document ids of subscribes sent here, answered in order
     this.resubscribes = 0; // subscribes a rotation candidate waits for before it takes over
     this.ended = false;
@@ -269,7 +269,7 @@ class Connection {
     this.authRetried = false; // a 4401 since the last hello was already answered with a fresh token
     this.unconfirmedAcks = new Set();
     this.rooms = new Map(); // document id -> {holders: Set, members: Array|null, waiters: [], typingAt: 0}
-    this.queue = []; // read/readAll requests not yet sent
+    this.queue = []; // read/readAll/performAction requests not yet sent
     this.generation = 0; // bumped by stop(): async work of an older generation gives up
   }
 
@@ -329,6 +329,10 @@ class Connection {
 
   readAll() {
     return this.#request({ type: "read_all" });
+  }
+
+  performAction(id, action, comment) {
+    return this.#request({ type: "action", id, action, comment: comment ?? null });
   }
 
   /** Join a document room for `holder` (a tab); resolves with its members once the server answered. */
@@ -610,7 +614,7 @@ class Connection {
         this.rooms.delete(documentId); // refused (forbidden, too many rooms): nobody is in it
         room.waiters.forEach((waiter) => waiter.reject(Object.assign(new Error(frame.message), { code: frame.code })));
       }
-    } else if (frame.request === "read" || frame.request === "read_all") {
+    } else if (frame.request === "read" || frame.request === "read_all" || frame.request === "action") {
       const index = socket.inflight.findIndex((request) => request.frame.type === frame.request);
       if (index >= 0) {
         const [request] = socket.inflight.splice(index, 1);
@@ -626,6 +630,9 @@ class Connection {
       case "unread_count":
         if (frame.request) this.#answered(socket, frame);
         this.#setUnread(frame.count);
+        return;
+      case "action_result":
+        this.#actionPerformed(socket, frame);
         return;
       case "read":
         this.emit("read", { id: frame.id });
@@ -651,6 +658,20 @@ class Connection {
     const [request] = socket.inflight.splice(index, 1);
     this.emit("read", request.frame.type === "read" ? { id: request.frame.id } : { all: true });
     request.resolve(frame.count);
+  }
+
+  /** The answer to the oldest `action` in flight (the server answers a connection's commands in order). */
+  #actionPerformed(socket, frame) {
+    const index = socket.inflight.findIndex((request) => request.frame.type === "action");
+    if (index < 0) return;
+    const [request] = socket.inflight.splice(index, 1);
+    request.resolve({
+      id: frame.id,
+      action: frame.action,
+      outcome: frame.outcome,
+      performedAt: frame.performed_at,
+      alreadyPerformed: frame.already_performed,
+    });
   }
 
   #presence(frame) {
@@ -968,6 +989,18 @@ export class NotifyHub extends EventTarget {
   }
 
   /**
+   * Perform one of a notification's `actions` (e.g. a NewTask's "approve", or "reject" with its comment): once,
+   * as this user. Resolves with {id, action, outcome, performedAt, alreadyPerformed}; rejects with the server's
+   * error (`error.code`: not_found, invalid, forbidden, invalid_transition, already_performed).
+   * @param {string} id
+   * @param {string} action
+   * @param {string} [comment]
+   */
+  performAction(id, action, comment) {
+    return this.#command("performAction", [id, action, comment ?? null]);
+  }
+
+  /**
    * Follow a document: resolves with its members [{id, username}] ("presence" events follow as they change).
    * @param {number} documentId
    */
@@ -1012,6 +1045,8 @@ export class NotifyHub extends EventTarget {
         return connection.read(args[0]);
       case "readAll":
         return connection.readAll();
+      case "performAction":
+        return connection.performAction(args[0], args[1], args[2]);
       case "join":
         return connection.join(args[0], holder);
       case "leave":

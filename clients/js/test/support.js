@@ -36,10 +36,10 @@ export const newDocument = async (requester, viewers) =>
 
 export const deactivate = (username) => postJson(`${TEST_DATA}/deactivate`, { username });
 
-/** Publish to `username` through the REST API, as the publisher; the notification's id. */
-export async function publish(username, title = "Invoice overdue") {
+/** Publish to `username` through the REST API, as the publisher (with `extra` fields); the notification's id. */
+export async function publish(username, title = "Invoice overdue", extra = {}) {
   const token = await mintToken(PUBLISHER);
-  const body = { event: "InvoiceOverdue", title, body: "Pay by Friday.", recipients: { users: [username] } };
+  const body = { event: "InvoiceOverdue", title, body: "Pay by Friday.", recipients: { users: [username] }, ...extra };
   return (await postJson(`${HTTP}/api/notifications/`, body, token)).id;
 }
 

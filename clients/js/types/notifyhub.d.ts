@@ -27,7 +27,24 @@ export interface HubNotification {
   priority: "low" | "normal" | "high";
   created_at: string;
   expires_at: string | null;
+  /** What the user may do from it (`performAction`); often empty. */
+  actions: NotificationAction[];
   replayed: boolean;
+}
+
+export interface NotificationAction {
+  id: string;
+  label: string;
+  requires_comment: boolean;
+}
+
+export interface ActionResult {
+  id: string;
+  action: string;
+  outcome: "approved" | "rejected" | "recorded";
+  performedAt: string;
+  /** True: performed already (here or on another device); this is the first answer, nothing happened again. */
+  alreadyPerformed: boolean;
 }
 
 export interface StatusDetail {
@@ -106,6 +123,8 @@ export declare class NotifyHub extends EventTarget {
   /** Resolves with the unread count once the server answered. */
   read(id: string): Promise<number>;
   readAll(): Promise<number>;
+  /** Rejects with the server's error (`code`: not_found, invalid, forbidden, invalid_transition, already_performed). */
+  performAction(id: string, action: string, comment?: string): Promise<ActionResult>;
   join(documentId: number): Promise<UserRef[]>;
   leave(documentId: number): void;
   typing(documentId: number): void;

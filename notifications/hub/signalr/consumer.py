@@ -90,6 +90,7 @@ HUB_METHODS: dict[str, HubMethod] = {
         ACKNOWLEDGE,
         HubMethod("MarkRead", ("notificationId",), HubSession.mark_read),
         HubMethod("MarkAllRead", (), HubSession.mark_all_read),
+        HubMethod("PerformAction", ("notificationId", "action", "comment"), HubSession.perform_action),
         HubMethod("SubscribeDocument", ("documentId",), HubSession.subscribe),
         HubMethod("UnsubscribeDocument", ("documentId",), HubSession.unsubscribe),
         HubMethod("Typing", ("documentId",), HubSession.typing),

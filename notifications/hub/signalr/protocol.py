@@ -19,6 +19,7 @@ from enum import IntEnum
 from typing import Any
 
 from notifications.hub.client_messages import (
+    ActionPerformed,
     ClientMessage,
     NotificationMessage,
     NotificationResolved,
@@ -52,7 +53,7 @@ NON_NOTIFICATION_TARGETS = (
 # Keys of a notification's argument the server sets (`notification_argument`): its own, which data never replaces,
 # and the defaults it fills in when data lacks them (the workflow events put both in their data; API publishers
 # may put neither there: notifications/reserved.py).
-NOTIFICATION_OWN_KEYS = ("notificationId", "title", "body")
+NOTIFICATION_OWN_KEYS = ("notificationId", "title", "body", "actions")
 NOTIFICATION_DEFAULT_KEYS = ("timestamp", "documentId")
 
 
@@ -223,7 +224,15 @@ def notification_argument(notification: NotificationPayload) -> dict:
     argument.setdefault("timestamp", notification["created_at"])
     if notification.get("document_id") is not None:
         argument.setdefault("documentId", notification["document_id"])
-    argument.update(notificationId=notification["id"], title=notification["title"], body=notification["body"])
+    argument.update(
+        notificationId=notification["id"],
+        title=notification["title"],
+        body=notification["body"],
+        actions=[
+            {"id": action["id"], "label": action["label"], "requiresComment": action["requires_comment"]}
+            for action in notification.get("actions", [])
+        ],
+    )
     return argument
 
 
@@ -265,4 +274,12 @@ def render_result(reply: ClientMessage | None) -> object:
             return {"documentId": reply.document_id, "members": [member.as_dict() for member in reply.members]}
         case RoomLeft():
             return {"documentId": reply.document_id}
+        case ActionPerformed():
+            return {
+                "notificationId": reply.notification_id,
+                "action": reply.action,
+                "outcome": reply.outcome,
+                "performedAt": reply.performed_at.isoformat(),
+                "alreadyPerformed": reply.already_performed,
+            }
     return None

@@ -27,6 +27,7 @@ NOTIFICATION_FIELDS = {
     "priority",
     "created_at",
     "expires_at",
+    "actions",
     "replayed",
 }
 
@@ -68,6 +69,7 @@ def test_every_device_of_the_recipient_gets_it_and_nobody_else(connect):
             "high",
         )
         assert frame["replayed"] is False
+        assert frame["actions"] == []
     assert delivery_status(notification, user) == Delivery.Status.SENT
     assert notifications_until(other, publish(bystander)) == []
 

@@ -6,7 +6,15 @@ from datetime import UTC, datetime
 
 import pytest
 
-from notifications.hub.client_messages import Hello, NotificationMessage, ReplayComplete, RoomJoined, RoomLeft, UserRef
+from notifications.hub.client_messages import (
+    ActionPerformed,
+    Hello,
+    NotificationMessage,
+    ReplayComplete,
+    RoomJoined,
+    RoomLeft,
+    UserRef,
+)
 from notifications.hub.signalr import protocol
 from notifications.hub.signalr.consumer import HUB_METHODS
 
@@ -24,6 +32,7 @@ def notification(**overrides) -> dict:
         "priority": "normal",
         "created_at": "2026-11-27T08:55:01.123456+00:00",
         "expires_at": None,
+        "actions": [],
         **overrides,
     }
 
@@ -134,6 +143,7 @@ def test_a_notification_is_an_invocation_of_its_event_with_data_at_the_top_level
                 "notificationId": "6f1c2f0e-8d4b-4a57-9e0c-2f7a3c1d9b10",
                 "title": "Approved",
                 "body": "Bob approved it",
+                "actions": [],
                 "documentId": 7,
                 "approvedBy": "Bob",
                 "step": 1,
@@ -163,9 +173,32 @@ def test_without_data_timestamp_and_document_come_from_the_notification():
         "notificationId": "6f1c2f0e-8d4b-4a57-9e0c-2f7a3c1d9b10",
         "title": "Approved",
         "body": "Bob approved it",
+        "actions": [],
         "timestamp": "2026-11-27T08:55:01.123456+00:00",
     }
     assert protocol.notification_argument(notification(data={}))["documentId"] == 7
+
+
+def test_actions_are_camel_cased_and_data_never_overrides_them():
+    actions = [{"id": "reject", "label": "Reject", "requires_comment": True}]
+
+    argument = protocol.notification_argument(notification(data={"actions": "forged"}, actions=actions))
+
+    assert argument["actions"] == [{"id": "reject", "label": "Reject", "requiresComment": True}]
+
+
+def test_an_action_result_is_the_completion_of_perform_action():
+    performed_at = datetime(2026, 12, 6, 3, 0, tzinfo=UTC)
+    reply = ActionPerformed("6f1c", "approve", "approved", performed_at, already_performed=False)
+
+    assert protocol.render_message(reply) is None  # a completion carries it
+    assert protocol.render_result(reply) == {
+        "notificationId": "6f1c",
+        "action": "approve",
+        "outcome": "approved",
+        "performedAt": "2026-12-06T03:00:00+00:00",
+        "alreadyPerformed": False,
+    }
 
 
 def test_hello_and_replay_complete_have_no_signalr_message():

@@ -1,7 +1,8 @@
 // The inbox, live: new notifications appear at the top (when this page's filters would show them), reads made
 // anywhere (another tab, the phone) update the items and counts, a notification whose work is done (approved
-// elsewhere, reassigned, withdrawn) shows as "Done", and "Mark as read" goes through the hub
-// (the plain form posts instead when the hub is not connected).
+// elsewhere, reassigned, withdrawn) shows as "Done" and loses its action buttons, and "Mark as read" goes through
+// the hub (the plain form posts instead when the hub is not connected). A live arrival gets the action buttons
+// the page renders for its items (plain forms: Approve, Reject with its comment).
 import { hub, notificationUrl } from "./hub.js";
 import { renderTime } from "./time.js";
 
@@ -10,6 +11,8 @@ const template = document.getElementById("inbox-item-template");
 const summary = document.getElementById("inbox-summary");
 const empty = document.getElementById("inbox-empty");
 const readAllForm = document.getElementById("read-all-form");
+const actionTemplate = document.getElementById("inbox-action-template");
+const commentActionTemplate = document.getElementById("inbox-comment-action-template");
 const filters = new URLSearchParams(location.search);
 const eventFilter = filters.get("event") || "";
 
@@ -40,6 +43,7 @@ const RESOLUTIONS = {
 };
 
 function showAsDone(item, resolution) {
+  item.querySelector(".item-actions")?.remove(); // nothing left to do, whether it was read or not
   if (item.classList.contains("resolved")) return;
   const wasUnread = item.classList.contains("unread");
   showAsRead(item);
@@ -50,6 +54,26 @@ function showAsDone(item, resolution) {
   pill.textContent = "Done";
   pill.title = RESOLUTIONS[resolution] ?? "";
   item.querySelector(".item-meta").prepend(pill);
+}
+
+/** The notification's action buttons, as the server renders them (templates/web/_inbox_action.html). */
+function addActions(item, notification) {
+  const group = item.querySelector(".item-actions");
+  for (const action of notification.actions ?? []) {
+    const template = action.requires_comment ? commentActionTemplate : actionTemplate;
+    const element = template.content.firstElementChild.cloneNode(true);
+    const form = element.matches("form") ? element : element.querySelector("form");
+    form.action = `/inbox/${encodeURIComponent(notification.id)}/actions/${encodeURIComponent(action.id)}/`;
+    form.querySelector("button").textContent = action.label;
+    if (action.requires_comment) {
+      const id = `comment-${notification.id}-${action.id}`;
+      element.querySelector("summary").textContent = `${action.label}…`;
+      form.querySelector("label").htmlFor = id;
+      form.querySelector("textarea").id = id;
+    }
+    group.append(element);
+  }
+  group.hidden = group.children.length === 0;
 }
 
 function showUnread(count) {
@@ -84,6 +108,7 @@ function prepend(notification) {
     link.hidden = false;
   }
   item.querySelector(".item-action").action = `/inbox/${encodeURIComponent(notification.id)}/read/`;
+  addActions(item, notification);
   item.classList.add("arrived");
   list.prepend(item);
   empty.hidden = true;
