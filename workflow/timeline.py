@@ -77,6 +77,8 @@ def document_timeline(document: Document) -> list[Entry]:
         entries.extend(_follow_ups(task, document))
         if task.closed_at is not None:
             closed = _TASK_CLOSED.get(task.status, task.get_status_display())
+            if task.status == Task.Status.CANCELLED and task.step.status == ApprovalStep.Status.CANCELLED:
+                closed = "cancelled (the document was withdrawn)"  # a reassigned step stays open, not cancelled
             entries.append(
                 Entry(task.closed_at, f"Task of step {task.step.order} {closed}", person_name(task.assignee))
             )
@@ -87,6 +89,11 @@ def document_timeline(document: Document) -> list[Entry]:
         approved = document.status == Document.Status.APPROVED
         outcome = "Approved: every step approved" if approved else "Rejected"
         entries.append(Entry(document.decided_at, f"Document {outcome}", "", "success" if approved else "failure"))
+    if document.status == Document.Status.WITHDRAWN:
+        # Nothing changes a withdrawn document afterwards: its last update is the withdrawal.
+        entries.append(
+            Entry(document.updated_at, f"Document withdrawn by {person_name(document.requester)}", "", "failure")
+        )
     timed = sorted(entries, key=lambda entry: entry.at)  # type: ignore[arg-type, return-value]  # all timed
     waiting = [
         Entry(
@@ -96,7 +103,7 @@ def document_timeline(document: Document) -> list[Entry]:
             "waiting",
         )
         for step in steps
-        if step.decided_at is None
+        if step.decided_at is None and step.status != ApprovalStep.Status.CANCELLED  # withdrawn: nothing to wait for
     ]
     return timed + waiting
 

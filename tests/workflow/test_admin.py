@@ -65,6 +65,24 @@ def test_the_timeline_tells_the_document_in_words_and_in_order(rejected_document
     assert timeline[-1].at_text == "not yet"
 
 
+def test_a_withdrawn_documents_timeline_says_so_and_waits_for_nothing():
+    requester = UserFactory(username="ada", first_name="Ada", last_name="Lovelace")
+    bob, carol = UserFactory(username="bob"), UserFactory(username="carol")
+    finance = DepartmentFactory(code="finance")
+    add_members(finance, requester)
+    document = services.document_create(requester=requester, department=finance, title="Trip", approvers=[bob, carol])
+    services.document_submit(document=document, submitted_by=requester)
+    services.document_withdraw(document=document, withdrawn_by=requester)
+
+    whats = [entry.what for entry in document_timeline(document)]
+
+    assert whats[-2:] == [
+        "Task of step 1 cancelled (the document was withdrawn)",
+        "Document withdrawn by Ada Lovelace (ada)",
+    ]
+    assert not any(what.startswith("Step 2") for what in whats)
+
+
 def test_the_document_page_shows_the_timeline_and_links_its_notifications(admin_client, rejected_document):
     notifications = Notification.objects.filter(document=rejected_document)
 
