@@ -238,6 +238,9 @@ WORKFLOW_EVENT_DESCRIPTIONS = {
     "NewTask": "A document waits for your decision",
     "DocumentApproved": "Your document was approved",
     "DocumentRejected": "Your document was rejected",
+    "TaskReminder": "A task has waited too long for your decision",
+    "TaskEscalated": "A task in your department waits too long (you are its escalation contact)",
+    "TaskDelegated": "Your task went to your delegate while you are away (inbox only, never pushed)",
 }
 
 
