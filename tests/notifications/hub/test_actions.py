@@ -22,13 +22,9 @@ from workflow import services as workflow
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-# The resolution tests' real worker (with the fake FCM) and devices (a native and a SignalR connection of a user).
-celery, worker, devices, document = (
-    test_resolution.celery,
-    test_resolution.worker,
-    test_resolution.devices,
-    test_resolution.document,
-)
+# The real worker (with the fake FCM) and devices (a native and a SignalR connection of a user) come from the hub's
+# conftest; the document and its NewTask from the resolution tests.
+document = test_resolution.document
 new_task, RESOLVED_WITHIN = test_resolution.new_task, test_resolution.RESOLVED_WITHIN
 
 NEW_TASK_ACTIONS_NATIVE = [
