@@ -208,14 +208,14 @@ def test_what_a_session_leaves_during_a_tick_in_flight_is_not_put_back_by_it(qui
     tick_sent, answer, tick_over = asyncio.Event(), asyncio.Event(), asyncio.Event()
     refresh = presence.connections_alive
 
-    async def slow_refresh(connections):
+    async def slow_refresh(connections, **options):
         if any(connection.connection_id == session.connection_id for connection in connections):
             tick_sent.set()
             await answer.wait()  # as if Redis were slow to run the tick: the session leaves meanwhile
-            await refresh(connections)
+            await refresh(connections, **options)
             tick_over.set()
         else:
-            await refresh(connections)
+            await refresh(connections, **options)
 
     def members_left() -> dict[str, bool]:
         return {
@@ -250,10 +250,10 @@ def test_a_crowd_that_connected_at_once_is_refreshed_a_slice_per_tick(quick_pres
     batch_sizes = []
     refresh = presence.connections_alive
 
-    async def counted_refresh(connections):
+    async def counted_refresh(connections, **options):
         connections = list(connections)
         batch_sizes.append(len(connections))
-        await refresh(connections)
+        await refresh(connections, **options)
 
     async def scenario() -> dict[int, int]:
         loop = asyncio.get_running_loop()
@@ -279,11 +279,11 @@ def test_a_tick_that_fails_is_retried_and_the_refresher_that_died_starts_again(q
     failures = {"refresh": 2, "tick": 1}
     died = asyncio.Event()
 
-    async def failing_refresh(connections):
+    async def failing_refresh(connections, **options):
         if failures["refresh"]:
             failures["refresh"] -= 1
             raise ConnectionError("Redis away")
-        await refresh(connections)
+        await refresh(connections, **options)
 
     real_tick = PresenceRefresher._tick
 
