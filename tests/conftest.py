@@ -1,5 +1,7 @@
 """Shared fixtures. Tests run against real PostgreSQL and real Redis (see Makefile)."""
 
+import os
+
 import pytest
 import redis
 from django.conf import settings
@@ -78,13 +80,18 @@ def start_server(django_db_setup, tmp_path_factory):
 
     `start_server(name, env={...}, kind="daphne"|"uvicorn", port=0)` returns a
     started `HubServer` (on `port`, e.g. a stopped one's to restart it); every
-    server it started is stopped at the end of the run.
+    server it started is stopped at the end of the run. Without `kind`, the
+    server production runs (settings.ASGI_SERVER; TEST_ASGI_SERVER=daphne runs
+    the whole suite under the other one).
     """
     servers: list[HubServer] = []
     log_dir = tmp_path_factory.mktemp("servers")
 
-    def start(name: str, *, env: dict[str, str] | None = None, kind: str = "daphne", port: int = 0) -> HubServer:
+    def start(
+        name: str, *, env: dict[str, str] | None = None, kind: str | None = None, port: int = 0
+    ) -> HubServer:
         environment = {"WS_ALLOWED_ORIGINS": HUB_ALLOWED_ORIGINS, **(env or {})}
+        kind = kind or os.environ.get("TEST_ASGI_SERVER") or settings.ASGI_SERVER
         server = HubServer(name, log_path=log_dir / f"{name}.log", env=environment, kind=kind, port=port)
         servers.append(server)
         return server.start()
@@ -96,14 +103,27 @@ def start_server(django_db_setup, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def hub_server(start_server) -> HubServer:
-    """One daphne serving notifyhub.asgi for the whole run; tests using it need django_db(transaction=True)."""
+    """One server of production's kind (settings.ASGI_SERVER) serving notifyhub.asgi for the whole run; tests
+    using it need django_db(transaction=True)."""
     return start_server("hub")
 
 
 @pytest.fixture(scope="session")
 def uvicorn_server(start_server) -> HubServer:
-    """The same application under uvicorn, the other ASGI server NotifyHub supports."""
+    """The application under uvicorn, whatever the suite's default server."""
     return start_server("uvicorn", kind="uvicorn")
+
+
+@pytest.fixture(scope="session")
+def daphne_server(start_server) -> HubServer:
+    """The application under daphne (the development server behind runserver, and selectable in production)."""
+    return start_server("daphne", kind="daphne")
+
+
+@pytest.fixture(params=["daphne", "uvicorn"])
+def each_server(request) -> HubServer:
+    """Each ASGI server NotifyHub supports, in turn: for what both must do the same way."""
+    return request.getfixturevalue(f"{request.param}_server")
 
 
 @pytest.fixture

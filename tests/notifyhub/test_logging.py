@@ -56,7 +56,7 @@ def test_every_handler_and_uvicorns_loggers_are_scrubbed():
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("kind", ["daphne", "uvicorn"])
 def test_query_string_token_is_not_in_the_server_log(request, kind):
-    server = request.getfixturevalue("hub_server" if kind == "daphne" else "uvicorn_server")
+    server = request.getfixturevalue(f"{kind}_server")
     token = access_token(UserFactory())
 
     with NativeClient.connect(server, token=token, via="query") as client:
@@ -73,7 +73,7 @@ def test_query_string_token_is_not_in_the_server_log(request, kind):
 @pytest.mark.parametrize("kind", ["daphne", "uvicorn"])
 def test_a_client_error_is_one_line_in_the_server_log(request, kind):
     """The server's access line, not also Django's "Not Found: ..." (nor, under DEBUG, Django's own copy)."""
-    server = request.getfixturevalue("hub_server" if kind == "daphne" else "uvicorn_server")
+    server = request.getfixturevalue(f"{kind}_server")
     path = f"/api/no-such-{uuid.uuid4().hex}/"
 
     assert server.request("GET", path).status == 404

@@ -9,11 +9,14 @@ server's consumers through Redis.
 
 Use the fixtures in `tests/conftest.py`:
 
-- `hub_server` (session scope): one daphne for the whole run.
+- `hub_server` (session scope): one server for the whole run, of production's
+  kind (settings.ASGI_SERVER), or TEST_ASGI_SERVER's.
+- `daphne_server`, `uvicorn_server` (session scope) and `each_server` (both in
+  turn): for what the two servers must do alike.
 - `start_server` (session scope): a factory for more, e.g. a second process
   on the same Redis, or one with other settings:
   `start_server("fast-heartbeat", env={"NOTIFY_PRESENCE_HEARTBEAT": "1"})`,
-  `start_server("uvicorn", kind="uvicorn")`. Servers it starts are stopped at
+  `start_server("daphne", kind="daphne")`. Servers it starts are stopped at
   the end of the run.
 
 Tests using a server must commit their data: mark them

@@ -131,8 +131,8 @@ def test_connection_is_closed_with_4401_when_its_token_expires(hub_server, redis
     assert eventually(lambda: presence.online_user_ids([user.pk]) == set())
 
 
-def test_uvicorn_refuses_the_same_way(uvicorn_server):
-    with NativeClient.connect(uvicorn_server, token="not-a-jwt") as client:
+def test_both_servers_refuse_the_same_way(each_server):
+    with NativeClient.connect(each_server, token="not-a-jwt") as client:
         closed = client.closed()
 
     assert (closed.code, closed.reason) == (4401, "invalid token")

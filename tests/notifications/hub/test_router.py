@@ -119,10 +119,9 @@ def stalled_socket(server, user) -> socket.socket:
     return sock
 
 
-@pytest.mark.parametrize("server_kind", ["daphne", "uvicorn"])
-def test_a_client_that_stops_reading_holds_up_nobody_else(server_kind, hub_server, uvicorn_server, redis_client):
+def test_a_client_that_stops_reading_holds_up_nobody_else(each_server, redis_client):
     """uvicorn pauses sends to a client whose buffers are full: only that connection's writer may wait."""
-    server = hub_server if server_kind == "daphne" else uvicorn_server
+    server = each_server
     slow_user, other = UserFactory(), UserFactory()
     sock = stalled_socket(server, slow_user)
     client = NativeClient.connect(server, token=access_token(other))

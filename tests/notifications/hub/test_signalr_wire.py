@@ -412,17 +412,17 @@ def test_oversized_record_across_frames_closes_with_1009(signalr):
     assert closed.frames == [{"type": 7, "error": "message larger than 65536 bytes"}]
 
 
-def test_uvicorn_serves_the_same_endpoint(uvicorn_server, redis_client):
+def test_both_servers_serve_the_same_endpoint(each_server, redis_client):
     user = UserFactory()
     notification = publish(user)
     token = access_token(user)
-    negotiated = uvicorn_server.request(
+    negotiated = each_server.request(
         "POST", "/hubs/workflow/negotiate?negotiateVersion=1", headers={"Authorization": f"Bearer {token}"}
     )
     assert negotiated.status == 200
     connection_token = json.loads(negotiated.data)["connectionToken"]
 
-    with SignalRSocket.started(uvicorn_server, token=token, query={"id": connection_token}) as client:
+    with SignalRSocket.started(each_server, token=token, query={"id": connection_token}) as client:
         assert client.replayed[0]["arguments"][0]["notificationId"] == str(notification.pk)
         assert client.invoke("AcknowledgeNotification", str(notification.pk))["type"] == 3
     assert Delivery.objects.get(notification=notification).status == Delivery.Status.ACKNOWLEDGED
