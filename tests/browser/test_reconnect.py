@@ -102,7 +102,7 @@ def test_an_expiring_access_token_is_replaced_without_a_visible_disconnect(open_
     watch_texts(inbox, CONNECTION_STATUS)
 
     def tokens_fetched() -> int:
-        return server.log_text().count('"POST /web/token/"')
+        return server.log_text().count('"POST /web/token/')
 
     first = tokens_fetched()
     assert wait_until(inbox, lambda: tokens_fetched() >= first + 2, timeout=3 * lifetime), server.log_text()[-3000:]

@@ -82,9 +82,13 @@ NOT_RUN_BLOCKS = [block for block in ALL_BLOCKS if block.tag == RUN_TAG and bloc
 
 
 def line_pattern(expected: str) -> re.Pattern:
-    """A `# =>` line as a pattern over one output line: whitespace removed on both sides, `…` for anything."""
-    parts = re.sub(r"\s+", "", expected).split("…")
-    return re.compile(".*".join(re.escape(part) for part in parts))
+    """A `# =>` line as a pattern over one output line: whitespace removed on both sides, `…` for anything. An HTTP
+    header's name matches in any case, as HTTP says (daphne sends `Location`, uvicorn `location`)."""
+    compact = re.sub(r"\s+", "", expected)
+    header = re.match(r"[A-Za-z][A-Za-z0-9-]*:", compact)
+    name, rest = (header.group(0), compact[header.end() :]) if header else ("", compact)
+    pattern = ".*".join(re.escape(part) for part in rest.split("…"))
+    return re.compile(f"(?i:{re.escape(name)}){pattern}" if name else pattern)
 
 
 def missing_output(expected_lines: list[str], output: str) -> str | None:

@@ -40,7 +40,9 @@ def test_a_declared_length_over_the_limit_is_refused_before_the_body_is_sent(uvi
     connection.close()
 
 
-def test_a_six_mib_body_gets_413_and_no_traceback(hub_server):
+def test_a_six_mib_body_gets_413_and_no_traceback(daphne_server):
+    """daphne reads the whole body before the application answers; uvicorn answers at the headers (above)."""
+    hub_server = daphne_server
     log_start = len(hub_server.log_text())
     body = b'{"event": "Big", "title": "' + b"x" * SIX_MIB + b'"}'
 

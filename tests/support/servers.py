@@ -203,6 +203,7 @@ class HubServer(ListeningServer):
         self.socket = socket.create_server(("127.0.0.1", port), backlog=2048)
         self.port = self.socket.getsockname()[1]
         fd = self.socket.fileno()
+        self.kind = kind
         if kind == "daphne":
             command = [sys.executable, "-m", "daphne", "--fd", str(fd), "notifyhub.asgi:application"]
         elif kind == "uvicorn":
