@@ -24,13 +24,11 @@ from notifications.models import Delivery, DeliveryAttempt, Notification
 from notifications.services import notification_publish
 from notifications.services.deliveries import websocket_fallback_bound
 from tests.support.api import client_for
-from tests.support.celery_stack import CeleryStack
+from tests.support.celery_stack import CeleryStack, empty_test_redis, fake_fcm_environment
 from tests.support.factories import DeviceFactory, UserFactory
 from tests.support.fake_fcm import OK, Reply
 from tests.support.hub_client import NativeClient, access_token, until_notification
 from tests.support.layer import LayerListener
-from tests.support.presence_registry import settle_presence_registry
-from tests.support.servers import child_environment
 from tests.support.sweeping import due_for_push, sweeps_at_once
 from tests.support.waiting import eventually
 
@@ -43,20 +41,15 @@ PUSH_LEASE = 10  # longer than Celery takes to notice a killed pool process (~5 
 
 @pytest.fixture(scope="module")
 def celery(django_db_setup, fake_fcm_server, tmp_path_factory):
-    broker = redis.Redis.from_url(django_settings.REDIS_URL)
-    broker.flushdb()  # our test Redis DB: leftovers of earlier modules must not reach this worker
-    settle_presence_registry(broker)
-    broker.close()
-    environment = child_environment(
+    empty_test_redis()
+    environment = fake_fcm_environment(
+        fake_fcm_server,
         {
             "NOTIFY_ACK_TIMEOUT": str(ACK_TIMEOUT),
             "NOTIFY_MAX_WS_ATTEMPTS": str(MAX_WS_ATTEMPTS),
             "NOTIFY_SWEEP_INTERVAL": "0.3",
             "NOTIFY_PUSH_LEASE": str(PUSH_LEASE),
-            "NOTIFY_PUSH_BACKEND": "fcm",
-            "FCM_CREDENTIALS_FILE": str(fake_fcm_server.credentials_file),
-            "FAKE_FCM_URL": fake_fcm_server.send_url,
-        }
+        },
     )
     stack = CeleryStack.start(environment=environment, log_dir=tmp_path_factory.mktemp("celery"))
     yield stack

@@ -1,16 +1,13 @@
 """Fixtures of the hub's end-to-end tests (the server fixtures and `connect` are in tests/conftest.py)."""
 
 import pytest
-import redis
 from channels.layers import channel_layers
 from django.conf import settings as django_settings
 from django.db import connection
 
-from tests.support.celery_stack import CeleryStack
+from tests.support.celery_stack import CeleryStack, empty_test_redis, fake_fcm_environment
 from tests.support.hub_client import NativeClient, access_token
-from tests.support.presence_registry import settle_presence_registry
 from tests.support.redis_server import PrivateRedis
-from tests.support.servers import child_environment
 from tests.support.signalr_client import SignalRSocket
 
 # SignalR timers short enough to watch in a test (the same code; settings only).
@@ -58,19 +55,14 @@ def private_redis(settings):
 @pytest.fixture(scope="module")
 def celery(django_db_setup, fake_fcm_server, tmp_path_factory):
     """A real Celery worker and beat (the sweep every 0.3 s) pushing to the fake FCM server, for one module."""
-    broker = redis.Redis.from_url(django_settings.REDIS_URL)
-    broker.flushdb()  # our test Redis DB: leftovers of earlier modules must not reach this worker
-    settle_presence_registry(broker)
-    broker.close()
-    environment = child_environment(
+    empty_test_redis()
+    environment = fake_fcm_environment(
+        fake_fcm_server,
         {
             "NOTIFY_ACK_TIMEOUT": str(WORKER_ACK_TIMEOUT),
             "NOTIFY_MAX_WS_ATTEMPTS": str(WORKER_MAX_WS_ATTEMPTS),
             "NOTIFY_SWEEP_INTERVAL": "0.3",
-            "NOTIFY_PUSH_BACKEND": "fcm",
-            "FCM_CREDENTIALS_FILE": str(fake_fcm_server.credentials_file),
-            "FAKE_FCM_URL": fake_fcm_server.send_url,
-        }
+        },
     )
     stack = CeleryStack.start(environment=environment, log_dir=tmp_path_factory.mktemp("celery"))
     yield stack
