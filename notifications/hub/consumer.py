@@ -54,9 +54,11 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
 import redis
+from autobahn.exception import Disconnected
 from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from uvicorn.protocols.utils import ClientDisconnected
 
 from core.database import TRANSIENT_DATABASE_ERRORS
 from notifications import layer_messages, metrics, presence
@@ -110,6 +112,11 @@ def frame_size(text_data: str | None, bytes_data: bytes | None) -> int:
     if len(text_data) * 4 <= MAX_MESSAGE_BYTES:
         return len(text_data)
     return len(text_data.encode())
+
+
+# uvicorn's words for a frame sent after the close handshake began (tests/notifyhub/test_uvicorn_patch.py checks them).
+UVICORN_SEND_AFTER_CLOSE = "after sending 'websocket.close'"
+CLOSE_INTERNAL_ERROR = 1011
 
 
 class HubConsumer(AsyncWebsocketConsumer):
@@ -172,6 +179,12 @@ class HubConsumer(AsyncWebsocketConsumer):
                     await self.dispatch(await receive())
         except StopConsumer:
             pass
+        except Exception:
+            # Whatever ended the connection, it must not stay in presence and its groups (disconnect never ran).
+            logger.exception("hub connection %s ended by an error", self.connection_id)
+            if hasattr(self, "session"):
+                await self.disconnect(CLOSE_INTERNAL_ERROR)
+            raise
         except asyncio.CancelledError:
             # The server gave up on the connection (a shutdown past its grace): no disconnect handler runs, so write
             # its acks, say goodbye and clean up here, unless hub_connections_shut_down() did already.
@@ -470,3 +483,21 @@ class HubConsumer(AsyncWebsocketConsumer):
 
     async def send_text_frame(self, text: str) -> None:
         await self.send(text_data=text)
+
+    async def send(self, text_data=None, bytes_data=None, close=False) -> None:
+        """Every frame out; one to a client that has closed already is dropped.
+
+        Both servers refuse it: daphne with autobahn's `Disconnected`, uvicorn with `ClientDisconnected` once
+        the socket is gone or a RuntimeError once it has answered the client's close frame. The reply to a
+        command the client sent just before closing meets that; raised, it ended the consumer before its
+        `disconnect`, leaving the connection in presence and its groups. The disconnect waits in the server's
+        queue and runs next.
+        """
+        try:
+            await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
+        except (ClientDisconnected, Disconnected):
+            self.closing = True
+        except RuntimeError as error:
+            if UVICORN_SEND_AFTER_CLOSE not in str(error):
+                raise
+            self.closing = True

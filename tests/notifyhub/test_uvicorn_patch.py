@@ -32,3 +32,11 @@ def test_install_is_what_the_asgi_application_runs():
     assert Server.shutdown is uvicorn_patch._shutdown
     uvicorn_patch.install()
     assert Server.shutdown is uvicorn_patch._shutdown
+
+
+def test_uvicorn_still_refuses_a_frame_after_the_close_with_the_words_the_hub_recognises():
+    from notifications.hub.consumer import UVICORN_SEND_AFTER_CLOSE
+
+    source = inspect.getsource(WebSocketsSansIOProtocol.send)
+    assert UVICORN_SEND_AFTER_CLOSE in source
+    assert "raise ClientDisconnected()" in source
