@@ -10,7 +10,8 @@ has resolved it behind trusted proxies and removed `X-Forwarded-For` before Djan
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+import secrets
+from typing import TYPE_CHECKING, Any, cast
 
 import redis
 from rest_framework.settings import api_settings
@@ -28,18 +29,45 @@ logger = logging.getLogger(__name__)
 
 class _RateFromSettings(SimpleRateThrottle):
     scope: str  # each throttle below names its own
+    num_requests: int  # from the rate, set by SimpleRateThrottle.__init__
+    duration: int
 
     def get_rate(self) -> str:
         # drf-stubs types the configured rates as numbers; DRF's are strings such as "600/minute".
         return api_settings.DEFAULT_THROTTLE_RATES[self.scope]  # type: ignore[return-value]
 
     def allow_request(self, request: Request, view: APIView) -> bool:
+        """DRF's sliding window (the requests of the last `duration` seconds, at most `num_requests`), kept in a
+        sorted set and checked and counted by one script: one round trip, where DRF's reads the whole history
+        and writes it back (two, and a race between them)."""
+        if self.rate is None:
+            return True
+        key = self.get_cache_key(request, view)
+        if key is None:
+            return True
+        self.now = self.timer()
         try:
-            return super().allow_request(request, view)
+            client = cast(Any, self.cache)._cache.get_client(key, write=True)  # Django's Redis backend's own client
+            # A sorted set of its own name: DRF's list under `key` (before an upgrade) expires by itself.
+            allowed, counted, oldest = client.register_script(SLIDING_WINDOW)(
+                keys=[self.cache.make_and_validate_key(f"{key}:window")],
+                args=[repr(self.now), self.duration, self.num_requests, secrets.token_hex(4)],
+            )
         except redis.RedisError as error:
             # Fail open: the inbox still works from PostgreSQL while Redis is away; /healthz reports it.
             logger.warning("rate limit not checked, the cache is unreachable: %s", error)
             return True
+        self.counted = int(counted)
+        self.oldest = float(oldest) if oldest else None
+        return bool(allowed)
+
+    def wait(self) -> float | None:
+        """DRF's answer: the window's time left, spread over the requests it will allow again."""
+        remaining_duration = self.duration - (self.now - self.oldest) if self.oldest is not None else self.duration
+        available_requests = self.num_requests - self.counted + 1
+        if available_requests <= 0:
+            return None
+        return float(remaining_duration) / available_requests
 
 
 class UserRateThrottle(_RateFromSettings, DRFUserRateThrottle):
@@ -74,3 +102,19 @@ class TokenUsernameRateThrottle(_RateFromSettings):
         if not isinstance(username, str) or not username.strip():
             return None  # nothing to count: the view answers 400
         return self.cache_format % {"scope": self.scope, "ident": username_key(username)}
+
+
+# KEYS[1]: the window; ARGV: now, duration (s), requests allowed in it, a random tag (two requests in the same
+# microsecond are two members). Returns {allowed, requests in the window, the oldest one's time}.
+SLIDING_WINDOW = """
+local now, duration, allowed = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - duration)
+local counted = redis.call('ZCARD', KEYS[1])
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2] or false
+if counted >= allowed then
+    return {0, counted, oldest}
+end
+redis.call('ZADD', KEYS[1], now, ARGV[1] .. ':' .. ARGV[4])
+redis.call('EXPIRE', KEYS[1], math.ceil(duration))
+return {1, counted + 1, oldest or ARGV[1]}
+"""
