@@ -13,10 +13,8 @@ from django.db import connection
 from django.db.models import Case, Count, IntegerField, Prefetch, Q, QuerySet, Value, When
 from django.utils import timezone
 
-from notifications.errors import UnknownRecipients
 from notifications.models import UNREAD_DELIVERIES, Delivery, DeliveryAttempt, Device, Notification
 from notifications.sql import Columns
-from workflow.models import Department
 
 # A failed push (no device, rejected) still reaches the user when they next connect.
 UNACKNOWLEDGED_STATUSES = (
@@ -253,45 +251,6 @@ def delivery_counts(notification_id: uuid.UUID) -> DeliveryCounts:
     return DeliveryCounts(by_status=by_status, pushed=pushed)
 
 
-def recipients_resolve(
-    *, users: Iterable[int | str] = (), departments: Iterable[int | str] = ()
-) -> tuple[set[int], set[int]]:
-    """User and department ids from references: integers are ids, strings usernames or department codes.
-
-    Raises `UnknownRecipients` listing every reference that matched nothing, as the caller wrote it.
-    """
-    users, departments = list(dict.fromkeys(users)), list(dict.fromkeys(departments))
-    User = get_user_model()
-    found_users = _resolve(User.objects.all(), User.USERNAME_FIELD, users)
-    found_departments = _resolve(Department.objects.all(), "code", departments)
-    unknown_users = [reference for reference in users if reference not in found_users]
-    unknown_departments = [reference for reference in departments if reference not in found_departments]
-    if unknown_users or unknown_departments:
-        raise UnknownRecipients(user_ids=unknown_users, department_ids=unknown_departments)
-    return set(found_users.values()), set(found_departments.values())
-
-
-def _resolve(queryset: QuerySet, name_field: str, references: list[int | str]) -> dict[int | str, int]:
-    """{reference: id} for the references that name a row, in one query."""
-    ids = [reference for reference in references if isinstance(reference, int)]
-    names = [reference for reference in references if isinstance(reference, str)]
-    if not ids and not names:
-        return {}
-    matches = Q()  # only the lookups there are references for: cheaper to build on every publish
-    if ids:
-        matches |= Q(pk__in=ids)
-    if names:
-        matches |= Q(**{f"{name_field}__in": names})
-    rows = queryset.filter(matches).values_list("pk", name_field)
-    found: dict[int | str, int] = {}
-    for pk, name in rows:
-        if pk in ids:
-            found[pk] = pk
-        if name in names:
-            found[name] = pk
-    return found
-
-
 def devices_of(user_id: int) -> QuerySet[Device]:
     """A user's registered devices, active or not, most recently seen first."""
     return Device.objects.filter(user_id=user_id).order_by("-last_seen_at", "-id")
@@ -311,13 +270,13 @@ def user_may_publish(user: AbstractUser) -> bool:
     if user.is_superuser:
         return True
     with connection.cursor() as cursor:
-        cursor.execute(_may_publish_sql(), ["notifications", "publish_notification", user.pk, user.pk])
+        cursor.execute(may_publish_sql(), ["notifications", "publish_notification", user.pk, user.pk])
         (may_publish,) = cursor.fetchone()
     return may_publish
 
 
 @functools.cache
-def _may_publish_sql() -> str:
+def may_publish_sql() -> str:
     """Does the user (3rd and 4th parameters) hold the permission (app label, codename) directly or through a group?"""
     User = get_user_model()
     perm, content_type = Columns(Permission), Columns(ContentType)

@@ -12,3 +12,16 @@ class Columns:
 
     def __getattr__(self, name: str) -> str:
         return connection.ops.quote_name(self._meta.get_field(name).column)
+
+
+def insert_values(instance) -> tuple[list[str], list]:
+    """The quoted columns of a new row for `instance` (an unsaved model instance whose values are all set; an
+    automatic primary key left unset is left to the database) and their values as the database takes them: for
+    one INSERT written out."""
+    columns, values = [], []
+    for field in instance._meta.concrete_fields:
+        if field.primary_key and getattr(instance, field.attname) is None:
+            continue
+        columns.append(connection.ops.quote_name(field.column))
+        values.append(field.get_db_prep_save(getattr(instance, field.attname), connection))
+    return columns, values

@@ -87,9 +87,7 @@ def start_server(django_db_setup, tmp_path_factory):
     servers: list[HubServer] = []
     log_dir = tmp_path_factory.mktemp("servers")
 
-    def start(
-        name: str, *, env: dict[str, str] | None = None, kind: str | None = None, port: int = 0
-    ) -> HubServer:
+    def start(name: str, *, env: dict[str, str] | None = None, kind: str | None = None, port: int = 0) -> HubServer:
         environment = {"WS_ALLOWED_ORIGINS": HUB_ALLOWED_ORIGINS, **(env or {})}
         kind = kind or os.environ.get("TEST_ASGI_SERVER") or settings.ASGI_SERVER
         server = HubServer(name, log_path=log_dir / f"{name}.log", env=environment, kind=kind, port=port)

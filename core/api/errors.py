@@ -30,6 +30,7 @@ NON_FIELD_KEYS = ("non_field_errors", "detail")
 DOMAIN_STATUS = {
     "not_found": status.HTTP_404_NOT_FOUND,
     "forbidden": status.HTTP_403_FORBIDDEN,
+    "permission_denied": status.HTTP_403_FORBIDDEN,
     "outside_scope": status.HTTP_403_FORBIDDEN,
     "invalid_transition": status.HTTP_409_CONFLICT,
     "idempotency_conflict": status.HTTP_409_CONFLICT,

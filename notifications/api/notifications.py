@@ -20,6 +20,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import get_object_or_404
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
+from rest_framework_simplejwt.authentication import JWTAuthentication
 
 from core.api.schema import error_response
 from core.api.throttling import PublishRateThrottle
@@ -28,6 +29,7 @@ from notifications.api.backpressure import HubBackpressureThrottle
 from notifications.api.filters import DeliveryStatusFilter, InboxFilter
 from notifications.api.pagination import DeliveryStatusPagination
 from notifications.api.permissions import CanPublishNotifications
+from notifications.api.publisher_auth import PublisherJWTAuthentication
 from notifications.api.serializers import (
     ActionRequestSerializer,
     ActionResultSerializer,
@@ -78,6 +80,20 @@ class NotificationViewSet(viewsets.GenericViewSet):
         if self.action == "create":
             return [IsAuthenticated(), CanPublishNotifications()]
         return super().get_permissions()
+
+    def get_authenticators(self):
+        authenticators = super().get_authenticators()
+        request = getattr(self, "request", None)
+        # The OpenAPI schema documents simplejwt's (the same Bearer token to a client); drf-spectacular marks its
+        # views so. DRF calls this before it sets self.action: the action map names it.
+        if getattr(self, "swagger_fake_view", False) or request is None:
+            return authenticators
+        if self.action_map.get(request.method.lower()) == "create":
+            return [
+                PublisherJWTAuthentication() if type(authenticator) is JWTAuthentication else authenticator
+                for authenticator in authenticators
+            ]
+        return authenticators
 
     def get_throttles(self):
         if self.action == "create":

@@ -18,4 +18,7 @@ class CanPublishNotifications(BasePermission):
 
     def has_permission(self, request, view) -> bool:
         user = request.user
-        return bool(user and user.is_authenticated and selectors.user_may_publish(user))
+        if not (user and user.is_authenticated):
+            return False
+        status = getattr(user, "publisher_status", None)  # read by PublisherJWTAuthentication with the user
+        return status.may_publish if status is not None else selectors.user_may_publish(user)

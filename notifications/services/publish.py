@@ -47,7 +47,6 @@ def notification_publish(
     subject: str = "",
     push_allowed: bool = True,
     actions: list[NotificationAction] | None = None,
-    recipients_verified: bool = False,
 ) -> Notification:
     """Persist a notification and one Delivery per distinct active recipient, then dispatch after commit.
 
@@ -55,19 +54,17 @@ def notification_publish(
     Delivery. Unknown user or department ids raise `UnknownRecipients` and
     nothing is written. `subject` says what it is about (e.g. `task:42`): resolving that subject
     (services/resolution.py) resolves it everywhere. `actions` are what a recipient may do from it
-    (services/actions.py). `recipients_verified=True` says the caller has just
-    resolved the ids in this transaction (e.g. `recipients_resolve`), so the
-    existence check is not run twice. `push_allowed=False` makes it in-app only: nobody is pushed
+    (services/actions.py). `push_allowed=False` makes it in-app only: nobody is pushed
     (services/pushes.py closes a delivery that comes to a push as failed `in_app_only`).
     """
     user_ids = set(user_ids)
     department_ids = set(department_ids)
-    _validate(event=event, title=title, data=data, priority=priority, expires_at=expires_at)
-    _validate_subject(subject)
+    notification_content_check(
+        event=event, title=title, data=data, priority=priority, expires_at=expires_at, subject=subject
+    )
     if not user_ids and not department_ids:
         raise NotificationError("A notification needs at least one user or department.", code="no_recipients")
-    if not recipients_verified:
-        _check_recipients_exist(user_ids=user_ids, department_ids=department_ids)
+    _check_recipients_exist(user_ids=user_ids, department_ids=department_ids)
     return _notification_persist(
         user_ids=user_ids,
         department_ids=department_ids,
@@ -120,6 +117,14 @@ def _notification_persist(*, user_ids: set[int], department_ids: set[int], field
     source = "workflow" if fields["published_by_id"] is None else "api"
     metrics.notification_published_on_commit(source=source, deliveries=len(recipient_ids))
     return notification
+
+
+def notification_content_check(
+    *, event: str, title: str, data: dict | None, priority: str, expires_at: datetime | None, subject: str
+) -> None:
+    """Raises NotificationError (`invalid`) for content no notification may have, whoever publishes it."""
+    _validate(event=event, title=title, data=data, priority=priority, expires_at=expires_at)
+    _validate_subject(subject)
 
 
 def _validate(*, event: str, title: str, data: dict | None, priority: str, expires_at: datetime | None) -> None:
@@ -177,6 +182,11 @@ def _recipients_of(
     with connection.cursor() as cursor:
         cursor.execute(sql, [sorted(department_ids), sorted(user_ids), event, event, is_always_mandatory(event)])
         targets = cursor.fetchall()
+    return recipients_by_department(targets)
+
+
+def recipients_by_department(targets: list) -> tuple[list[int], dict[int, set[int]]]:
+    """From (department id or None, user id) rows: every distinct recipient (sorted), and each department's."""
     recipient_ids: set[int] = set()
     department_member_ids: dict[int, set[int]] = defaultdict(set)
     for department_id, user_id in targets:
@@ -191,10 +201,30 @@ def _deliveries_create(
 ) -> None:
     """One Delivery per recipient: `sent`, with its first WebSocket attempt logged, for those in `sent_to`;
     the others `pending` until dispatch pushes them. One statement, however many recipients.
+    """
+    ctes, params = deliveries_insert_ctes(
+        notification=notification, recipient_ids=recipient_ids, sent_to=sent_to, dispatch_grace=dispatch_grace
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH {ctes} SELECT 1", params)
+
+
+def deliveries_insert_ctes(
+    *,
+    notification: Notification,
+    recipient_ids: list[int],
+    sent_to: Collection[int],
+    dispatch_grace: float,
+    only_if: str = "TRUE",
+) -> tuple[str, list]:
+    """Two CTEs (`deliveries`, then `attempts`) that insert the notification's Delivery rows and the first
+    WebSocket attempt of those `sent`, and their parameters: for a statement of the caller's.
 
     A `pending` row is due for the retry sweep after `dispatch_grace` seconds (in case this process dies
     between commit and dispatch: NOTIFY_DISPATCH_GRACE, or sooner while the presence registry is incomplete);
-    a `sent` one after the ack timeout, like any WebSocket send.
+    a `sent` one after the ack timeout, like any WebSocket send. A recipient deleted since they were resolved
+    gets no row (the insert joins the users). `only_if`: an SQL condition on the caller's CTEs; when it is
+    false nothing is inserted.
     """
     now = timezone.now()
     sent_fields = {
@@ -203,22 +233,24 @@ def _deliveries_create(
         "sent_at": now,
         "next_attempt_at": now + websocket_retry_delay(1),
     }
-    # If this process dies between commit and dispatch, the retry sweep dispatches these after the grace period.
     pending_fields = {"next_attempt_at": notification.created_at + timedelta(seconds=dispatch_grace)}
     sent_to = set(sent_to)
     columns, expressions, params = _delivery_columns(
         sent=Delivery(created_at=now, **sent_fields), pending=Delivery(created_at=now, **pending_fields), now=now
     )
-    delivery = Columns(Delivery)
-    sql = f"""
-        WITH inserted AS (  -- ids in recipient order (listings order deliveries by id)
+    delivery, user = Columns(Delivery), Columns(User)
+    ctes = f"""
+        deliveries AS (  -- ids in recipient order (listings order deliveries by id)
             INSERT INTO {delivery.table} ({", ".join(columns)}, {delivery.notification}, {delivery.recipient})
             SELECT {", ".join(expressions)}, %s, r.user_id
               FROM unnest(%s::integer[], %s::boolean[]) AS r(user_id, live)
+              JOIN {user.table} u ON u.{user.id} = r.user_id
+             WHERE {only_if}
              ORDER BY r.user_id
          RETURNING {delivery.id}, {delivery.status}
+        ), attempts AS (
+            {websocket_attempts_insert_sql("SELECT id FROM deliveries WHERE status = %s")}
         )
-        {websocket_attempts_insert_sql("SELECT id FROM inserted WHERE status = %s")}
     """  # noqa: S608 - identifiers come from model _meta; values are parameters
     params += [
         notification.pk,
@@ -227,8 +259,7 @@ def _deliveries_create(
         *websocket_attempt_values(outcome=DeliveryAttempt.Outcome.SENT, now=now),
         Delivery.Status.SENT,
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    return ctes, params
 
 
 def _delivery_columns(*, sent: Delivery, pending: Delivery, now) -> tuple[list[str], list[str], list]:

@@ -46,12 +46,23 @@ def publisher_scope_check(
     One query, whatever the number of recipients: a user is within scope if the scope names them or one of its
     departments has them as a member. Superusers are unrestricted; reserved event names are refused to all.
     """
-    if is_reserved_event(event):
-        message = f"The event name '{event}' is reserved for the system: no publisher may use it."
-        raise OutsideScope(message, fields={"event": [message]})
+    reserved_event_check(event)
     scope = _scope_reach(
         publisher_id=publisher_id, user_ids=user_ids, department_ids=department_ids, document_id=document_id
     )
+    scope_reach_check(scope, event=event, document_id=document_id)
+
+
+def reserved_event_check(event: str) -> None:
+    """Raises `OutsideScope` for an event name reserved for the system: no publisher may use it."""
+    if is_reserved_event(event):
+        message = f"The event name '{event}' is reserved for the system: no publisher may use it."
+        raise OutsideScope(message, fields={"event": [message]})
+
+
+def scope_reach_check(scope: "ScopeReach", *, event: str, document_id: int | None) -> None:
+    """Raises `OutsideScope` naming every part of the publish beyond `scope` (read by `_scope_reach` or the
+    publish plan, services/publish_plan.py)."""
     if scope.unrestricted:
         return
     if not scope.exists:
@@ -95,7 +106,7 @@ def event_allowed(patterns: Collection[str], event: str) -> bool:
 
 
 @dataclass(frozen=True)
-class _ScopeReach:
+class ScopeReach:
     unrestricted: bool  # a superuser: no scope applies
     exists: bool
     events: list[str]
@@ -107,12 +118,16 @@ class _ScopeReach:
 
 def _scope_reach(
     *, publisher_id: int, user_ids: Collection[int], department_ids: Collection[int], document_id: int | None
-) -> _ScopeReach:
+) -> ScopeReach:
     with connection.cursor() as cursor:
-        cursor.execute(_scope_reach_sql(), [sorted(user_ids), sorted(department_ids), document_id, publisher_id])
-        row = cursor.fetchone()
+        cursor.execute(scope_reach_sql(), [sorted(user_ids), sorted(department_ids), document_id, publisher_id])
+        return scope_reach_of(cursor.fetchone())
+
+
+def scope_reach_of(row) -> ScopeReach:
+    """The ScopeReach of a row `scope_reach_sql` selected."""
     is_superuser, scope_id, all_recipients, events, may_attach, users_outside, departments_outside, in_scope = row
-    return _ScopeReach(
+    return ScopeReach(
         unrestricted=is_superuser,
         exists=scope_id is not None,
         events=events or [],
@@ -124,8 +139,9 @@ def _scope_reach(
 
 
 @functools.cache
-def _scope_reach_sql() -> str:
-    """The publisher's scope, and what of the recipients (1st, 2nd parameter) and document (3rd) lies beyond it.
+def scope_reach_sql(user_ids: str = "%s::integer[]", department_ids: str = "%s::integer[]") -> str:
+    """The publisher's scope, and what of the recipients (`user_ids`, `department_ids`: integer arrays, by
+    default the 1st and 2nd parameters) and document (the next parameter) lies beyond it; the publisher is the last.
 
     Written out: the ORM would take longer to build it than PostgreSQL to run it, on every publish. The lists
     are computed only for a limited scope (CASE runs its subqueries only when taken).
@@ -139,7 +155,7 @@ def _scope_reach_sql() -> str:
         SELECT u.{user.is_superuser}, s.{scope.id}, s.{scope.all_recipients}, s.{scope.events},
                s.{scope.may_attach_documents},
                CASE WHEN {limited} THEN ARRAY(  -- users neither named nor members of a department reached
-                   SELECT r FROM unnest(%s::integer[]) AS r
+                   SELECT r FROM unnest({user_ids}) AS r
                     WHERE NOT EXISTS (SELECT 1 FROM {named.table} n
                                        WHERE n.{named.publisherscope} = s.{scope.id} AND n.{named.user} = r)
                       AND NOT EXISTS (SELECT 1 FROM {reached.table} d
@@ -147,7 +163,7 @@ def _scope_reach_sql() -> str:
                                        WHERE d.{reached.publisherscope} = s.{scope.id} AND m.{membership.user} = r)
                     ORDER BY r) END,
                CASE WHEN {limited} THEN ARRAY(  -- departments not reached
-                   SELECT r FROM unnest(%s::integer[]) AS r
+                   SELECT r FROM unnest({department_ids}) AS r
                     WHERE NOT EXISTS (SELECT 1 FROM {reached.table} d
                                        WHERE d.{reached.publisherscope} = s.{scope.id} AND d.{reached.department} = r)
                     ORDER BY r) END,

@@ -230,7 +230,10 @@ def _defer(*, delivery: Delivery, until: datetime, reason: str, now: datetime) -
         next_attempt_at=until, push_claimed_by="", push_claimed_until=None, updated_at=now
     )
     DeliveryAttempt.objects.create(
-        delivery_id=delivery.pk, channel=DeliveryAttempt.Channel.FCM, outcome=Outcome.DEFERRED, error=reason,
+        delivery_id=delivery.pk,
+        channel=DeliveryAttempt.Channel.FCM,
+        outcome=Outcome.DEFERRED,
+        error=reason,
         created_at=now,
     )
     return f"deferred until {until.isoformat()}"

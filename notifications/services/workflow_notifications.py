@@ -169,6 +169,8 @@ def _on_behalf(on_behalf_of_id: int | None) -> tuple[dict[str, str], str]:
         return {}, ""
     name = _display_name(on_behalf_of_id)
     return {"onBehalfOf": name}, f" on behalf of {name}"
+
+
 def task_reminder_publish(
     *, task_id: int, document_id: int, assignee_id: int, step: int, waited_seconds: int
 ) -> Notification:
