@@ -59,9 +59,7 @@ def document_visible_to(*, document_id: int, user: AbstractUser) -> Document | N
     return (
         documents_visible_to(user)
         .select_related("requester", "department")
-        .prefetch_related(
-            Prefetch("steps", queryset=_steps_with_people().order_by("order"))
-        )
+        .prefetch_related(Prefetch("steps", queryset=_steps_with_people().order_by("order")))
         .filter(pk=document_id)
         .first()
     )

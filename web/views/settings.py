@@ -31,6 +31,4 @@ def settings_page(request: SignedInRequest) -> HttpResponse:
         else:
             messages.success(request, "Settings saved.")
             return HttpResponseRedirect(reverse("web:settings"))
-    return render(
-        request, "web/settings.html", {"nav": "settings", "form": form}, status=400 if form.errors else 200
-    )
+    return render(request, "web/settings.html", {"nav": "settings", "form": form}, status=400 if form.errors else 200)
