@@ -1,12 +1,10 @@
 """The web process (the Procfile's `web` line): NotifyHub under the ASGI server `ASGI_SERVER` names.
 
-`make bench` runs both on the same scenarios (bench/results/latest.md): with
-today's hub, uvicorn delivered a 1,000-member fan-out about 30% sooner and
-about 15% more deliveries per second in every run; connect rate, latency,
-memory and acks were within the noise. daphne stays the default (the hub's
-close-code patch and most end-to-end tests target it); set
-`ASGI_SERVER=uvicorn` to switch, no code change. Both serve the same `notifyhub.asgi:application` on
-`WEB_BIND:PORT`, and neither reads proxy headers: the application believes X-Forwarded-* only from the proxies
+`make bench` runs both on the same scenarios (bench/results/latest.md): uvicorn spends about half
+daphne's CPU per delivered notification and delivers a 1,000-member fan-out about 30% sooner, so it is the
+default; `ASGI_SERVER=daphne` selects daphne (supported and tested alike: `each_server` in the tests; it is
+also the development server behind `manage.py runserver`), no code change. Both serve the same
+`notifyhub.asgi:application` on `WEB_BIND:PORT`, and neither reads proxy headers: the application believes X-Forwarded-* only from the proxies
 TRUSTED_PROXIES lists (notifyhub/proxies.py), the same way under both. uvicorn can serve the port from
 `WEB_CONCURRENCY` processes (its workers) to use more than one core; daphne has no such option, so
 settings refuse WEB_CONCURRENCY > 1 with it.

@@ -58,7 +58,7 @@ REDIS_URL = env.redis_url("REDIS_URL", default="redis://127.0.0.1:6379/0")
 
 # --- The web process (`python -m notifyhub.web`, the Procfile's web line) ------------------------------
 ASGI_SERVERS = ("daphne", "uvicorn")
-ASGI_SERVER = env.choice("ASGI_SERVER", choices=ASGI_SERVERS, default="daphne")
+ASGI_SERVER = env.choice("ASGI_SERVER", choices=ASGI_SERVERS, default="uvicorn")
 WEB_BIND = env.str("WEB_BIND", default="127.0.0.1")
 WEB_PORT = env.int("PORT", default=8000, minimum=1)
 # Processes serving the port (uvicorn's --workers; daphne serves from one process).

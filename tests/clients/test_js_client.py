@@ -1,6 +1,6 @@
 """The JavaScript client (clients/js/) against a real hub: its Node tests, one pytest test per test file.
 
-Each file runs under Node's own test runner (`node --test`) with a real daphne
+Each file runs under Node's own test runner (`node --test`) with a real hub server
 serving the hub (`hub_server`), the test database holding a publisher, and a
 small service in this process that makes users, documents and tokens for the
 Node side (tests/support/test_data_service.py). Node's output is shown when a

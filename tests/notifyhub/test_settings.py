@@ -77,10 +77,6 @@ def test_every_bad_value_is_reported_at_once_one_line_each():
             {"ASGI_SERVER": "daphne", "WEB_CONCURRENCY": "2"},
             "WEB_CONCURRENCY=2 needs ASGI_SERVER=uvicorn (daphne runs one process)",
         ),
-        (
-            {"ASGI_SERVER": None, "WEB_CONCURRENCY": "4"},  # daphne is the default
-            "WEB_CONCURRENCY=4 needs ASGI_SERVER=uvicorn (daphne runs one process)",
-        ),
         ({"SIGNALR_KEEPALIVE_INTERVAL": "often"}, "SIGNALR_KEEPALIVE_INTERVAL='often' is not a number"),
         (
             {"SIGNALR_KEEPALIVE_INTERVAL": "30", "SIGNALR_CLIENT_TIMEOUT": "30"},
@@ -203,7 +199,7 @@ PRINT_WEB_PROCESSES = "print(settings.ASGI_SERVER, settings.WEB_CONCURRENCY)"
 
 def test_one_web_process_by_default():
     result = load_settings(PRINT_WEB_PROCESSES, ASGI_SERVER=None, WEB_CONCURRENCY=None)
-    assert result.stdout.strip() == "daphne 1", result.stderr
+    assert result.stdout.strip() == "uvicorn 1", result.stderr
 
 
 def test_uvicorn_may_serve_from_several_processes():

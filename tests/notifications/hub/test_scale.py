@@ -1,4 +1,4 @@
-"""1,000 concurrent connections on one daphne, held idle past redis-py's default 5 s socket timeout
+"""1,000 concurrent connections on one hub server, held idle past redis-py's default 5 s socket timeout
 (the channel layer's blocking read must not time out on it).
 
 No speed is asserted here (that is bench/'s job): only that every connection
