@@ -5,9 +5,9 @@ daphne's CPU per delivered notification and delivers a 1,000-member fan-out abou
 default; `ASGI_SERVER=daphne` selects daphne (supported and tested alike: `each_server` in the tests; it is
 also the development server behind `manage.py runserver`), no code change. Both serve the same
 `notifyhub.asgi:application` on `WEB_BIND:PORT`, and neither reads proxy headers: the application believes
-X-Forwarded-* only from the proxies TRUSTED_PROXIES lists (notifyhub/proxies.py), the same way under both. uvicorn can serve the port from
-`WEB_CONCURRENCY` processes (its workers) to use more than one core; daphne has no such option, so
-settings refuse WEB_CONCURRENCY > 1 with it.
+X-Forwarded-* only from the proxies TRUSTED_PROXIES lists (notifyhub/proxies.py), the same way under both.
+uvicorn can serve the port from `WEB_CONCURRENCY` processes (its workers) to use more than one core; daphne
+has no such option, so settings refuse WEB_CONCURRENCY > 1 with it.
 """
 
 import os
