@@ -7,7 +7,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.api.serializers import IdOrNameField, StrictInputSerializer, UserSummarySerializer
+from core.api.serializers import FieldsKeptPerThread, IdOrNameField, StrictInputSerializer, UserSummarySerializer
 from notifications.hub.signalr.protocol import NOTIFICATION_DEFAULT_KEYS, NOTIFICATION_OWN_KEYS
 from notifications.models import EVENT_NAME_VALIDATOR, ActionPerformance, Delivery, DeliveryAttempt, Notification
 from notifications.services.actions import (
@@ -67,7 +67,7 @@ class NotificationActionSerializer(StrictInputSerializer):
     )
 
 
-class PublishSerializer(StrictInputSerializer):
+class PublishSerializer(FieldsKeptPerThread, StrictInputSerializer):
     event = serializers.CharField(
         max_length=64,
         validators=[EVENT_NAME_VALIDATOR],
