@@ -28,18 +28,43 @@ logger = logging.getLogger(__name__)
 
 class _RateFromSettings(SimpleRateThrottle):
     scope: str  # each throttle below names its own
+    # Set by SimpleRateThrottle.__init__ from the rate (drf-stubs leaves them out).
+    num_requests: int
+    duration: int
+    counted = 1  # of the rate's requests this one uses, as `requests_counted` said
 
     def get_rate(self) -> str:
         # drf-stubs types the configured rates as numbers; DRF's are strings such as "600/minute".
         return api_settings.DEFAULT_THROTTLE_RATES[self.scope]  # type: ignore[return-value]
 
+    def requests_counted(self, request: Request, view: APIView) -> int:
+        """How many of the rate's requests this one counts as: one, unless it does the work of several."""
+        return 1
+
     def allow_request(self, request: Request, view: APIView) -> bool:
         try:
+            self.counted = self.requests_counted(request, view)
             return super().allow_request(request, view)
         except redis.RedisError as error:
             # Fail open: the inbox still works from PostgreSQL while Redis is away; /healthz reports it.
             logger.warning("rate limit not checked, the cache is unreachable: %s", error)
             return True
+
+    def throttle_success(self) -> bool:
+        """Count the request as `counted` requests, or refuse it whole (counting nothing) if that many do not fit."""
+        if len(self.history) + self.counted > self.num_requests:
+            return self.throttle_failure()
+        self.history[:0] = [self.now] * self.counted  # one object repeated: pickled once, whatever the count
+        self.cache.set(self.key, self.history, self.duration)
+        return True
+
+    def wait(self) -> float | None:
+        if self.counted == 1:
+            return super().wait()
+        if self.counted > self.num_requests:
+            return None  # never fits: no Retry-After would help
+        # History is newest first: once this request ages out, `counted` more fit.
+        return float(self.history[self.num_requests - self.counted]) + self.duration - self.now
 
 
 class UserRateThrottle(_RateFromSettings, DRFUserRateThrottle):
