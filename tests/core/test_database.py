@@ -1,16 +1,15 @@
 """core/database.py: a COMMIT whose connection dies is checked, neither lost nor repeated."""
 
-from unittest import mock
-
 import psycopg
 import pytest
-from django.db import OperationalError, connection, connections
+from django.db import connection
 from django.utils import timezone
 
 from core.database import atomic_with_verified_commit
 from notifications.models import Delivery, Notification
 from notifications.services import notification_publish_requested
 from tests.support.api import make_publisher
+from tests.support.commits import first_commit_lost
 from tests.support.factories import UserFactory
 from tests.support.servers import database_url
 
@@ -46,13 +45,7 @@ def test_a_commit_that_did_not_land_runs_the_work_once_more():
 
 def test_a_publish_whose_commit_landed_unseen_is_kept_once_and_handed_to_the_sweep():
     user, publisher = UserFactory(), make_publisher()
-    real_commit = connections["default"].commit
-
-    def commit_then_lose_the_answer() -> None:
-        real_commit()
-        raise OperationalError("server closed the connection unexpectedly")
-
-    with mock.patch.object(connections["default"], "commit", side_effect=commit_then_lose_the_answer):
+    with first_commit_lost(landed=True):
         result = notification_publish_requested(
             published_by_id=publisher.pk, event="Landed", title="t", users=[user.pk], idempotency_key="k-1"
         )
