@@ -260,21 +260,45 @@ def recipients_resolve(
 
     Raises `UnknownRecipients` listing every reference that matched nothing, as the caller wrote it.
     """
-    users, departments = list(dict.fromkeys(users)), list(dict.fromkeys(departments))
+    users, departments = list(users), list(departments)
+    return recipient_references(users=users, departments=departments).resolve(users=users, departments=departments)
+
+
+@dataclass(frozen=True)
+class RecipientReferences:
+    """What user and department references name, read at once: {reference: id} of those that name a row."""
+
+    users: dict[int | str, int]
+    departments: dict[int | str, int]
+
+    def resolve(
+        self, *, users: Iterable[int | str] = (), departments: Iterable[int | str] = ()
+    ) -> tuple[set[int], set[int]]:
+        """The ids of some of the references read; raises `UnknownRecipients` as `recipients_resolve` does."""
+        users, departments = list(dict.fromkeys(users)), list(dict.fromkeys(departments))
+        unknown_users = [reference for reference in users if reference not in self.users]
+        unknown_departments = [reference for reference in departments if reference not in self.departments]
+        if unknown_users or unknown_departments:
+            raise UnknownRecipients(user_ids=unknown_users, department_ids=unknown_departments)
+        user_ids = {self.users[reference] for reference in users}
+        return user_ids, {self.departments[reference] for reference in departments}
+
+
+def recipient_references(
+    *, users: Iterable[int | str] = (), departments: Iterable[int | str] = ()
+) -> RecipientReferences:
+    """Read what the references name, one query per kind however many publishes they come from (a batch's)."""
     User = get_user_model()
-    found_users = _resolve(User.objects.all(), User.USERNAME_FIELD, users)
-    found_departments = _resolve(Department.objects.all(), "code", departments)
-    unknown_users = [reference for reference in users if reference not in found_users]
-    unknown_departments = [reference for reference in departments if reference not in found_departments]
-    if unknown_users or unknown_departments:
-        raise UnknownRecipients(user_ids=unknown_users, department_ids=unknown_departments)
-    return set(found_users.values()), set(found_departments.values())
+    return RecipientReferences(
+        users=_resolve(User.objects.all(), User.USERNAME_FIELD, set(users)),
+        departments=_resolve(Department.objects.all(), "code", set(departments)),
+    )
 
 
-def _resolve(queryset: QuerySet, name_field: str, references: list[int | str]) -> dict[int | str, int]:
+def _resolve(queryset: QuerySet, name_field: str, references: set[int | str]) -> dict[int | str, int]:
     """{reference: id} for the references that name a row, in one query."""
-    ids = [reference for reference in references if isinstance(reference, int)]
-    names = [reference for reference in references if isinstance(reference, str)]
+    ids = {reference for reference in references if isinstance(reference, int)}
+    names = {reference for reference in references if isinstance(reference, str)}
     if not ids and not names:
         return {}
     matches = Q()  # only the lookups there are references for: cheaper to build on every publish

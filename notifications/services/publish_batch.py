@@ -58,10 +58,23 @@ def notification_publish_batch_requested(
 
     def publish_all() -> list[PublishBatchOutcome]:
         earlier = _keys_claimed_before(publisher_id=published_by_id, keys=keys)
-        return [_item_publish(published_by_id=published_by_id, item=item, earlier=earlier) for item in items]
+        references = _recipient_references(items)
+        return [
+            _item_publish(published_by_id=published_by_id, item=item, earlier=earlier, references=references)
+            for item in items
+        ]
 
     # A PostgreSQL restart during COMMIT must neither lose the batch nor publish it twice.
     return atomic_with_verified_commit(publish_all, landed=_landed, after_lost_commit=_dispatch_by_the_sweep)
+
+
+def _recipient_references(items: Sequence[PublishBatchItem]) -> selectors.RecipientReferences:
+    """What every item's recipients name, in one query per kind rather than one per item."""
+    requests = [item.request for item in items if item.request is not None]
+    return selectors.recipient_references(
+        users=[user for request in requests for user in request.get("users", ())],
+        departments=[department for request in requests for department in request.get("departments", ())],
+    )
 
 
 def _keys_claimed_before(*, publisher_id: int, keys: list[str]) -> dict[str, IdempotencyKey]:
@@ -75,7 +88,11 @@ def _keys_claimed_before(*, publisher_id: int, keys: list[str]) -> dict[str, Ide
 
 
 def _item_publish(
-    *, published_by_id: int, item: PublishBatchItem, earlier: dict[str, IdempotencyKey]
+    *,
+    published_by_id: int,
+    item: PublishBatchItem,
+    earlier: dict[str, IdempotencyKey],
+    references: selectors.RecipientReferences,
 ) -> PublishBatchOutcome:
     try:
         claim = earlier.get(item.idempotency_key) if item.idempotency_key is not None else None
@@ -83,7 +100,8 @@ def _item_publish(
             return PublishBatchOutcome(result=_earlier_result(claim, item.request_hash))
         if item.request is None:
             return PublishBatchOutcome(refused=item.invalid)
-        return PublishBatchOutcome(result=_checked_publish(published_by_id=published_by_id, item=item, **item.request))
+        result = _checked_publish(published_by_id=published_by_id, item=item, references=references, **item.request)
+        return PublishBatchOutcome(result=result)
     except NotificationError as refusal:  # raised before the item wrote anything, or after its claim was undone
         return PublishBatchOutcome(refused=refusal)
 
@@ -92,6 +110,7 @@ def _checked_publish(
     *,
     published_by_id: int,
     item: PublishBatchItem,
+    references: selectors.RecipientReferences,
     users: Sequence[int | str] = (),
     departments: Sequence[int | str] = (),
     **content,
@@ -99,7 +118,7 @@ def _checked_publish(
     """A single publish's checks, all before the first write; then the item's key claimed, and the publish."""
     publish_data_check(content.get("data"))
     actions_declared_check(publisher_id=published_by_id, actions=content.get("actions") or [])
-    user_ids, department_ids = selectors.recipients_resolve(users=users, departments=departments)
+    user_ids, department_ids = references.resolve(users=users, departments=departments)
     publisher_scope_check(
         publisher_id=published_by_id,
         event=content["event"],

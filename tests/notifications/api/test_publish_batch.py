@@ -85,6 +85,22 @@ class TestPublish:
             cursor.execute(f"SELECT DISTINCT xmin::text FROM {Notification._meta.db_table}")  # noqa: S608 - _meta
             assert len(cursor.fetchall()) == 1
 
+    def test_the_recipients_of_every_item_are_resolved_at_once_and_each_item_costs_four_queries(self, publisher):
+        users = UserFactory.create_batch(12)
+        add_members(DepartmentFactory(code="finance"), users[0])
+        client = client_for(publisher)
+
+        def queries_for(count: int) -> list[str]:
+            items = [item(users=[user.username], departments=["finance"]) for user in users[:count]]
+            with CaptureQueriesContext(connection) as queries:
+                assert statuses(publish_batch(client, items)) == [201] * count
+            return [query["sql"] for query in queries]
+
+        two, twelve = queries_for(2), queries_for(12)
+        # The scope check, the notification, its recipients, its deliveries: nothing per item resolves names.
+        assert len(twelve) - len(two) == 10 * 4
+        assert len([sql for sql in twelve if '"auth_user"."username" IN' in sql]) == 1
+
     def test_staff_without_the_permission_may_not_and_nothing_is_created(self):
         staff = UserFactory(is_staff=True)
         response = publish_batch(client_for(staff), [item(users=[staff.pk])])
