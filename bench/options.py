@@ -1,6 +1,6 @@
 """Command-line options of `python -m bench` (`make bench BENCH_ARGS="..."`).
 
-The defaults fit a run of about three and a half minutes on a 2-core machine; every
+The defaults fit a run of about four and a half minutes on a 2-core machine; every
 scenario size and round count can be changed here.
 """
 
@@ -11,14 +11,14 @@ from pathlib import Path
 
 from bench.stack import SERVERS
 
-SCENARIOS = ("latency", "fanout", "throughput", "memory", "acks")
-PROFILED = ("connect", "latency", "fanout", "throughput", "acks")
+SCENARIOS = ("latency", "fanout", "throughput", "memory", "acks", "batch")
+PROFILED = ("connect", "latency", "fanout", "throughput", "acks", "batch")
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/notifyhub_bench"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 # --quick: one round, memory at 1,000 only, shorter phases (about 3 minutes even when the hub is slow).
 QUICK = ["--rounds", "1", "--memory-points", "1000", "--fanout-sends", "3", "--latency-seconds", "2"]
-QUICK += ["--throughput-seconds", "2"]
+QUICK += ["--throughput-seconds", "2", "--batch-seconds", "2"]
 
 
 def _given(name: str, argv: list[str]) -> bool:
@@ -41,6 +41,8 @@ class Options:
     publish_concurrency: int
     memory_points: tuple[int, ...]
     ack_sends: int
+    batch_size: int
+    batch_seconds: float
     client_processes: int
     connect_concurrency: int
     profile: tuple[str, ...]
@@ -103,6 +105,13 @@ def parse_options(argv: list[str] | None = None) -> Options:
         help="connection counts at which each server's RSS is read while its clients connect",
     )
     add("--ack-sends", type=_positive(int), default=1, help="acks: fan-out sends whose acks are held, then sent")
+    add("--batch-size", type=_positive(int), default=100, help="batch: notifications per batch publish request")
+    add(
+        "--batch-seconds",
+        type=_positive(float),
+        default=3,
+        help="batch: publishing time per round, for single publishes and again for batches",
+    )
     add("--client-processes", type=_positive(int), default=2, help="client swarm processes")
     add("--connect-concurrency", type=_positive(int), default=32, help="handshakes in flight per client process")
     add(
@@ -122,7 +131,15 @@ def parse_options(argv: list[str] | None = None) -> Options:
     args = parser.parse_args(argv)
     if args.quick:
         quick = parser.parse_args(QUICK)
-        for name in ("rounds", "memory_points", "fanout_sends", "latency_seconds", "throughput_seconds"):
+        quick_names = (
+            "rounds",
+            "memory_points",
+            "fanout_sends",
+            "latency_seconds",
+            "throughput_seconds",
+            "batch_seconds",
+        )
+        for name in quick_names:
             if not _given(name, argv or []):
                 setattr(args, name, getattr(quick, name))
     if args.department_size > args.clients:

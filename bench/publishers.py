@@ -14,6 +14,7 @@ import redis.asyncio
 from bench import wire
 
 API_PATH = "/api/notifications/"
+BATCH_PATH = "/api/notifications/batch/"
 
 
 class PublishError(RuntimeError):
@@ -66,16 +67,34 @@ class ApiPublisher:
     async def to_department(self, *, event: str, phase: str, seq: int) -> str:
         return await self._post({"departments": [self.department_id]}, event=event, phase=phase, seq=seq)
 
+    async def to_users(self, *, indexes: list[int], event: str, phase: str, first_seq: int) -> list[str]:
+        """One batch publish: a single-recipient notification to each user of `indexes`, numbered from `first_seq`."""
+        items = [
+            self._body({"users": [self.user_ids[index]]}, event=event, phase=phase, seq=first_seq + offset)
+            for offset, index in enumerate(indexes)
+        ]
+        response = await self.http.post(BATCH_PATH, content=json.dumps({"notifications": items}))
+        results = response.json().get("results", []) if response.status_code == 200 else []
+        refused = [result for result in results if result["status"] != 201]
+        if response.status_code != 200 or refused:
+            detail = refused[0] if refused else response.text[:300]
+            raise PublishError(f"POST {BATCH_PATH} answered {response.status_code}: {detail}")
+        return [result["notification"]["id"] for result in results]
+
     async def _post(self, recipients: dict, *, event: str, phase: str, seq: int) -> str:
-        body = {
-            **wire.notification_body(event=event, seq=seq),
-            "recipients": recipients,
-            "data": {wire.STAMP_KEY: wire.stamp(phase=phase, seq=seq)},
-        }
+        body = self._body(recipients, event=event, phase=phase, seq=seq)
         response = await self.http.post(API_PATH, content=json.dumps(body))
         if response.status_code != 201:
             raise PublishError(f"POST {API_PATH} answered {response.status_code}: {response.text[:300]}")
         return response.json()["id"]
+
+    @staticmethod
+    def _body(recipients: dict, *, event: str, phase: str, seq: int) -> dict:
+        return {
+            **wire.notification_body(event=event, seq=seq),
+            "recipients": recipients,
+            "data": {wire.STAMP_KEY: wire.stamp(phase=phase, seq=seq)},
+        }
 
     async def close(self) -> None:
         await self.http.aclose()
@@ -99,6 +118,13 @@ class ServicePublisher:
 
     async def to_department(self, *, event: str, phase: str, seq: int) -> str:
         return await self._publish(department_ids=[self.department_id], event=event, phase=phase, seq=seq)
+
+    async def to_users(self, *, indexes: list[int], event: str, phase: str, first_seq: int) -> list[str]:
+        """No batch without the REST API: one publish after the other."""
+        return [
+            await self.to_user(index=index, event=event, phase=phase, seq=first_seq + offset)
+            for offset, index in enumerate(indexes)
+        ]
 
     async def _publish(self, *, event: str, phase: str, seq: int, **recipients) -> str:
         from asgiref.sync import sync_to_async

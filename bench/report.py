@@ -73,6 +73,15 @@ def metrics_for(options: Options) -> list[Metric]:
             target="≥ 5,000/s",
             meets=lambda v, _r: v >= 5_000,
         ),
+        Metric("batch_single_rate", "6. single-recipient publishes back to back, one per request", "/s", digits=0),
+        Metric(
+            "batch_rate",
+            f"6. single-recipient publishes back to back, {options.batch_size:,} per batch request",
+            "/s",
+            digits=0,
+        ),
+        Metric("batch_p50", "6. batch publish: time to the client's socket p50", "ms"),
+        Metric("batch_p99", "6. batch publish: time to the client's socket p99", "ms"),
     ]
 
 

@@ -32,6 +32,7 @@ from bench.swarm import ClientPool
 from bench.wire import BARE_CHANNEL_PREFIX
 
 HUB_PATH = "/ws/notifications/"
+HUB_ONLY_SCENARIOS = ("acks", "batch")  # the bare server persists no acks and has no batch publish
 
 
 class Progress:
@@ -233,8 +234,9 @@ class Bench:
             ("fanout", scenarios.fanout),
             ("throughput", scenarios.throughput),
             ("acks", functools.partial(scenarios.acks, acknowledged_count=fixtures.acknowledged_count)),
+            ("batch", scenarios.batch),
         ):
-            if name not in self.options.scenarios or (name == "acks" and not run.server.is_hub):
+            if name not in self.options.scenarios or (name in HUB_ONLY_SCENARIOS and not run.server.is_hub):
                 continue
             async with self.profiled(run, name):
                 outcome.merge(await scenario(run))
@@ -359,7 +361,9 @@ def main(argv: list[str] | None = None) -> None:
             f"fan-out {options.fanout_sends} sends to {options.department_size:,}; throughput "
             f"{options.throughput_seconds:g} s with {options.throughput_window} sends in flight; memory at "
             f"{', '.join(f'{point:,}' for point in options.memory_points)} connections; "
-            f"acks {options.ack_sends} × {options.department_size:,}; {options.client_processes} client processes"
+            f"acks {options.ack_sends} × {options.department_size:,}; batch {options.batch_seconds:g} s of single "
+            f"publishes, then {options.batch_seconds:g} s of batches of {options.batch_size}, "
+            f"{options.publish_concurrency} requests at a time; {options.client_processes} client processes"
         ),
         "command": "python -m bench " + " ".join(sys.argv[1:] if argv is None else argv),
     }

@@ -327,3 +327,81 @@ async def acks(run: ServerRun, *, acknowledged_count: Callable[[str], int]) -> O
     if persisted < sent or sent < expected:
         outcome.notes.append(f"acks: {sent} of {expected} held acks sent, {persisted} persisted")
     return outcome
+
+
+# --- 6. batch publish --------------------------------------------------------------------------------
+async def _publish_back_to_back(run: ServerRun, publish_one, *, label: str) -> tuple[int, float, list[str]]:
+    """`--publish-concurrency` publishers calling `publish_one(seq)` (which publishes and returns how many) one
+    after the other for `--batch-seconds`: (notifications published, seconds taken, errors)."""
+    options = run.options
+    loop = asyncio.get_running_loop()
+    published, errors = 0, []
+    seqs = itertools.count()
+    start = loop.time()
+    end = start + options.batch_seconds
+
+    async def publisher_loop() -> None:
+        nonlocal published
+        while loop.time() < end and not errors:
+            try:
+                count = await publish_one(next(seqs))
+            except Exception as error:
+                errors.append(str(error))
+            else:
+                published += count  # not `published += await ...`: that reads `published` before the wait
+            run.status(f"batch: {label}: {published} published, {run.pool.received} received")
+
+    await asyncio.gather(*(publisher_loop() for _ in range(options.publish_concurrency)))
+    return published, loop.time() - start, errors
+
+
+async def batch(run: ServerRun) -> Outcome:
+    """Single-recipient notifications to random connected users, published back to back for a few seconds, first
+    one per request, then `--batch-size` per batch request: notifications published per second each way, and the
+    batched ones' time from the publisher's call to the client's socket. Clients ack what they get."""
+    options = run.options
+    chooser = random.Random(run.round)
+    outcome = Outcome()
+
+    single_phase = run.phase("batch-single")
+    await run.pool.phase(single_phase, ack="now")
+
+    async def publish_single(seq: int) -> int:
+        index = chooser.randrange(options.clients)
+        await run.publisher.to_user(index=index, event="bench.single", phase=single_phase, seq=seq)
+        return 1
+
+    single_published, single_seconds, single_errors = await _publish_back_to_back(
+        run, publish_single, label="one per request"
+    )
+    await run.pool.wait_received(single_published, timeout=RECEIVE_TIMEOUT)
+    outcome.notes += _collected_notes("batch (single)", await run.pool.collect())
+
+    phase = run.phase("batch")
+    await run.pool.phase(phase, ack="now")
+
+    async def publish_batch(batch_number: int) -> int:
+        indexes = [chooser.randrange(options.clients) for _ in range(options.batch_size)]
+        first_seq = batch_number * options.batch_size
+        return len(await run.publisher.to_users(indexes=indexes, event="bench.batch", phase=phase, first_seq=first_seq))
+
+    published, seconds, errors = await _publish_back_to_back(run, publish_batch, label="batches")
+    await run.pool.wait_received(published, timeout=RECEIVE_TIMEOUT)
+    collected = await run.pool.collect()
+    latencies = [(received - sent) * 1000 for _, _, sent, received in collected.receipts]
+    outcome.samples["batch"] = latencies
+    outcome.notes += _collected_notes("batch", collected)
+    outcome.metrics.update(
+        batch_single_rate=single_published / max(single_seconds, 1e-9),
+        batch_rate=published / max(seconds, 1e-9),
+        batch_p50=percentile(latencies, 50),
+        batch_p99=percentile(latencies, 99),
+    )
+    for label, failed in (("single publishes", single_errors), ("batches", errors)):
+        if failed:
+            outcome.notes.append(f"batch: {len(failed)} {label} failed, e.g. {failed[0]}")
+    seqs = Counter(seq for _, seq, _, _ in collected.receipts)
+    missing, duplicated = published - len(seqs), sum(count - 1 for count in seqs.values())
+    if missing or duplicated:
+        outcome.notes.append(f"batch: {missing} notifications never arrived, {duplicated} arrived twice")
+    return outcome

@@ -13,8 +13,10 @@ from django.db import connection
 from django.db.models import Case, Count, IntegerField, Prefetch, Q, QuerySet, Value, When
 from django.utils import timezone
 
+from notifications.errors import UnknownRecipients
 from notifications.models import UNREAD_DELIVERIES, Delivery, DeliveryAttempt, Device, Notification
 from notifications.sql import Columns
+from workflow.models import Department
 
 # A failed push (no device, rejected) still reaches the user when they next connect.
 UNACKNOWLEDGED_STATUSES = (
@@ -249,6 +251,59 @@ def delivery_counts(notification_id: uuid.UUID) -> DeliveryCounts:
         by_status[status] = count
         pushed += pushed_count
     return DeliveryCounts(by_status=by_status, pushed=pushed)
+
+
+@dataclass(frozen=True)
+class RecipientReferences:
+    """What user and department references name, read at once: {reference: id} of those that name a row."""
+
+    users: dict[int | str, int]
+    departments: dict[int | str, int]
+
+    def resolve(
+        self, *, users: Iterable[int | str] = (), departments: Iterable[int | str] = ()
+    ) -> tuple[set[int], set[int]]:
+        """The ids of some of the references read; raises `UnknownRecipients` listing every reference that
+        matched nothing, as the caller wrote it."""
+        users, departments = list(dict.fromkeys(users)), list(dict.fromkeys(departments))
+        unknown_users = [reference for reference in users if reference not in self.users]
+        unknown_departments = [reference for reference in departments if reference not in self.departments]
+        if unknown_users or unknown_departments:
+            raise UnknownRecipients(user_ids=unknown_users, department_ids=unknown_departments)
+        user_ids = {self.users[reference] for reference in users}
+        return user_ids, {self.departments[reference] for reference in departments}
+
+
+def recipient_references(
+    *, users: Iterable[int | str] = (), departments: Iterable[int | str] = ()
+) -> RecipientReferences:
+    """Read what the references name, one query per kind however many publishes they come from (a batch's)."""
+    User = get_user_model()
+    return RecipientReferences(
+        users=_resolve(User.objects.all(), User.USERNAME_FIELD, set(users)),
+        departments=_resolve(Department.objects.all(), "code", set(departments)),
+    )
+
+
+def _resolve(queryset: QuerySet, name_field: str, references: set[int | str]) -> dict[int | str, int]:
+    """{reference: id} for the references that name a row, in one query."""
+    ids = {reference for reference in references if isinstance(reference, int)}
+    names = {reference for reference in references if isinstance(reference, str)}
+    if not ids and not names:
+        return {}
+    matches = Q()  # only the lookups there are references for: cheaper to build on every publish
+    if ids:
+        matches |= Q(pk__in=ids)
+    if names:
+        matches |= Q(**{f"{name_field}__in": names})
+    rows = queryset.filter(matches).values_list("pk", name_field)
+    found: dict[int | str, int] = {}
+    for pk, name in rows:
+        if pk in ids:
+            found[pk] = pk
+        if name in names:
+            found[name] = pk
+    return found
 
 
 def devices_of(user_id: int) -> QuerySet[Device]:

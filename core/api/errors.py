@@ -75,8 +75,16 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
 
 
 def _domain_error_response(exc: DomainError) -> Response:
-    status_code = DOMAIN_STATUS.get(exc.code, status.HTTP_400_BAD_REQUEST)
-    return Response(error_body(exc.code, exc.message, exc.fields()), status=status_code)
+    status_code, body = refusal(exc)
+    return Response(body, status=status_code)
+
+
+def refusal(exc: DomainError | exceptions.APIException) -> tuple[int, dict[str, Any]]:
+    """The status and body a request refused with `exc` is answered with; also what one refused item of a
+    batch says for itself, inside a response that answers the others."""
+    if isinstance(exc, DomainError):
+        return DOMAIN_STATUS.get(exc.code, status.HTTP_400_BAD_REQUEST), error_body(exc.code, exc.message, exc.fields())
+    return exc.status_code, _api_exception_body(exc)
 
 
 def _api_exception_body(exc: exceptions.APIException) -> dict[str, Any]:

@@ -29,17 +29,24 @@ logger = logging.getLogger(__name__)
 
 class _RateFromSettings(SimpleRateThrottle):
     scope: str  # each throttle below names its own
-    num_requests: int  # from the rate, set by SimpleRateThrottle.__init__
+    # Set by SimpleRateThrottle.__init__ from the rate (drf-stubs leaves them out).
+    num_requests: int
     duration: int
+    counted = 1  # of the rate's requests this one uses, as `requests_counted` said
 
     def get_rate(self) -> str:
         # drf-stubs types the configured rates as numbers; DRF's are strings such as "600/minute".
         return api_settings.DEFAULT_THROTTLE_RATES[self.scope]  # type: ignore[return-value]
 
+    def requests_counted(self, request: Request, view: APIView) -> int:
+        """How many of the rate's requests this one counts as: one, unless it does the work of several."""
+        return 1
+
     def allow_request(self, request: Request, view: APIView) -> bool:
         """DRF's sliding window (the requests of the last `duration` seconds, at most `num_requests`), kept in a
         sorted set and checked and counted by one script: one round trip, where DRF's reads the whole history
-        and writes it back (two, and a race between them)."""
+        and writes it back (two, and a race between them). A request that counts as several is refused whole
+        (counting nothing) if that many do not fit."""
         if self.rate is None:
             return True
         key = self.get_cache_key(request, view)
@@ -47,27 +54,25 @@ class _RateFromSettings(SimpleRateThrottle):
             return True
         self.now = self.timer()
         try:
+            self.counted = self.requests_counted(request, view)
             client = cast(Any, self.cache)._cache.get_client(key, write=True)  # Django's Redis backend's own client
             # A sorted set of its own name: DRF's list under `key` (before an upgrade) expires by itself.
-            allowed, counted, oldest = client.register_script(SLIDING_WINDOW)(
+            allowed, frees_at = client.register_script(SLIDING_WINDOW)(
                 keys=[self.cache.make_and_validate_key(f"{key}:window")],
-                args=[repr(self.now), self.duration, self.num_requests, secrets.token_hex(4)],
+                args=[repr(self.now), self.duration, self.num_requests, self.counted, secrets.token_hex(4)],
             )
         except redis.RedisError as error:
             # Fail open: the inbox still works from PostgreSQL while Redis is away; /healthz reports it.
             logger.warning("rate limit not checked, the cache is unreachable: %s", error)
             return True
-        self.counted = int(counted)
-        self.oldest = float(oldest) if oldest else None
+        self.frees_at = float(frees_at) if frees_at else None
         return bool(allowed)
 
     def wait(self) -> float | None:
-        """DRF's answer: the window's time left, spread over the requests it will allow again."""
-        remaining_duration = self.duration - (self.now - self.oldest) if self.oldest is not None else self.duration
-        available_requests = self.num_requests - self.counted + 1
-        if available_requests <= 0:
+        """When this request would fit: once the request that must age out for it has (None: it never fits)."""
+        if self.frees_at is None:
             return None
-        return float(remaining_duration) / available_requests
+        return max(self.frees_at - self.now, 0.0)
 
 
 class UserRateThrottle(_RateFromSettings, DRFUserRateThrottle):
@@ -104,17 +109,28 @@ class TokenUsernameRateThrottle(_RateFromSettings):
         return self.cache_format % {"scope": self.scope, "ident": username_key(username)}
 
 
-# KEYS[1]: the window; ARGV: now, duration (s), requests allowed in it, a random tag (two requests in the same
-# microsecond are two members). Returns {allowed, requests in the window, the oldest one's time}.
+# KEYS[1]: the window; ARGV: now, duration (s), requests allowed in it, requests this one counts as, a random
+# tag (two requests in the same microsecond are two members). Returns {1} if counted, else {0, when enough of the
+# window has aged out for it to fit} ({0, false}: it never fits; {1, false} when counted).
 SLIDING_WINDOW = """
-local now, duration, allowed = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local now, duration = tonumber(ARGV[1]), tonumber(ARGV[2])
+local allowed, counts = tonumber(ARGV[3]), tonumber(ARGV[4])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - duration)
 local counted = redis.call('ZCARD', KEYS[1])
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2] or false
-if counted >= allowed then
-    return {0, counted, oldest}
+if counted + counts > allowed then
+    if counts > allowed then
+        return {0, false}
+    end
+    local must_age = redis.call('ZRANGE', KEYS[1], counted + counts - allowed - 1, counted + counts - allowed - 1,
+        'WITHSCORES')
+    return {0, tostring(tonumber(must_age[2]) + duration)}
 end
-redis.call('ZADD', KEYS[1], now, ARGV[1] .. ':' .. ARGV[4])
+local members = {}
+for i = 1, counts do
+    members[#members + 1] = now
+    members[#members + 1] = ARGV[1] .. ':' .. ARGV[5] .. ':' .. i
+end
+redis.call('ZADD', KEYS[1], unpack(members))
 redis.call('EXPIRE', KEYS[1], math.ceil(duration))
-return {1, counted + 1, oldest or ARGV[1]}
+return {1, false}
 """

@@ -6,9 +6,6 @@ answer. Another user's notification is a 404 whatever the action, because
 every lookup starts from the caller's own rows.
 """
 
-import hashlib
-import json
-import re
 from typing import cast
 
 from django.contrib.auth.models import User
@@ -27,6 +24,12 @@ from core.api.throttling import PublishRateThrottle
 from notifications import explain, selectors, services
 from notifications.api.backpressure import HubBackpressureThrottle
 from notifications.api.filters import DeliveryStatusFilter, InboxFilter
+from notifications.api.idempotency import (
+    IDEMPOTENCY_KEY_FORMAT,
+    IDEMPOTENCY_KEY_MESSAGE,
+    IDEMPOTENCY_KEY_SCHEMA,
+    canonical_hash,
+)
 from notifications.api.pagination import DeliveryStatusPagination
 from notifications.api.permissions import CanPublishNotifications
 from notifications.api.publisher_auth import PublisherJWTAuthentication
@@ -44,11 +47,10 @@ from notifications.api.serializers import (
 from notifications.models import Delivery, Notification
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-IDEMPOTENCY_KEY_FORMAT = re.compile(r"^[\x21-\x7e][\x20-\x7e]{0,254}\Z")  # printable ASCII, 1-255 characters
 
 IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
     IDEMPOTENCY_HEADER,
-    {"type": "string", "minLength": 1, "maxLength": 255, "pattern": IDEMPOTENCY_KEY_FORMAT.pattern.replace(r"\Z", "$")},
+    IDEMPOTENCY_KEY_SCHEMA,
     OpenApiParameter.HEADER,
     required=False,
     description=(
@@ -197,7 +199,7 @@ class NotificationViewSet(viewsets.GenericViewSet):
     )
     def create(self, request):
         key = self._idempotency_key(request)
-        request_hash = _canonical_hash(request.data) if key is not None else ""
+        request_hash = canonical_hash(request.data) if key is not None else ""
         if key is not None:
             earlier = services.notification_publish_repeated(
                 published_by_id=request.user.pk, idempotency_key=key, request_hash=request_hash
@@ -227,7 +229,7 @@ class NotificationViewSet(viewsets.GenericViewSet):
         if key is None:
             return None
         if not IDEMPOTENCY_KEY_FORMAT.match(key):
-            raise ValidationError({IDEMPOTENCY_HEADER: ["Use 1 to 255 printable ASCII characters."]})
+            raise ValidationError({IDEMPOTENCY_HEADER: [IDEMPOTENCY_KEY_MESSAGE]})
         return key
 
     @extend_schema(
@@ -296,9 +298,3 @@ def _published_summary(notification: Notification) -> dict:
         "by_status": counts.by_status,
         "pushed": counts.pushed,
     }
-
-
-def _canonical_hash(data) -> str:
-    """The same JSON body hashes the same whatever its key order and whitespace."""
-    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()

@@ -3,11 +3,24 @@
 import json
 from datetime import timedelta
 
+from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.api.serializers import FieldsKeptPerThread, IdOrNameField, StrictInputSerializer, UserSummarySerializer
+from core.api.serializers import (
+    ErrorSerializer,
+    FieldsKeptPerThread,
+    IdOrNameField,
+    StrictInputSerializer,
+    UserSummarySerializer,
+)
+from notifications.api.idempotency import (
+    IDEMPOTENCY_KEY_FORMAT,
+    IDEMPOTENCY_KEY_MESSAGE,
+    IDEMPOTENCY_KEY_SCHEMA,
+    canonical_hash,
+)
 from notifications.hub.signalr.protocol import NOTIFICATION_DEFAULT_KEYS, NOTIFICATION_OWN_KEYS
 from notifications.models import EVENT_NAME_VALIDATOR, ActionPerformance, Delivery, DeliveryAttempt, Notification
 from notifications.services.actions import (
@@ -16,6 +29,7 @@ from notifications.services.actions import (
     MAX_ACTION_LABEL_LENGTH,
     MAX_ACTIONS,
 )
+from notifications.services.publish_batch import PublishBatchItem
 from workflow.models import Document
 
 MAX_BODY_LENGTH = 4_000
@@ -174,6 +188,105 @@ class PublishResultSerializer(serializers.Serializer):
     recipient_count = serializers.IntegerField(help_text="Distinct active recipients, one delivery each.")
     created_at = serializers.DateTimeField(source="notification.created_at")
     expires_at = serializers.DateTimeField(source="notification.expires_at", allow_null=True)
+
+
+# --- Batch publish -------------------------------------------------------------
+BATCH_KEY_FIELD = "idempotency_key"
+
+
+@extend_schema_field(IDEMPOTENCY_KEY_SCHEMA)
+class IdempotencyKeyField(serializers.RegexField):
+    """The Idempotency-Key header's rule for a key in a body: a string (not a number) of 1 to 255 printable ASCII
+    characters, kept as sent."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(
+            IDEMPOTENCY_KEY_FORMAT,
+            trim_whitespace=False,
+            error_messages={"invalid": IDEMPOTENCY_KEY_MESSAGE, "blank": IDEMPOTENCY_KEY_MESSAGE},
+            **kwargs,
+        )
+
+    def to_internal_value(self, data) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class PublishBatchItemSerializer(PublishSerializer):
+    """One notification of a batch: a single publish's body, and its own idempotency key."""
+
+    idempotency_key = IdempotencyKeyField(
+        required=False,
+        help_text="As the Idempotency-Key header of a single publish, and the same key: a retry with the same key "
+        "and the same item (without this field) replays what it published, whichever way it was sent.",
+    )
+
+
+def publish_batch_item(raw) -> PublishBatchItem:
+    """One item of a batch, parsed alone: one that is invalid is answered in the results, not with a 400 for the
+    whole batch. Its key is read even then, since a key that answered before replays whatever the body."""
+    serializer = PublishBatchItemSerializer(data=raw)
+    valid = serializer.is_valid()
+    key = None
+    if isinstance(raw, dict) and BATCH_KEY_FIELD in raw and BATCH_KEY_FIELD not in serializer.errors:
+        key = raw[BATCH_KEY_FIELD]
+    # Hashed as the single publish hashes its body, which has no key in it: the same request either way.
+    body = {name: value for name, value in raw.items() if name != BATCH_KEY_FIELD} if key is not None else None
+    request = None
+    if valid:
+        request = dict(serializer.validated_data)
+        request.pop(BATCH_KEY_FIELD, None)
+    return PublishBatchItem(
+        request=request,
+        invalid=None if valid else serializers.ValidationError(serializer.errors),
+        idempotency_key=key,
+        request_hash=canonical_hash(body) if key is not None else "",
+    )
+
+
+@extend_schema_field(PublishBatchItemSerializer(many=True))
+class PublishBatchItemsField(serializers.ListField):
+    """The batch's notifications, at most NOTIFY_PUBLISH_BATCH_MAX, each parsed alone (`publish_batch_item`)."""
+
+    def to_internal_value(self, data) -> list[PublishBatchItem]:
+        items = super().to_internal_value(data)
+        if len(items) > settings.NOTIFY_PUBLISH_BATCH_MAX:  # read per request: a changed setting applies
+            self.fail("max_length", max_length=settings.NOTIFY_PUBLISH_BATCH_MAX)
+        return [publish_batch_item(item) for item in items]
+
+
+class PublishBatchSerializer(StrictInputSerializer):
+    notifications = PublishBatchItemsField(
+        allow_empty=False,
+        help_text="1 to NOTIFY_PUBLISH_BATCH_MAX (100 by default) notifications, each a single publish's body with "
+        "an optional `idempotency_key`. An invalid one is answered in its result; a list that is empty, too long "
+        "or not a list is a 400 for the batch, and nothing is published.",
+    )
+
+
+class PublishBatchItemResultSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text="The item's position in the request's `notifications`, from 0.")
+    status = serializers.ChoiceField(
+        choices=[
+            (201, "published"),
+            (200, "replayed: its idempotency key published this before"),
+            (400, "invalid"),
+            (403, "outside the publishing scope"),
+            (409, "its idempotency key was used with another body"),
+        ],
+        help_text="What a single publish of the item would have been answered with.",
+    )
+    notification = PublishResultSerializer(required=False, help_text="With 201 and 200: what a single publish answers.")
+    error = ErrorSerializer(
+        required=False,
+        help_text="With 400, 403 and 409: the error a single publish would have answered; "
+        "nothing was published for this item.",
+    )
+
+
+class PublishBatchResultSerializer(serializers.Serializer):
+    results = PublishBatchItemResultSerializer(many=True, help_text="One per item, in the request's order.")
 
 
 # --- Inbox ---------------------------------------------------------------------

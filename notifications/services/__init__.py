@@ -19,6 +19,11 @@ from notifications.services.deliveries import (
 from notifications.services.devices import device_delete, device_register
 from notifications.services.preferences import PreferencesRefused, preferences_update
 from notifications.services.publish import notification_publish
+from notifications.services.publish_batch import (
+    PublishBatchItem,
+    PublishBatchOutcome,
+    notification_publish_batch_requested,
+)
 from notifications.services.publish_request import (
     PublishResult,
     notification_publish_repeated,
@@ -48,6 +53,8 @@ __all__ = [
     "AckOutcome",
     "ActionResult",
     "PreferencesRefused",
+    "PublishBatchItem",
+    "PublishBatchOutcome",
     "PublishResult",
     "ReplayPage",
     "ResolveResult",
@@ -74,6 +81,7 @@ __all__ = [
     "new_task_publish",
     "notification_action_perform",
     "notification_publish",
+    "notification_publish_batch_requested",
     "notification_publish_repeated",
     "notification_publish_requested",
     "notification_retract",

@@ -48,6 +48,7 @@ def notification_publish(
     subject: str = "",
     push_allowed: bool = True,
     actions: list[NotificationAction] | None = None,
+    recipients_verified: bool = False,
 ) -> Notification:
     """Persist a notification and one Delivery per distinct active recipient, then dispatch after commit.
 
@@ -55,8 +56,10 @@ def notification_publish(
     Delivery. Unknown user or department ids raise `UnknownRecipients` and
     nothing is written. `subject` says what it is about (e.g. `task:42`): resolving that subject
     (services/resolution.py) resolves it everywhere. `actions` are what a recipient may do from it
-    (services/actions.py). `push_allowed=False` makes it in-app only: nobody is pushed
-    (services/pushes.py closes a delivery that comes to a push as failed `in_app_only`).
+    (services/actions.py). `recipients_verified=True` says the caller has just resolved the ids in this
+    transaction (a batch publish's references), so the existence check is not run twice.
+    `push_allowed=False` makes it in-app only: nobody is pushed (services/pushes.py closes a delivery that
+    comes to a push as failed `in_app_only`).
     """
     user_ids = set(user_ids)
     department_ids = set(department_ids)
@@ -65,7 +68,8 @@ def notification_publish(
     )
     if not user_ids and not department_ids:
         raise NotificationError("A notification needs at least one user or department.", code="no_recipients")
-    _check_recipients_exist(user_ids=user_ids, department_ids=department_ids)
+    if not recipients_verified:
+        _check_recipients_exist(user_ids=user_ids, department_ids=department_ids)
     return _notification_persist(
         user_ids=user_ids,
         department_ids=department_ids,

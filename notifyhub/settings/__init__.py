@@ -155,6 +155,8 @@ NOTIFY_MAX_WS_ATTEMPTS = env.int("NOTIFY_MAX_WS_ATTEMPTS", default=3, minimum=1)
 # Publishing answers 429 (Retry-After) while the furthest-behind web process is this many seconds behind
 # (its event loop, its channel, its acks): a hub that cannot keep up is not given more.
 NOTIFY_PUBLISH_MAX_BEHIND = env.float("NOTIFY_PUBLISH_MAX_BEHIND", default=10, minimum=0.5)
+# Notifications one batch publish (POST /api/notifications/batch/) may hold; a longer list is a 400.
+NOTIFY_PUBLISH_BATCH_MAX = env.int("NOTIFY_PUBLISH_BATCH_MAX", default=100, minimum=1)
 # How often Celery beat runs the retry sweep, in seconds.
 NOTIFY_SWEEP_INTERVAL = env.float("NOTIFY_SWEEP_INTERVAL", default=5, minimum=0.1)
 # A delivery still pending this long after commit was lost by a dying process: the sweep re-dispatches it.

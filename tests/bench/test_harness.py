@@ -7,6 +7,7 @@ import asyncio
 import importlib
 import pkgutil
 import uuid
+from types import SimpleNamespace
 
 import pytest
 from django.conf import settings
@@ -15,7 +16,7 @@ import bench
 from bench.options import parse_options
 from bench.publishers import BarePublisher
 from bench.report import Results, markdown
-from bench.scenarios import Outcome, _fanout_check
+from bench.scenarios import Outcome, _fanout_check, _publish_back_to_back
 from bench.stack import Server
 from bench.stats import percentile
 from bench.swarm import ClientPool
@@ -115,6 +116,22 @@ def test_quick_preset_shortens_the_run_but_explicit_flags_win():
     quick = parse_options(["--quick", "--fanout-sends", "9"])
     assert (quick.rounds, quick.memory_points, quick.fanout_sends) == (1, (1_000,), 9)
     assert parse_options([]).memory_points == (1_000, 5_000)
+
+
+def test_publishing_back_to_back_counts_every_concurrent_publishers_notifications():
+    options = parse_options(["--quick", "--publish-concurrency", "3", "--batch-seconds", "0.2"])
+    run = SimpleNamespace(options=options, status=lambda _: None, pool=SimpleNamespace(received=0))
+    calls = []
+
+    async def publish_batch_of_ten(seq: int) -> int:
+        calls.append(seq)
+        await asyncio.sleep(0.01)  # the three publishers' requests overlap
+        return 10
+
+    published, seconds, errors = asyncio.run(_publish_back_to_back(run, publish_batch_of_ten, label="test"))
+
+    assert errors == [] and seconds >= 0.2
+    assert published == 10 * len(calls) and sorted(calls) == list(range(len(calls)))
 
 
 def test_server_cpu_and_memory_include_its_worker_processes(tmp_path):

@@ -65,6 +65,7 @@ def test_every_bad_value_is_reported_at_once_one_line_each():
         ({"FCM_CREDENTIALS_FILE": "/no/such/file.json"}, "FCM_CREDENTIALS_FILE='/no/such/file.json' is not a readable"),
         ({"NOTIFY_MAX_WS_ATTEMPTS": "0"}, "NOTIFY_MAX_WS_ATTEMPTS=0 must be at least 1"),
         ({"NOTIFY_MAX_DEVICES_PER_USER": "0"}, "NOTIFY_MAX_DEVICES_PER_USER=0 must be at least 1"),
+        ({"NOTIFY_PUBLISH_BATCH_MAX": "0"}, "NOTIFY_PUBLISH_BATCH_MAX=0 must be at least 1"),
         ({"NOTIFY_RETENTION_DAYS": "-1"}, "NOTIFY_RETENTION_DAYS=-1 must be at least 0"),
         ({"NOTIFY_IDEMPOTENCY_KEY_TTL_HOURS": "0"}, "NOTIFY_IDEMPOTENCY_KEY_TTL_HOURS=0 must be at least 1"),
         (

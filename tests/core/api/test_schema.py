@@ -43,6 +43,11 @@ def test_schema_and_docs_are_served():
     assert schema["openapi"].startswith("3.")
     publish = schema["paths"]["/api/notifications/"]["post"]
     assert {"200", "201", "400", "401", "403", "409", "413", "415", "429"} <= set(publish["responses"])
+    batch = schema["paths"]["/api/notifications/batch/"]["post"]
+    assert {"200", "400", "401", "403", "413", "415", "429"} <= set(batch["responses"])
+    item_result = schema["components"]["schemas"]["PublishBatchItemResult"]
+    assert set(item_result["properties"]) == {"index", "status", "notification", "error"}
+    assert item_result["required"] == ["index", "status"]
     assert schema["components"]["schemas"]["Error"]["required"] == ["code", "message"]
     docs = client.get("/api/docs/")
     assert docs.status_code == 200
@@ -68,6 +73,9 @@ def world(settings):
         # Generated bodies name recipients and approvers that do not exist; these make some of them real.
         "bodies": {
             ("POST", "/api/notifications/"): {"recipients": {"users": [me.pk], "departments": ["ops"]}},
+            ("POST", "/api/notifications/batch/"): {
+                "notifications": [{"event": "Ping", "title": "t", "recipients": {"users": [me.pk]}}]
+            },
             ("POST", "/api/documents/"): {"department": "ops", "approvers": [approver.username]},
         },
     }
@@ -121,6 +129,7 @@ def test_api_conforms_to_its_schema(live_server, world):
     # The run reached real successes, not only refusals.
     assert {
         ("POST", "/api/notifications/", 201),
+        ("POST", "/api/notifications/batch/", 200),
         ("GET", "/api/notifications/{id}/deliveries/", 200),
         ("POST", "/api/notifications/{id}/read/", 200),
         ("POST", "/api/documents/", 201),
