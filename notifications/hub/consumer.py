@@ -489,4 +489,6 @@ class HubConsumer(AsyncWebsocketConsumer):
         raise NotImplementedError
 
     async def send_text_frame(self, text: str) -> None:
-        await self.send(text_data=text)
+        """Write one text frame: straight to the server's ASGI send (Channels' `send` only wraps it, two calls
+        deeper, for every frame of a fan-out)."""
+        await self.base_send({"type": "websocket.send", "text": text})
