@@ -26,7 +26,7 @@ from notifications.services.deliveries import (
     websocket_attempts_insert_sql,
     websocket_retry_delay,
 )
-from notifications.sql import Columns
+from notifications.sql import Columns, boolean_array, integer_array
 from workflow.models import Department, DepartmentMembership
 
 User = get_user_model()
@@ -222,8 +222,8 @@ def _deliveries_create(
     """  # noqa: S608 - identifiers come from model _meta; values are parameters
     params += [
         notification.pk,
-        recipient_ids,
-        [user_id in sent_to for user_id in recipient_ids],
+        integer_array(recipient_ids),
+        boolean_array(user_id in sent_to for user_id in recipient_ids),
         *websocket_attempt_values(outcome=DeliveryAttempt.Outcome.SENT, now=now),
         Delivery.Status.SENT,
     ]
