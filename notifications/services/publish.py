@@ -19,13 +19,9 @@ from django.utils import timezone
 from notifications import dispatch, layer, metrics, presence
 from notifications.errors import NotificationError, UnknownRecipients
 from notifications.layer_messages import NotificationAction
-from notifications.models import EVENT_NAME_VALIDATOR, Delivery, DeliveryAttempt, Notification
+from notifications.models import EVENT_NAME_VALIDATOR, Delivery, Notification
 from notifications.preferences import is_always_mandatory, unmuted_recipients_sql
-from notifications.services.deliveries import (
-    websocket_attempt_values,
-    websocket_attempts_insert_sql,
-    websocket_retry_delay,
-)
+from notifications.services.deliveries import websocket_retry_delay
 from notifications.sql import Columns, boolean_array, integer_array
 from workflow.models import Department, DepartmentMembership
 
@@ -189,8 +185,8 @@ def _recipients_of(
 def _deliveries_create(
     *, notification: Notification, recipient_ids: list[int], sent_to: Collection[int], dispatch_grace: float
 ) -> None:
-    """One Delivery per recipient: `sent`, with its first WebSocket attempt logged, for those in `sent_to`;
-    the others `pending` until dispatch pushes them. One statement, however many recipients.
+    """One Delivery per recipient: `sent` (its first WebSocket send counted; dispatch logs it once made) for
+    those in `sent_to`, the others `pending` until dispatch pushes them. One statement, however many recipients.
 
     A `pending` row is due for the retry sweep after `dispatch_grace` seconds (in case this process dies
     between commit and dispatch: NOTIFY_DISPATCH_GRACE, or sooner while the presence registry is incomplete);
@@ -211,21 +207,15 @@ def _deliveries_create(
     )
     delivery = Columns(Delivery)
     sql = f"""
-        WITH inserted AS (  -- ids in recipient order (listings order deliveries by id)
-            INSERT INTO {delivery.table} ({", ".join(columns)}, {delivery.notification}, {delivery.recipient})
-            SELECT {", ".join(expressions)}, %s, r.user_id
-              FROM unnest(%s::integer[], %s::boolean[]) AS r(user_id, live)
-             ORDER BY r.user_id
-         RETURNING {delivery.id}, {delivery.status}
-        )
-        {websocket_attempts_insert_sql("SELECT id FROM inserted WHERE status = %s")}
+        INSERT INTO {delivery.table} ({", ".join(columns)}, {delivery.notification}, {delivery.recipient})
+        SELECT {", ".join(expressions)}, %s, r.user_id
+          FROM unnest(%s::integer[], %s::boolean[]) AS r(user_id, live)
+         ORDER BY r.user_id  -- ids in recipient order (listings order deliveries by id)
     """  # noqa: S608 - identifiers come from model _meta; values are parameters
     params += [
         notification.pk,
         integer_array(recipient_ids),
         boolean_array(user_id in sent_to for user_id in recipient_ids),
-        *websocket_attempt_values(outcome=DeliveryAttempt.Outcome.SENT, now=now),
-        Delivery.Status.SENT,
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
