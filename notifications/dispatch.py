@@ -3,7 +3,8 @@
 Recipients with a live connection (per the presence registry) get it over the
 channel layer. Publishing reads presence before it writes the rows
 (`presence.online_recipients`), so theirs are written `sent` already, which starts the
-ack clock; after the commit dispatch looks again for the others (someone may
+ack clock (dispatch logs that first send once it is made, last: the commit does not
+wait for 1,000 attempt rows); after the commit dispatch looks again for the others (someone may
 have connected meanwhile) and those it finds now get it too. Everyone else
 gets the FCM fallback at once: one push task per delivery is queued. If Redis
 (layer, presence or broker) is down, the retry sweep takes over: `pending`
@@ -35,6 +36,7 @@ from notifications import layer, presence
 from notifications.layer_messages import NotificationPayload
 from notifications.models import Delivery, Notification
 from notifications.services.deliveries import (
+    deliveries_log_first_sends,
     deliveries_log_offline_pending,
     deliveries_mark_sent,
     deliveries_postpone,
@@ -83,6 +85,8 @@ def notification_dispatch(
     elif offline:
         delivery_ids = deliveries_log_offline_pending(notification_id=payload["id"], recipient_ids=offline)
         pushes_enqueue(delivery_ids=delivery_ids)
+    # Last, once every recipient is on its way: the online ones' first sends, which their rows count already.
+    deliveries_log_first_sends(notification_id=payload["id"], recipient_ids=online.connection_counts.keys())
     logger.debug(
         "dispatched %s: %d online, %d came online, %d pushed",
         payload["id"],

@@ -1,4 +1,7 @@
-"""Quoted names for the few hand-written, set-based statements (fan-out and send bookkeeping)."""
+"""Quoted names and array parameters for the few hand-written, set-based statements (fan-out and send
+bookkeeping)."""
+
+from collections.abc import Iterable
 
 from django.db import connection
 
@@ -25,3 +28,19 @@ def insert_values(instance) -> tuple[list[str], list]:
         columns.append(connection.ops.quote_name(field.column))
         values.append(field.get_db_prep_save(getattr(instance, field.attname), connection))
     return columns, values
+
+
+def integer_array(values: Iterable[int]) -> str:
+    """`values` as one PostgreSQL array literal, the parameter of a `%s::integer[]`.
+
+    Django's psycopg cursors bind parameters on the client, and psycopg quotes
+    a list element by element in Python: ~1 ms of CPU for a 1,000-member
+    department's ids, in the publish before its commit. One string is quoted
+    at once (`int()` keeps anything but a number out of the literal).
+    """
+    return "{" + ",".join(map(str, map(int, values))) + "}"
+
+
+def boolean_array(values: Iterable[bool]) -> str:
+    """`values` as one PostgreSQL array literal, the parameter of a `%s::boolean[]` (see `integer_array`)."""
+    return "{" + ",".join("t" if value else "f" for value in values) + "}"

@@ -13,6 +13,7 @@
 - `router.py`   `HubRouter`: the process's one member of the channel-layer groups, handing messages to its connections
 - `heartbeat.py` `PresenceRefresher`: the process's one timer keeping its connections' presence fresh
 - `per_loop.py` `one_per_event_loop`: how the router, the refresher and the ack batcher are one per process
+- `eager.py`    `start_eagerly`: how the router writes a frame to each connection without a task per frame
 - `consumer.py` `HubConsumer`: the Channels lifecycle, guards and layer handlers every endpoint shares
 - `native.py`   `/ws/notifications/`, the native JSON protocol (docs/protocol.md)
 - `signalr/`    `/hubs/workflow`, the ASP.NET Core SignalR protocol for unchanged SignalR clients (docs/signalr.md)

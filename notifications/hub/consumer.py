@@ -50,7 +50,7 @@ does the same.
 
 import asyncio
 import logging
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 
 import redis
@@ -75,6 +75,7 @@ from notifications.hub.closes import (
     USER_INACTIVE,
     CloseReason,
 )
+from notifications.hub.eager import start_eagerly
 from notifications.hub.errors import HubError
 from notifications.hub.per_loop import one_per_event_loop
 from notifications.hub.session import HubSession
@@ -126,7 +127,9 @@ class HubConsumer(AsyncWebsocketConsumer):
     session: HubSession
     closing = False
     _live_frames: OrderedDict  # per protocol, see __init_subclass__
-    _outbox: asyncio.Queue
+    _outbox: deque[dict]  # layer messages waiting for the socket (see `deliver`)
+    _live = False  # set once the replay went out: layer messages are written as they come
+    _writing = False  # a write of the outbox is under way (on the router's stack, or in `_writer` if it waited)
     _writer: asyncio.Task | None = None
     _closer: asyncio.Task | None = None
     _starter: asyncio.Task | None = None
@@ -165,9 +168,10 @@ class HubConsumer(AsyncWebsocketConsumer):
         """
         self.scope = scope
         self.channel_layer = None
-        self.base_send = send
+        self._server_send = send
+        self.base_send = self._send_unless_client_gone
         self.connection_id = presence.new_connection_id(self.protocol_name)
-        self._outbox = asyncio.Queue()
+        self._outbox = deque()
         self._session_open = asyncio.Event()
         self._replayed = asyncio.Event()
         self._acks_in_flight = set()
@@ -241,7 +245,8 @@ class HubConsumer(AsyncWebsocketConsumer):
                 count += 1
             await self.send_client_message(ReplayComplete(count=count))
             # Live messages queued during the replay go out now, after it: the client sees replay_complete first.
-            self._writer = asyncio.create_task(self._write_outbox())
+            self._live = True
+            self._write_outbox_soon()
         finally:
             # Whatever happened, frames waiting for the start go on (to nothing, if the connection is closing).
             self._session_open.set()
@@ -374,32 +379,48 @@ class HubConsumer(AsyncWebsocketConsumer):
     # Layer messages (see notifications.layer), handed over by the process's HubRouter -------------------------
 
     def deliver(self, message: dict) -> None:
-        """Queue a layer message for this connection's writer (the router calls this; it never waits).
+        """Write a layer message to the socket now, or queue it behind those waiting (the router calls this;
+        it never waits).
 
-        A client that stops reading stalls only its own writer; once
-        `OUTBOX_LIMIT` messages wait, it is closed with 1013 and catches up
-        by replay when it reconnects (the deliveries stay unacknowledged in
-        the database, so the retry sweep and push fallback still apply).
+        Nearly always nothing waits ahead of it and the ASGI send completes
+        at once, so the frame is written right here, on the router's stack:
+        no task and no wake-up per connection (`eager.py`). Messages queue
+        while the replay goes out and behind a send that had to wait (uvicorn
+        pauses sends while the client's buffers are full); a task writes them
+        in order once it can. A client that stops reading stalls only its own
+        queue; once `OUTBOX_LIMIT` messages wait, it is closed with 1013 and
+        catches up by replay when it reconnects (the deliveries stay
+        unacknowledged in the database, so the retry sweep and push fallback
+        still apply).
         """
         if self.closing:
             return
-        if self._outbox.qsize() >= OUTBOX_LIMIT:
+        if len(self._outbox) >= OUTBOX_LIMIT:
             self._drop_slow_client()
             return
-        self._outbox.put_nowait(message)
+        self._outbox.append(message)
+        self._write_outbox_soon()
+
+    def _write_outbox_soon(self) -> None:
+        """Start writing the outbox now, unless a write is under way (it takes what was queued) or the replay is."""
+        if self._live and not self._writing:
+            self._writing = True
+            self._writer = start_eagerly(self._write_outbox())
 
     async def _write_outbox(self) -> None:
-        while True:
-            message = await self._outbox.get()
-            try:
-                await self.dispatch(message)
-            except Exception:
-                logger.exception("hub connection %s: a %s message failed", self.connection_id, message.get("type"))
+        try:
+            while self._outbox:
+                message = self._outbox.popleft()
+                try:
+                    await self.dispatch(message)
+                except Exception:
+                    logger.exception("hub connection %s: a %s message failed", self.connection_id, message.get("type"))
+        finally:
+            self._writing = False
 
     def _drop_slow_client(self) -> None:
         logger.warning("hub connection %s closed: %d messages wait for a slow client", self.connection_id, OUTBOX_LIMIT)
-        while not self._outbox.empty():
-            self._outbox.get_nowait()
+        self._outbox.clear()
         self._closer = asyncio.create_task(self._close_slow_client())
 
     async def _close_slow_client(self) -> None:
@@ -482,10 +503,13 @@ class HubConsumer(AsyncWebsocketConsumer):
         raise NotImplementedError
 
     async def send_text_frame(self, text: str) -> None:
-        await self.send(text_data=text)
+        """Write one text frame: straight to the server's ASGI send (Channels' `send` only wraps it, two calls
+        deeper, for every frame of a fan-out)."""
+        await self.base_send({"type": "websocket.send", "text": text})
 
-    async def send(self, text_data=None, bytes_data=None, close=False) -> None:
-        """Every frame out; one to a client that has closed already is dropped.
+    async def _send_unless_client_gone(self, message: dict) -> None:
+        """The server's ASGI send (`base_send`, for Channels' `send` and `send_text_frame` alike); a message to
+        a client that has closed already is dropped.
 
         Both servers refuse it: daphne with autobahn's `Disconnected`, uvicorn with `ClientDisconnected` once
         the socket is gone or a RuntimeError once it has answered the client's close frame. The reply to a
@@ -494,7 +518,7 @@ class HubConsumer(AsyncWebsocketConsumer):
         queue and runs next.
         """
         try:
-            await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
+            await self._server_send(message)
         except (ClientDisconnected, Disconnected):
             self.closing = True
         except RuntimeError as error:

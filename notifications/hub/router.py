@@ -4,8 +4,9 @@ The hub's groups (`user.<id>`, `dept.<id>`, `doc.<id>`; see
 `notifications.layer`) have one member per *process*, not per connection:
 the process's `HubRouter`. A group message therefore crosses Redis once per
 process, and the router hands it to that process's connections in the group
-by a plain function call that queues it for the connection's writer (see
-`HubConsumer.deliver`), in order, on the event loop.
+by a plain function call that writes the frame to each socket there and then,
+or queues it behind a send that has to wait (see `HubConsumer.deliver`), in
+order, on the event loop.
 
 Why: with one layer channel per connection, a notification to a
 1,000-member department cost 1,000 Redis list entries and 1,000 consumer

@@ -20,14 +20,10 @@ from django.utils import timezone
 from notifications import dispatch, layer, metrics, presence
 from notifications.errors import NotificationError, UnknownRecipients
 from notifications.layer_messages import NotificationAction
-from notifications.models import EVENT_NAME_VALIDATOR, Delivery, DeliveryAttempt, Notification
+from notifications.models import EVENT_NAME_VALIDATOR, Delivery, Notification
 from notifications.preferences import is_always_mandatory, unmuted_recipients_sql
-from notifications.services.deliveries import (
-    websocket_attempt_values,
-    websocket_attempts_insert_sql,
-    websocket_retry_delay,
-)
-from notifications.sql import Columns
+from notifications.services.deliveries import websocket_retry_delay
+from notifications.sql import Columns, boolean_array, integer_array
 from workflow.models import Department, DepartmentMembership
 
 User = get_user_model()
@@ -204,8 +200,8 @@ def recipients_by_department(targets: list) -> tuple[list[int], dict[int, set[in
 def _deliveries_create(
     *, notification: Notification, recipient_ids: list[int], sent_to: Collection[int], dispatch_grace: float
 ) -> None:
-    """One Delivery per recipient: `sent`, with its first WebSocket attempt logged, for those in `sent_to`;
-    the others `pending` until dispatch pushes them. One statement, however many recipients.
+    """One Delivery per recipient: `sent` (its first WebSocket send counted; dispatch logs it once made) for
+    those in `sent_to`, the others `pending` until dispatch pushes them. One statement, however many recipients.
     """
     ctes, params = deliveries_insert_ctes(
         notification=notification, recipient_ids=recipient_ids, sent_to=sent_to, dispatch_grace=dispatch_grace
@@ -222,8 +218,8 @@ def deliveries_insert_ctes(
     dispatch_grace: float,
     only_if: str = "TRUE",
 ) -> tuple[str, list]:
-    """Two CTEs (`deliveries`, then `attempts`) that insert the notification's Delivery rows and the first
-    WebSocket attempt of those `sent`, and their parameters: for a statement of the caller's.
+    """A CTE (`deliveries`) that inserts the notification's Delivery rows, and its parameters: for a statement
+    of the caller's. Dispatch logs the first send of the `sent` ones once it has made it.
 
     A `pending` row is due for the retry sweep after `dispatch_grace` seconds (in case this process dies
     between commit and dispatch: NOTIFY_DISPATCH_GRACE, or sooner while the presence registry is incomplete);
@@ -252,17 +248,13 @@ def deliveries_insert_ctes(
               JOIN {user.table} u ON u.{user.id} = r.user_id
              WHERE {only_if}
              ORDER BY r.user_id
-         RETURNING {delivery.id}, {delivery.status}
-        ), attempts AS (
-            {websocket_attempts_insert_sql("SELECT id FROM deliveries WHERE status = %s")}
+         RETURNING {delivery.id}
         )
     """  # noqa: S608 - identifiers come from model _meta; values are parameters
     params += [
         notification.pk,
-        recipient_ids,
-        [user_id in sent_to for user_id in recipient_ids],
-        *websocket_attempt_values(outcome=DeliveryAttempt.Outcome.SENT, now=now),
-        Delivery.Status.SENT,
+        integer_array(recipient_ids),
+        boolean_array(user_id in sent_to for user_id in recipient_ids),
     ]
     return ctes, params
 

@@ -128,3 +128,28 @@ def test_a_client_that_connects_while_the_notification_is_published_still_gets_i
     row = Delivery.objects.get(notification=notification, recipient=user)
     assert (row.status, row.attempts) == (Delivery.Status.SENT, 1)
     assert queued_push_delivery_ids(redis_client) == []
+
+
+def test_the_first_sends_are_logged_after_the_send_not_in_the_publishing_transaction(connect, redis_client):
+    """The commit (and with it every member of a department) does not wait for an attempt row per live recipient:
+    dispatch logs those sends once it has made them, one row each."""
+    from django.db import transaction
+
+    from notifications.models import Delivery, DeliveryAttempt
+
+    department = DepartmentFactory()
+    online, offline = UserFactory(), UserFactory()
+    add_members(department, online, offline)
+    listener = connect(online, department)
+
+    with transaction.atomic():
+        notification = notification_publish(event="Ping", title="t", department_ids=[department.pk])
+        logged_before_commit = DeliveryAttempt.objects.filter(delivery__notification=notification).count()
+        assert Delivery.objects.get(notification=notification, recipient=online).status == Delivery.Status.SENT
+
+    assert routes(listener) == [[online.pk]]
+    assert logged_before_commit == 0
+    logged = DeliveryAttempt.objects.filter(delivery__notification=notification)
+    assert sorted(logged.values_list("delivery__recipient_id", "outcome")) == sorted(
+        [(online.pk, DeliveryAttempt.Outcome.SENT), (offline.pk, DeliveryAttempt.Outcome.NO_CONNECTION)]
+    )

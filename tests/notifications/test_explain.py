@@ -15,6 +15,7 @@ from django.utils import timezone
 from notifications import explain, presence
 from notifications.models import Delivery, DeliveryAttempt, Device
 from notifications.services import (
+    deliveries_log_first_sends,
     deliveries_log_offline_pending,
     deliveries_retry_now,
     deliveries_sweep,
@@ -52,6 +53,13 @@ def publish_to(user, **kwargs) -> Delivery:
     return Delivery.objects.get(notification=notification)
 
 
+def publish_live_to(user) -> Delivery:
+    """Publish to a user who is online: the row is written `sent`, and dispatch logs that send once made."""
+    delivery = publish_to(user)
+    deliveries_log_first_sends(notification_id=delivery.notification_id, recipient_ids=[user.pk])
+    return delivery
+
+
 def go_online(redis_client, user, connections: int = 1) -> None:
     expires = timezone.now().timestamp() + 60
     redis_client.zadd(presence.presence_key(user.pk), {f"conn-{n}": expires for n in range(connections)})
@@ -82,7 +90,7 @@ PUBLISHED_SENTENCE = "Published at 14:05:00 UTC: “Travel approval” (event Do
 
 def test_acknowledged_live(bob, redis_client):
     go_online(redis_client, bob)
-    delivery = publish_to(bob)
+    delivery = publish_live_to(bob)
     delivery_acknowledge(user_id=bob.pk, notification_id=delivery.notification_id)
     rewrite(delivery, attempts=[at(0)], sent_at=at(0), acknowledged_at=at(1.2))
 
@@ -355,7 +363,7 @@ def test_recipient_deactivated_without_the_service_fails_at_the_next_step(bob, r
 
 def test_sent_and_waiting_for_the_ack(bob, redis_client):
     go_online(redis_client, bob, connections=2)
-    delivery = publish_to(bob)
+    delivery = publish_live_to(bob)
     rewrite(delivery, attempts=[at(0)], sent_at=at(0), next_attempt_at=at(10))
 
     answer = explained(delivery, now=at(5))
@@ -372,7 +380,7 @@ def test_sent_and_waiting_for_the_ack(bob, redis_client):
 def test_sent_the_last_time_then_the_push_fallback(bob, redis_client, settings):
     settings.NOTIFY_MAX_WS_ATTEMPTS = 1
     go_online(redis_client, bob)
-    delivery = publish_to(bob)
+    delivery = publish_live_to(bob)
     rewrite(delivery, attempts=[at(0)], sent_at=at(0), next_attempt_at=at(10))
 
     answer = explained(delivery, now=at(5))

@@ -245,7 +245,7 @@ class SignalRHubConsumer(HubConsumer):
 
     async def send_text_frame(self, text: str) -> None:
         self.last_sent = time.monotonic()
-        await self.send(text_data=text)
+        await super().send_text_frame(text)
 
     @staticmethod
     def render_live_notification(payload: NotificationPayload) -> str:

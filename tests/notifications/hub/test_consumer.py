@@ -1,14 +1,18 @@
 """In-process consumer tests with Channels' WebsocketCommunicator (the live-server tests cover the wire)."""
 
 import asyncio
+import uuid
 
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings as django_settings
 
+from notifications import layer, layer_messages
 from notifications.hub import session as hub_session
+from notifications.hub.consumer import HubConsumer, open_connections
 from notifications.hub.rate_limit import MessageRateLimit
+from notifications.hub.router import hub_router
 from notifications.services import notification_publish
 from notifyhub.asgi import application
 from tests.support.factories import UserFactory
@@ -83,6 +87,81 @@ def test_disconnect_leaves_presence(redis_client):
         return during, await hub_session.presence.live_connection_count(user.pk)
 
     assert asyncio.run(scenario()) == (1, 0)
+
+
+def live_notification_to(user) -> dict:
+    """A `notification.created` layer message to the user's group, as the router receives it."""
+    payload = {
+        "id": str(uuid.uuid4()),
+        "event": "Ping",
+        "title": "live",
+        "body": "",
+        "data": {},
+        "document_id": None,
+        "priority": "normal",
+        "created_at": "2026-12-06T00:00:00+00:00",
+        "expires_at": None,
+        "actions": [],
+    }
+    return {**layer_messages.notification_created(payload), "group": layer.user_group(user.pk)}
+
+
+def only_connection() -> HubConsumer:
+    [connection] = open_connections()
+    return connection
+
+
+def test_a_live_notification_is_written_while_the_router_hands_it_over(redis_client):
+    """No task and no wake-up per connection: the frame is in the server's hands when `route` returns."""
+    user = UserFactory()
+
+    async def scenario() -> tuple[int, dict, str]:
+        communicator = communicator_for(user)
+        await started(communicator)
+        message = live_notification_to(user)
+        hub_router().route(message)
+        written_at_once = communicator.output_queue.qsize()
+        frame = await communicator.receive_json_from()
+        await communicator.disconnect()
+        return written_at_once, frame, message["notification"]["id"]
+
+    written_at_once, frame, notification_id = asyncio.run(scenario())
+
+    assert written_at_once == 1
+    assert (frame["type"], frame["id"], frame["replayed"]) == ("notification", notification_id, False)
+
+
+def test_frames_keep_their_order_behind_a_send_that_has_to_wait(redis_client):
+    """A send that waits (uvicorn pauses sends while the client's buffers are full) holds back the frames after
+    it, which then go out in order; the router never waits for it."""
+    user = UserFactory()
+
+    async def scenario() -> tuple[int, list[str], list[str]]:
+        communicator = communicator_for(user)
+        await started(communicator)
+        connection = only_connection()
+        server_send, socket_writable = connection.base_send, asyncio.Event()
+
+        async def send_when_writable(message: dict) -> None:
+            await socket_writable.wait()
+            await server_send(message)
+
+        messages = [live_notification_to(user) for _ in range(3)]
+        connection.base_send = send_when_writable
+        hub_router().route(messages[0])  # its send waits for the socket
+        connection.base_send = server_send
+        for message in messages[1:]:
+            hub_router().route(message)  # these could be written now, but wait behind the first
+        written_while_paused = communicator.output_queue.qsize()
+        socket_writable.set()
+        frames = [await communicator.receive_json_from() for _ in messages]
+        await communicator.disconnect()
+        return written_while_paused, [frame["id"] for frame in frames], [m["notification"]["id"] for m in messages]
+
+    written_while_paused, received, sent = asyncio.run(scenario())
+
+    assert written_while_paused == 0
+    assert received == sent
 
 
 class TestMessageRateLimit:
