@@ -9,16 +9,28 @@ The clients speak NotifyHub's native protocol and tolerate everything else the
 hub sends (hello, replays of earlier phases, read/unread syncs, errors): only
 notifications stamped with the current phase count. The bare baseline server
 sends the same frames, so one client serves both.
+
+In a phase started with `reconnect: true` (the reconnect storm) a client whose
+connection the server closes reconnects on its own, as the project's JS client
+does (`ReconnectPolicy` in clients/js/src/notifyhub.js): the wait before retry
+number `attempt` (0 for the first after a drop) is random(0, min(30 s, 1 s *
+2^attempt)), and a hello resets it. Replay needs nothing from the client: the
+hub replays what the user has not acknowledged, and the client acknowledges
+what it is sent.
 """
 
 import asyncio
 import contextlib
 import json
 import os
+import random
 import resource
+import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -27,6 +39,16 @@ from bench.wire import STAMP_KEY
 
 PROGRESS_INTERVAL = 0.05
 ACK_MODES = ("none", "now", "hold")
+# The JS client's reconnect policy (clients/js/src/notifyhub.js: ReconnectPolicy's defaults, HELLO_TIMEOUT).
+RECONNECT_INITIAL_DELAY = 1.0
+RECONNECT_MAX_DELAY = 30.0
+RECONNECT_FACTOR = 2.0
+HELLO_TIMEOUT = 20.0
+
+
+def reconnect_delay(attempt: int, random: Callable[[], float]) -> float:
+    """Seconds to wait before retry number `attempt` (0 for the first after a drop): full jitter, as the JS client."""
+    return random() * min(RECONNECT_MAX_DELAY, RECONNECT_INITIAL_DELAY * RECONNECT_FACTOR**attempt)
 
 
 def raise_fd_limit() -> int:
@@ -38,11 +60,26 @@ def raise_fd_limit() -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
+@dataclass
+class Reconnect:
+    """One client's way back after the server dropped it in a storm phase: when, after how many tries it had its
+    hello, and when its replay was complete (`replay_complete`)."""
+
+    key: int
+    dropped_at: float
+    attempts: int = 0
+    hello_at: float | None = None
+    back_at: float | None = None
+
+
 @dataclass(eq=False)
 class Client:
     key: int
     websocket: ClientConnection
     hello: asyncio.Future
+    url: str
+    headers: dict
+    reconnect: Reconnect | None = None  # the drop this connection ends (storm phases)
     reader: asyncio.Task | None = None
     closing: bool = False
 
@@ -59,6 +96,11 @@ class Swarm:
     lost: int = 0  # connections the server closed (or that broke) while we did not ask
     lost_reasons: list[str] = field(default_factory=list)
     generation: int = 0  # bumped by every phase command, so progress restarts from zero
+    reconnect: bool = False  # in this phase, clients the server drops reconnect on their own
+    reconnects: dict[int, Reconnect] = field(default_factory=dict)  # this phase's drops, by key
+    reconnecting: dict[int, asyncio.Task] = field(default_factory=dict)
+    newly_back: list[int] = field(default_factory=list)  # keys back with their replay since the last `back`
+    random: Callable[[], float] = random.random
 
     # --- commands ---------------------------------------------------------------
     async def cmd_connect(self, conns: list, concurrency: int = 50, timeout: float = 60) -> dict:
@@ -85,20 +127,31 @@ class Swarm:
         }
 
     async def cmd_close(self, keys: list[int]) -> dict:
+        for key in keys:
+            if (retrying := self.reconnecting.pop(key, None)) is not None:
+                retrying.cancel()
         clients = [self.clients.pop(key) for key in keys if key in self.clients]
         for client in clients:
             client.closing = True
         await asyncio.gather(*(client.websocket.close() for client in clients), return_exceptions=True)
         return {"closed": len(clients), "open": len(self.clients)}
 
-    async def cmd_phase(self, name: str | None, ack: str = "none") -> dict:
-        """Start counting notifications stamped with `name`; `ack` says what to do with each one."""
+    async def cmd_phase(self, name: str | None, ack: str = "none", reconnect: bool = False) -> dict:
+        """Start counting notifications stamped with `name`; `ack` says what to do with each one; with `reconnect`
+        a client the server drops reconnects on its own (see the module docstring)."""
         if ack not in ACK_MODES:
             raise ValueError(f"ack must be one of {ACK_MODES}")
-        self.phase, self.ack_mode = name, ack
+        self.phase, self.ack_mode, self.reconnect = name, ack, reconnect
         self.receipts, self.held, self.stray, self.acks_sent = [], [], 0, 0
+        self.reconnects, self.newly_back = {}, []
         self.generation += 1
         return {"open": len(self.clients)}
+
+    async def cmd_back(self) -> dict:
+        """Keys back with their replay since the last call, and how many dropped clients are not back yet."""
+        back, self.newly_back = self.newly_back, []
+        away = sum(1 for reconnect in self.reconnects.values() if reconnect.back_at is None)
+        return {"back": back, "away": away}
 
     async def cmd_collect(self) -> dict:
         """This phase's receipts as [key, seq, sent at, received at], and what else happened."""
@@ -110,6 +163,7 @@ class Swarm:
             "lost": self.lost,
             "lost_reasons": self.lost_reasons[:5],
             "open": len(self.clients),
+            "reconnects": [[r.key, r.dropped_at, r.attempts, r.hello_at, r.back_at] for r in self.reconnects.values()],
         }
 
     async def cmd_ack_held(self) -> dict:
@@ -120,9 +174,12 @@ class Swarm:
         return {"sent": len(held), "first": first, "last": time.time()}
 
     # --- connections --------------------------------------------------------------
-    async def _open(self, key: int, url: str, headers: dict) -> None:
+    async def _open(
+        self, key: int, url: str, headers: dict, reconnect: Reconnect | None = None, sock: socket.socket | None = None
+    ) -> None:
         websocket = await connect(
             url,
+            sock=sock,  # None: websockets connects itself
             additional_headers=headers or None,
             # permessage-deflate offered, as browsers do: each server's own setting decides (the hub refuses
             # it unless WS_PER_MESSAGE_DEFLATE=true, daphne always; the bare server refuses it too).
@@ -131,7 +188,8 @@ class Swarm:
             open_timeout=None,  # bounded by the caller's wait_for
             close_timeout=2,
         )
-        client = Client(key=key, websocket=websocket, hello=asyncio.get_running_loop().create_future())
+        hello = asyncio.get_running_loop().create_future()
+        client = Client(key=key, websocket=websocket, hello=hello, url=url, headers=headers, reconnect=reconnect)
         client.reader = asyncio.create_task(self._read(client))
         try:
             await client.hello
@@ -145,6 +203,39 @@ class Swarm:
             await old.websocket.close()
         self.clients[key] = client
 
+    def _start_reconnect(self, client: Client) -> None:
+        """The server dropped `client` in a storm phase: it reconnects by itself (dropped again before it was back,
+        it goes on with the same record)."""
+        reconnect = self.reconnects.get(client.key)
+        if reconnect is None or reconnect.back_at is not None:
+            reconnect = self.reconnects[client.key] = Reconnect(key=client.key, dropped_at=time.time())
+        self.reconnecting[client.key] = asyncio.create_task(
+            self._reconnect(client.key, client.url, client.headers, reconnect)
+        )
+
+    async def _reconnect(self, key: int, url: str, headers: dict, reconnect: Reconnect) -> None:
+        """Connect again with the JS client's backoff until a hello comes (the replay follows on that connection)."""
+        try:
+            while True:
+                await asyncio.sleep(reconnect_delay(reconnect.attempts, self.random))
+                reconnect.attempts += 1
+                if await self._try_open(key, url, headers, reconnect):
+                    reconnect.hello_at = reconnect.hello_at or time.time()
+                    return
+        finally:
+            self.reconnecting.pop(key, None)
+
+    async def _try_open(self, key: int, url: str, headers: dict, reconnect: Reconnect) -> bool:
+        try:
+            async with asyncio.timeout(HELLO_TIMEOUT):
+                sock = await _tcp_connected(url)
+                if sock is None:  # refused: the server is down
+                    return False
+                await self._open(key, url, headers, reconnect, sock)
+        except Exception:  # reset, refused by the hub, timed out: the next try waits longer
+            return False
+        return True
+
     async def _read(self, client: Client) -> None:
         websocket = client.websocket
         try:
@@ -156,6 +247,9 @@ class Swarm:
                     await self._on_notification(client, message, received)
                 elif kind == "hello" and not client.hello.done():
                     client.hello.set_result(None)
+                elif kind == "replay_complete" and client.reconnect is not None and client.reconnect.back_at is None:
+                    client.reconnect.back_at = received
+                    self.newly_back.append(client.key)
                 # Anything else (read, unread_count, pong, presence, error) needs no answer here.
         except ConnectionClosed:
             pass
@@ -164,9 +258,13 @@ class Swarm:
             if not client.hello.done():
                 client.hello.set_exception(ConnectionError(f"no hello: {reason}"))
             elif not client.closing:
-                self.lost += 1
-                self.lost_reasons.append(reason)
-                self.clients.pop(client.key, None)
+                if self.clients.get(client.key) is client:
+                    del self.clients[client.key]
+                if self.reconnect and client.key not in self.reconnecting:
+                    self._start_reconnect(client)
+                else:
+                    self.lost += 1
+                    self.lost_reasons.append(reason)
 
     async def _on_notification(self, client: Client, message: dict, received: float) -> None:
         stamp = (message.get("data") or {}).get(STAMP_KEY)
@@ -183,6 +281,27 @@ class Swarm:
         with contextlib.suppress(ConnectionClosed):
             await client.websocket.send(json.dumps({"type": "ack", "id": notification_id}))
             self.acks_sent += 1
+
+
+async def _tcp_connected(url: str) -> socket.socket | None:
+    """A TCP connection to the URL's host and port, or None if it was refused.
+
+    While the server is down, thousands of clients retry; a refused try through websockets' `connect` cost
+    ~4 times the CPU of a bare TCP connect, CPU the restarting server needs. The socket is then handed to
+    `connect`: one TCP connection per try, as the JS client makes.
+    """
+    parsed = urlsplit(url)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    try:
+        await asyncio.get_running_loop().sock_connect(sock, (parsed.hostname, parsed.port or 80))
+    except OSError:
+        sock.close()
+        return None
+    except BaseException:  # timed out (a full listen backlog drops the SYN) or cancelled
+        sock.close()
+        raise
+    return sock
 
 
 def _write(line: dict) -> None:
@@ -223,7 +342,7 @@ async def serve(reader: asyncio.StreamReader) -> None:
         pending.add(task)
         task.add_done_callback(pending.discard)
     progress.cancel()
-    await swarm.cmd_close(list(swarm.clients))
+    await swarm.cmd_close([*swarm.clients, *swarm.reconnecting])
 
 
 async def main() -> None:

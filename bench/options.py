@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bench.stack import SERVERS
 
-SCENARIOS = ("latency", "fanout", "throughput", "memory", "acks", "batch")
+SCENARIOS = ("latency", "fanout", "throughput", "memory", "acks", "batch", "reconnect")
 PROFILED = ("connect", "latency", "fanout", "throughput", "acks", "batch")
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/notifyhub_bench"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
@@ -43,6 +43,9 @@ class Options:
     ack_sends: int
     batch_size: int
     batch_seconds: float
+    storm_clients: int
+    storm_rate: float
+    storm_missed: int
     client_processes: int
     connect_concurrency: int
     profile: tuple[str, ...]
@@ -52,8 +55,9 @@ class Options:
 
     @property
     def users(self) -> int:
-        """Connection keys needed: every client and every memory point."""
-        return max(self.clients, self.department_size, *self.memory_points)
+        """Connection keys needed: every client, every memory point, and the reconnect storm's clients."""
+        storm = self.storm_clients if "reconnect" in self.scenarios else 0
+        return max(self.clients, self.department_size, *self.memory_points, storm)
 
 
 def _csv(kind, choices=None):
@@ -111,6 +115,19 @@ def parse_options(argv: list[str] | None = None) -> Options:
         type=_positive(float),
         default=3,
         help="batch: publishing time per round, for single publishes and again for batches",
+    )
+    add("--storm-clients", type=_positive(int), default=5_000, help="reconnect: clients connected at the restart")
+    add(
+        "--storm-rate",
+        type=_positive(float),
+        default=20,
+        help="reconnect: live notifications per second to clients already back, during the storm",
+    )
+    add(
+        "--storm-missed",
+        type=_positive(int),
+        default=50,
+        help="reconnect: notifications published while the server is down (each to 10 of the clients)",
     )
     add("--client-processes", type=_positive(int), default=2, help="client swarm processes")
     add("--connect-concurrency", type=_positive(int), default=32, help="handshakes in flight per client process")

@@ -21,14 +21,18 @@ def py_spy_path() -> str | None:
     return str(PY_SPY) if PY_SPY.exists() else shutil.which("py-spy")
 
 
-def start(pid: int, *, output: Path) -> subprocess.Popen | None:
-    """Start sampling `pid` into `output` (collapsed stacks) until `finish`; None without py-spy."""
+def start(pid: int, *, output: Path, on_gil: bool = False) -> subprocess.Popen | None:
+    """Start sampling `pid` into `output` (collapsed stacks) until `finish`; None without py-spy.
+
+    `on_gil`: only the thread holding the GIL (what costs CPU), not threads waiting for the database.
+    """
     binary = py_spy_path()
     if binary is None:
         return None
     output.parent.mkdir(parents=True, exist_ok=True)
     # --subprocesses: with WEB_CONCURRENCY > 1 the requests are served by uvicorn's workers, not `pid`.
     argv = [binary, "record", "--pid", str(pid), "--rate", "200", "--format", "raw", "--nonblocking", "--subprocesses"]
+    argv += ["--gil"] if on_gil else []
     return subprocess.Popen([*argv, "--output", str(output)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 

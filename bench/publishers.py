@@ -116,6 +116,11 @@ class ServicePublisher:
     async def to_user(self, *, index: int, event: str, phase: str, seq: int) -> str:
         return await self._publish(user_ids=[self.user_ids[index]], event=event, phase=phase, seq=seq)
 
+    async def one_to_users(self, *, indexes: list[int], event: str, phase: str, seq: int) -> str:
+        """One notification to several users (the reconnect storm publishes so while the web process is down)."""
+        user_ids = [self.user_ids[index] for index in indexes]
+        return await self._publish(user_ids=user_ids, event=event, phase=phase, seq=seq)
+
     async def to_department(self, *, event: str, phase: str, seq: int) -> str:
         return await self._publish(department_ids=[self.department_id], event=event, phase=phase, seq=seq)
 

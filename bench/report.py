@@ -71,7 +71,14 @@ def metrics_for(options: Options) -> list[Metric]:
             meets=lambda _v, r: r is not None and r <= 5,
         ),
         *memory,
-        Metric("connect_rate", "connections opened per second (first memory point)", "/s", digits=0),
+        Metric(
+            "connect_rate",
+            "connections opened per second (first memory point)",
+            "/s",
+            digits=0,
+            target="≥ 1,000/s",
+            meets=lambda v, _r: v >= 1_000,
+        ),
         Metric(
             "acks_per_s",
             "5. acks processed and persisted",
@@ -96,6 +103,47 @@ def metrics_for(options: Options) -> list[Metric]:
         ),
         Metric("batch_p50", "6. batch publish: time to the client's socket p50", "ms"),
         Metric("batch_p99", "6. batch publish: time to the client's socket p99", "ms"),
+        *storm_metrics(options),
+    ]
+
+
+def storm_metrics(options: Options) -> list[Metric]:
+    """Scenario 7; "the restart" is when the restarted web process accepts connections again."""
+    return [
+        Metric(
+            "storm_back_s",
+            f"7. reconnect storm ({options.storm_clients:,} clients): all clients back, replay included, after the "
+            "restart",
+            "s",
+            target="≤ 10 s",
+            meets=lambda v, _r: v <= 10,
+        ),
+        Metric("storm_outage_s", "7. reconnect storm: SIGTERM until the restarted process listens", "s"),
+        Metric("storm_back_after_sigterm_s", "7. reconnect storm: all clients back, after SIGTERM", "s"),
+        Metric(
+            "storm_connect_rate", "7. reconnect storm: connections opened per second (restart to last)", "/s", digits=0
+        ),
+        Metric("storm_connect_peak", "7. reconnect storm: connections opened in the busiest second", "", digits=0),
+        Metric(
+            "storm_live_p99", f"7. reconnect storm: live latency p99 ({options.storm_rate:g}/s to clients back)", "ms"
+        ),
+        Metric("storm_live_max", "7. reconnect storm: live latency, peak", "ms"),
+        Metric(
+            "storm_lost",
+            "7. reconnect storm: notifications lost (published while down, or live)",
+            "",
+            digits=0,
+            target="0",
+            meets=lambda v, _r: v == 0,
+        ),
+        Metric(
+            "storm_duplicated",
+            "7. reconnect storm: notifications delivered twice",
+            "",
+            digits=0,
+            target="0",
+            meets=lambda v, _r: v == 0,
+        ),
     ]
 
 

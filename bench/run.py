@@ -32,7 +32,11 @@ from bench.swarm import ClientPool
 from bench.wire import BARE_CHANNEL_PREFIX
 
 HUB_PATH = "/ws/notifications/"
-HUB_ONLY_SCENARIOS = ("acks", "batch")  # the bare server persists no acks and has no batch publish
+HUB_ONLY_SCENARIOS = (
+    "acks",
+    "batch",
+    "reconnect",
+)  # the bare server persists no acks, has no batch publish, is not restarted
 
 
 class Progress:
@@ -235,12 +239,33 @@ class Bench:
             ("throughput", scenarios.throughput),
             ("acks", functools.partial(scenarios.acks, acknowledged_count=fixtures.acknowledged_count)),
             ("batch", scenarios.batch),
+            # Last: it restarts the web process (the next round goes on with the restarted one).
+            ("reconnect", functools.partial(scenarios.reconnect, parts=self.storm_parts(run))),
         ):
             if name not in self.options.scenarios or (name in HUB_ONLY_SCENARIOS and not run.server.is_hub):
                 continue
             async with self.profiled(run, name):
                 outcome.merge(await scenario(run))
         return outcome
+
+    def storm_parts(self, run: scenarios.ServerRun) -> scenarios.StormParts:
+        from bench import fixtures
+
+        population = self.population
+
+        async def reopen_publisher():
+            await run.publisher.close()
+            return await self.make_publisher(run.server)
+
+        return scenarios.StormParts(
+            reset_notifications=sync_to_async(fixtures.reset_notifications, thread_sensitive=True),
+            offline_publisher=ServicePublisher(
+                user_ids=population.user_ids,
+                department_id=population.department_id,
+                publisher_id=population.publisher_id,
+            ),
+            reopen_publisher=reopen_publisher,
+        )
 
     def connect_url(self, server: Server):
         population = self.population
@@ -363,7 +388,9 @@ def main(argv: list[str] | None = None) -> None:
             f"{', '.join(f'{point:,}' for point in options.memory_points)} connections; "
             f"acks {options.ack_sends} × {options.department_size:,}; batch {options.batch_seconds:g} s of single "
             f"publishes, then {options.batch_seconds:g} s of batches of {options.batch_size}, "
-            f"{options.publish_concurrency} requests at a time; {options.client_processes} client processes"
+            f"{options.publish_concurrency} requests at a time; reconnect storm {options.storm_clients:,} "
+            f"clients, {options.storm_missed} notifications while down, {options.storm_rate:g}/s live; "
+            f"{options.client_processes} client processes"
         ),
         "command": "python -m bench " + " ".join(sys.argv[1:] if argv is None else argv),
     }

@@ -9,10 +9,11 @@ once. Every scenario opens its own phase, so frames from earlier phases
 
 import asyncio
 import itertools
+import math
 import random
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from asgiref.sync import sync_to_async
@@ -404,4 +405,162 @@ async def batch(run: ServerRun) -> Outcome:
     missing, duplicated = published - len(seqs), sum(count - 1 for count in seqs.values())
     if missing or duplicated:
         outcome.notes.append(f"batch: {missing} notifications never arrived, {duplicated} arrived twice")
+
+
+# --- 7. reconnect storm -----------------------------------------------------------------------------
+STORM_TIMEOUT = 60.0  # seconds after the restart for every client to be back, at most
+MISSED_RECIPIENTS = 10  # recipients of each notification published while the server is down
+LIVE_SEQ_BASE = 1_000_000  # the live notifications' seq numbers start here; the missed ones' at 0
+BACK_POLL_INTERVAL = 0.1
+
+
+@dataclass(frozen=True)
+class StormParts:
+    """What the storm needs from the driver besides the run: the database, and publishers around the restart."""
+
+    reset_notifications: Callable[[], Awaitable[None]]  # empty the notification tables: nothing else to replay
+    offline_publisher: object  # publishes while the web process is down (in-process; has `one_to_users`)
+    reopen_publisher: Callable[[], Awaitable[object]]  # the run's publisher again, for the restarted process
+
+
+def _exactly_once(receipts, expected: dict[int, set[int]]) -> tuple[int, int]:
+    """(pairs (seq, key) expected but missing, copies beyond the first plus misaddressed ones) among `receipts`."""
+    counts = Counter((seq, key) for key, seq, _, _ in receipts if seq in expected)
+    lost = sum(1 for seq, keys in expected.items() for key in keys if not counts.get((seq, key)))
+    duplicated = sum(count - 1 for count in counts.values() if count > 1)
+    duplicated += sum(count for (seq, key), count in counts.items() if key not in expected[seq])
+    return lost, duplicated
+
+
+def _busiest_second(times: list[float]) -> int:
+    """The most of `times` (seconds) within any one-second window."""
+    ordered, start, best = sorted(times), 0, 0
+    for end, at in enumerate(ordered):
+        while at - ordered[start] >= 1.0:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+async def reconnect(run: ServerRun, *, parts: StormParts) -> Outcome:
+    """Restart the web process under `--storm-clients` connections; every client reconnects with the JS client's
+    backoff and gets what was published while the server was down, exactly once; live notifications go on
+    meanwhile (`--storm-rate`) to the clients already back. Hub only; it leaves `--clients` connections open."""
+    options = run.options
+    phase = run.phase("reconnect")
+    run.status(f"reconnect: connecting {options.storm_clients} clients")
+    await open_clients(run, range(options.storm_clients))
+    await parts.reset_notifications()
+    await settle(run)
+    storm = sorted(run.connected)
+    chooser = random.Random(run.round)
+    missed = {
+        seq: set(chooser.sample(range(options.storm_clients), MISSED_RECIPIENTS)) for seq in range(options.storm_missed)
+    }
+    await run.pool.phase(phase, ack="now", reconnect=True)
+
+    run.status("reconnect: restarting the web process")
+    terminated_at = time.time()
+    await asyncio.to_thread(run.server.stop)
+    exited_at = time.time()
+
+    def start_again() -> float:
+        run.server.start(port=run.server.port)
+        return time.time()
+
+    # Published while the new process starts (it takes a second or two): their rows wait, pending, for the replay.
+    starting = asyncio.create_task(asyncio.to_thread(start_again))
+    for seq, indexes in missed.items():
+        await parts.offline_publisher.one_to_users(
+            indexes=sorted(indexes), event="bench.reconnect.missed", phase=phase, seq=seq
+        )
+    published_missed_at = time.time()
+    listening_at = await starting
+    run.publisher = await parts.reopen_publisher()
+
+    back: list[int] = []
+    live: dict[int, set[int]] = {}  # seq -> its one recipient
+    live_seqs = itertools.count(LIVE_SEQ_BASE)
+    errors: list[str] = []
+    tasks: list[asyncio.Task] = []
+    in_flight = asyncio.Semaphore(PUBLISH_IN_FLIGHT)
+
+    async def publish_live(seq: int, index: int) -> None:
+        try:
+            await run.publisher.to_user(index=index, event="bench.reconnect.live", phase=phase, seq=seq)
+        except Exception as error:  # e.g. refused (503) while the hub is far behind: it never existed
+            errors.append(f"{type(error).__name__}: {error}"[:300])
+            del live[seq]
+        finally:
+            in_flight.release()
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + STORM_TIMEOUT
+    next_poll = next_publish = loop.time()
+    away = len(storm)
+    while away and loop.time() < deadline:
+        now = loop.time()
+        if now >= next_poll:
+            newly_back, away = await run.pool.back()
+            back.extend(key - run.key_offset for key in newly_back)
+            next_poll = now + BACK_POLL_INTERVAL
+            run.status(f"reconnect: {len(storm) - away}/{len(storm)} back")
+        if back and now >= next_publish and not in_flight.locked():
+            await in_flight.acquire()
+            seq = next(live_seqs)
+            live[seq] = {chooser.choice(back)}
+            tasks.append(asyncio.create_task(publish_live(seq, next(iter(live[seq])))))
+            next_publish += 1 / options.storm_rate
+        await asyncio.sleep(max(0.0, min(next_poll, next_publish) - loop.time()))
+    await asyncio.gather(*tasks)
+    expected = sum(len(keys) for keys in missed.values()) + len(live)
+    await run.pool.wait_received(expected, timeout=RECEIVE_TIMEOUT)
+    collected = await run.pool.collect()
+    await run.pool.phase(run.phase("after-reconnect"))  # no more reconnecting on their own
+
+    offset = run.key_offset
+    keyed_missed = {seq: {offset + index for index in indexes} for seq, indexes in missed.items()}
+    keyed_live = {seq: {offset + index for index in indexes} for seq, indexes in live.items()}
+    missed_lost, missed_duplicated = _exactly_once(collected.receipts, keyed_missed)
+    live_lost, live_duplicated = _exactly_once(collected.receipts, keyed_live)
+    storm_keys = set(run.keys(storm))
+    records = [record for record in collected.reconnects if record[0] in storm_keys]
+    hellos = [hello_at for _, _, _, hello_at, _ in records if hello_at is not None]
+    backs = [back_at for _, _, _, _, back_at in records if back_at is not None]
+    latencies = [(received - sent) * 1000 for _, seq, sent, received in collected.receipts if seq >= LIVE_SEQ_BASE]
+    outcome = Outcome(samples={"storm_live": latencies}, notes=_collected_notes("reconnect", collected))
+    outcome.metrics.update(
+        storm_outage_s=listening_at - terminated_at,
+        storm_lost=missed_lost + live_lost,
+        storm_duplicated=missed_duplicated + live_duplicated,
+        storm_live_p99=percentile(latencies, 99),
+        storm_live_max=max(latencies, default=math.nan),
+    )
+    if len(backs) == len(storm):
+        outcome.metrics.update(
+            storm_back_s=max(backs) - listening_at,
+            storm_back_after_sigterm_s=max(backs) - terminated_at,
+            storm_connect_rate=len(hellos) / max(max(hellos) - listening_at, 1e-9),
+            storm_connect_peak=_busiest_second(hellos),
+        )
+    else:
+        outcome.notes.append(f"reconnect: {len(storm) - len(backs)} of {len(storm)} clients not back after the timeout")
+    if published_missed_at > listening_at:
+        outcome.notes.append("reconnect: publishing for while it was down ended after the new process listened")
+    if errors:
+        outcome.notes.append(f"reconnect: {len(errors)} live publishes failed, e.g. {errors[0]}")
+    if missed_lost or missed_duplicated or live_lost or live_duplicated:
+        outcome.notes.append(
+            f"reconnect: missed while down {missed_lost} lost, {missed_duplicated} duplicated; "
+            f"live {live_lost} lost, {live_duplicated} duplicated"
+        )
+    attempts = sorted(tries for _, _, tries, _, _ in records)
+    outcome.notes.append(
+        f"reconnect: {len(storm)} clients, SIGTERM to exit {exited_at - terminated_at:.1f} s, exit to listening "
+        f"{listening_at - exited_at:.1f} s, tries per client median {percentile(attempts, 50):.0f} max "
+        f"{attempts[-1] if attempts else 0}, {len(live)} live notifications ({len(errors)} refused or failed)"
+    )
+    extra = [index for index in run.connected if options.clients <= index < options.users]
+    await close_clients(run, extra)
+    await settle(run)
     return outcome

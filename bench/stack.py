@@ -97,6 +97,7 @@ class Server:
     log_dir: Path
     redis_url: str
     channel_prefix: str = BARE_CHANNEL_PREFIX  # the bare server's pub/sub channels
+    repo: Path = REPO  # whose code the server runs (another checkout, to compare commits)
     port: int = 0
     process: subprocess.Popen | None = None
     log_path: Path = field(init=False)
@@ -112,16 +113,16 @@ class Server:
     def pid(self) -> int:
         return self.process.pid
 
-    def start(self, *, timeout: float = 60) -> None:
-        """Start on a free port and wait until it accepts connections."""
-        self.port = free_port()
+    def start(self, *, timeout: float = 60, port: int | None = None) -> None:
+        """Start on `port` (by default a free one) and wait until it accepts connections."""
+        self.port = port or free_port()
         argv = server_argv(self.kind, port=self.port, redis_url=self.redis_url, channel_prefix=self.channel_prefix)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             log.write(f"\n=== {' '.join(argv)}\n".encode())
             log.flush()
             environment = server_env(self.kind, self.env, port=self.port)
-            self.process = subprocess.Popen(argv, cwd=REPO, env=environment, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(argv, cwd=self.repo, env=environment, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -134,15 +135,21 @@ class Server:
         self.stop()
         raise RuntimeError(f"{self.kind} did not listen on port {self.port} within {timeout:.0f} s:\n{self.log_tail()}")
 
-    def stop(self) -> None:
+    def stop(self, *, timeout: float = 10) -> None:
+        """SIGTERM, and wait for the exit (SIGKILL after `timeout` seconds)."""
         if self.process is None or self.process.poll() is not None:
             return
         self.process.send_signal(signal.SIGTERM)
         try:
-            self.process.wait(10)
+            self.process.wait(timeout)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+    def restart(self, *, timeout: float = 60) -> None:
+        """Stop, then start again on the same port (what a deploy does to one web process)."""
+        self.stop()
+        self.start(timeout=timeout, port=self.port)
 
     def cpu_seconds(self) -> float:
         """CPU of the server and its workers (of those alive now: read before and after, not across a restart)."""

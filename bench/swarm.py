@@ -34,6 +34,9 @@ class Collected:
     lost: int
     lost_reasons: list[str]
     open: int
+    # Clients dropped by the server in a storm phase: (key, dropped at, tries, hello at, back at), time.time();
+    # hello at and back at (its replay complete) are None while it is not back.
+    reconnects: list[tuple[int, float, int, float | None, float | None]] = field(default_factory=list)
 
 
 @dataclass
@@ -124,11 +127,17 @@ class ClientPool:
             *(self._ask(worker, "close", keys=share) for worker, share in zip(self._workers, shares, strict=True))
         )
 
-    async def phase(self, name: str | None, *, ack: str = "none") -> None:
-        """Start a measurement phase on every client (resets receipts and progress)."""
-        await self._ask_all("phase", name=name, ack=ack)
+    async def phase(self, name: str | None, *, ack: str = "none", reconnect: bool = False) -> None:
+        """Start a measurement phase on every client (resets receipts and progress); with `reconnect`, clients the
+        server drops reconnect on their own, with the JS client's backoff (see bench.clients)."""
+        await self._ask_all("phase", name=name, ack=ack, reconnect=reconnect)
         for worker in self._workers:
             worker.received = 0
+
+    async def back(self) -> tuple[list[int], int]:
+        """(keys back with their replay since the last call, dropped clients not back yet), in a storm phase."""
+        answers = await self._ask_all("back")
+        return [key for a in answers for key in a["back"]], sum(a["away"] for a in answers)
 
     async def collect(self) -> Collected:
         answers = await self._ask_all("collect")
@@ -139,6 +148,7 @@ class ClientPool:
             lost=sum(a["lost"] for a in answers),
             lost_reasons=[reason for a in answers for reason in a["lost_reasons"]][:5],
             open=sum(a["open"] for a in answers),
+            reconnects=[tuple(r) for a in answers for r in a["reconnects"]],
         )
 
     async def ack_held(self) -> tuple[int, float, float]:

@@ -441,19 +441,44 @@ async def connection_gone(
     user_id: int, connection_id: str, *, department_ids: Iterable[int] = (), document_ids: Iterable[int] = ()
 ) -> None:
     """Remove a connection, with its department groups and rooms, when it closes."""
-    member = _member(user_id, connection_id)
-    async with _async_client().pipeline(transaction=False) as pipe:
-        pipe.zrem(presence_key(user_id), connection_id)
-        for department_id in department_ids:
-            pipe.zrem(department_key(department_id), member)
-        for document_id in document_ids:
-            pipe.zrem(room_key(document_id), member)
-        last_seen_keys = [presence_key(user_id), last_seen_key(user_id)]
-        pipe.evalsha(RECORD_LAST_SEEN_IF_OFFLINE.sha, 2, *last_seen_keys, LAST_SEEN_TTL_SECONDS)
-        try:
-            await pipe.execute()
-        except redis.exceptions.NoScriptError:  # a new or restarted Redis: the removals ran; record last seen alone
-            await RECORD_LAST_SEEN_IF_OFFLINE.run_async(_async_client(), last_seen_keys, [LAST_SEEN_TTL_SECONDS])
+    await connections_gone([LiveConnection(user_id, connection_id, department_ids, document_ids)])
+
+
+# Connections removed per round trip by `connections_gone` (a server's shutdown removes all of its own).
+GONE_PER_ROUND_TRIP = 1_000
+
+
+async def connections_gone(connections: Iterable[LiveConnection]) -> None:
+    """Remove connections, with their department groups and rooms, when they close; then record the "last seen"
+    of each of their users left with no live connection. One round trip per `GONE_PER_ROUND_TRIP` connections."""
+    connections = list(connections)
+    client = _async_client()
+    for start in range(0, len(connections), GONE_PER_ROUND_TRIP):
+        chunk = connections[start : start + GONE_PER_ROUND_TRIP]
+        user_ids = sorted({connection.user_id for connection in chunk})
+        async with client.pipeline(transaction=False) as pipe:
+            for user_id, connection_id, department_ids, document_ids in chunk:
+                member = _member(user_id, connection_id)
+                pipe.zrem(presence_key(user_id), connection_id)
+                for department_id in department_ids:
+                    pipe.zrem(department_key(department_id), member)
+                for document_id in document_ids:
+                    pipe.zrem(room_key(document_id), member)
+            for user_id in user_ids:
+                _record_last_seen_if_offline(pipe, user_id)
+            try:
+                await pipe.execute()
+            except redis.exceptions.NoScriptError:  # a new or restarted Redis: the removals ran; record last seen
+                await client.script_load(RECORD_LAST_SEEN_IF_OFFLINE.source)
+                async with client.pipeline(transaction=False) as again:
+                    for user_id in user_ids:
+                        _record_last_seen_if_offline(again, user_id)
+                    await again.execute()
+
+
+def _record_last_seen_if_offline(pipe, user_id: int) -> None:
+    keys = [presence_key(user_id), last_seen_key(user_id)]
+    pipe.evalsha(RECORD_LAST_SEEN_IF_OFFLINE.sha, len(keys), *keys, LAST_SEEN_TTL_SECONDS)
 
 
 async def room_entered(document_id: int, user_id: int, connection_id: str) -> list[int]:

@@ -22,13 +22,15 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from notifications.hub.origin import OriginGuard  # noqa: E402
 from notifications.hub.routing import websocket_urlpatterns  # noqa: E402
-from notifyhub import daphne_patch, uvicorn_patch  # noqa: E402
+from notifyhub import daphne_patch, jwt_keys, uvicorn_patch  # noqa: E402
 from notifyhub.proxies import ClientFromTrustedProxies  # noqa: E402
 
 # The hub closes with 1008, 1009 and 4401 plus a reason; daphne needs help to send those (see daphne_patch).
 # On SIGTERM both servers run notifyhub.shutdown's steps (see daphne_patch and uvicorn_patch).
 daphne_patch.install()
 uvicorn_patch.install()
+# Every hub connect and API request verifies a JWT: its key is checked once, not per token (see jwt_keys).
+jwt_keys.install()
 
 # Outermost, so that everything below sees the client and scheme decided once, and no proxy header.
 application = ClientFromTrustedProxies(

@@ -10,8 +10,8 @@ bare HTTP 403 and the client could not tell "refresh your token" from
 
 This is a set of helpers rather than an ASGI middleware on purpose: the
 token is checked without the database (a bad token costs no query), and the
-session then loads the user together with its departments, unread count and
-first replay page in one database round trip (`HubSession.open`).
+session then loads the user together with its departments and unread count
+in one query (`selectors.connect_summary`, then `identity_of`).
 """
 
 from dataclasses import dataclass
@@ -19,12 +19,12 @@ from datetime import UTC, datetime
 from typing import cast
 from urllib.parse import parse_qs
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
-from rest_framework.exceptions import AuthenticationFailed
-from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import AccessToken
+from rest_framework_simplejwt.utils import get_md5_hash_password
 
 QUERY_PARAMETER = "access_token"
 
@@ -81,12 +81,29 @@ def user_id_of(token: AccessToken) -> int:
 
 def identity_for_token(token: AccessToken) -> HubIdentity:
     """Load the validated token's user (sync: it queries the database); refuse inactive or deleted users."""
+    User = get_user_model()
     try:
-        user = JWTAuthentication().get_user(token)
-    except AuthenticationFailed:  # InvalidToken too: unknown or inactive user
-        raise AuthRefused("user unknown or inactive") from None
-    # JWTAuthentication loads the project's user model (an AbstractUser); simplejwt types it AbstractBaseUser.
-    return HubIdentity(user=cast(AbstractUser, user), token_expires_at=datetime.fromtimestamp(token["exp"], tz=UTC))
+        user = User.objects.get(**{api_settings.USER_ID_FIELD: token[api_settings.USER_ID_CLAIM]})
+    except User.DoesNotExist:
+        return identity_of(token, None)
+    return identity_of(token, cast(AbstractUser, user))
+
+
+def identity_of(token: AccessToken, user: AbstractUser | None) -> HubIdentity:
+    """The identity of a validated token whose user was looked up already (None: there is no such user).
+
+    simplejwt's rules for a token's user (`JWTAuthentication.get_user`, which
+    would look the user up again): it exists, it is active
+    (`CHECK_USER_IS_ACTIVE`) and, with `CHECK_REVOKE_TOKEN`, its password is
+    still the one the token was issued under.
+    """
+    if user is None or (api_settings.CHECK_USER_IS_ACTIVE and not user.is_active):
+        raise AuthRefused("user unknown or inactive")
+    if api_settings.CHECK_REVOKE_TOKEN and token.get(api_settings.REVOKE_TOKEN_CLAIM) != get_md5_hash_password(
+        user.password
+    ):
+        raise AuthRefused("user unknown or inactive")
+    return HubIdentity(user=user, token_expires_at=datetime.fromtimestamp(token["exp"], tz=UTC))
 
 
 def authenticate(raw_token: str | None) -> HubIdentity:

@@ -41,11 +41,12 @@ its answer still means every earlier frame has been handled. Acks that arrive
 after the server decided to close (`receive_acks_only`) are still written.
 
 When the server shuts down (SIGTERM, `notifyhub/shutdown.py`), it calls
-`hub_connections_shut_down()` once it has stopped accepting connections: every
-open connection of the event loop runs `shut_down()`, which writes the acks it
-has received, tells the client to reconnect (`SERVER_SHUTDOWN`) and closes the
-session, within `SHUTDOWN_GRACE_SECONDS`. A connection cancelled by its server
-does the same.
+`hub_connections_shut_down()` once it has stopped accepting connections: the
+sessions of every open connection of the event loop close together (presence
+and groups in a few Redis round trips, `session.sessions_close`), then every
+connection runs `shut_down()`, which writes the acks it has received and tells
+the client to reconnect (`SERVER_SHUTDOWN`), within `SHUTDOWN_GRACE_SECONDS`.
+A connection cancelled by its server runs `shut_down()` alone, closing its session.
 """
 
 import asyncio
@@ -78,7 +79,7 @@ from notifications.hub.closes import (
 from notifications.hub.eager import start_eagerly
 from notifications.hub.errors import HubError
 from notifications.hub.per_loop import one_per_event_loop
-from notifications.hub.session import HubSession
+from notifications.hub.session import HubSession, sessions_close
 from notifications.layer_messages import NotificationPayload
 
 logger = logging.getLogger(__name__)
@@ -89,10 +90,14 @@ SHUTDOWN_GRACE_SECONDS = 5
 OUTBOX_LIMIT = 500
 # Rendered live notification frames kept per protocol (see HubConsumer._live_frame).
 LIVE_FRAMES_KEPT = 256
+# Sessions starting at once per process (see HubConsumer._open_and_replay).
+SESSION_STARTS_AT_ONCE = 32
 
 
 # open_connections(): the running event loop's open hub connections, for the goodbye at shutdown.
 open_connections: Callable[[], set["HubConsumer"]] = one_per_event_loop(set)
+# session_starts(): the running event loop's turns to start a session (SESSION_STARTS_AT_ONCE of them).
+session_starts: Callable[[], asyncio.Semaphore] = one_per_event_loop(lambda: asyncio.Semaphore(SESSION_STARTS_AT_ONCE))
 
 
 async def hub_connections_shut_down() -> None:
@@ -103,7 +108,18 @@ async def hub_connections_shut_down() -> None:
     connections = list(open_connections())
     if connections:
         logger.info("shutdown: telling %d hub connection(s) to reconnect", len(connections))
+        # First their sessions, all together (a few round trips for thousands) while the loop is not yet busy
+        # with the goodbyes: each connection's own `session.close()` then finds its session closed already.
+        await _sessions_close([connection.session for connection in connections if hasattr(connection, "session")])
         await asyncio.gather(*(connection.shut_down() for connection in connections))
+
+
+async def _sessions_close(sessions: list[HubSession]) -> None:
+    try:
+        async with asyncio.timeout(SHUTDOWN_GRACE_SECONDS):
+            await sessions_close(sessions)
+    except TimeoutError:
+        logger.warning("shutdown: %d hub session(s) not cleaned up within %g s", len(sessions), SHUTDOWN_GRACE_SECONDS)
 
 
 def frame_size(text_data: str | None, bytes_data: bytes | None) -> int:
@@ -219,7 +235,11 @@ class HubConsumer(AsyncWebsocketConsumer):
     async def _open_and_replay(self) -> None:
         try:
             try:
-                hello = await self.session.open(token_from_scope(self.scope))
+                # After a restart every client reconnects within seconds: starts wait for a turn, in order of
+                # arrival, so that the loop, the Redis and database pools and the hub's other work (deliveries,
+                # publishes) see a few dozen starts in progress at a time rather than thousands.
+                async with session_starts():
+                    hello = await self.session.open(token_from_scope(self.scope))
             except AuthRefused as refused:
                 await self.close_with(CloseReason.unauthorized(refused.reason))
                 return
@@ -258,6 +278,19 @@ class HubConsumer(AsyncWebsocketConsumer):
         await self._replayed.wait()
         await self.acks_settled()
         return not self.closing
+
+    async def websocket_disconnect(self, message: dict) -> None:
+        """Runs when the socket has closed: `disconnect`, then the consumer ends.
+
+        Channels' own handler also discards the consumer's `groups` (the hub's
+        have none: its router joins the groups) and then awaits
+        `aclose_old_connections()`, a hop to the process's one thread-sensitive
+        thread for every disconnect: half the CPU of a shutdown with 5,000
+        connections. The hub's database work closes its own connections
+        (`in_database_thread`).
+        """
+        await self.disconnect(message["code"])
+        raise StopConsumer()
 
     async def disconnect(self, code: int) -> None:
         """Runs when the socket has closed, from either side."""

@@ -84,14 +84,22 @@ class ProcessTally:
 
     def remove(self, session: RefreshedSession) -> None:
         with self._lock:
-            self._protocols[presence.parse_connection_id(session.connection_id).protocol or "unknown"] -= 1
-            self._users[cast(int, session.user_id)] -= 1
-            self._protocols, self._users = +self._protocols, +self._users  # drop the zeros
+            _count_down(self._protocols, presence.parse_connection_id(session.connection_id).protocol or "unknown")
+            _count_down(self._users, cast(int, session.user_id))
 
     def counts(self) -> dict[str, int]:
         """Open connections per protocol, and "users"."""
         with self._lock:
             return {**self._protocols, "users": len(self._users)}
+
+
+def _count_down(counter: Counter, key) -> None:
+    """One less of `key`, dropping it at zero (in place: a copy of the counter per disconnect made a storm of
+    disconnects quadratic in the connections)."""
+    if counter[key] <= 1:
+        counter.pop(key, None)
+    else:
+        counter[key] -= 1
 
 
 process_tally = ProcessTally()

@@ -35,7 +35,7 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -45,7 +45,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 from core.errors import DomainError
 from notifications import layer, layer_messages, presence, selectors, services
 from notifications.hub.acks import ack_batcher
-from notifications.hub.auth import HubIdentity, identity_for_token, user_id_of, validate_access_token
+from notifications.hub.auth import HubIdentity, identity_of, user_id_of, validate_access_token
 from notifications.hub.client_messages import (
     ActionPerformed,
     Hello,
@@ -67,7 +67,7 @@ from notifications.hub.heartbeat import presence_refresher
 from notifications.hub.rate_limit import MessageRateLimit
 from notifications.hub.router import hub_router
 from notifications.services import ReplayPage
-from workflow.selectors import department_ids_of, document_is_visible_to
+from workflow.selectors import document_is_visible_to
 
 logger = logging.getLogger(__name__)
 
@@ -87,18 +87,19 @@ class _ConnectionStart:
 
 
 def _load_connection(token: AccessToken) -> _ConnectionStart:
-    """Everything a connection needs from the database at connect, in one trip (sync)."""
-    identity = identity_for_token(token)
-    user_id = identity.user.pk
-    summary = selectors.inbox_summary(user_id)
-    if summary.unacknowledged:
-        first_replay_page = services.deliveries_replay_page(user_id=user_id, limit=REPLAY_PAGE_SIZE)
+    """Everything a connection needs from the database at connect (sync): one query, and the first replay page
+    only if something waits."""
+    summary = selectors.connect_summary(user_id_of(token))
+    identity = identity_of(token, summary.user if summary is not None else None)  # AuthRefused: unknown, inactive
+    assert summary is not None  # (a missing user was refused)
+    if summary.inbox.unacknowledged:
+        first_replay_page = services.deliveries_replay_page(user_id=identity.user.pk, limit=REPLAY_PAGE_SIZE)
     else:  # nothing to replay (most connects): no replay query. A later commit arrives live (presence is up).
         first_replay_page = ReplayPage(notifications=[], cursor=None)
     return _ConnectionStart(
         identity=identity,
-        department_ids=department_ids_of(user_id),
-        unread_count=summary.unread,
+        department_ids=summary.department_ids,
+        unread_count=summary.inbox.unread,
         first_replay_page=first_replay_page,
     )
 
@@ -171,7 +172,8 @@ class HubSession:
         replay (or both: de-duplicated), because each route is joined before
         presence advertises it, and the replay is read after that:
         user group → presence → [database: user, departments, unread count,
-        first replay page] → department groups → department presence.
+        first replay page] → department groups → department presence (a
+        user in no department has nothing more to register).
         """
         token = validate_access_token(raw_token)
         self.user_id = user_id_of(token)
@@ -182,7 +184,8 @@ class HubSession:
         self.department_ids = start.department_ids
         self._replay_start = start.first_replay_page
         await self._join(self._groups())
-        await self._refresh_presence()
+        if self.department_ids:
+            await self._refresh_presence()
         presence_refresher().register(self)
         seconds_left = (start.identity.token_expires_at - timezone.now()).total_seconds()
         self._tasks = [asyncio.create_task(self._close_at_token_expiry(seconds_left))]
@@ -213,22 +216,16 @@ class HubSession:
 
     async def close(self) -> None:
         """Leave rooms, groups and presence (on disconnect; safe to call twice, or after a failed `open`)."""
+        await sessions_close([self])
+
+    def _mark_closed(self) -> bool:
+        """Closed from now on (its timers stop); whether there is presence or a group to leave (first call only)."""
         if self._closed:
-            return
+            return False
         self._closed = True
         for task in self._tasks:
             task.cancel()
-        if self.user_id is None:
-            return
-        try:
-            await presence_refresher().unregister(self)  # before connection_gone, or a tick could undo it
-            for document_id in list(self.rooms):
-                await self._leave_room(document_id)
-            await presence.connection_gone(self.user_id, self.connection_id, department_ids=self.department_ids)
-        except Exception:  # Redis gone: presence ages out on its own
-            logger.warning("hub connection %s left without cleanup", self.connection_id, exc_info=True)
-        finally:
-            await hub_router().leave(self.connection_id, self._groups())
+        return self.user_id is not None
 
     def admit_message(self) -> bool:
         """Count one inbound frame; False once the client exceeds `WS_RATE_LIMIT`/`WS_RATE_BURST` (close 1008)."""
@@ -409,3 +406,32 @@ class HubSession:
         # Access tokens cannot be revoked; a connection must not outlive the one it opened with.
         await asyncio.sleep(max(seconds_left, 0))
         await self.close_connection(TOKEN_EXPIRED)
+
+
+async def sessions_close(sessions: Iterable[HubSession]) -> None:
+    """`HubSession.close()` for many sessions at once: the server's shutdown closes all of its own.
+
+    Each one's rooms are left as `close` leaves them; their presence goes in
+    one Redis round trip, and the groups they empty in another, where one by
+    one each took its own (5,000 at once had the Redis pool open a connection
+    for each, past the shutdown's grace). Safe to call twice; never raises.
+    """
+    closing = [session for session in sessions if session._mark_closed()]  # all marked before the first wait
+    if not closing:
+        return
+    try:
+        refresher = presence_refresher()
+        for session in closing:
+            await refresher.unregister(session)  # before their presence goes, or a tick could put it back
+        for session in closing:
+            for document_id in list(session.rooms):
+                await session._leave_room(document_id)
+        await presence.connections_gone(
+            presence.LiveConnection(session._open_user_id, session.connection_id, session.department_ids)
+            for session in closing
+        )
+    except Exception:  # Redis gone: presence ages out on its own
+        ids = ", ".join(session.connection_id for session in closing[:3])
+        logger.warning("%d hub connection(s) left without cleanup (%s)", len(closing), ids, exc_info=True)
+    finally:
+        await hub_router().leave_many({session.connection_id: session._groups() for session in closing})

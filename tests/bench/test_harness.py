@@ -165,3 +165,69 @@ def test_server_cpu_and_memory_include_its_worker_processes(tmp_path):
             subprocess.run(["kill", str(pid)], check=False)
         parent.kill()
         parent.wait()
+
+
+def test_clients_wait_as_the_js_clients_reconnect_policy_does():
+    """Full jitter: random(0, min(30 s, 1 s * 2^attempt)), as ReconnectPolicy in clients/js/src/notifyhub.js."""
+    from bench.clients import reconnect_delay
+
+    assert [reconnect_delay(attempt, lambda: 0.999999) for attempt in range(7)] == pytest.approx(
+        [1, 2, 4, 8, 16, 30, 30], rel=1e-5
+    )
+    assert reconnect_delay(3, lambda: 0.5) == 4
+    assert reconnect_delay(9, lambda: 0.0) == 0
+
+
+def test_storm_checks_count_lost_duplicated_and_misaddressed_deliveries_and_the_busiest_second():
+    from bench.scenarios import _busiest_second, _exactly_once
+
+    receipts = [(10, 0, 1.0, 2.0), (10, 0, 1.0, 2.1), (11, 1, 1.0, 2.0), (12, 1, 1.0, 2.0), (13, 9, 1.0, 2.0)]
+    # seq 0 to 10 (arrived twice) and 11 (never); seq 1 to 11 (arrived) and 12 (arrived, but was not meant to)
+    assert _exactly_once(receipts, {0: {10, 11}, 1: {11}}) == (1, 2)
+    assert _busiest_second([0.0, 0.2, 0.9, 1.1, 1.95, 3.0]) == 3  # 0.0-0.9 or 0.2-1.1
+    assert _busiest_second([]) == 0
+
+
+def test_a_server_restarts_on_its_port_and_the_swarm_reconnects_by_itself(tmp_path):
+    """What the reconnect storm does, on the bare server: the clients it drops come back with their backoff."""
+    prefix = f"bench.test.{uuid.uuid4().hex}."
+    server = Server(kind="bare", env=None, log_dir=tmp_path, redis_url=settings.REDIS_URL, channel_prefix=prefix)
+    server.start(timeout=30)
+    try:
+        port, pid = server.port, server.pid
+        collected = asyncio.run(_reconnect_through_a_restart(server, prefix))
+        assert (server.port, server.pid != pid) == (port, True)
+    finally:
+        server.stop()
+
+    assert sorted(key for key, *_ in collected.reconnects) == [0, 1, 2]
+    assert all(tries >= 1 and hello_at >= dropped_at for _, dropped_at, tries, hello_at, _ in collected.reconnects)
+    assert collected.lost == 0
+    assert [(key, seq) for key, seq, _, _ in collected.receipts] == [(2, 0)]  # the reconnected client hears again
+
+
+async def _reconnect_through_a_restart(server: Server, prefix: str):
+    user_ids = [201, 202, 203]
+    pool = ClientPool(processes=1)
+    await pool.start()
+    publisher = BarePublisher(
+        redis_url=settings.REDIS_URL, user_ids=user_ids, department_id=DEPARTMENT_ID, prefix=prefix
+    )
+    try:
+        url = f"ws://127.0.0.1:{server.port}/?user="
+        connected = await pool.connect([(key, f"{url}{user_id}", {}) for key, user_id in enumerate(user_ids)])
+        assert (connected.connected, connected.failed) == (3, 0)
+        await pool.phase("storm", ack="now", reconnect=True)
+        await asyncio.to_thread(server.restart, timeout=30)
+        deadline = asyncio.get_running_loop().time() + 20
+        while asyncio.get_running_loop().time() < deadline:
+            collected = await pool.collect()
+            if len(collected.reconnects) == 3 and all(record[3] for record in collected.reconnects):
+                break
+            await asyncio.sleep(0.1)
+        await publisher.to_user(index=2, event="bench.smoke", phase="storm", seq=0)
+        assert await pool.wait_received(1, timeout=10)
+        return await pool.collect()
+    finally:
+        await publisher.close()
+        await pool.stop()

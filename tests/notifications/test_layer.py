@@ -84,3 +84,53 @@ def test_channels_redis_still_cleans_up_received_messages_in_tasks_it_lists():
     source = inspect.getsource(RedisChannelLayer.receive_single)
     assert "self.receive_cleaners.append(cleaner)" in source
     assert "self.receive_clean_locks.release(channel_key)" in source
+
+
+def test_groups_join_leaves_redis_as_channels_redis_group_add_does(redis_client):
+    """`groups_join` writes channels-redis's group keys itself (one round trip): members, scores and expiry must be
+    what `group_add` writes, and a group send must reach the channel."""
+    channels_layer = get_channel_layer()
+    groups = [layer.user_group(7), layer.department_group(8)]
+
+    async def join_both_ways() -> dict:
+        ours, theirs = await channels_layer.new_channel(), await channels_layer.new_channel()
+        await layer.groups_join(ours, groups)
+        for group in groups:
+            await channels_layer.group_add(group, theirs)
+        await channels_layer.group_send(layer.department_group(8), {"type": "probe"})
+        received = await asyncio.wait_for(channels_layer.receive(ours), 5)
+        keys = {group: channels_layer._group_key(group) for group in groups}
+        return {
+            "received": received,
+            "members": {group: redis_client.zrange(key, 0, -1, withscores=True) for group, key in keys.items()},
+            "ttls": {group: redis_client.ttl(key) for group, key in keys.items()},
+            "ours": ours.encode(),
+            "theirs": theirs.encode(),
+        }
+
+    found = asyncio.run(join_both_ways())
+
+    assert found["received"]["type"] == "probe"
+    for group in groups:
+        scores = dict(found["members"][group])
+        assert set(scores) == {found["ours"], found["theirs"]}
+        assert abs(scores[found["ours"]] - scores[found["theirs"]]) < 5  # both: when they joined (time.time())
+        assert channels_layer.group_expiry - 5 <= found["ttls"][group] <= channels_layer.group_expiry
+
+
+def test_groups_leave_removes_only_that_channel_as_channels_redis_group_discard_does(redis_client):
+    channels_layer = get_channel_layer()
+    groups = [layer.user_group(7), layer.department_group(8)]
+
+    async def leave_one() -> dict:
+        leaving, staying = await channels_layer.new_channel(), await channels_layer.new_channel()
+        await layer.groups_join(leaving, groups)
+        await layer.groups_join(staying, groups)
+        await layer.groups_leave(leaving, groups)
+        await layer.groups_leave(leaving, [])  # nothing to leave: no round trip, no error
+        return {
+            group: set(redis_client.zrange(channels_layer._group_key(group), 0, -1)) == {staying.encode()}
+            for group in groups
+        }
+
+    assert asyncio.run(leave_one()) == dict.fromkeys(groups, True)

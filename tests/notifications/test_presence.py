@@ -3,6 +3,8 @@
 import asyncio
 import time
 
+import pytest
+
 from notifications import presence
 
 
@@ -78,3 +80,20 @@ def test_replies_are_parsed_by_hiredis(redis_client):
             await client.aclose()
 
     assert isinstance(run(async_parser()), _AsyncHiredisParser)
+
+
+@pytest.mark.parametrize("count", [1, presence.GONE_PER_ROUND_TRIP + 1])
+def test_connections_gone_removes_every_connection_and_records_who_is_offline(redis_client, count):
+    gone = [presence.LiveConnection(user_id, f"c{user_id}", (7,), (30,)) for user_id in range(1, count + 1)]
+
+    async def scenario() -> None:
+        await presence.connections_alive([*gone, presence.LiveConnection(1, "other-tab", (7,))], online_again=True)
+        await presence.connections_gone(gone)
+
+    asyncio.run(scenario())
+
+    users = range(1, count + 1)
+    assert presence.live_connection_counts(users) == {1: 1}  # user 1's other tab
+    assert presence.department_connection_counts([7]) == {7: {1: 1}}
+    assert not redis_client.exists(presence.room_key(30))
+    assert set(presence.last_seen(users)) == set(users) - {1}

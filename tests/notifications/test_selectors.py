@@ -81,3 +81,34 @@ def test_inbox_summary_counts_unread_and_unacknowledged_as_their_own_selectors_d
     assert summary.unread == selectors.unread_count(user.pk)
     assert summary.unacknowledged == selectors.deliveries_to_replay(user.pk).count()
     assert Delivery.objects.filter(recipient=user).count() == 7  # the expired one exists but counts nowhere
+
+
+def test_connect_summary_reads_the_user_departments_and_inbox_summary_as_their_own_lookups_do():
+    from django.contrib.auth import get_user_model
+
+    from notifications.services import delivery_acknowledge, notification_publish
+    from tests.support.factories import DepartmentFactory, add_members
+    from workflow.selectors import department_ids_of
+
+    user, other, alone = UserFactory(first_name="Ada", email="ada@example.com"), UserFactory(), UserFactory()
+    later, earlier = DepartmentFactory(), DepartmentFactory()
+    add_members(later, user, other)
+    add_members(earlier, user)  # joined second, lower id: the summary lists ids in order, as department_ids_of does
+    published = [notification_publish(event="Ping", title=str(number), user_ids=[user.pk]) for number in range(3)]
+    delivery_acknowledge(user_id=user.pk, notification_id=published[0].pk)
+    notification_publish(event="Ping", title="not mine", user_ids=[other.pk])
+
+    summary = selectors.connect_summary(user.pk)
+
+    assert summary is not None
+    loaded = get_user_model().objects.get(pk=user.pk)
+    assert [getattr(summary.user, f.attname) for f in loaded._meta.concrete_fields] == [
+        getattr(loaded, f.attname) for f in loaded._meta.concrete_fields
+    ]
+    assert summary.user.get_username() == user.username and summary.user.is_active
+    assert summary.department_ids == department_ids_of(user.pk) == sorted([later.pk, earlier.pk])
+    assert summary.inbox == selectors.inbox_summary(user.pk) == selectors.InboxSummary(unread=3, unacknowledged=2)
+    assert selectors.connect_summary(alone.pk) == selectors.ConnectSummary(
+        user=alone, department_ids=[], inbox=selectors.InboxSummary(unread=0, unacknowledged=0)
+    )
+    assert selectors.connect_summary(alone.pk + other.pk + user.pk) is None  # no such user

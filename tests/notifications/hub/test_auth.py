@@ -137,3 +137,46 @@ def test_both_servers_refuse_the_same_way(each_server):
 
     assert (closed.code, closed.reason) == (4401, "invalid token")
     assert closed.frames == [{"type": "error", "code": "unauthorized", "message": "invalid token"}]
+
+
+@pytest.mark.parametrize("change", ["none", "deactivate", "delete", "new password"])
+def test_a_loaded_user_is_refused_exactly_when_simplejwt_would_refuse_it(monkeypatch, change):
+    """The connect loads the user in its own query (`selectors.connect_summary`) and judges it with `identity_of`:
+    the verdict must stay simplejwt's own (`JWTAuthentication.get_user`), revoked passwords included."""
+    from django.contrib.auth import get_user_model
+    from rest_framework.exceptions import AuthenticationFailed
+    from rest_framework_simplejwt import authentication, tokens
+    from rest_framework_simplejwt.authentication import JWTAuthentication
+
+    from notifications.hub import auth
+    from notifications.hub.auth import AuthRefused, identity_of
+
+    # simplejwt's modules each hold the settings object they imported (overriding SIMPLE_JWT replaces it only in one)
+    for module in (tokens, authentication, auth):
+        monkeypatch.setattr(module.api_settings, "CHECK_REVOKE_TOKEN", True)
+    user = UserFactory()
+    token = AccessToken.for_user(user)
+    if change == "deactivate":
+        user.is_active = False
+        user.save(update_fields=["is_active"])
+    elif change == "delete":
+        user.delete()
+    elif change == "new password":
+        user.set_password("another-password")
+        user.save(update_fields=["password"])
+
+    try:
+        JWTAuthentication().get_user(token)
+        simplejwt_accepts = True
+    except AuthenticationFailed:
+        simplejwt_accepts = False
+    try:
+        identity = identity_of(token, get_user_model().objects.filter(pk=user.pk).first())
+        we_accept = True
+    except AuthRefused as refused:
+        assert refused.reason == "user unknown or inactive"
+        we_accept = False
+
+    assert we_accept == simplejwt_accepts == (change == "none")
+    if we_accept:
+        assert identity.user.pk == user.pk

@@ -183,3 +183,62 @@ class TestMessageRateLimit:
             limit.grant()
 
         assert [limit.admit() for _ in range(9)] == [True] * 8 + [False]
+
+
+def test_a_crowd_of_connects_starts_its_sessions_a_few_at_a_time_and_all_get_hello(monkeypatch, redis_client):
+    """After a restart every client reconnects at once: sessions start SESSION_STARTS_AT_ONCE at a time."""
+    from notifications.hub import consumer
+
+    monkeypatch.setattr(consumer, "SESSION_STARTS_AT_ONCE", 4)
+    users = [UserFactory() for _ in range(12)]
+    starting, most = 0, 0
+    real_open = hub_session.HubSession.open
+
+    async def slow_open(self, raw_token):
+        nonlocal starting, most
+        starting += 1
+        most = max(most, starting)
+        try:
+            await asyncio.sleep(0.05)  # long enough for every other connect to be waiting
+            return await real_open(self, raw_token)
+        finally:
+            starting -= 1
+
+    monkeypatch.setattr(hub_session.HubSession, "open", slow_open)
+
+    async def crowd() -> list[dict]:
+        communicators = [communicator_for(user) for user in users]
+        hellos = await asyncio.gather(*(started(communicator) for communicator in communicators))
+        await asyncio.gather(*(communicator.disconnect() for communicator in communicators))
+        return hellos
+
+    hellos = asyncio.run(crowd())
+
+    assert sorted(hello["user"]["id"] for hello in hellos) == sorted(user.pk for user in users)
+    assert most == 4
+
+
+def test_a_disconnect_ends_the_session_without_a_hop_to_the_database_thread(monkeypatch, redis_client):
+    """Channels' disconnect handler hops to the thread-sensitive thread to close database connections, once per
+    socket: most of a shutdown's CPU with thousands of them. The hub's database work closes its own."""
+    from channels.generic import websocket
+
+    from notifications import presence
+
+    hops = []
+
+    async def counted_hop() -> None:
+        hops.append(1)
+
+    monkeypatch.setattr(websocket, "aclose_old_connections", counted_hop)
+    user = UserFactory()
+
+    async def connect_then_disconnect() -> tuple[int, int]:
+        communicator = communicator_for(user)
+        await started(communicator)
+        online = await presence.live_connection_count(user.pk)
+        await communicator.disconnect()
+        return online, await presence.live_connection_count(user.pk)
+
+    assert asyncio.run(connect_then_disconnect()) == (1, 0)
+    assert hops == []

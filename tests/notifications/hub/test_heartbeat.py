@@ -5,20 +5,17 @@ import json
 import logging
 import math
 import time
-from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.utils import timezone
 from websockets.asyncio.client import connect as ws_connect
 
 from notifications import presence
 from notifications.hub import heartbeat
-from notifications.hub.auth import HubIdentity
-from notifications.hub.heartbeat import TICKS_PER_HEARTBEAT, PresenceRefresher, presence_refresher
-from notifications.hub.session import HubSession
+from notifications.hub.heartbeat import TICKS_PER_HEARTBEAT, PresenceRefresher
 from tests.support.factories import DepartmentFactory, UserFactory, add_members
 from tests.support.hub_client import NativeClient, access_token
+from tests.support.hub_sessions import hub_session, opened
 from tests.support.waiting import eventually, eventually_async
 from workflow import services as workflow
 
@@ -168,29 +165,6 @@ def test_after_a_redis_outage_the_heartbeat_brings_presence_back_and_logged_it_o
 
 
 # --- The refresher on a real event loop, against the test Redis ----------------------------------------------------
-
-
-def hub_session(user_id: int, *, department_ids: tuple[int, ...] = (), rooms: tuple[int, ...] = ()) -> HubSession:
-    """A session as `open()` leaves it (and `subscribe` for `rooms`), without a socket or a database."""
-
-    async def close_connection(reason) -> None:
-        pass
-
-    session = HubSession(connection_id=f"conn-{user_id}", close_connection=close_connection, deliver=lambda _: None)
-    user = get_user_model()(pk=user_id, username=f"user-{user_id}")
-    session.identity = HubIdentity(user=user, token_expires_at=timezone.now() + timedelta(hours=1))
-    session.user_id = user_id
-    session.department_ids = list(department_ids)
-    session.rooms = set(rooms)
-    return session
-
-
-async def opened(*sessions: HubSession) -> None:
-    for session in sessions:
-        await presence.connection_alive(
-            session.user_id, session.connection_id, department_ids=session.department_ids, document_ids=session.rooms
-        )
-        presence_refresher().register(session)
 
 
 @pytest.fixture

@@ -1,0 +1,150 @@
+"""How much a hub connect costs: `python -m bench.connect_rate` (docs/performance.md, "Connect cost").
+
+Starts one hub web process (the Procfile's web line, `--server daphne|uvicorn`),
+warms it up, then opens `--connects` connections from `--client-processes`
+swarm processes (`bench.clients`, `--concurrency` handshakes in flight each),
+each waiting for its `hello`, and prints one line:
+
+    server=uvicorn connects=1000 seconds=6.41 connects_per_s=156.0 cpu_ms_per_connect=6.38
+
+`cpu_ms_per_connect` is the web process's CPU (user + system, from /proc)
+from the first handshake until every hello arrived, divided by the connects:
+the figure to compare between commits, since the connects per second also
+depend on what else the machine runs. `--repo DIR` serves another checkout's
+code (an older commit, say) with this harness, so two commits can be run in
+turn on the same database; the users and their tokens are made once and kept
+(`--fresh` makes them again).
+
+Uses the bench's database and Redis (`--database-url`, `--redis-url`): Redis
+is flushed and the notification tables emptied before each run, so nobody
+has anything to replay.
+"""
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from pathlib import Path
+
+from bench import profile
+from bench.clients import raise_fd_limit
+from bench.options import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, RESULTS_DIR
+from bench.stack import HUB_SERVERS, REPO, Server
+from bench.swarm import ClientPool
+
+HUB_PATH = "/ws/notifications/"
+WARM_UP_CONNECTS = 20
+# Fixed, so tokens minted by one run are valid in the next (the database keeps the users).
+SECRET_KEY = "bench-connect-rate-not-a-secret-0123456789-abcdefghijklmnopqrstuvwxyz"  # noqa: S105 - bench only
+
+
+def parse_options(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.connect_rate", description=__doc__.split("\n\n")[0])
+    add = parser.add_argument
+    add("--server", choices=HUB_SERVERS, default="uvicorn")
+    add("--connects", type=int, default=1_000, help="connections opened and measured")
+    add("--concurrency", type=int, default=32, help="handshakes in flight per client process")
+    add("--client-processes", type=int, default=1)
+    add("--department-size", type=int, default=100, help="the first users are members of one department")
+    add("--repo", type=Path, default=REPO, help="the checkout whose hub is served")
+    add("--fresh", action="store_true", help="create the users again")
+    add("--profile", type=Path, help="py-spy the web process (on-GIL samples) during the connects into this file")
+    add("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL))
+    add("--redis-url", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL))
+    add("--log-dir", type=Path, default=RESULTS_DIR / "logs", help="where the server's log goes")
+    return parser.parse_args(argv)
+
+
+def environment(options: argparse.Namespace) -> dict[str, str]:
+    from bench.run import bench_environment
+
+    values = bench_environment(options)
+    values["SECRET_KEY"] = SECRET_KEY
+    return values
+
+
+def population(options: argparse.Namespace) -> list[str]:
+    """Access tokens of `--connects + WARM_UP_CONNECTS` users (made once, kept in the database)."""
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    from bench import fixtures
+
+    wanted = options.connects + WARM_UP_CONNECTS
+    User = get_user_model()
+    fixtures.ensure_database(options.database_url)
+    call_command("migrate", interactive=False, verbosity=0)
+    existing = User.objects.filter(username__startswith=fixtures.USERNAME_PREFIX).count()
+    if options.fresh or existing < wanted:
+        fixtures.migrate_and_flush()
+        fixtures.create_population(users=wanted, department_size=min(options.department_size, wanted))
+    fixtures.reset_notifications()
+    user_ids = User.objects.filter(username__startswith=fixtures.USERNAME_PREFIX).order_by("username")
+    return [fixtures.access_token(user_id) for user_id in user_ids.values_list("pk", flat=True)[:wanted]]
+
+
+async def measure(options: argparse.Namespace, tokens: list[str], server: Server) -> dict[str, float]:
+    pool = ClientPool(options.client_processes)
+    await pool.start()
+    url = f"ws://127.0.0.1:{server.port}{HUB_PATH}"
+
+    def conns(indexes: range) -> list[tuple[int, str, dict]]:
+        return [(index, url, {"Authorization": f"Bearer {tokens[index]}"}) for index in indexes]
+
+    try:
+        warm = await pool.connect(conns(range(WARM_UP_CONNECTS)), concurrency=4)
+        if warm.failed:
+            raise RuntimeError(f"warm-up connects failed: {warm.errors}\n{server.log_tail()}")
+        await asyncio.sleep(1.0)
+        spy = profile.start(server.pid, output=options.profile, on_gil=True) if options.profile else None
+        cpu_before, started = server.cpu_seconds(), time.monotonic()
+        result = await pool.connect(
+            conns(range(WARM_UP_CONNECTS, WARM_UP_CONNECTS + options.connects)), concurrency=options.concurrency
+        )
+        seconds = time.monotonic() - started
+        cpu = server.cpu_seconds() - cpu_before
+        if spy is not None:
+            error = await asyncio.to_thread(profile.finish, spy)
+            if error:
+                print(f"py-spy: {error}", file=sys.stderr)
+        if result.failed:
+            raise RuntimeError(f"{result.failed} connects failed, e.g. {result.errors}\n{server.log_tail()}")
+        return {
+            "connects": options.connects,
+            "seconds": seconds,
+            "connects_per_s": options.connects / seconds,
+            "cpu_ms_per_connect": cpu / options.connects * 1000,
+        }
+    finally:
+        await pool.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    options = parse_options(argv)
+    values = environment(options)
+    os.environ.update(values)
+    raise_fd_limit()
+    tokens = population(options)
+    import redis
+
+    redis.Redis.from_url(options.redis_url).flushdb()
+    server = Server(
+        kind=options.server, env=values, log_dir=options.log_dir, redis_url=options.redis_url, repo=options.repo
+    )
+    server.start()
+    try:
+        figures = asyncio.run(measure(options, tokens, server))
+    finally:
+        server.stop()
+    print(
+        f"server={options.server} connects={figures['connects']} seconds={figures['seconds']:.2f} "
+        f"connects_per_s={figures['connects_per_s']:.1f} cpu_ms_per_connect={figures['cpu_ms_per_connect']:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
