@@ -7,7 +7,8 @@ ack clock (dispatch logs that first send once it is made, last: the commit does 
 wait for 1,000 attempt rows); after the commit dispatch looks again for the others (someone may
 have connected meanwhile) and those it finds now get it too. Everyone else
 gets the FCM fallback at once: one push task per delivery is queued. If Redis
-(layer, presence or broker) is down, the retry sweep takes over: `pending`
+(layer, presence or broker) is down, or PostgreSQL drops the connection of the
+dispatch's bookkeeping, the retry sweep takes over: `pending`
 rows after NOTIFY_DISPATCH_GRACE, `sent` ones (only the send failed) after
 the ack timeout. Nothing is lost, because the rows were committed before
 anything here ran.
@@ -30,8 +31,9 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable
 
 from celery import current_app
-from django.db import transaction
+from django.db import connection, transaction
 
+from core.database import TRANSIENT_DATABASE_ERRORS
 from notifications import layer, presence
 from notifications.layer_messages import NotificationPayload
 from notifications.models import Delivery, Notification
@@ -63,6 +65,18 @@ def notification_dispatch(
     If a send fails or the layer does not answer in time (`layer.send_notification_now` logs it and returns False),
     the `sent` rows come due for the retry sweep after the ack timeout, and the late ones stay `pending` for it.
     """
+    try:
+        _dispatch(payload=payload, recipient_ids=recipient_ids, online=online)
+    except TRANSIENT_DATABASE_ERRORS as error:  # PostgreSQL restarted under the bookkeeping; the rows are committed
+        connection.close()  # back to the pool, which drops it if broken
+        logger.warning(
+            "dispatch of %s cut short by the database (%s); the retry sweep takes over", payload["id"], error
+        )
+
+
+def _dispatch(
+    *, payload: NotificationPayload, recipient_ids: Collection[int], online: presence.OnlineRecipients
+) -> None:
     if online.connection_counts:
         reached_by_department = set().union(*online.department_routes.values())
         layer.send_notification_now(

@@ -8,6 +8,7 @@ delivery. The hub and the API both call these; the two can never disagree.
 
 import enum
 import functools
+import logging
 import operator
 import uuid
 from collections.abc import Collection, Sequence
@@ -19,10 +20,13 @@ from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from core.database import TRANSIENT_DATABASE_ERRORS
 from notifications import layer, metrics, selectors
 from notifications.errors import NotificationError
 from notifications.models import UNREAD_DELIVERIES, Delivery, DeliveryAttempt
 from notifications.sql import Columns, integer_array
+
+logger = logging.getLogger(__name__)
 
 ACKNOWLEDGED_OR_READ = (Delivery.Status.ACKNOWLEDGED, Delivery.Status.READ)
 
@@ -251,20 +255,42 @@ def deliveries_log_first_sends(*, notification_id: uuid.UUID | str, recipient_id
 
     Logged here, after the commit and the send, rather than in the publish's own statement: 1,000 attempt
     rows and their foreign-key checks held up the commit, and with it every member of a department, by ~10 ms.
-    A process that dies between the commit and this statement leaves those deliveries without the log row of
-    their first send (the row's `attempts` still counts it).
+    A connection lost on the way (PostgreSQL restarted) runs it once more on a new one, logging only the
+    sends not logged yet (the statement may have committed before the answer was lost); lost twice, the log
+    rows are left out with a warning. So is a process that dies between the commit and this statement: the
+    rows' `attempts` still count the send, which is what the fallback schedule reads.
     """
     if not recipient_ids:
         return
-    delivery = Columns(Delivery)
+    try:
+        _first_sends_log(notification_id, recipient_ids, unlogged_only=False)
+    except TRANSIENT_DATABASE_ERRORS as error:
+        logger.warning("first sends of %s: the database failed (%s); once more", notification_id, error)
+        connection.close()  # back to the pool, which drops it if broken
+        try:
+            _first_sends_log(notification_id, recipient_ids, unlogged_only=True)
+        except TRANSIENT_DATABASE_ERRORS as again:
+            connection.close()
+            logger.warning("first sends of %s left unlogged: the database failed again (%s)", notification_id, again)
+
+
+def _first_sends_log(notification_id: uuid.UUID | str, recipient_ids: Collection[int], *, unlogged_only: bool) -> None:
+    delivery, attempt = Columns(Delivery), Columns(DeliveryAttempt)
     written_sent = (
-        f"SELECT {delivery.id} FROM {delivery.table}"  # noqa: S608 (identifiers from _meta)
-        f" WHERE {delivery.notification} = %s AND {delivery.recipient} = ANY(%s::integer[])"
+        f"SELECT d.{delivery.id} FROM {delivery.table} d"  # noqa: S608 (identifiers from _meta)
+        f" WHERE d.{delivery.notification} = %s AND d.{delivery.recipient} = ANY(%s::integer[])"
     )
+    if unlogged_only:
+        written_sent += (
+            f" AND NOT EXISTS (SELECT 1 FROM {attempt.table} a WHERE a.{attempt.delivery} = d.{delivery.id}"  # noqa: S608
+            f" AND a.{attempt.channel} = %s AND a.{attempt.outcome} = %s)"
+        )
+    outcome = DeliveryAttempt.Outcome.SENT
     params = [
-        *websocket_attempt_values(outcome=DeliveryAttempt.Outcome.SENT, now=timezone.now()),
+        *websocket_attempt_values(outcome=outcome, now=timezone.now()),
         notification_id,
         integer_array(recipient_ids),
+        *([DeliveryAttempt.Channel.WEBSOCKET, outcome] if unlogged_only else []),
     ]
     with connection.cursor() as cursor:
         cursor.execute(websocket_attempts_insert_sql(written_sent), params)

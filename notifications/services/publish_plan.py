@@ -24,6 +24,9 @@ from notifications.services.publisher_scope import ScopeReach, scope_reach_of, s
 from notifications.sql import Columns
 from workflow.models import Department, DepartmentMembership
 
+# An id PostgreSQL's bigint cannot hold names no row: it is unknown like any other (and never a parameter).
+BIGINT_RANGE = range(-(2**63), 2**63)
+
 
 @dataclass(frozen=True)
 class PublishPlan:
@@ -48,9 +51,11 @@ def publish_plan(
     Raises `UnknownRecipients` listing every reference (id or name, as the caller wrote it) that matched nothing.
     """
     users, departments = list(dict.fromkeys(users)), list(dict.fromkeys(departments))
-    user_ids = [reference for reference in users if isinstance(reference, int)]
+    user_ids = [reference for reference in users if isinstance(reference, int) and reference in BIGINT_RANGE]
     usernames = [reference for reference in users if isinstance(reference, str)]
-    department_ids = [reference for reference in departments if isinstance(reference, int)]
+    department_ids = [
+        reference for reference in departments if isinstance(reference, int) and reference in BIGINT_RANGE
+    ]
     codes = [reference for reference in departments if isinstance(reference, str)]
     with connection.cursor() as cursor:
         cursor.execute(
@@ -115,10 +120,10 @@ def _publish_plan_sql() -> str:
     return f"""
         WITH user_refs AS (
             SELECT u.{user.id} AS id, u.{username} AS name, u.{user.is_active} AS is_active FROM {user.table} u
-             WHERE u.{user.id} = ANY(%s::integer[]) OR u.{username} = ANY(%s::text[])
+             WHERE u.{user.id} = ANY(%s::bigint[]) OR u.{username} = ANY(%s::text[])
         ), department_refs AS (
             SELECT d.{department.id} AS id, d.{department.code} AS name FROM {department.table} d
-             WHERE d.{department.id} = ANY(%s::integer[]) OR d.{department.code} = ANY(%s::text[])
+             WHERE d.{department.id} = ANY(%s::bigint[]) OR d.{department.code} = ANY(%s::text[])
         ), recipients AS (
             {unmuted_recipients_sql(targets=targets, user_column="user_id")}
         )

@@ -139,8 +139,8 @@ def scope_reach_of(row) -> ScopeReach:
 
 
 @functools.cache
-def scope_reach_sql(user_ids: str = "%s::integer[]", department_ids: str = "%s::integer[]") -> str:
-    """The publisher's scope, and what of the recipients (`user_ids`, `department_ids`: integer arrays, by
+def scope_reach_sql(user_ids: str = "%s::bigint[]", department_ids: str = "%s::bigint[]") -> str:
+    """The publisher's scope, and what of the recipients (`user_ids`, `department_ids`: id arrays, by
     default the 1st and 2nd parameters) and document (the next parameter) lies beyond it; the publisher is the last.
 
     Written out: the ORM would take longer to build it than PostgreSQL to run it, on every publish. The lists

@@ -1,28 +1,18 @@
 """core/database.py, and the API publish's one statement: a COMMIT whose connection dies is checked, neither lost
 nor repeated."""
 
-import psycopg
 import pytest
-from django.db import OperationalError, connection
+from django.db import OperationalError
 from django.utils import timezone
 
 from core.database import atomic_with_verified_commit
 from notifications.models import Delivery, Notification
 from notifications.services import notification_publish_requested, publish_request
 from tests.support.api import make_publisher
+from tests.support.commits import kill_this_connection
 from tests.support.factories import UserFactory
-from tests.support.servers import database_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def kill_this_connection() -> None:
-    """Terminate this thread's backend from another connection, as a PostgreSQL restart would, before COMMIT."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        (pid,) = cursor.fetchone()
-    with psycopg.connect(database_url().replace("postgres://", "postgresql://"), autocommit=True) as other:
-        other.execute("SELECT pg_terminate_backend(%s)", [pid])
 
 
 def test_a_commit_that_did_not_land_runs_the_work_once_more():

@@ -5,6 +5,7 @@ hub connection would join, registered in presence the way the hub does.
 """
 
 import asyncio
+from unittest import mock
 
 import pytest
 
@@ -153,3 +154,46 @@ def test_the_first_sends_are_logged_after_the_send_not_in_the_publishing_transac
     assert sorted(logged.values_list("delivery__recipient_id", "outcome")) == sorted(
         [(online.pk, DeliveryAttempt.Outcome.SENT), (offline.pk, DeliveryAttempt.Outcome.NO_CONNECTION)]
     )
+
+
+def test_a_first_send_log_cut_off_by_a_lost_connection_runs_once_more_without_logging_twice(connect, caplog):
+    """PostgreSQL restarts after the publish committed: the log of the first sends runs again on a new connection,
+    and logs only sends not logged yet (the lost statement may have committed before its answer was lost)."""
+    from notifications.models import DeliveryAttempt
+    from notifications.services.deliveries import deliveries_log_first_sends
+    from tests.support.commits import kill_this_connection
+
+    user = UserFactory()
+    connect(user)
+    notification = notification_publish(event="Ping", title="t", user_ids=[user.pk])  # logs its first send
+    sends = DeliveryAttempt.objects.filter(delivery__notification=notification, outcome=DeliveryAttempt.Outcome.SENT)
+    assert sends.count() == 1
+
+    kill_this_connection()
+    deliveries_log_first_sends(notification_id=notification.pk, recipient_ids=[user.pk])
+
+    assert sends.count() == 1  # ran again (the first try died), and found the send logged already
+    assert "once more" in caplog.text
+
+
+def test_a_dispatch_whose_database_goes_away_leaves_its_deliveries_to_the_sweep(caplog):
+    """The rows are committed before dispatch runs: a lost connection under its bookkeeping is a warning, not an
+    error, and the deliveries it did not get to stay open for the retry sweep."""
+    from notifications import dispatch
+    from notifications.models import Delivery
+    from tests.support.commits import kill_this_connection
+
+    user = UserFactory()
+    with mock.patch.object(dispatch, "notification_dispatch"):  # publish without dispatching
+        notification = notification_publish(event="Ping", title="t", user_ids=[user.pk])
+    kill_this_connection()
+
+    dispatch.notification_dispatch(
+        payload=layer.notification_payload(notification),
+        recipient_ids=[user.pk],
+        online=presence.NOBODY_ONLINE,
+    )
+
+    assert "the retry sweep takes over" in caplog.text
+    delivery = Delivery.objects.get(notification=notification)
+    assert delivery.status == Delivery.Status.PENDING and delivery.next_attempt_at is not None

@@ -1,10 +1,14 @@
-"""A COMMIT whose connection dies: for the tests of core.database.atomic_with_verified_commit and its callers."""
+"""A COMMIT or statement whose connection dies: for the tests of core.database.atomic_with_verified_commit and
+its callers, and of the statements that run again on a new connection."""
 
 import contextlib
 from collections.abc import Iterator
 from unittest import mock
 
-from django.db import OperationalError, connections
+import psycopg
+from django.db import OperationalError, connection, connections
+
+from tests.support.servers import database_url
 
 
 @contextlib.contextmanager
@@ -23,3 +27,13 @@ def first_commit_lost(*, landed: bool) -> Iterator[list[int]]:
 
     with mock.patch.object(connections["default"], "commit", side_effect=commit):
         yield commits
+
+
+def kill_this_connection() -> None:
+    """Terminate this thread's backend from another connection, as a PostgreSQL restart would: its next statement
+    fails with a lost connection."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    with psycopg.connect(database_url().replace("postgres://", "postgresql://"), autocommit=True) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [pid])

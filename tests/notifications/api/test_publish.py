@@ -164,6 +164,17 @@ class TestUnknownRecipients:
         assert not Notification.objects.exists()
         assert not Delivery.objects.exists()
 
+    def test_ids_beyond_the_database_integers_are_unknown_too(self, publisher):
+        known = UserFactory()
+        response = publish(client_for(publisher), minimal(users=[known.pk, 2**40, 2**70], departments=[2**35, 2**64]))
+        body = assert_error(response, 400, "unknown_recipients")
+        assert body["fields"]["recipients.users"] == [f"No such user: {2**40}.", f"No such user: {2**70}."]
+        assert body["fields"]["recipients.departments"] == [
+            f"No such department: {2**35}.",
+            f"No such department: {2**64}.",
+        ]
+        assert not Notification.objects.exists()
+
 
 class TestBadInput:
     @pytest.mark.parametrize(

@@ -121,6 +121,7 @@ class TestRefusedItems:
             ({**item(users=["x"]), "priority": "critical", "extra": 1}, "invalid", 400),
             ({**item(users=["x"]), "ttl_seconds": 60, "expires_at": "2999-01-01T00:00:00Z"}, "invalid", 400),
             (item(users=["ghost"], departments=["sales"]), "unknown_recipients", 400),
+            (item(users=[2**40, 2**70], departments=[2**35]), "unknown_recipients", 400),  # beyond the integers
             ({**item(users=["x"]), "data": {"notificationId": 1}}, "invalid", 400),
             ({**item(users=["x"]), "event": "NewTask"}, "outside_scope", 403),
             ({**item(users=["x"]), "actions": [{"id": "pay", "label": "Pay"}]}, "invalid", 400),
@@ -132,6 +133,7 @@ class TestRefusedItems:
             "bad-and-unknown-fields",
             "ttl-and-expires",
             "unknown-recipients",
+            "ids-beyond-the-integers",
             "reserved-data-key",
             "reserved-event",
             "actions-without-callback",
