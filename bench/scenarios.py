@@ -405,6 +405,7 @@ async def batch(run: ServerRun) -> Outcome:
     missing, duplicated = published - len(seqs), sum(count - 1 for count in seqs.values())
     if missing or duplicated:
         outcome.notes.append(f"batch: {missing} notifications never arrived, {duplicated} arrived twice")
+    return outcome
 
 
 # --- 7. reconnect storm -----------------------------------------------------------------------------
