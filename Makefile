@@ -22,7 +22,7 @@ SOAK_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/notifyhub_soak
 help:
 	@echo "make run    create .venv, migrate, seed demo data, start web + worker + beat"
 	@echo "make test   create/update .venv and run the whole test suite (PostgreSQL + Redis)"
-	@echo "make bench  about 4.5 minutes of benchmarks against a bare baseline (BENCH_ARGS=--help for options)"
+	@echo "make bench  about 9 minutes of benchmarks against a bare baseline (BENCH_ARGS=--help for options)"
 	@echo "make soak   8-15 minutes of chaos under load; exits 1 if anything was lost (SOAK_ARGS=--help for options)"
 	@echo "make lint   ruff check, then mypy (django-stubs; strict for core/ and the restructured modules)"
 	@echo "make lock   pin every dependency with hashes again from requirements/*.in and bench/requirements.in"
