@@ -6,6 +6,7 @@ scenario size and round count can be changed here.
 
 import argparse
 import os
+import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -145,6 +146,8 @@ def parse_options(argv: list[str] | None = None) -> Options:
     add("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL))
     add("--redis-url", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL))
     add("--output", type=Path, default=RESULTS_DIR, help="where latest.md and the plot go")
+    if argv is None:  # the command line, as parse_args reads it: what was given explicitly must still win
+        argv = sys.argv[1:]
     args = parser.parse_args(argv)
     if args.quick:
         quick = parser.parse_args(QUICK)
@@ -157,7 +160,7 @@ def parse_options(argv: list[str] | None = None) -> Options:
             "batch_seconds",
         )
         for name in quick_names:
-            if not _given(name, argv or []):
+            if not _given(name, argv):
                 setattr(args, name, getattr(quick, name))
     if args.department_size > args.clients:
         parser.error("--department-size cannot exceed --clients (the members are among the connected clients)")

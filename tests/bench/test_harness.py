@@ -112,6 +112,13 @@ def test_report_shows_ratios_to_the_bare_baseline():
     assert "uvicorn, round 2: slow" in text
 
 
+def test_quick_preset_leaves_flags_given_on_the_command_line(monkeypatch):
+    """`python -m bench --quick --rounds 3` (no argv passed: the command line is read): the explicit flag wins."""
+    monkeypatch.setattr("sys.argv", ["bench", "--quick", "--rounds", "3"])
+    options = parse_options()
+    assert (options.rounds, options.memory_points) == (3, (1_000,))
+
+
 def test_quick_preset_shortens_the_run_but_explicit_flags_win():
     quick = parse_options(["--quick", "--fanout-sends", "9"])
     assert (quick.rounds, quick.memory_points, quick.fanout_sends) == (1, (1_000,), 9)
