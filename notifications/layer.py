@@ -303,12 +303,14 @@ async def groups_leave(channel_name: str, groups: Iterable[str]) -> None:
 
 
 def _groups_by_host(layer, channel_name: str, groups: Iterable[str]) -> dict[int, list[str]]:
-    """The groups by the index of the Redis host that keeps them, checked as channels-redis checks them."""
+    """The groups by the index of the Redis host that keeps them, their names checked as channels-redis checks
+    them (TypeError for a bad one; called outside `assert`, which `python -O` would drop with the check)."""
     by_host: dict[int, list[str]] = {}
     for group in groups:
-        assert layer.require_valid_group_name(group), "Group name not valid"
+        layer.require_valid_group_name(group)
         by_host.setdefault(layer.consistent_hash(group), []).append(group)
-    assert not by_host or layer.require_valid_channel_name(channel_name), "Channel name not valid"
+    if by_host:
+        layer.require_valid_channel_name(channel_name)
     return by_host
 
 
