@@ -143,14 +143,16 @@ class HubConsumer(AsyncWebsocketConsumer):
     session: HubSession
     closing = False
     _live_frames: OrderedDict  # per protocol, see __init_subclass__
-    _outbox: deque[dict]  # layer messages waiting for the socket (see `deliver`)
+    _outbox: deque[dict] | None = None  # layer messages waiting for the socket (see `deliver`); made when needed
     _live = False  # set once the replay went out: layer messages are written as they come
     _writing = False  # a write of the outbox is under way (on the router's stack, or in `_writer` if it waited)
     _writer: asyncio.Task | None = None
     _closer: asyncio.Task | None = None
     _starter: asyncio.Task | None = None
-    _session_open: asyncio.Event  # set once `session.open()` succeeded (or failed): acks may be written
-    _replayed: asyncio.Event  # set once the replay went out (or the start failed): other commands may run
+    # Done once `session.open()` succeeded (or failed): acks may be written. Futures, not asyncio.Events: an Event
+    # makes its waiters' deque up front (~0.8 KiB), on each of thousands of idle connections.
+    _session_open: asyncio.Future[None]
+    _replayed: asyncio.Future[None]  # done once the replay went out (or the start failed): other commands may run
     _acks_in_flight: set[asyncio.Task]
 
     def __init_subclass__(cls, **kwargs) -> None:
@@ -187,9 +189,9 @@ class HubConsumer(AsyncWebsocketConsumer):
         self._server_send = send
         self.base_send = self._send_unless_client_gone
         self.connection_id = presence.new_connection_id(self.protocol_name)
-        self._outbox = deque()
-        self._session_open = asyncio.Event()
-        self._replayed = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        self._session_open = loop.create_future()
+        self._replayed = loop.create_future()
         self._acks_in_flight = set()
         connections = open_connections()
         connections.add(self)
@@ -255,7 +257,7 @@ class HubConsumer(AsyncWebsocketConsumer):
                 await self.session.close()
                 await self.close_with(SERVER_ERROR)
                 return
-            self._session_open.set()
+            _settle(self._session_open)
             await self.send_client_message(hello)
             count = 0
             async for replayed in self.session.replay():
@@ -269,13 +271,14 @@ class HubConsumer(AsyncWebsocketConsumer):
             self._write_outbox_soon()
         finally:
             # Whatever happened, frames waiting for the start go on (to nothing, if the connection is closing).
-            self._session_open.set()
-            self._replayed.set()
+            _settle(self._session_open)
+            _settle(self._replayed)
+            self._starter = None  # this task ends here: an idle connection does not keep it
 
     async def commands_may_run(self) -> bool:
         """Wait until the replay has gone out and the acks before are answered (commands are answered in order,
         after both); False if the connection is closing."""
-        await self._replayed.wait()
+        await asyncio.shield(self._replayed)  # shielded: a waiter cancelled must not cancel the future for others
         await self.acks_settled()
         return not self.closing
 
@@ -334,7 +337,7 @@ class HubConsumer(AsyncWebsocketConsumer):
         """Runs for every inbound frame: size and flood guards, then the protocol's parser."""
         if self.closing:
             # The server has decided to close, but acks already on their way are still written.
-            if frame_size(text_data, bytes_data) <= MAX_MESSAGE_BYTES and self._session_open.is_set():
+            if frame_size(text_data, bytes_data) <= MAX_MESSAGE_BYTES and self._session_open.done():
                 await self.receive_acks_only(text_data, bytes_data)
             return
         if frame_size(text_data, bytes_data) > MAX_MESSAGE_BYTES:
@@ -381,7 +384,7 @@ class HubConsumer(AsyncWebsocketConsumer):
         task.add_done_callback(self._acks_in_flight.discard)
 
     async def _acknowledge(self, notification_id: object, request: str | None) -> None:
-        await self._session_open.wait()
+        await asyncio.shield(self._session_open)
         if self.session.identity is None:  # the start failed: nobody to acknowledge for
             return
         try:
@@ -428,10 +431,13 @@ class HubConsumer(AsyncWebsocketConsumer):
         """
         if self.closing:
             return
-        if len(self._outbox) >= OUTBOX_LIMIT:
+        outbox = self._outbox
+        if outbox is None:
+            outbox = self._outbox = deque()
+        elif len(outbox) >= OUTBOX_LIMIT:
             self._drop_slow_client()
             return
-        self._outbox.append(message)
+        outbox.append(message)
         self._write_outbox_soon()
 
     def _write_outbox_soon(self) -> None:
@@ -450,10 +456,12 @@ class HubConsumer(AsyncWebsocketConsumer):
                     logger.exception("hub connection %s: a %s message failed", self.connection_id, message.get("type"))
         finally:
             self._writing = False
+            if not self._outbox:
+                self._outbox = None  # drained: an idle connection keeps no deque
 
     def _drop_slow_client(self) -> None:
         logger.warning("hub connection %s closed: %d messages wait for a slow client", self.connection_id, OUTBOX_LIMIT)
-        self._outbox.clear()
+        self._outbox = None
         self._closer = asyncio.create_task(self._close_slow_client())
 
     async def _close_slow_client(self) -> None:
@@ -558,3 +566,9 @@ class HubConsumer(AsyncWebsocketConsumer):
             if UVICORN_SEND_AFTER_CLOSE not in str(error):
                 raise
             self.closing = True
+
+
+def _settle(flag: asyncio.Future[None]) -> None:
+    """Mark one of a connection's start flags done (once; later calls change nothing)."""
+    if not flag.done():
+        flag.set_result(None)

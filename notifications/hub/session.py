@@ -142,7 +142,9 @@ class HubSession:
         self.rooms: set[int] = set()
         self._seen_ids: OrderedDict[str, None] = OrderedDict()
         self._typing_at: dict[int, float] = {}
-        self._tasks: list[asyncio.Task] = []
+        # A timer, not a sleeping task: a task and its coroutine would be ~1.5 KiB on every idle connection.
+        self._token_expiry: asyncio.TimerHandle | None = None
+        self._expiry_close: asyncio.Future | None = None
         self._rate = MessageRateLimit(rate=settings.WS_RATE_LIMIT, burst=settings.WS_RATE_BURST)
         self._replay_start: ReplayPage | None = None
         self._closed = False
@@ -188,7 +190,7 @@ class HubSession:
             await self._refresh_presence()
         presence_refresher().register(self)
         seconds_left = (start.identity.token_expires_at - timezone.now()).total_seconds()
-        self._tasks = [asyncio.create_task(self._close_at_token_expiry(seconds_left))]
+        self._token_expiry = asyncio.get_running_loop().call_later(max(seconds_left, 0), self._token_expired)
         return Hello(
             user=self.user,
             department_ids=start.department_ids,
@@ -223,8 +225,8 @@ class HubSession:
         if self._closed:
             return False
         self._closed = True
-        for task in self._tasks:
-            task.cancel()
+        if self._token_expiry is not None:
+            self._token_expiry.cancel()
         return self.user_id is not None
 
     def admit_message(self) -> bool:
@@ -402,10 +404,9 @@ class HubSession:
             self._open_user_id, self.connection_id, department_ids=self.department_ids, document_ids=self.rooms
         )
 
-    async def _close_at_token_expiry(self, seconds_left: float) -> None:
+    def _token_expired(self) -> None:
         # Access tokens cannot be revoked; a connection must not outlive the one it opened with.
-        await asyncio.sleep(max(seconds_left, 0))
-        await self.close_connection(TOKEN_EXPIRED)
+        self._expiry_close = asyncio.ensure_future(self.close_connection(TOKEN_EXPIRED))
 
 
 async def sessions_close(sessions: Iterable[HubSession]) -> None:
