@@ -23,14 +23,11 @@ has anything to replay.
 import argparse
 import asyncio
 import os
-import sys
-import time
 from pathlib import Path
 
 from bench import profile
-from bench.clients import raise_fd_limit
 from bench.options import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, RESULTS_DIR
-from bench.stack import HUB_SERVERS, REPO, Server
+from bench.stack import HUB_SERVERS, REPO, Server, measured_on_one_server
 from bench.swarm import ClientPool
 
 HUB_PATH = "/ws/notifications/"
@@ -100,24 +97,17 @@ async def measure(options: argparse.Namespace, tokens: list[str], server: Server
         if warm.failed:
             raise RuntimeError(f"warm-up connects failed: {warm.errors}\n{server.log_tail()}")
         await asyncio.sleep(1.0)
-        spy = profile.start(server.pid, output=options.profile, on_gil=True) if options.profile else None
-        cpu_before, started = server.cpu_seconds(), time.monotonic()
-        result = await pool.connect(
-            conns(range(WARM_UP_CONNECTS, WARM_UP_CONNECTS + options.connects)), concurrency=options.concurrency
-        )
-        seconds = time.monotonic() - started
-        cpu = server.cpu_seconds() - cpu_before
-        if spy is not None:
-            error = await asyncio.to_thread(profile.finish, spy)
-            if error:
-                print(f"py-spy: {error}", file=sys.stderr)
+        async with profile.spent_by(server, profile_to=options.profile) as spent:
+            result = await pool.connect(
+                conns(range(WARM_UP_CONNECTS, WARM_UP_CONNECTS + options.connects)), concurrency=options.concurrency
+            )
         if result.failed:
             raise RuntimeError(f"{result.failed} connects failed, e.g. {result.errors}\n{server.log_tail()}")
         return {
             "connects": options.connects,
-            "seconds": seconds,
-            "connects_per_s": options.connects / seconds,
-            "cpu_ms_per_connect": cpu / options.connects * 1000,
+            "seconds": spent.seconds,
+            "connects_per_s": options.connects / spent.seconds,
+            "cpu_ms_per_connect": spent.cpu / options.connects * 1000,
         }
     finally:
         await pool.stop()
@@ -125,21 +115,7 @@ async def measure(options: argparse.Namespace, tokens: list[str], server: Server
 
 def main(argv: list[str] | None = None) -> None:
     options = parse_options(argv)
-    values = environment(options)
-    os.environ.update(values)
-    raise_fd_limit()
-    tokens = population(options)
-    import redis
-
-    redis.Redis.from_url(options.redis_url).flushdb()
-    server = Server(
-        kind=options.server, env=values, log_dir=options.log_dir, redis_url=options.redis_url, repo=options.repo
-    )
-    server.start()
-    try:
-        figures = asyncio.run(measure(options, tokens, server))
-    finally:
-        server.stop()
+    figures = measured_on_one_server(options, environment(options), population, measure)
     print(
         f"server={options.server} connects={figures['connects']} seconds={figures['seconds']:.2f} "
         f"connects_per_s={figures['connects_per_s']:.1f} cpu_ms_per_connect={figures['cpu_ms_per_connect']:.2f}"

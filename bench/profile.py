@@ -7,11 +7,15 @@ on-CPU ("self") and including callees ("total"). Time spent in C (the event
 loop, socket I/O, psycopg's libpq) shows up under the Python frame that called it.
 """
 
+import asyncio
+import contextlib
 import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 PY_SPY = Path(sys.executable).parent / "py-spy"
@@ -133,3 +137,29 @@ def hot_spots_markdown(title: str, spots: list[tuple[str, float, float]], ours: 
         lines += ["", "| NotifyHub function | total % |", "|---|---|"]
         lines += [f"| `{frame}` | {inclusive:.1f} |" for frame, inclusive in ours]
     return "\n".join(lines)
+
+
+@dataclass
+class Spent:
+    """What a block of a one-server measurement cost: wall-clock seconds and the server's CPU seconds."""
+
+    seconds: float = 0.0
+    cpu: float = 0.0
+
+
+@contextlib.asynccontextmanager
+async def spent_by(server, *, profile_to: Path | None = None):
+    """Measure the block: `Spent` is filled in when it ends; with `profile_to`, py-spy (on-GIL samples) records
+    the server meanwhile into that file (an error is printed, not raised: the figures still count)."""
+    spent = Spent()
+    spy = start(server.pid, output=profile_to, on_gil=True) if profile_to else None
+    cpu_before, started = server.cpu_seconds(), time.monotonic()
+    try:
+        yield spent
+    finally:
+        spent.seconds = time.monotonic() - started
+        spent.cpu = server.cpu_seconds() - cpu_before
+        if spy is not None:
+            error = await asyncio.to_thread(finish, spy)
+            if error:
+                print(f"py-spy: {error}", file=sys.stderr)

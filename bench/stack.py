@@ -6,12 +6,14 @@ seconds (user + system) and resident memory of the process and its
 descendants (uvicorn's workers when WEB_CONCURRENCY is above 1).
 """
 
+import asyncio
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -162,3 +164,30 @@ class Server:
         if not self.log_path.exists():
             return ""
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def measured_on_one_server(options, environment: dict, population: Callable, measure: Callable[..., Awaitable[dict]]):
+    """The one-process measurements (`bench.connect_rate`, `bench.publish_rate`): in `environment` (also this
+    process's), with the file-descriptor limit raised, make `population(options)`, start the hub server
+    `options.server` from `options.repo` on a flushed `options.redis_url`, run `measure(options, population,
+    server)` on an event loop, and stop the server whatever happened."""
+    import redis
+
+    from bench.clients import raise_fd_limit
+
+    os.environ.update(environment)
+    raise_fd_limit()
+    people = population(options)
+    redis.Redis.from_url(options.redis_url).flushdb()
+    server = Server(
+        kind=options.server,
+        env=environment,
+        log_dir=options.log_dir,
+        redis_url=options.redis_url,
+        repo=options.repo,
+    )
+    server.start()
+    try:
+        return asyncio.run(measure(options, people, server))
+    finally:
+        server.stop()
