@@ -1,6 +1,7 @@
 """Quoted names and array parameters for the few hand-written, set-based statements (fan-out and send
 bookkeeping)."""
 
+import uuid
 from collections.abc import Iterable
 
 from django.db import connection
@@ -44,3 +45,9 @@ def integer_array(values: Iterable[int]) -> str:
 def boolean_array(values: Iterable[bool]) -> str:
     """`values` as one PostgreSQL array literal, the parameter of a `%s::boolean[]` (see `integer_array`)."""
     return "{" + ",".join("t" if value else "f" for value in values) + "}"
+
+
+def uuid_array(values: Iterable[uuid.UUID]) -> str:
+    """`values` as one PostgreSQL array literal, the parameter of a `%s::uuid[]` (see `integer_array`; `.hex`
+    keeps anything but a UUID out of the literal)."""
+    return "{" + ",".join(value.hex for value in values) + "}"

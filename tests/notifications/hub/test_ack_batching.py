@@ -85,7 +85,7 @@ def test_a_failed_batch_write_fails_every_ack_waiting_in_it_and_the_batcher_goes
 
     async def scenario():
         batcher = AckBatcher()
-        # A user id PostgreSQL cannot read as an integer makes the whole statement fail.
+        # A user id that is no integer makes the whole write fail (its array parameter cannot be made).
         failed = await asyncio.gather(
             batcher.acknowledge(user.pk, first), batcher.acknowledge("x", first), return_exceptions=True
         )
@@ -94,7 +94,7 @@ def test_a_failed_batch_write_fails_every_ack_waiting_in_it_and_the_batcher_goes
 
     failed, after = asyncio.run(scenario())
 
-    assert [type(outcome).__name__ for outcome in failed] == ["DataError", "DataError"]
+    assert [type(outcome).__name__ for outcome in failed] == ["ValueError", "ValueError"]
     assert after == [AckOutcome.ACKNOWLEDGED, AckOutcome.ALREADY]
     assert Delivery.objects.get(notification_id=first).acknowledged_at is None
     assert Delivery.objects.get(notification_id=second).status == Delivery.Status.ACKNOWLEDGED
