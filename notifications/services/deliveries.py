@@ -82,7 +82,7 @@ def deliveries_acknowledge_many(pairs: Sequence[tuple[int, object]]) -> list[Ack
 def _acknowledge_many(pairs: Sequence[tuple[int, object]]) -> tuple[list[AckOutcome], list[float]]:
     """The outcome of each pair, and the seconds from publish to this ack of each delivery it acknowledged."""
     parsed = [(user_id, selectors.parse_notification_id(notification_id)) for user_id, notification_id in pairs]
-    wanted = {pair for pair in parsed if pair[1] is not None}
+    wanted = {(user_id, notification_id) for user_id, notification_id in parsed if notification_id is not None}
     if not wanted:
         return [AckOutcome.NOT_FOUND] * len(pairs), []
     # One statement text whatever the batch's size, its pairs as two array literals: psycopg binds parameters
