@@ -41,3 +41,6 @@ application = ClientFromTrustedProxies(
         }
     )
 )
+
+# Last: what is loaded by now stays for the process's life (see process.collect_garbage_less_often).
+process.collect_garbage_less_often()
