@@ -9,8 +9,9 @@ A flag in memory, not an environment variable: processes started from this one
 import gc
 
 # Allocations of GC-tracked objects (less deallocations) that start a young-generation collection; Python's
-# default is 700. See `collect_garbage_less_often`.
-YOUNG_COLLECTION_THRESHOLD = 50_000
+# default is 700. Not higher: a young collection's pause grows with it (~5 ms here, ~20 ms at 50,000), and one
+# that lands in a fan-out delays its last member by as much. See `collect_garbage_less_often`.
+YOUNG_COLLECTION_THRESHOLD = 10_000
 
 _web_process = False
 
@@ -33,7 +34,7 @@ def collect_garbage_less_often() -> None:
     Django and its apps, and every connection's state, ~250 ms each, during which no frame went out. Frozen
     (`gc.freeze`), the objects loaded at start-up are never walked again; at `YOUNG_COLLECTION_THRESHOLD` most of
     a burst's tasks have finished before a collection looks at them, so few reach the older generations and
-    full collections become rare (docs/performance.md, "Garbage collection"). Garbage in reference cycles
+    full collections become rare (docs/performance.md, "Acks, and the garbage collector"). Garbage in reference cycles
     still goes, a little later; everything else is freed at once by reference counting, as before.
     """
     gc.collect()
