@@ -97,6 +97,6 @@ def reset_notifications() -> None:
         )
 
 
-def acknowledged_count(phase: str) -> int:
-    """How many deliveries of the phase's notifications are acknowledged in the database."""
-    return Delivery.objects.filter(notification__data__bench__phase=phase, acknowledged_at__isnull=False).count()
+def acknowledged_count(notification_ids: list[str]) -> int:
+    """How many deliveries of these notifications are acknowledged in the database."""
+    return Delivery.objects.filter(notification_id__in=notification_ids, acknowledged_at__isnull=False).count()

@@ -298,15 +298,20 @@ async def throughput(run: ServerRun) -> Outcome:
 
 
 # --- 5. acknowledgements ---------------------------------------------------------------------------
-async def acks(run: ServerRun, *, acknowledged_count: Callable[[str], int]) -> Outcome:
-    """Clients hold the acks of several department sends, then send them all: acks/s until all are persisted."""
+async def acks(run: ServerRun, *, acknowledged_count: Callable[[list[str]], int]) -> Outcome:
+    """Clients hold the acks of several department sends, then send them all: acks/s until all are persisted.
+
+    The driver polls the database every 20 ms for the count, by the sends' notification ids (an index lookup:
+    the phase's JSON stamp made PostgreSQL read every earlier phase's notifications, on the cores the hub runs on).
+    """
     options = run.options
     phase = run.phase("acks")
     members = options.department_size
     await run.pool.phase(phase, ack="hold")
+    notification_ids = []
     for seq in range(options.ack_sends):
         run.status(f"acks: preparing send {seq + 1}/{options.ack_sends}")
-        await run.publisher.to_department(event="bench.acks", phase=phase, seq=seq)
+        notification_ids.append(await run.publisher.to_department(event="bench.acks", phase=phase, seq=seq))
     expected = options.ack_sends * members
     await run.pool.wait_received(expected, timeout=RECEIVE_TIMEOUT)
     count = sync_to_async(acknowledged_count, thread_sensitive=True)
@@ -317,7 +322,7 @@ async def acks(run: ServerRun, *, acknowledged_count: Callable[[str], int]) -> O
     persisted, done = 0, time.time()
     deadline = time.time() + RECEIVE_TIMEOUT * 2
     while time.time() < deadline:
-        persisted = await count(phase)
+        persisted = await count(notification_ids)
         done = time.time()
         run.status(f"acks: {persisted}/{sent} persisted")
         if persisted >= sent:

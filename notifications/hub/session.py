@@ -406,6 +406,7 @@ class HubSession:
 
     def _token_expired(self) -> None:
         # Access tokens cannot be revoked; a connection must not outlive the one it opened with.
+        # Kept: the event loop holds its tasks weakly, and this one must run to the end.
         self._expiry_close = asyncio.ensure_future(self.close_connection(TOKEN_EXPIRED))
 
 
