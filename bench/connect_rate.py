@@ -84,7 +84,7 @@ def population(options: argparse.Namespace) -> list[str]:
     return [fixtures.access_token(user_id) for user_id in user_ids.values_list("pk", flat=True)[:wanted]]
 
 
-async def measure(options: argparse.Namespace, tokens: list[str], server: Server) -> dict[str, float]:
+async def measure(options: argparse.Namespace, tokens: list[str], server: Server) -> str:
     pool = ClientPool(options.client_processes)
     await pool.start()
     url = f"ws://127.0.0.1:{server.port}{HUB_PATH}"
@@ -103,23 +103,14 @@ async def measure(options: argparse.Namespace, tokens: list[str], server: Server
             )
         if result.failed:
             raise RuntimeError(f"{result.failed} connects failed, e.g. {result.errors}\n{server.log_tail()}")
-        return {
-            "connects": options.connects,
-            "seconds": spent.seconds,
-            "connects_per_s": options.connects / spent.seconds,
-            "cpu_ms_per_connect": spent.cpu / options.connects * 1000,
-        }
+        return spent.line(options.server, "connect", "connects", options.connects)
     finally:
         await pool.stop()
 
 
 def main(argv: list[str] | None = None) -> None:
     options = parse_options(argv)
-    figures = measured_on_one_server(options, environment(options), population, measure)
-    print(
-        f"server={options.server} connects={figures['connects']} seconds={figures['seconds']:.2f} "
-        f"connects_per_s={figures['connects_per_s']:.1f} cpu_ms_per_connect={figures['cpu_ms_per_connect']:.2f}"
-    )
+    print(measured_on_one_server(options, environment(options), population, measure))
 
 
 if __name__ == "__main__":

@@ -146,6 +146,13 @@ class Spent:
     seconds: float = 0.0
     cpu: float = 0.0
 
+    def line(self, server: str, what: str, plural: str, count: int) -> str:
+        """The one line a one-server measurement prints: `count` of `what` (connect, publish) in this block."""
+        return (
+            f"server={server} {plural}={count} seconds={self.seconds:.2f} {plural}_per_s={count / self.seconds:.1f}"
+            f" cpu_ms_per_{what}={self.cpu / count * 1000:.2f}"
+        )
+
 
 @contextlib.asynccontextmanager
 async def spent_by(server, *, profile_to: Path | None = None):

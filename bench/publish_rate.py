@@ -99,7 +99,7 @@ async def publish_all(publisher: ApiPublisher, *, count: int, first_seq: int, re
     await asyncio.gather(*(sender() for _ in range(concurrency)))
 
 
-async def measure(options: argparse.Namespace, population, server: Server) -> dict[str, float]:
+async def measure(options: argparse.Namespace, population, server: Server) -> str:
     pool = ClientPool(1)
     await pool.start()
     url = f"ws://127.0.0.1:{server.port}{HUB_PATH}"
@@ -130,12 +130,7 @@ async def measure(options: argparse.Namespace, population, server: Server) -> di
             )
             if not await pool.wait_received(WARM_UP_PUBLISHES + options.publishes, timeout=60):
                 raise RuntimeError(f"notifications did not all arrive\n{server.log_tail()}")
-        return {
-            "publishes": options.publishes,
-            "seconds": spent.seconds,
-            "publishes_per_s": options.publishes / spent.seconds,
-            "cpu_ms_per_publish": spent.cpu / options.publishes * 1000,
-        }
+        return spent.line(options.server, "publish", "publishes", options.publishes)
     finally:
         await publisher.close()
         await pool.stop()
@@ -143,11 +138,7 @@ async def measure(options: argparse.Namespace, population, server: Server) -> di
 
 def main(argv: list[str] | None = None) -> None:
     options = parse_options(argv)
-    figures = measured_on_one_server(options, environment(options), population, measure)
-    print(
-        f"server={options.server} publishes={figures['publishes']} seconds={figures['seconds']:.2f} "
-        f"publishes_per_s={figures['publishes_per_s']:.1f} cpu_ms_per_publish={figures['cpu_ms_per_publish']:.2f}"
-    )
+    print(measured_on_one_server(options, environment(options), population, measure))
 
 
 if __name__ == "__main__":

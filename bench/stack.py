@@ -166,7 +166,7 @@ class Server:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
-def measured_on_one_server(options, environment: dict, population: Callable, measure: Callable[..., Awaitable[dict]]):
+def measured_on_one_server(options, environment: dict, population: Callable, measure: Callable[..., Awaitable[str]]):
     """The one-process measurements (`bench.connect_rate`, `bench.publish_rate`): in `environment` (also this
     process's), with the file-descriptor limit raised, make `population(options)`, start the hub server
     `options.server` from `options.repo` on a flushed `options.redis_url`, run `measure(options, population,
