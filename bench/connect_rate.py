@@ -22,43 +22,27 @@ has anything to replay.
 
 import argparse
 import asyncio
-import os
-from pathlib import Path
 
 from bench import profile
-from bench.options import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, RESULTS_DIR
-from bench.stack import HUB_SERVERS, REPO, Server, measured_on_one_server
+from bench.options import one_server_parser
+from bench.stack import Server, measured_on_one_server
 from bench.swarm import ClientPool
 
 HUB_PATH = "/ws/notifications/"
 WARM_UP_CONNECTS = 20
-# Fixed, so tokens minted by one run are valid in the next (the database keeps the users).
+# Fixed, so tokens minted by one run are valid in the next.
 SECRET_KEY = "bench-connect-rate-not-a-secret-0123456789-abcdefghijklmnopqrstuvwxyz"  # noqa: S105 - bench only
 
 
 def parse_options(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.connect_rate", description=__doc__.split("\n\n")[0])
+    parser = one_server_parser("bench.connect_rate", __doc__, measured="connects")
     add = parser.add_argument
-    add("--server", choices=HUB_SERVERS, default="uvicorn")
     add("--connects", type=int, default=1_000, help="connections opened and measured")
     add("--concurrency", type=int, default=32, help="handshakes in flight per client process")
     add("--client-processes", type=int, default=1)
     add("--department-size", type=int, default=100, help="the first users are members of one department")
-    add("--repo", type=Path, default=REPO, help="the checkout whose hub is served")
     add("--fresh", action="store_true", help="create the users again")
-    add("--profile", type=Path, help="py-spy the web process (on-GIL samples) during the connects into this file")
-    add("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL))
-    add("--redis-url", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL))
-    add("--log-dir", type=Path, default=RESULTS_DIR / "logs", help="where the server's log goes")
     return parser.parse_args(argv)
-
-
-def environment(options: argparse.Namespace) -> dict[str, str]:
-    from bench.run import bench_environment
-
-    values = bench_environment(options)
-    values["SECRET_KEY"] = SECRET_KEY
-    return values
 
 
 def population(options: argparse.Namespace) -> list[str]:
@@ -110,7 +94,7 @@ async def measure(options: argparse.Namespace, tokens: list[str], server: Server
 
 def main(argv: list[str] | None = None) -> None:
     options = parse_options(argv)
-    print(measured_on_one_server(options, environment(options), population, measure))
+    print(measured_on_one_server(options, secret_key=SECRET_KEY, population=population, measure=measure))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from bench.stack import SERVERS
+from bench.stack import HUB_SERVERS, REPO, SERVERS
 
 SCENARIOS = ("latency", "fanout", "throughput", "memory", "acks", "batch", "reconnect")
 PROFILED = ("connect", "latency", "fanout", "throughput", "acks", "batch")
@@ -167,3 +167,17 @@ def parse_options(argv: list[str] | None = None) -> Options:
         parser.error("--department-size cannot exceed --clients (the members are among the connected clients)")
     args.memory_points = tuple(sorted(set(args.memory_points)))
     return Options(**{option.name: getattr(args, option.name) for option in fields(Options)})
+
+
+def one_server_parser(module: str, doc: str, *, measured: str) -> argparse.ArgumentParser:
+    """The options every one-server measurement (`bench.connect_rate`, `bench.publish_rate`) takes: which server,
+    which checkout, py-spy, the bench's database and Redis, where the log goes; the caller adds its own."""
+    parser = argparse.ArgumentParser(prog=f"python -m {module}", description=doc.split("\n\n")[0])
+    add = parser.add_argument
+    add("--server", choices=HUB_SERVERS, default="uvicorn")
+    add("--repo", type=Path, default=REPO, help="the checkout whose hub is served")
+    add("--profile", type=Path, help=f"py-spy the web process (on-GIL samples) during the {measured} into this file")
+    add("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL))
+    add("--redis-url", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL))
+    add("--log-dir", type=Path, default=RESULTS_DIR / "logs", help="where the server's log goes")
+    return parser

@@ -23,46 +23,30 @@ is flushed and the notification tables emptied before each run.
 
 import argparse
 import asyncio
-import os
 import uuid
-from pathlib import Path
 
 from bench import profile
-from bench.options import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, RESULTS_DIR
+from bench.options import one_server_parser
 from bench.publishers import ApiPublisher, PublishError
-from bench.stack import HUB_SERVERS, REPO, Server, measured_on_one_server
+from bench.stack import Server, measured_on_one_server
 from bench.swarm import ClientPool
 
 HUB_PATH = "/ws/notifications/"
 WARM_UP_PUBLISHES = 50
 PHASE = "publish-rate"
 EVENT = "bench.publish_rate"
-# Fixed, so tokens minted by one run are valid in the next (the database keeps the users).
+# Fixed, so tokens minted by one run are valid in the next.
 SECRET_KEY = "bench-publish-rate-not-a-secret-0123456789-abcdefghijklmnopqrstuvwxy"  # noqa: S105 - bench only
 
 
 def parse_options(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.publish_rate", description=__doc__.split("\n\n")[0])
+    parser = one_server_parser("bench.publish_rate", __doc__, measured="publishes")
     add = parser.add_argument
-    add("--server", choices=HUB_SERVERS, default="uvicorn")
     add("--publishes", type=int, default=500, help="publishes sent and measured")
     add("--concurrency", type=int, default=4, help="publish requests in flight")
     add("--recipients", type=int, default=10, help="connected users the publishes go to, in turn")
     add("--idempotency-keys", action="store_true", help="send each publish with its own Idempotency-Key")
-    add("--repo", type=Path, default=REPO, help="the checkout whose hub is served")
-    add("--profile", type=Path, help="py-spy the web process (on-GIL samples) during the publishes into this file")
-    add("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL))
-    add("--redis-url", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL))
-    add("--log-dir", type=Path, default=RESULTS_DIR / "logs", help="where the server's log goes")
     return parser.parse_args(argv)
-
-
-def environment(options: argparse.Namespace) -> dict[str, str]:
-    from bench.run import bench_environment
-
-    values = bench_environment(options)
-    values["SECRET_KEY"] = SECRET_KEY
-    return values
 
 
 def population(options: argparse.Namespace):
@@ -138,7 +122,7 @@ async def measure(options: argparse.Namespace, population, server: Server) -> st
 
 def main(argv: list[str] | None = None) -> None:
     options = parse_options(argv)
-    print(measured_on_one_server(options, environment(options), population, measure))
+    print(measured_on_one_server(options, secret_key=SECRET_KEY, population=population, measure=measure))
 
 
 if __name__ == "__main__":

@@ -166,15 +166,20 @@ class Server:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
-def measured_on_one_server(options, environment: dict, population: Callable, measure: Callable[..., Awaitable[str]]):
-    """The one-process measurements (`bench.connect_rate`, `bench.publish_rate`): in `environment` (also this
-    process's), with the file-descriptor limit raised, make `population(options)`, start the hub server
-    `options.server` from `options.repo` on a flushed `options.redis_url`, run `measure(options, population,
-    server)` on an event loop, and stop the server whatever happened."""
+def measured_on_one_server(
+    options, *, secret_key: str, population: Callable, measure: Callable[..., Awaitable[str]]
+) -> str:
+    """The one-process measurements (`bench.connect_rate`, `bench.publish_rate`): in the bench's environment
+    with `secret_key` (fixed, so tokens minted by one run are valid in the next; also this process's), with the
+    file-descriptor limit raised, make `population(options)`, start the hub server `options.server` from
+    `options.repo` on a flushed `options.redis_url`, run `measure(options, population, server)` on an event loop
+    and return the line it gives, stopping the server whatever happened."""
     import redis
 
     from bench.clients import raise_fd_limit
+    from bench.run import bench_environment
 
+    environment = {**bench_environment(options), "SECRET_KEY": secret_key}
     os.environ.update(environment)
     raise_fd_limit()
     people = population(options)
